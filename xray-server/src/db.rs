@@ -1,0 +1,195 @@
+//! Connecting to the database: which backend, the connection pool, and migrations at start-up.
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, RunQueryDsl};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The schema, compiled into the binary and applied at start-up (one SQL for both backends).
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// How long SQLite waits for another writer before giving up (milliseconds).
+const SQLITE_BUSY_TIMEOUT_MS: u64 = 30_000;
+
+/// Any PostgreSQL advisory-lock key that is ours: serialises migrations across server processes.
+const MIGRATION_LOCK_KEY: i64 = 0x5852_4159; // "XRAY"
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A SQLite file (created if missing).
+    Sqlite(String),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+
+    /// `postgres://…` or `postgresql://…` is PostgreSQL; `sqlite://PATH`, `sqlite:PATH` or a plain
+    /// path is a SQLite file.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(s.to_string()));
+        }
+        let path = s
+            .strip_prefix("sqlite://")
+            .or_else(|| s.strip_prefix("sqlite:"))
+            .unwrap_or(s);
+        Ok(DatabaseUrl::Sqlite(path.to_string()))
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    /// Shows the URL without any password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{path}"),
+            DatabaseUrl::Postgres(url) => match (url.find("://"), url.rfind('@')) {
+                (Some(scheme), Some(at)) if at > scheme => {
+                    write!(f, "{}://***{}", &url[..scheme], &url[at..])
+                }
+                _ => f.write_str(url),
+            },
+        }
+    }
+}
+
+/// A failure to reach or prepare the database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The pool could not open connections.
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        /// The database (password hidden).
+        url: String,
+        /// Why.
+        #[source]
+        source: diesel::r2d2::PoolError,
+    },
+    /// The database could not be opened.
+    #[error("cannot open {url}: {source}")]
+    Open {
+        /// The database.
+        url: String,
+        /// Why.
+        #[source]
+        source: diesel::ConnectionError,
+    },
+    /// Migrations failed.
+    #[error("cannot apply migrations: {0}")]
+    Migrate(String),
+    /// A statement failed while preparing the database.
+    #[error("database error while preparing: {0}")]
+    Query(#[from] diesel::result::Error),
+}
+
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
+             PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;"
+        ))
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// A pool of connections to one of the two backends.
+#[derive(Clone)]
+pub enum Db {
+    /// Embedded SQLite.
+    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    /// PostgreSQL.
+    Postgres(Pool<ConnectionManager<PgConnection>>),
+}
+
+impl Db {
+    /// Opens a pool and applies any pending migrations.
+    pub fn connect(url: &DatabaseUrl, pool_size: u32) -> Result<Db, DbError> {
+        let connect_err = |source| DbError::Connect {
+            url: url.to_string(),
+            source,
+        };
+        match url {
+            DatabaseUrl::Sqlite(path) => {
+                // WAL is a property of the file: set it once, before the pool opens connections
+                // in parallel (switching it needs the file to itself).
+                let mut first =
+                    SqliteConnection::establish(path).map_err(|source| DbError::Open {
+                        url: url.to_string(),
+                        source,
+                    })?;
+                first.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL;"
+                ))?;
+                drop(first);
+                let pool = Pool::builder()
+                    .max_size(pool_size.max(1))
+                    .connection_timeout(Duration::from_secs(30))
+                    .connection_customizer(Box::new(SqlitePragmas))
+                    .build(ConnectionManager::<SqliteConnection>::new(path))
+                    .map_err(connect_err)?;
+                let mut conn = pool.get().map_err(connect_err)?;
+                conn.run_pending_migrations(MIGRATIONS)
+                    .map_err(|e| DbError::Migrate(e.to_string()))?;
+                Ok(Db::Sqlite(pool))
+            }
+            DatabaseUrl::Postgres(pg) => {
+                let pool = Pool::builder()
+                    .max_size(pool_size.max(1))
+                    .connection_timeout(Duration::from_secs(30))
+                    .build(ConnectionManager::<PgConnection>::new(pg))
+                    .map_err(connect_err)?;
+                let mut conn = pool.get().map_err(connect_err)?;
+                // Several servers may start at once against one database: one migrates at a time.
+                diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+                    .execute(&mut *conn)?;
+                let migrated = conn
+                    .run_pending_migrations(MIGRATIONS)
+                    .map(|_| ())
+                    .map_err(|e| DbError::Migrate(e.to_string()));
+                diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+                    .execute(&mut *conn)?;
+                migrated?;
+                Ok(Db::Postgres(pool))
+            }
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_backend_and_hide_passwords() {
+        assert_eq!(
+            "xray.db".parse::<DatabaseUrl>().unwrap(),
+            DatabaseUrl::Sqlite("xray.db".into())
+        );
+        assert_eq!(
+            "sqlite:///tmp/x.db".parse::<DatabaseUrl>().unwrap(),
+            DatabaseUrl::Sqlite("/tmp/x.db".into())
+        );
+        let pg: DatabaseUrl = "postgres://u:secret@h:5432/db".parse().unwrap();
+        assert!(matches!(pg, DatabaseUrl::Postgres(_)));
+        assert_eq!(pg.to_string(), "postgres://***@h:5432/db");
+    }
+}

@@ -1,0 +1,173 @@
+//! Query-string parsing with messages that name the parameter and what it accepts.
+
+use super::error::ApiError;
+use crate::store::filter::Cursor;
+use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::HashMap;
+use std::str::FromStr;
+use xray_wire::ParseEnumError;
+
+/// Largest page size.
+pub const MAX_LIMIT: i64 = 1000;
+/// Page size when `limit` is absent.
+pub const DEFAULT_LIMIT: i64 = 50;
+
+/// A query string checked against the parameters an endpoint accepts.
+#[derive(Debug)]
+pub struct Params {
+    values: HashMap<String, String>,
+}
+
+impl Params {
+    /// Parses `query`, refusing parameters not in `allowed` (with a suggestion) and repeats.
+    /// Empty values (`pipeline=`) count as absent.
+    pub fn parse(query: &str, allowed: &[&str]) -> Result<Params, ApiError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|e| ApiError::BadRequest(format!("malformed query string: {e}")))?;
+        let mut values = HashMap::new();
+        for (key, value) in pairs {
+            if !allowed.contains(&key.as_str()) {
+                let hint = allowed
+                    .iter()
+                    .map(|a| (strsim::damerau_levenshtein(&key, a), *a))
+                    .filter(|(d, a)| *d <= 2.max(a.len() / 4))
+                    .min_by_key(|(d, _)| *d)
+                    .map(|(_, a)| format!(" (did you mean `{a}`?)"))
+                    .unwrap_or_default();
+                let accepted = if allowed.is_empty() {
+                    "this endpoint takes no query parameters".to_string()
+                } else {
+                    format!("accepted: {}", allowed.join(", "))
+                };
+                return Err(ApiError::BadRequest(format!(
+                    "unknown query parameter `{key}`{hint}; {accepted}"
+                )));
+            }
+            if values.contains_key(&key) {
+                return Err(ApiError::BadRequest(format!(
+                    "query parameter `{key}` is given more than once"
+                )));
+            }
+            if !value.is_empty() {
+                values.insert(key, value);
+            }
+        }
+        Ok(Params { values })
+    }
+
+    /// A text parameter.
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.values.get(name).cloned()
+    }
+
+    /// A finite number.
+    pub fn number(&self, name: &str) -> Result<Option<f64>, ApiError> {
+        self.values
+            .get(name)
+            .map(|v| match v.parse::<f64>() {
+                Ok(n) if n.is_finite() => Ok(n),
+                _ => Err(ApiError::BadRequest(format!(
+                    "`{name}` must be a number (such as 0.9 or 5000), got `{v}`"
+                ))),
+            })
+            .transpose()
+    }
+
+    /// One of a fixed set of names (step type, status).
+    pub fn name<T: FromStr<Err = ParseEnumError>>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, ApiError> {
+        self.values
+            .get(name)
+            .map(|v| {
+                v.parse::<T>()
+                    .map_err(|e| ApiError::BadRequest(format!("`{name}`: {e}")))
+            })
+            .transpose()
+    }
+
+    /// A time: RFC 3339 (`2026-11-26T12:00:00Z`) or a date (`2026-11-26`, midnight UTC); as µs.
+    pub fn time(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        self.values
+            .get(name)
+            .map(|v| {
+                DateTime::parse_from_rfc3339(v)
+                    .map(|t| t.with_timezone(&Utc))
+                    .ok()
+                    .or_else(|| {
+                        NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                            .ok()
+                            .and_then(|d| d.and_hms_opt(0, 0, 0))
+                            .map(|t| t.and_utc())
+                    })
+                    .map(|t| t.timestamp_micros())
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!(
+                            "`{name}` must be an RFC 3339 time such as 2026-11-26T12:00:00Z or a date such as 2026-11-26, got `{v}`"
+                        ))
+                    })
+            })
+            .transpose()
+    }
+
+    /// The page size: 1..=1000, 50 by default (or `default`).
+    pub fn limit(&self, default: i64) -> Result<i64, ApiError> {
+        match self.values.get("limit") {
+            None => Ok(default),
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+                _ => Err(ApiError::BadRequest(format!(
+                    "`limit` must be a whole number from 1 to {MAX_LIMIT}, got `{v}`"
+                ))),
+            },
+        }
+    }
+
+    /// The keyset cursor from a previous page.
+    pub fn cursor(&self) -> Result<Option<Cursor>, ApiError> {
+        self.values
+            .get("cursor")
+            .map(|v| Cursor::parse(v).map_err(|e| ApiError::BadRequest(format!("`cursor` {e}"))))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xray_wire::StepType;
+
+    const ALLOWED: &[&str] = &["step_type", "rejection_rate_gt", "limit", "since"];
+
+    fn err(r: Result<impl std::fmt::Debug, ApiError>) -> String {
+        r.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_and_repeated_parameters_are_refused_with_a_hint() {
+        let e = err(Params::parse("rejecton_rate_gt=0.9", ALLOWED));
+        assert!(
+            e.contains("`rejecton_rate_gt`") && e.contains("did you mean `rejection_rate_gt`"),
+            "{e}"
+        );
+        let e = err(Params::parse("limit=1&limit=2", ALLOWED));
+        assert!(e.contains("more than once"), "{e}");
+    }
+
+    #[test]
+    fn values_are_checked_and_named() {
+        let p = Params::parse(
+            "rejection_rate_gt=abc&step_type=filtr&limit=0&since=yesterday",
+            ALLOWED,
+        )
+        .unwrap();
+        assert!(err(p.number("rejection_rate_gt")).contains("`rejection_rate_gt` must be a number"));
+        assert!(err(p.name::<StepType>("step_type")).contains("did you mean `filter`"));
+        assert!(err(p.limit(50)).contains("`limit` must be a whole number from 1 to 1000"));
+        assert!(err(p.time("since")).contains("`since` must be an RFC 3339 time"));
+        let p = Params::parse("since=2026-11-26&rejection_rate_gt=NaN", ALLOWED).unwrap();
+        assert_eq!(p.time("since").unwrap(), Some(1_795_651_200_000_000));
+        assert!(p.number("rejection_rate_gt").is_err());
+    }
+}

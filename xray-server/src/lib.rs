@@ -1,0 +1,93 @@
+//! X-Ray server: stores pipeline runs, steps and item events, and answers "why" over HTTP.
+//!
+//! The data path, one module per hop: [`http`] (routes, parsing, errors) → [`store`] (queries,
+//! written once for both backends) → [`db`] (pool, migrations) → [`schema`] (tables).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use clap::Parser;
+//! let config = xray_server::Config::parse_from(["xray-server", "--database-url", "xray.db"]);
+//! xray_server::run(config).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod db;
+pub mod http;
+pub mod schema;
+pub mod store;
+pub mod testing;
+
+use std::net::TcpListener;
+
+/// Server settings, from flags or the environment.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "xray-server",
+    version,
+    about = "X-Ray server: why did the pipeline decide that?"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "XRAY_BIND", default_value = "127.0.0.1:8000")]
+    pub bind: String,
+    /// `postgres://…` for PostgreSQL; otherwise a SQLite file path (`sqlite://` prefix optional).
+    #[arg(long, env = "DATABASE_URL", default_value = "xray.db")]
+    pub database_url: String,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "XRAY_BODY_LIMIT", default_value_t = 16 * 1024 * 1024)]
+    pub body_limit: usize,
+    /// Database connections in the pool.
+    #[arg(long, env = "XRAY_POOL_SIZE", default_value_t = 8)]
+    pub pool_size: u32,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "XRAY_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+/// A failure to start the server.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server stopped with an I/O error.
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the database, binds, and serves until stopped (Ctrl-C or SIGTERM finish in-flight
+/// requests first).
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let url: db::DatabaseUrl = config
+        .database_url
+        .parse()
+        .unwrap_or_else(|never: std::convert::Infallible| match never {});
+    let store = store::Store::open(&url, config.pool_size)?;
+    let listener = TcpListener::bind(&config.bind).map_err(|source| StartError::Bind {
+        addr: config.bind.clone(),
+        source,
+    })?;
+    tracing::info!(
+        "X-Ray server on http://{} ({} at {url})",
+        listener.local_addr()?,
+        store.backend()
+    );
+    let workers = config
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let state = http::AppState {
+        store,
+        body_limit: config.body_limit,
+    };
+    http::serve(listener, state, workers)?.await?;
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! What a read asks for: filters, page size and keyset cursors.
+
+use std::fmt;
+use xray_wire::{RunStatus, StepType};
+
+/// A position in a newest-first listing: the last row's start time and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// Start time of the last row returned (µs since the epoch).
+    pub at: i64,
+    /// Id of the last row returned.
+    pub id: String,
+}
+
+/// A cursor that is not one this server handed out.
+#[derive(Debug, thiserror::Error)]
+#[error("is not a cursor returned by this server (pass `next_cursor` from the previous page)")]
+pub struct BadCursor;
+
+impl Cursor {
+    /// Reads a cursor made by [`Cursor::to_string`].
+    pub fn parse(s: &str) -> Result<Cursor, BadCursor> {
+        let (at, hex) = s.split_once('-').ok_or(BadCursor)?;
+        let at = at.parse().map_err(|_| BadCursor)?;
+        if hex.len() % 2 != 0 {
+            return Err(BadCursor);
+        }
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| {
+                hex.get(i..i + 2)
+                    .and_then(|b| u8::from_str_radix(b, 16).ok())
+            })
+            .collect::<Option<Vec<u8>>>()
+            .ok_or(BadCursor)?;
+        let id = String::from_utf8(bytes).map_err(|_| BadCursor)?;
+        Ok(Cursor { at, id })
+    }
+}
+
+impl fmt::Display for Cursor {
+    /// `{µs}-{id as hex}`: opaque to clients, safe in a URL whatever the id holds.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-", self.at)?;
+        for b in self.id.as_bytes() {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `GET /runs` filters.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// Only this pipeline.
+    pub pipeline: Option<String>,
+    /// Only this status.
+    pub status: Option<RunStatus>,
+    /// Started at or after (µs).
+    pub since: Option<i64>,
+    /// Started before (µs).
+    pub until: Option<i64>,
+    /// Page size.
+    pub limit: i64,
+    /// Continue after this row.
+    pub cursor: Option<Cursor>,
+}
+
+/// `GET /steps` filters: every field narrows the search.
+#[derive(Debug, Clone, Default)]
+pub struct StepFilter {
+    /// Only this step type.
+    pub step_type: Option<StepType>,
+    /// Only steps with this name.
+    pub name: Option<String>,
+    /// Only steps of this pipeline.
+    pub pipeline: Option<String>,
+    /// Rejection rate strictly above.
+    pub rejection_rate_gt: Option<f64>,
+    /// Rejection rate strictly below.
+    pub rejection_rate_lt: Option<f64>,
+    /// Duration strictly above (ms).
+    pub duration_gt: Option<f64>,
+    /// Duration strictly below (ms).
+    pub duration_lt: Option<f64>,
+    /// Decision score strictly above.
+    pub score_gt: Option<f64>,
+    /// Decision score strictly below.
+    pub score_lt: Option<f64>,
+    /// Started at or after (µs).
+    pub since: Option<i64>,
+    /// Started before (µs).
+    pub until: Option<i64>,
+    /// Page size.
+    pub limit: i64,
+    /// Continue after this row.
+    pub cursor: Option<Cursor>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_any_id() {
+        for id in ["run-1", "a~b-c/d?e=f&g", "ünïcode", ""] {
+            let c = Cursor {
+                at: 1_764_000_000_000_000,
+                id: id.into(),
+            };
+            assert_eq!(Cursor::parse(&c.to_string()).unwrap(), c);
+        }
+        for bad in ["", "abc", "12-zz", "12-6", "x-00"] {
+            assert!(Cursor::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

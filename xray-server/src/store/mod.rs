@@ -1,0 +1,584 @@
+//! The store: every read and write the API needs, on SQLite or PostgreSQL.
+//!
+//! The queries are written once with diesel's DSL inside [`impl_backend!`], which compiles them
+//! for each backend's connection type; [`Store`] picks the pool and hands out a connection.
+//! All calls block: the HTTP layer runs them on actix's blocking thread pool.
+
+pub mod filter;
+pub mod rows;
+
+use crate::db::{DatabaseUrl, Db, DbError};
+use crate::schema::{runs, samples, step_reasons, steps};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+use diesel::upsert::excluded;
+use filter::{Cursor, RunFilter, StepFilter};
+use rows::{ReasonRow, RunRow, SampleRow, StepRow, WriteSet, REJECTED};
+use std::collections::{BTreeMap, HashMap};
+use xray_wire::{
+    ItemEvent, ItemFate, ItemHistory, ItemId, Outcome, RunDetail, RunList, StepHit, StepList,
+};
+
+/// Rows per INSERT statement, well inside both backends' bind-parameter limits.
+const ROWS_PER_INSERT: usize = 1000;
+/// Step rows per INSERT (22 columns each).
+const STEPS_PER_INSERT: usize = 500;
+
+/// A failed read or write.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No connection could be had in time.
+    #[error("the database is busy or unreachable: {0}")]
+    Unavailable(#[from] diesel::r2d2::PoolError),
+    /// A statement failed.
+    #[error("database error: {0}")]
+    Query(#[from] diesel::result::Error),
+}
+
+/// The data one run view needs.
+type RunParts = (RunRow, Vec<StepRow>, Vec<ReasonRow>, Vec<SampleRow>);
+/// Kept events about an item with their steps, and the steps that selected it.
+type ItemParts = (Vec<(SampleRow, StepRow)>, Vec<StepRow>);
+
+/// The queries, implemented for each backend's connection by [`impl_backend!`].
+trait Backend {
+    fn write(&mut self, set: &WriteSet) -> QueryResult<()>;
+    fn list_runs(&mut self, f: &RunFilter) -> QueryResult<Vec<RunRow>>;
+    fn run_parts(&mut self, run_id: &str) -> QueryResult<Option<RunParts>>;
+    fn search_steps(&mut self, f: &StepFilter) -> QueryResult<(Vec<StepRow>, Vec<ReasonRow>)>;
+    fn item_in_run(
+        &mut self,
+        run_id: &str,
+        item: &str,
+    ) -> QueryResult<Option<(Vec<StepRow>, Vec<SampleRow>)>>;
+    fn item_across_runs(
+        &mut self,
+        item: &str,
+        pipeline: Option<&str>,
+        limit: i64,
+    ) -> QueryResult<ItemParts>;
+    fn ping(&mut self) -> QueryResult<()>;
+}
+
+macro_rules! impl_backend {
+    ($conn:ty, $write_tx:ident) => {
+        impl Backend for $conn {
+            fn write(&mut self, set: &WriteSet) -> QueryResult<()> {
+                self.$write_tx(|c| {
+                    for chunk in set.runs_complete.chunks(ROWS_PER_INSERT) {
+                        diesel::insert_into(runs::table)
+                            .values(chunk)
+                            .on_conflict(runs::run_id)
+                            .do_update()
+                            .set((
+                                runs::pipeline.eq(excluded(runs::pipeline)),
+                                runs::status.eq(excluded(runs::status)),
+                                runs::input.eq(excluded(runs::input)),
+                                runs::output.eq(excluded(runs::output)),
+                                runs::error.eq(excluded(runs::error)),
+                                runs::metadata.eq(excluded(runs::metadata)),
+                                runs::started_at.eq(excluded(runs::started_at)),
+                                runs::ended_at.eq(excluded(runs::ended_at)),
+                                runs::duration_ms.eq(excluded(runs::duration_ms)),
+                            ))
+                            .execute(c)?;
+                    }
+                    for chunk in set.runs_started.chunks(ROWS_PER_INSERT) {
+                        diesel::insert_into(runs::table)
+                            .values(chunk)
+                            .on_conflict(runs::run_id)
+                            .do_update()
+                            .set((
+                                runs::pipeline.eq(excluded(runs::pipeline)),
+                                runs::input.eq(excluded(runs::input)),
+                                runs::metadata.eq(excluded(runs::metadata)),
+                                runs::started_at.eq(excluded(runs::started_at)),
+                            ))
+                            .execute(c)?;
+                    }
+                    for chunk in set.runs_finished.chunks(ROWS_PER_INSERT) {
+                        diesel::insert_into(runs::table)
+                            .values(chunk)
+                            .on_conflict(runs::run_id)
+                            .do_update()
+                            .set((
+                                runs::status.eq(excluded(runs::status)),
+                                runs::output.eq(excluded(runs::output)),
+                                runs::error.eq(excluded(runs::error)),
+                                runs::ended_at.eq(excluded(runs::ended_at)),
+                                runs::duration_ms.eq(excluded(runs::duration_ms)),
+                            ))
+                            .execute(c)?;
+                    }
+                    for chunk in set.runs_placeholder.chunks(ROWS_PER_INSERT) {
+                        diesel::insert_into(runs::table)
+                            .values(chunk)
+                            .on_conflict_do_nothing()
+                            .execute(c)?;
+                    }
+                    for chunk in set.steps.chunks(STEPS_PER_INSERT) {
+                        diesel::insert_into(steps::table)
+                            .values(chunk)
+                            .on_conflict_do_nothing()
+                            .execute(c)?;
+                    }
+                    for chunk in set.reasons.chunks(ROWS_PER_INSERT) {
+                        diesel::insert_into(step_reasons::table)
+                            .values(chunk)
+                            .on_conflict_do_nothing()
+                            .execute(c)?;
+                    }
+                    for chunk in set.samples.chunks(ROWS_PER_INSERT) {
+                        diesel::insert_into(samples::table)
+                            .values(chunk)
+                            .on_conflict_do_nothing()
+                            .execute(c)?;
+                    }
+                    Ok(())
+                })
+            }
+
+            fn list_runs(&mut self, f: &RunFilter) -> QueryResult<Vec<RunRow>> {
+                let mut q = runs::table.select(RunRow::as_select()).into_boxed();
+                if let Some(p) = &f.pipeline {
+                    q = q.filter(runs::pipeline.eq(p));
+                }
+                if let Some(s) = f.status {
+                    q = q.filter(runs::status.eq(s.as_str()));
+                }
+                if let Some(t) = f.since {
+                    q = q.filter(runs::started_at.ge(t));
+                }
+                if let Some(t) = f.until {
+                    q = q.filter(runs::started_at.lt(t));
+                }
+                if let Some(Cursor { at, id }) = &f.cursor {
+                    q = q.filter(
+                        runs::started_at
+                            .lt(*at)
+                            .or(runs::started_at.eq(*at).and(runs::run_id.lt(id))),
+                    );
+                }
+                q.order((runs::started_at.desc(), runs::run_id.desc()))
+                    .limit(f.limit + 1)
+                    .load(self)
+            }
+
+            fn run_parts(&mut self, run_id: &str) -> QueryResult<Option<RunParts>> {
+                let Some(run) = runs::table
+                    .find(run_id)
+                    .select(RunRow::as_select())
+                    .first(self)
+                    .optional()?
+                else {
+                    return Ok(None);
+                };
+                let steps: Vec<StepRow> = steps::table
+                    .filter(steps::run_id.eq(run_id))
+                    .order((steps::position, steps::started_at, steps::step_id))
+                    .select(StepRow::as_select())
+                    .load(self)?;
+                let ids: Vec<&str> = steps.iter().map(|s| s.step_id.as_str()).collect();
+                let reasons = step_reasons::table
+                    .filter(step_reasons::step_id.eq_any(&ids))
+                    .select(ReasonRow::as_select())
+                    .load(self)?;
+                let samples = samples::table
+                    .filter(samples::run_id.eq(run_id))
+                    .order((
+                        samples::step_id,
+                        samples::outcome,
+                        samples::reason,
+                        samples::seq,
+                    ))
+                    .select(SampleRow::as_select())
+                    .load(self)?;
+                Ok(Some((run, steps, reasons, samples)))
+            }
+
+            fn search_steps(
+                &mut self,
+                f: &StepFilter,
+            ) -> QueryResult<(Vec<StepRow>, Vec<ReasonRow>)> {
+                let mut q = steps::table.select(StepRow::as_select()).into_boxed();
+                if let Some(t) = f.step_type {
+                    q = q.filter(steps::step_type.eq(t.as_str()));
+                }
+                if let Some(n) = &f.name {
+                    q = q.filter(steps::name.eq(n));
+                }
+                if let Some(p) = &f.pipeline {
+                    q = q.filter(steps::pipeline.eq(p));
+                }
+                if let Some(v) = f.rejection_rate_gt {
+                    q = q.filter(steps::rejection_rate.gt(v));
+                }
+                if let Some(v) = f.rejection_rate_lt {
+                    q = q.filter(steps::rejection_rate.lt(v));
+                }
+                if let Some(v) = f.duration_gt {
+                    q = q.filter(steps::duration_ms.gt(v));
+                }
+                if let Some(v) = f.duration_lt {
+                    q = q.filter(steps::duration_ms.lt(v));
+                }
+                if let Some(v) = f.score_gt {
+                    q = q.filter(steps::decision_score.gt(v));
+                }
+                if let Some(v) = f.score_lt {
+                    q = q.filter(steps::decision_score.lt(v));
+                }
+                if let Some(t) = f.since {
+                    q = q.filter(steps::started_at.ge(t));
+                }
+                if let Some(t) = f.until {
+                    q = q.filter(steps::started_at.lt(t));
+                }
+                if let Some(Cursor { at, id }) = &f.cursor {
+                    q = q.filter(
+                        steps::started_at
+                            .lt(*at)
+                            .or(steps::started_at.eq(*at).and(steps::step_id.lt(id))),
+                    );
+                }
+                let found: Vec<StepRow> = q
+                    .order((steps::started_at.desc(), steps::step_id.desc()))
+                    .limit(f.limit + 1)
+                    .load(self)?;
+                let ids: Vec<&str> = found.iter().map(|s| s.step_id.as_str()).collect();
+                let reasons = step_reasons::table
+                    .filter(step_reasons::step_id.eq_any(&ids))
+                    .filter(step_reasons::outcome.eq(REJECTED))
+                    .select(ReasonRow::as_select())
+                    .load(self)?;
+                Ok((found, reasons))
+            }
+
+            fn item_in_run(
+                &mut self,
+                run_id: &str,
+                item: &str,
+            ) -> QueryResult<Option<(Vec<StepRow>, Vec<SampleRow>)>> {
+                let exists = runs::table
+                    .find(run_id)
+                    .select(runs::run_id)
+                    .first::<String>(self)
+                    .optional()?;
+                if exists.is_none() {
+                    return Ok(None);
+                }
+                let steps = steps::table
+                    .filter(steps::run_id.eq(run_id))
+                    .order((steps::position, steps::started_at, steps::step_id))
+                    .select(StepRow::as_select())
+                    .load(self)?;
+                let samples = samples::table
+                    .filter(samples::run_id.eq(run_id))
+                    .filter(samples::item_id.eq(item))
+                    .order((
+                        samples::step_id,
+                        samples::outcome,
+                        samples::reason,
+                        samples::seq,
+                    ))
+                    .select(SampleRow::as_select())
+                    .load(self)?;
+                Ok(Some((steps, samples)))
+            }
+
+            fn item_across_runs(
+                &mut self,
+                item: &str,
+                pipeline: Option<&str>,
+                limit: i64,
+            ) -> QueryResult<ItemParts> {
+                let mut q = samples::table
+                    .inner_join(steps::table)
+                    .filter(samples::item_id.eq(item))
+                    .select((SampleRow::as_select(), StepRow::as_select()))
+                    .into_boxed();
+                let mut sel = steps::table
+                    .filter(steps::decision_selected.eq(item))
+                    .select(StepRow::as_select())
+                    .into_boxed();
+                if let Some(p) = pipeline {
+                    q = q.filter(steps::pipeline.eq(p));
+                    sel = sel.filter(steps::pipeline.eq(p));
+                }
+                let events = q
+                    .order((steps::started_at.desc(), steps::step_id.desc()))
+                    .limit(limit)
+                    .load(self)?;
+                let selected = sel
+                    .order((steps::started_at.desc(), steps::step_id.desc()))
+                    .limit(limit)
+                    .load(self)?;
+                Ok((events, selected))
+            }
+
+            fn ping(&mut self) -> QueryResult<()> {
+                diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("1"))
+                    .execute(self)
+                    .map(|_| ())
+            }
+        }
+    };
+}
+
+impl_backend!(SqliteConnection, immediate_transaction);
+impl_backend!(PgConnection, transaction);
+
+/// Runs `$body` with `$c` bound to a pooled connection of whichever backend `$db` is.
+macro_rules! with_conn {
+    ($db:expr, $c:ident => $body:expr) => {
+        match $db {
+            Db::Sqlite(pool) => {
+                let mut conn = pool.get()?;
+                let $c: &mut SqliteConnection = &mut conn;
+                $body
+            }
+            Db::Postgres(pool) => {
+                let mut conn = pool.get()?;
+                let $c: &mut PgConnection = &mut conn;
+                $body
+            }
+        }
+    };
+}
+
+/// The server's access to stored runs; cheap to clone (it is a pool handle).
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+}
+
+impl Store {
+    /// Connects to the database and brings its schema up to date.
+    pub fn open(url: &DatabaseUrl, pool_size: u32) -> Result<Store, DbError> {
+        Ok(Store {
+            db: Db::connect(url, pool_size)?,
+        })
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        self.db.backend()
+    }
+
+    /// Checks that the database answers.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        with_conn!(&self.db, c => Ok(c.ping()?))
+    }
+
+    /// Writes a validated set of rows in one transaction. Re-writing the same rows is a no-op.
+    pub fn write(&self, set: &WriteSet) -> Result<(), StoreError> {
+        with_conn!(&self.db, c => Ok(c.write(set)?))
+    }
+
+    /// Runs, newest first.
+    pub fn list_runs(&self, f: &RunFilter) -> Result<RunList, StoreError> {
+        let mut rows = with_conn!(&self.db, c => c.list_runs(f)?);
+        let next_cursor = page_cursor(&mut rows, f.limit, |r| Cursor {
+            at: r.started_at,
+            id: r.run_id.clone(),
+        });
+        Ok(RunList {
+            runs: rows.into_iter().map(RunRow::into_summary).collect(),
+            next_cursor,
+        })
+    }
+
+    /// One run with all its steps, counts and samples; `None` if it is unknown.
+    pub fn run_detail(&self, run_id: &str) -> Result<Option<RunDetail>, StoreError> {
+        let Some((run, steps, reasons, samples)) = with_conn!(&self.db, c => c.run_parts(run_id)?)
+        else {
+            return Ok(None);
+        };
+        let mut reasons_by_step: HashMap<String, Vec<ReasonRow>> = HashMap::new();
+        for r in reasons {
+            reasons_by_step
+                .entry(r.step_id.clone())
+                .or_default()
+                .push(r);
+        }
+        let mut samples_by_step: HashMap<String, Vec<SampleRow>> = HashMap::new();
+        for s in samples {
+            samples_by_step
+                .entry(s.step_id.clone())
+                .or_default()
+                .push(s);
+        }
+        let views = steps
+            .into_iter()
+            .map(|s| {
+                let reasons = reasons_by_step.remove(&s.step_id).unwrap_or_default();
+                let samples = samples_by_step.remove(&s.step_id).unwrap_or_default();
+                s.into_view(&reasons, &samples)
+            })
+            .collect();
+        Ok(Some(RunDetail {
+            run: run.into_summary(),
+            steps: views,
+        }))
+    }
+
+    /// Steps across all runs, newest first.
+    pub fn search_steps(&self, f: &StepFilter) -> Result<StepList, StoreError> {
+        let (mut found, reasons) = with_conn!(&self.db, c => c.search_steps(f)?);
+        let next_cursor = page_cursor(&mut found, f.limit, |s| Cursor {
+            at: s.started_at,
+            id: s.step_id.clone(),
+        });
+        let mut by_step: HashMap<String, BTreeMap<String, u64>> = HashMap::new();
+        for r in reasons {
+            by_step
+                .entry(r.step_id)
+                .or_default()
+                .insert(r.reason, u64::try_from(r.count).unwrap_or(0));
+        }
+        let steps = found
+            .into_iter()
+            .map(|s| StepHit {
+                step_type: s.step_type(),
+                capture: s.capture(),
+                decision: s.decision(),
+                rejections: by_step.remove(&s.step_id).unwrap_or_default(),
+                step_id: s.step_id,
+                run_id: s.run_id,
+                pipeline: s.pipeline,
+                position: u32::try_from(s.position).unwrap_or(0),
+                name: s.name,
+                input_count: s.input_count.and_then(|v| u64::try_from(v).ok()),
+                output_count: s.output_count.and_then(|v| u64::try_from(v).ok()),
+                rejection_rate: s.rejection_rate,
+                started_at: rows::from_micros(s.started_at),
+                duration_ms: s.duration_ms,
+                error: s.error,
+            })
+            .collect();
+        Ok(StepList { steps, next_cursor })
+    }
+
+    /// Every recorded event about one item in one run; `None` if the run is unknown.
+    pub fn item_fate(&self, run_id: &str, item: &str) -> Result<Option<ItemFate>, StoreError> {
+        let Some((steps, samples)) = with_conn!(&self.db, c => c.item_in_run(run_id, item)?) else {
+            return Ok(None);
+        };
+        let by_id: HashMap<&str, &StepRow> =
+            steps.iter().map(|s| (s.step_id.as_str(), s)).collect();
+        let mut events: Vec<ItemEvent> = samples
+            .iter()
+            .filter_map(|s| {
+                by_id
+                    .get(s.step_id.as_str())
+                    .map(|step| sample_event(s, step))
+            })
+            .collect();
+        events.extend(
+            steps
+                .iter()
+                .filter(|s| s.decision_selected.as_deref() == Some(item))
+                .map(selected_event),
+        );
+        events.sort_by_key(|e| (e.position, e.started_at, outcome_rank(e.outcome)));
+        let sampled_steps = steps
+            .iter()
+            .filter(|s| {
+                s.capture() != xray_wire::Capture::Full && s.rejected_count + s.accepted_count > 0
+            })
+            .map(|s| s.name.clone())
+            .collect();
+        Ok(Some(ItemFate {
+            run_id: run_id.to_string(),
+            item_id: ItemId(item.to_string()),
+            events,
+            sampled_steps,
+        }))
+    }
+
+    /// Events about one item across runs, newest first, at most `limit`.
+    pub fn item_history(
+        &self,
+        item: &str,
+        pipeline: Option<&str>,
+        limit: i64,
+    ) -> Result<ItemHistory, StoreError> {
+        let (pairs, selected) =
+            with_conn!(&self.db, c => c.item_across_runs(item, pipeline, limit)?);
+        let mut events: Vec<ItemEvent> = pairs
+            .iter()
+            .map(|(sample, step)| sample_event(sample, step))
+            .chain(selected.iter().map(selected_event))
+            .collect();
+        events.sort_by(|a, b| {
+            b.started_at
+                .cmp(&a.started_at)
+                .then_with(|| a.run_id.cmp(&b.run_id))
+                .then_with(|| a.position.cmp(&b.position))
+                .then_with(|| outcome_rank(a.outcome).cmp(&outcome_rank(b.outcome)))
+        });
+        events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(ItemHistory {
+            item_id: ItemId(item.to_string()),
+            events,
+        })
+    }
+}
+
+/// Drops the extra row fetched to learn whether another page exists, and names that page.
+fn page_cursor<T>(rows: &mut Vec<T>, limit: i64, cursor: impl Fn(&T) -> Cursor) -> Option<String> {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|r| cursor(r).to_string())
+    } else {
+        None
+    }
+}
+
+fn outcome_rank(o: Outcome) -> u8 {
+    match o {
+        Outcome::Rejected => 0,
+        Outcome::Accepted => 1,
+        Outcome::Selected => 2,
+    }
+}
+
+fn sample_event(s: &SampleRow, step: &StepRow) -> ItemEvent {
+    let rejected = s.outcome == REJECTED;
+    ItemEvent {
+        run_id: step.run_id.clone(),
+        pipeline: step.pipeline.clone(),
+        step_id: step.step_id.clone(),
+        step_name: step.name.clone(),
+        step_type: step.step_type(),
+        position: u32::try_from(step.position).unwrap_or(0),
+        outcome: if rejected {
+            Outcome::Rejected
+        } else {
+            Outcome::Accepted
+        },
+        reason: rejected.then(|| s.reason.clone()),
+        details: rows::parse_json(s.details.clone()),
+        score: None,
+        started_at: rows::from_micros(step.started_at),
+    }
+}
+
+fn selected_event(step: &StepRow) -> ItemEvent {
+    let decision = step.decision();
+    ItemEvent {
+        run_id: step.run_id.clone(),
+        pipeline: step.pipeline.clone(),
+        step_id: step.step_id.clone(),
+        step_name: step.name.clone(),
+        step_type: step.step_type(),
+        position: u32::try_from(step.position).unwrap_or(0),
+        outcome: Outcome::Selected,
+        reason: None,
+        details: decision.as_ref().and_then(|d| d.details.clone()),
+        score: step.decision_score,
+        started_at: rows::from_micros(step.started_at),
+    }
+}

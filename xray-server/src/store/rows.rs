@@ -1,0 +1,611 @@
+//! Rows as stored, and the conversions between them and the wire types.
+//!
+//! Writing: a request becomes a [`WriteSet`] (validated here, so the database only ever sees
+//! well-formed rows). Reading: rows become the wire's views.
+
+use crate::schema::{runs, samples, step_reasons, steps};
+use chrono::{TimeZone, Utc};
+use diesel::prelude::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use xray_wire::{
+    Capture, Decision, Event, IngestBatch, ItemId, ReasonSummary, RunRecord, RunStatus, RunSummary,
+    Sample, StepRecord, StepType, StepView, Timestamp,
+};
+
+/// Outcome label of a rejection row.
+pub const REJECTED: &str = "rejected";
+/// Outcome label of an acceptance row.
+pub const ACCEPTED: &str = "accepted";
+
+/// Longest id, pipeline, step name or reason accepted.
+pub const MAX_NAME_LEN: usize = 512;
+
+/// A request that is well-formed JSON but not a valid run, step or event.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ValidationError {
+    /// Where in the body (`events[2].step.rejections.price_too_high`).
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn invalid(path: impl Into<String>, message: impl Into<String>) -> ValidationError {
+    ValidationError {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+/// A stored run.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = runs, treat_none_as_default_value = false)]
+pub struct RunRow {
+    pub run_id: String,
+    pub pipeline: String,
+    pub status: String,
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub metadata: Option<String>,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub duration_ms: Option<f64>,
+}
+
+/// A stored step.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = steps, treat_none_as_default_value = false)]
+pub struct StepRow {
+    pub step_id: String,
+    pub run_id: String,
+    pub pipeline: String,
+    pub position: i32,
+    pub name: String,
+    pub step_type: String,
+    pub capture: String,
+    pub input_count: Option<i64>,
+    pub output_count: Option<i64>,
+    pub rejected_count: i64,
+    pub accepted_count: i64,
+    pub rejection_rate: Option<f64>,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub duration_ms: Option<f64>,
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub decision: Option<String>,
+    pub decision_selected: Option<String>,
+    pub decision_score: Option<f64>,
+    pub error: Option<String>,
+    pub attributes: Option<String>,
+}
+
+/// An exact count for one step, outcome and reason.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = step_reasons, treat_none_as_default_value = false)]
+pub struct ReasonRow {
+    pub step_id: String,
+    pub outcome: String,
+    pub reason: String,
+    pub count: i64,
+}
+
+/// One kept item event.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = samples, treat_none_as_default_value = false)]
+pub struct SampleRow {
+    pub step_id: String,
+    pub outcome: String,
+    pub reason: String,
+    pub seq: i32,
+    pub run_id: String,
+    pub item_id: String,
+    pub details: Option<String>,
+}
+
+/// Everything one request writes, grouped by how each group is merged into what is stored.
+#[derive(Debug, Default)]
+pub struct WriteSet {
+    /// Complete runs (`POST /runs`): replace every column.
+    pub runs_complete: Vec<RunRow>,
+    /// `run_started`: set input, metadata, pipeline, start; create as `running` if new.
+    pub runs_started: Vec<RunRow>,
+    /// `run_finished`: set status, output, error, end, duration.
+    pub runs_finished: Vec<RunRow>,
+    /// Runs named by steps that arrived first: create as `running` if new, else leave alone.
+    pub runs_placeholder: Vec<RunRow>,
+    /// Finished steps: immutable, stored once.
+    pub steps: Vec<StepRow>,
+    /// Exact counts of those steps.
+    pub reasons: Vec<ReasonRow>,
+    /// Kept events of those steps.
+    pub samples: Vec<SampleRow>,
+}
+
+impl WriteSet {
+    /// The distinct run ids this write touches, in first-seen order.
+    pub fn run_ids(&self) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        self.runs_complete
+            .iter()
+            .chain(&self.runs_started)
+            .chain(&self.runs_finished)
+            .chain(&self.runs_placeholder)
+            .filter(|r| seen.insert(r.run_id.clone()))
+            .map(|r| r.run_id.clone())
+            .collect()
+    }
+
+    /// Builds the rows of an SDK event batch.
+    pub fn from_batch(batch: IngestBatch) -> Result<Self, ValidationError> {
+        let mut set = WriteSet::default();
+        for (i, event) in batch.events.into_iter().enumerate() {
+            let at = |field: &str| format!("events[{i}].{field}");
+            match event {
+                Event::RunStarted(e) => {
+                    check_name(&at("run_id"), &e.run_id)?;
+                    check_name(&at("pipeline"), &e.pipeline)?;
+                    set.runs_started.push(RunRow {
+                        run_id: e.run_id,
+                        pipeline: e.pipeline,
+                        status: RunStatus::Running.as_str().into(),
+                        input: json_text(e.input),
+                        output: None,
+                        error: None,
+                        metadata: json_text(e.metadata),
+                        started_at: micros(e.started_at),
+                        ended_at: None,
+                        duration_ms: None,
+                    });
+                }
+                Event::RunFinished(e) => {
+                    check_name(&at("run_id"), &e.run_id)?;
+                    check_name(&at("pipeline"), &e.pipeline)?;
+                    if e.status == RunStatus::Running {
+                        return Err(invalid(
+                            at("status"),
+                            "a finished run is `completed` or `failed`, not `running`",
+                        ));
+                    }
+                    check_text(&at("error"), e.error.as_deref())?;
+                    let duration = check_duration(&at("duration_ms"), e.duration_ms)?
+                        .or_else(|| span_ms(e.started_at, e.ended_at));
+                    set.runs_finished.push(RunRow {
+                        run_id: e.run_id,
+                        pipeline: e.pipeline,
+                        status: e.status.as_str().into(),
+                        input: None,
+                        output: json_text(e.output),
+                        error: e.error,
+                        metadata: None,
+                        started_at: micros(e.started_at),
+                        ended_at: Some(micros(e.ended_at)),
+                        duration_ms: duration,
+                    });
+                }
+                Event::StepFinished(e) => {
+                    check_name(&at("run_id"), &e.run_id)?;
+                    check_name(&at("pipeline"), &e.pipeline)?;
+                    let path = at("step");
+                    if e.step.step_id.is_none() {
+                        return Err(invalid(format!("{path}.step_id"), "required in /ingest"));
+                    }
+                    if e.step.position.is_none() {
+                        return Err(invalid(format!("{path}.position"), "required in /ingest"));
+                    }
+                    let Some(started) = e.step.started_at else {
+                        return Err(invalid(format!("{path}.started_at"), "required in /ingest"));
+                    };
+                    set.runs_placeholder.push(RunRow {
+                        run_id: e.run_id.clone(),
+                        pipeline: e.pipeline.clone(),
+                        status: RunStatus::Running.as_str().into(),
+                        input: None,
+                        output: None,
+                        error: None,
+                        metadata: None,
+                        started_at: micros(started),
+                        ended_at: None,
+                        duration_ms: None,
+                    });
+                    set.add_step(&path, &e.run_id, &e.pipeline, e.step, 0, started)?;
+                }
+            }
+        }
+        // One statement may not upsert the same row twice (PostgreSQL refuses): keep the last.
+        dedup_last(&mut set.runs_started);
+        dedup_last(&mut set.runs_finished);
+        dedup_last(&mut set.runs_placeholder);
+        Ok(set)
+    }
+
+    /// Builds the rows of one complete run (`POST /runs`).
+    pub fn from_run(run: RunRecord) -> Result<Self, ValidationError> {
+        let mut set = WriteSet::default();
+        let run_id = run
+            .run_id
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        check_name("run_id", &run_id)?;
+        check_name("pipeline", &run.pipeline)?;
+        check_text("error", run.error.as_deref())?;
+        let started = run.started_at.unwrap_or_else(Utc::now);
+        let duration = check_duration("duration_ms", run.duration_ms)?
+            .or_else(|| run.ended_at.and_then(|end| span_ms(started, end)));
+        // A step without a start time is taken to start when the one before it ended.
+        let mut next_start = started;
+        for (i, step) in run.steps.into_iter().enumerate() {
+            let path = format!("steps[{i}]");
+            set.add_step(&path, &run_id, &run.pipeline, step, i, next_start)?;
+            if let Some(last) = set.steps.last() {
+                let ran_us = last.duration_ms.map_or(0, |ms| (ms * 1000.0) as i64);
+                next_start = from_micros(
+                    last.ended_at
+                        .unwrap_or(last.started_at.saturating_add(ran_us)),
+                );
+            }
+        }
+        set.runs_complete.push(RunRow {
+            run_id,
+            pipeline: run.pipeline,
+            status: run.status.unwrap_or(RunStatus::Completed).as_str().into(),
+            input: json_text(run.input),
+            output: json_text(run.output),
+            error: run.error,
+            metadata: json_text(run.metadata),
+            started_at: micros(started),
+            ended_at: run.ended_at.map(micros),
+            duration_ms: duration,
+        });
+        Ok(set)
+    }
+
+    fn add_step(
+        &mut self,
+        path: &str,
+        run_id: &str,
+        pipeline: &str,
+        step: StepRecord,
+        index: usize,
+        default_start: Timestamp,
+    ) -> Result<(), ValidationError> {
+        let at = |field: &str| format!("{path}.{field}");
+        check_name(&at("name"), &step.name)?;
+        check_text(&at("error"), step.error.as_deref())?;
+        let position = match step.position {
+            Some(p) => i32::try_from(p)
+                .map_err(|_| invalid(at("position"), "must be at most 2147483647"))?,
+            None => i32::try_from(index).map_err(|_| invalid(path, "too many steps"))?,
+        };
+        let step_id = step
+            .step_id
+            .unwrap_or_else(|| format!("{run_id}:{position}"));
+        check_name(&at("step_id"), &step_id)?;
+        let input_count = count(&at("input_count"), step.input_count)?;
+        let output_count = count(&at("output_count"), step.output_count)?;
+        let started = step.started_at.unwrap_or(default_start);
+        let duration = check_duration(&at("duration_ms"), step.duration_ms)?
+            .or_else(|| step.ended_at.and_then(|end| span_ms(started, end)));
+        if let Some(score) = step.decision.as_ref().and_then(|d| d.score) {
+            if !score.is_finite() {
+                return Err(invalid(at("decision.score"), "must be a finite number"));
+            }
+        }
+
+        let mut rejected: i64 = 0;
+        for (reason, summary) in &step.rejections {
+            let rpath = at(&format!("rejections.{reason}"));
+            check_name(&rpath, reason)?;
+            let n = self.add_outcome(&rpath, &step_id, run_id, REJECTED, reason, summary)?;
+            rejected = rejected
+                .checked_add(n)
+                .ok_or_else(|| invalid(&rpath, "total rejection count is too large"))?;
+        }
+        let accepted = self.add_outcome(
+            &at("acceptances"),
+            &step_id,
+            run_id,
+            ACCEPTED,
+            "",
+            &step.acceptances,
+        )?;
+
+        self.steps.push(StepRow {
+            step_id,
+            run_id: run_id.to_string(),
+            pipeline: pipeline.to_string(),
+            position,
+            name: step.name,
+            step_type: step.step_type.as_str().into(),
+            capture: step.capture.as_str().into(),
+            input_count,
+            output_count,
+            rejected_count: rejected,
+            accepted_count: accepted,
+            rejection_rate: rejection_rate(input_count, output_count, rejected, accepted),
+            started_at: micros(started),
+            ended_at: step.ended_at.map(micros),
+            duration_ms: duration,
+            input: json_text(step.input),
+            output: json_text(step.output),
+            decision_selected: step
+                .decision
+                .as_ref()
+                .and_then(|d| d.selected.as_ref())
+                .map(|s| s.0.clone()),
+            decision_score: step.decision.as_ref().and_then(|d| d.score),
+            decision: step
+                .decision
+                .as_ref()
+                .and_then(|d| serde_json::to_string(d).ok()),
+            error: step.error,
+            attributes: json_text(step.attributes),
+        });
+        Ok(())
+    }
+
+    fn add_outcome(
+        &mut self,
+        path: &str,
+        step_id: &str,
+        run_id: &str,
+        outcome: &str,
+        reason: &str,
+        summary: &ReasonSummary,
+    ) -> Result<i64, ValidationError> {
+        let n = count(&format!("{path}.count"), Some(summary.count))?.unwrap_or(0);
+        if summary.samples.len() as u64 > summary.count {
+            return Err(invalid(
+                path,
+                format!(
+                    "{} samples but a count of {}: the count includes every sample",
+                    summary.samples.len(),
+                    summary.count
+                ),
+            ));
+        }
+        if n > 0 {
+            self.reasons.push(ReasonRow {
+                step_id: step_id.into(),
+                outcome: outcome.into(),
+                reason: reason.into(),
+                count: n,
+            });
+        }
+        for (seq, sample) in summary.samples.iter().enumerate() {
+            check_name(&format!("{path}.samples[{seq}].item_id"), &sample.item_id.0)?;
+            self.samples.push(SampleRow {
+                step_id: step_id.into(),
+                outcome: outcome.into(),
+                reason: reason.into(),
+                seq: i32::try_from(seq).map_err(|_| invalid(path, "too many samples"))?,
+                run_id: run_id.into(),
+                item_id: sample.item_id.0.clone(),
+                details: sample.details.as_ref().map(Value::to_string),
+            });
+        }
+        Ok(n)
+    }
+}
+
+/// Keeps only the last row for each run id, in order of those last rows.
+fn dedup_last(rows: &mut Vec<RunRow>) {
+    let mut seen = std::collections::HashSet::new();
+    let mut kept: Vec<RunRow> = rows
+        .drain(..)
+        .rev()
+        .filter(|r| seen.insert(r.run_id.clone()))
+        .collect();
+    kept.reverse();
+    *rows = kept;
+}
+
+/// Share of a step's input that it rejected, in 0..=1.
+///
+/// With an input count: `(input - output) / input` when the output count is known, else
+/// `rejected / input`. Without one: `rejected / (rejected + accepted)`. `None` when nothing tells.
+pub fn rejection_rate(
+    input: Option<i64>,
+    output: Option<i64>,
+    rejected: i64,
+    accepted: i64,
+) -> Option<f64> {
+    match (input, output) {
+        (Some(i), Some(o)) if i > 0 => Some((i - o.min(i)) as f64 / i as f64),
+        (Some(i), None) if i > 0 => Some(rejected.min(i) as f64 / i as f64),
+        _ if rejected + accepted > 0 => Some(rejected as f64 / (rejected + accepted) as f64),
+        _ => None,
+    }
+}
+
+fn check_name(path: &str, value: &str) -> Result<(), ValidationError> {
+    check_text(path, Some(value))?;
+    if value.is_empty() {
+        return Err(invalid(path, "must not be empty"));
+    }
+    if value.len() > MAX_NAME_LEN {
+        return Err(invalid(
+            path,
+            format!(
+                "is {} bytes long; at most {MAX_NAME_LEN} are accepted",
+                value.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Text columns cannot hold NUL on PostgreSQL; refuse it on both backends alike.
+fn check_text(path: &str, value: Option<&str>) -> Result<(), ValidationError> {
+    match value {
+        Some(v) if v.contains('\0') => {
+            Err(invalid(path, "must not contain NUL (\\u0000) characters"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn count(path: &str, value: Option<u64>) -> Result<Option<i64>, ValidationError> {
+    value
+        .map(|v| i64::try_from(v).map_err(|_| invalid(path, "must be at most 9223372036854775807")))
+        .transpose()
+}
+
+fn check_duration(path: &str, value: Option<f64>) -> Result<Option<f64>, ValidationError> {
+    match value {
+        Some(v) if !v.is_finite() || v < 0.0 => Err(invalid(
+            path,
+            "must be a finite number of milliseconds, 0 or more",
+        )),
+        other => Ok(other),
+    }
+}
+
+fn span_ms(start: Timestamp, end: Timestamp) -> Option<f64> {
+    let us = (end - start).num_microseconds()?;
+    (us >= 0).then(|| us as f64 / 1000.0)
+}
+
+fn json_text(value: Option<Value>) -> Option<String> {
+    value.map(|v| v.to_string())
+}
+
+/// A time as stored: microseconds since the Unix epoch.
+pub fn micros(t: Timestamp) -> i64 {
+    t.timestamp_micros()
+}
+
+/// A stored time back as a timestamp.
+pub fn from_micros(us: i64) -> Timestamp {
+    Utc.timestamp_micros(us)
+        .single()
+        .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
+}
+
+/// Stored JSON text back as JSON. The server wrote it, so it parses; if the database was edited
+/// by hand and it does not, the text is returned as a JSON string rather than failing the read.
+pub fn parse_json(text: Option<String>) -> Option<Value> {
+    text.map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t)))
+}
+
+fn parse_enum<T: std::str::FromStr>(text: &str, fallback: T) -> T {
+    text.parse().unwrap_or(fallback)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+impl RunRow {
+    /// The run as the API shows it.
+    pub fn into_summary(self) -> RunSummary {
+        RunSummary {
+            status: parse_enum(&self.status, RunStatus::Running),
+            run_id: self.run_id,
+            pipeline: self.pipeline,
+            input: parse_json(self.input),
+            output: parse_json(self.output),
+            error: self.error,
+            metadata: parse_json(self.metadata),
+            started_at: from_micros(self.started_at),
+            ended_at: self.ended_at.map(from_micros),
+            duration_ms: self.duration_ms,
+        }
+    }
+}
+
+impl StepRow {
+    /// The step's type.
+    pub fn step_type(&self) -> StepType {
+        parse_enum(&self.step_type, StepType::Transform)
+    }
+
+    /// The step's capture level.
+    pub fn capture(&self) -> Capture {
+        parse_enum(&self.capture, Capture::Sample)
+    }
+
+    /// The step's decision.
+    pub fn decision(&self) -> Option<Decision> {
+        self.decision.as_ref().map(|text| {
+            serde_json::from_str(text).unwrap_or_else(|_| Decision {
+                selected: self.decision_selected.clone().map(ItemId),
+                score: self.decision_score,
+                details: None,
+            })
+        })
+    }
+
+    /// The step in full, with its counts and samples.
+    pub fn into_view(self, reasons: &[ReasonRow], samples: &[SampleRow]) -> StepView {
+        let mut rejections: BTreeMap<String, ReasonSummary> = BTreeMap::new();
+        let mut acceptances = ReasonSummary::default();
+        for r in reasons {
+            let target = if r.outcome == ACCEPTED {
+                &mut acceptances
+            } else {
+                rejections.entry(r.reason.clone()).or_default()
+            };
+            target.count = to_u64(r.count);
+        }
+        for s in samples {
+            let target = if s.outcome == ACCEPTED {
+                &mut acceptances
+            } else {
+                rejections.entry(s.reason.clone()).or_default()
+            };
+            target.samples.push(Sample {
+                item_id: ItemId(s.item_id.clone()),
+                details: parse_json(s.details.clone()),
+            });
+        }
+        StepView {
+            step_type: self.step_type(),
+            capture: self.capture(),
+            decision: self.decision(),
+            step_id: self.step_id,
+            position: u32::try_from(self.position).unwrap_or(0),
+            name: self.name,
+            input_count: self.input_count.map(to_u64),
+            output_count: self.output_count.map(to_u64),
+            rejected_count: to_u64(self.rejected_count),
+            rejection_rate: self.rejection_rate,
+            started_at: from_micros(self.started_at),
+            ended_at: self.ended_at.map(from_micros),
+            duration_ms: self.duration_ms,
+            input: parse_json(self.input),
+            output: parse_json(self.output),
+            rejections,
+            acceptances,
+            error: self.error,
+            attributes: parse_json(self.attributes),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejection_rate_prefers_counts_then_events() {
+        assert_eq!(rejection_rate(Some(100), Some(5), 0, 0), Some(0.95));
+        assert_eq!(rejection_rate(Some(10), None, 4, 0), Some(0.4));
+        assert_eq!(rejection_rate(None, None, 3, 1), Some(0.75));
+        assert_eq!(rejection_rate(None, None, 0, 0), None);
+        assert_eq!(rejection_rate(Some(0), Some(0), 0, 0), None);
+    }
+
+    #[test]
+    fn samples_beyond_the_count_are_refused() {
+        let run: RunRecord = serde_json::from_value(serde_json::json!({
+            "pipeline": "p",
+            "steps": [{"name": "f", "step_type": "filter",
+                       "rejections": {"x": {"count": 1, "samples": [{"item_id": 1}, {"item_id": 2}]}}}]
+        }))
+        .unwrap();
+        let err = WriteSet::from_run(run).unwrap_err();
+        assert_eq!(err.path, "steps[0].rejections.x");
+    }
+}

@@ -1,0 +1,76 @@
+//! Item identifiers: strings or integers on the way in, strings on the way out.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
+
+/// The id of an item a step saw (a product, a document, a draft).
+///
+/// Accepted on the wire as a JSON string or integer; always stored and returned as a string, so
+/// `42` and `"42"` name the same item.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct ItemId(pub String);
+
+impl ItemId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ItemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+macro_rules! from_display {
+    ($($t:ty),*) => {$(
+        impl From<$t> for ItemId {
+            fn from(v: $t) -> Self {
+                ItemId(v.to_string())
+            }
+        }
+    )*};
+}
+from_display!(&str, String, &String, i32, i64, u32, u64, usize);
+
+impl<'de> Deserialize<'de> for ItemId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = ItemId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an item id (a string or an integer)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ItemId, E> {
+                Ok(ItemId(v.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<ItemId, E> {
+                Ok(ItemId(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ItemId, E> {
+                Ok(ItemId(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ItemId, E> {
+                Ok(ItemId(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_and_integers_are_the_same_id() {
+        let a: ItemId = serde_json::from_str("42").unwrap();
+        let b: ItemId = serde_json::from_str("\"42\"").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(serde_json::to_string(&a).unwrap(), "\"42\"");
+        assert!(serde_json::from_str::<ItemId>("1.5").is_err());
+        assert!(serde_json::from_str::<ItemId>("null").is_err());
+    }
+}

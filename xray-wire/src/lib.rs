@@ -1,0 +1,28 @@
+//! The X-Ray wire format, defined once: what the SDK sends (`POST /ingest`, `POST /runs`) and
+//! what the server answers (`GET /runs`, `GET /runs/{id}`, `GET /steps`, item fates).
+//!
+//! Both `xray-runtime` (the SDK) and `xray-server` use these types, so the two cannot drift.
+//! Request types reject unknown fields, so a misspelt field is an error rather than silently lost.
+
+mod ids;
+mod request;
+mod response;
+mod taxonomy;
+pub mod time;
+
+pub use ids::ItemId;
+pub use request::{
+    Decision, Event, IngestBatch, ReasonSummary, RunFinished, RunRecord, RunStarted, Sample,
+    StepFinished, StepRecord,
+};
+pub use response::{
+    ApiErrorBody, Health, IngestResponse, ItemEvent, ItemFate, ItemHistory, Outcome, RunDetail,
+    RunList, RunSummary, StepHit, StepList, StepView,
+};
+pub use taxonomy::{Capture, ParseEnumError, RunStatus, StepType};
+
+/// A point in time on the wire: RFC 3339, UTC (`2026-11-26T12:00:00.123456Z`).
+pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+/// Samples kept per reason at the `sample` capture level.
+pub const SAMPLES_PER_REASON: usize = 50;

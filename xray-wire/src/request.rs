@@ -1,0 +1,252 @@
+//! What clients send: complete runs (`POST /runs`) and SDK event batches (`POST /ingest`).
+
+use crate::{Capture, ItemId, RunStatus, StepType, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// One kept item event: the item and, optionally, why (any JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sample {
+    /// The item the event is about.
+    pub item_id: ItemId,
+    /// Free-form details (`{"price": 150, "threshold": 100}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
+
+/// The exact count of one outcome (a rejection reason, or acceptances) and the samples kept of it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonSummary {
+    /// Exact number of events, whatever the capture level.
+    pub count: u64,
+    /// The events kept: none at `minimal`, up to 50 (reservoir-sampled) at `sample`, all at `full`.
+    #[serde(default)]
+    pub samples: Vec<Sample>,
+}
+
+/// What a select (or rank) step chose, with its score and why.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// The chosen item.
+    #[serde(default)]
+    pub selected: Option<ItemId>,
+    /// Its score.
+    #[serde(default)]
+    pub score: Option<f64>,
+    /// Why it was chosen (any JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
+
+/// One finished step: counts, reasons, samples, decision, input and output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepRecord {
+    /// Unique id, made by the client. Required in `POST /ingest`; in `POST /runs` it defaults to
+    /// `{run_id}:{position}`.
+    #[serde(default)]
+    pub step_id: Option<String>,
+    /// Order of the step in its run (0-based). In `POST /runs` it defaults to the index in `steps`.
+    #[serde(default)]
+    pub position: Option<u32>,
+    /// The step's name (`filter_candidates`).
+    pub name: String,
+    /// What kind of step it is.
+    pub step_type: StepType,
+    /// How much item detail was kept.
+    #[serde(default)]
+    pub capture: Capture,
+    /// Items in.
+    #[serde(default)]
+    pub input_count: Option<u64>,
+    /// Items out.
+    #[serde(default)]
+    pub output_count: Option<u64>,
+    /// When the step started.
+    #[serde(default, deserialize_with = "crate::time::optional")]
+    pub started_at: Option<Timestamp>,
+    /// When it ended.
+    #[serde(default, deserialize_with = "crate::time::optional")]
+    pub ended_at: Option<Timestamp>,
+    /// How long it took, in milliseconds.
+    #[serde(default)]
+    pub duration_ms: Option<f64>,
+    /// The step's recorded input (any JSON).
+    #[serde(default)]
+    pub input: Option<Value>,
+    /// The step's recorded output (any JSON).
+    #[serde(default)]
+    pub output: Option<Value>,
+    /// Rejections by reason.
+    #[serde(default)]
+    pub rejections: BTreeMap<String, ReasonSummary>,
+    /// Acceptances.
+    #[serde(default)]
+    pub acceptances: ReasonSummary,
+    /// What the step chose, if it chose.
+    #[serde(default)]
+    pub decision: Option<Decision>,
+    /// The error the step ended with, if any.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Free-form attributes (a JSON object).
+    #[serde(default)]
+    pub attributes: Option<Value>,
+}
+
+/// A complete run in one request body: `POST /runs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRecord {
+    /// Unique id, made by the client so a re-sent run is the same run. Generated when absent.
+    #[serde(default)]
+    pub run_id: Option<String>,
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// Defaults to `completed`.
+    #[serde(default)]
+    pub status: Option<RunStatus>,
+    /// The run's input.
+    #[serde(default)]
+    pub input: Option<Value>,
+    /// The run's output.
+    #[serde(default)]
+    pub output: Option<Value>,
+    /// The error it failed with.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Free-form metadata (a JSON object).
+    #[serde(default)]
+    pub metadata: Option<Value>,
+    /// When it started (defaults to the time the server received it).
+    #[serde(default, deserialize_with = "crate::time::optional")]
+    pub started_at: Option<Timestamp>,
+    /// When it ended.
+    #[serde(default, deserialize_with = "crate::time::optional")]
+    pub ended_at: Option<Timestamp>,
+    /// How long it took, in milliseconds.
+    #[serde(default)]
+    pub duration_ms: Option<f64>,
+    /// Its steps, in order.
+    #[serde(default)]
+    pub steps: Vec<StepRecord>,
+}
+
+/// A run has begun: its input and metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunStarted {
+    /// The run.
+    pub run_id: String,
+    /// Its pipeline.
+    pub pipeline: String,
+    /// When it started.
+    #[serde(deserialize_with = "crate::time::required")]
+    pub started_at: Timestamp,
+    /// Its input.
+    #[serde(default)]
+    pub input: Option<Value>,
+    /// Free-form metadata.
+    #[serde(default)]
+    pub metadata: Option<Value>,
+}
+
+/// A step of a run has finished.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepFinished {
+    /// The run it belongs to (which may not have arrived yet).
+    pub run_id: String,
+    /// The run's pipeline.
+    pub pipeline: String,
+    /// The step.
+    pub step: StepRecord,
+}
+
+/// A run has ended: status, output, error, timing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunFinished {
+    /// The run.
+    pub run_id: String,
+    /// Its pipeline.
+    pub pipeline: String,
+    /// When it started.
+    #[serde(deserialize_with = "crate::time::required")]
+    pub started_at: Timestamp,
+    /// When it ended.
+    #[serde(deserialize_with = "crate::time::required")]
+    pub ended_at: Timestamp,
+    /// `completed` or `failed`.
+    pub status: RunStatus,
+    /// Its output.
+    #[serde(default)]
+    pub output: Option<Value>,
+    /// Its error.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// How long it took, in milliseconds.
+    #[serde(default)]
+    pub duration_ms: Option<f64>,
+}
+
+/// One SDK event. Events may arrive in any order and more than once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A run has begun.
+    RunStarted(RunStarted),
+    /// A step has finished.
+    StepFinished(Box<StepFinished>),
+    /// A run has ended.
+    RunFinished(RunFinished),
+}
+
+/// The body of `POST /ingest`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestBatch {
+    /// The events, in any order.
+    pub events: Vec<Event>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_tagged_and_strict() {
+        let json = r#"{"events":[{"type":"run_started","run_id":"r1","pipeline":"p","started_at":"2026-11-26T12:00:00Z"}]}"#;
+        let batch: IngestBatch = serde_json::from_str(json).unwrap();
+        assert!(matches!(&batch.events[0], Event::RunStarted(r) if r.run_id == "r1"));
+        let typo = r#"{"events":[{"type":"run_started","run_id":"r1","pipline":"p","started_at":"2026-11-26T12:00:00Z"}]}"#;
+        let err = serde_json::from_str::<IngestBatch>(typo)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pipline"), "{err}");
+    }
+
+    #[test]
+    fn a_step_round_trips() {
+        let json = serde_json::json!({
+            "name": "filter_candidates", "step_type": "filter", "input_count": 3, "output_count": 1,
+            "rejections": {"price_too_high": {"count": 2, "samples": [{"item_id": 7, "details": {"price": 150}}]}},
+            "acceptances": {"count": 1, "samples": [{"item_id": "a"}]},
+        });
+        let step: StepRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(step.capture, Capture::Sample);
+        assert_eq!(
+            step.rejections["price_too_high"].samples[0]
+                .item_id
+                .as_str(),
+            "7"
+        );
+        let back: StepRecord =
+            serde_json::from_value(serde_json::to_value(&step).unwrap()).unwrap();
+        assert_eq!(back, step);
+    }
+}

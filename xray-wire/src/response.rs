@@ -1,0 +1,228 @@
+//! What the server answers.
+
+use crate::{Capture, Decision, ItemId, ReasonSummary, RunStatus, StepType, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// A run without its steps (`GET /runs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// The run's id.
+    pub run_id: String,
+    /// Its pipeline.
+    pub pipeline: String,
+    /// Its status.
+    pub status: RunStatus,
+    /// Its input.
+    pub input: Option<Value>,
+    /// Its output.
+    pub output: Option<Value>,
+    /// Its error.
+    pub error: Option<String>,
+    /// Its metadata.
+    pub metadata: Option<Value>,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// When it ended.
+    pub ended_at: Option<Timestamp>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: Option<f64>,
+}
+
+/// A page of runs, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunList {
+    /// The runs.
+    pub runs: Vec<RunSummary>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One step of a run, in full (`GET /runs/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepView {
+    /// The step's id.
+    pub step_id: String,
+    /// Order in the run.
+    pub position: u32,
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    pub step_type: StepType,
+    /// Its capture level.
+    pub capture: Capture,
+    /// Items in.
+    pub input_count: Option<u64>,
+    /// Items out.
+    pub output_count: Option<u64>,
+    /// Rejections over all reasons (exact).
+    pub rejected_count: u64,
+    /// Share of the input that was rejected, 0..=1 (see the README for how it is derived).
+    pub rejection_rate: Option<f64>,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// When it ended.
+    pub ended_at: Option<Timestamp>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: Option<f64>,
+    /// Its input.
+    pub input: Option<Value>,
+    /// Its output.
+    pub output: Option<Value>,
+    /// Rejections by reason: exact counts and kept samples.
+    pub rejections: BTreeMap<String, ReasonSummary>,
+    /// Acceptances: exact count and kept samples.
+    pub acceptances: ReasonSummary,
+    /// What it chose.
+    pub decision: Option<Decision>,
+    /// Its error.
+    pub error: Option<String>,
+    /// Free-form attributes.
+    pub attributes: Option<Value>,
+}
+
+/// A run with all its steps in order (`GET /runs/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunDetail {
+    /// The run.
+    #[serde(flatten)]
+    pub run: RunSummary,
+    /// Its steps, in order.
+    pub steps: Vec<StepView>,
+}
+
+/// One step found by `GET /steps`, naming its run and pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepHit {
+    /// The step's id.
+    pub step_id: String,
+    /// Its run.
+    pub run_id: String,
+    /// Its run's pipeline.
+    pub pipeline: String,
+    /// Order in the run.
+    pub position: u32,
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    pub step_type: StepType,
+    /// Its capture level.
+    pub capture: Capture,
+    /// Items in.
+    pub input_count: Option<u64>,
+    /// Items out.
+    pub output_count: Option<u64>,
+    /// Share of the input rejected.
+    pub rejection_rate: Option<f64>,
+    /// Exact rejection counts by reason.
+    pub rejections: BTreeMap<String, u64>,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// How long it took, in milliseconds.
+    pub duration_ms: Option<f64>,
+    /// What it chose, if it chose.
+    pub decision: Option<Decision>,
+    /// Its error.
+    pub error: Option<String>,
+}
+
+/// A page of steps, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepList {
+    /// The steps.
+    pub steps: Vec<StepHit>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// What happened to an item at one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The step rejected it.
+    Rejected,
+    /// The step let it through.
+    Accepted,
+    /// The step chose it.
+    Selected,
+}
+
+/// One recorded event about one item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemEvent {
+    /// The run.
+    pub run_id: String,
+    /// The run's pipeline.
+    pub pipeline: String,
+    /// The step.
+    pub step_id: String,
+    /// The step's name.
+    pub step_name: String,
+    /// The step's type.
+    pub step_type: StepType,
+    /// The step's order in its run.
+    pub position: u32,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The rejection reason.
+    pub reason: Option<String>,
+    /// Details recorded with the event.
+    pub details: Option<Value>,
+    /// The decision's score, for `selected`.
+    pub score: Option<f64>,
+    /// When the step started.
+    pub started_at: Timestamp,
+}
+
+/// The fate of one item in one run (`GET /runs/{id}/items/{item_id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemFate {
+    /// The run.
+    pub run_id: String,
+    /// The item.
+    pub item_id: ItemId,
+    /// Every recorded event about the item, in step order.
+    pub events: Vec<ItemEvent>,
+    /// Steps that kept only samples (or counts), where an event about this item may exist
+    /// without having been kept.
+    pub sampled_steps: Vec<String>,
+}
+
+/// One item across runs (`GET /items/{item_id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemHistory {
+    /// The item.
+    pub item_id: ItemId,
+    /// Events about it, newest run first.
+    pub events: Vec<ItemEvent>,
+}
+
+/// The answer to `POST /ingest` and `POST /runs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestResponse {
+    /// Events (or runs) taken.
+    pub accepted: usize,
+    /// Runs touched.
+    pub run_ids: Vec<String>,
+}
+
+/// `GET /health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok` when the database answers.
+    pub status: String,
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    /// The server's version.
+    pub version: String,
+}
+
+/// Every error the API returns: a machine-readable code and a message that says what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiErrorBody {
+    /// `bad_request`, `not_found`, `payload_too_large`, `unavailable`, `internal`.
+    pub code: String,
+    /// What is wrong, naming the field.
+    pub error: String,
+}
