@@ -1,1 +1,228 @@
-fn main() {}
+//! How long `GET /steps?step_type=filter&rejection_rate_gt=0.9` takes over many stored steps,
+//! through the real HTTP server, on SQLite and on PostgreSQL.
+//!
+//! ```sh
+//! cargo bench -p xray-server --bench query_steps                  # 100,000 steps, both backends
+//! cargo bench -p xray-server --bench query_steps -- --steps 1000000 --backend sqlite
+//! ```
+//!
+//! The steps are loaded straight through the store (10 steps a run, the six step types in turn,
+//! rejection rates spread evenly over 0..1), then the query is sent `--requests` times after a
+//! warm-up; the median, p90 and p99 of the whole HTTP round trip are printed, with the plan the
+//! database chose for it.
+
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use std::time::{Duration, Instant};
+use xray_server::db::DatabaseUrl;
+use xray_server::store::rows::{ReasonRow, RunRow, StepRow, WriteSet, REJECTED};
+use xray_server::store::Store;
+use xray_server::testing::{Backend, TestDb, TestServer};
+use xray_wire::StepType;
+
+const QUERY: &str = "/steps?step_type=filter&rejection_rate_gt=0.9";
+const PLAN_SQL: &str = "SELECT * FROM steps WHERE step_type = 'filter' AND rejection_rate > 0.9 \
+                        ORDER BY started_at DESC, step_id DESC LIMIT 51";
+
+struct Args {
+    steps: usize,
+    requests: usize,
+    backends: Vec<Backend>,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        steps: 100_000,
+        requests: 200,
+        backends: vec![Backend::Sqlite, Backend::Postgres],
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = argv.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().cloned().unwrap_or_default();
+        match flag.as_str() {
+            "--steps" => a.steps = value().parse().expect("--steps N"),
+            "--requests" => a.requests = value().parse().expect("--requests N"),
+            "--backend" => {
+                a.backends = match value().as_str() {
+                    "sqlite" => vec![Backend::Sqlite],
+                    "postgres" => vec![Backend::Postgres],
+                    _ => vec![Backend::Sqlite, Backend::Postgres],
+                }
+            }
+            _ => {} // cargo bench adds `--bench`
+        }
+    }
+    a
+}
+
+/// A small deterministic generator, so every run loads the same data.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn load(store: &Store, steps: usize) -> Duration {
+    let started = Instant::now();
+    let mut rng = Rng(0x5eed);
+    let base: i64 = 1_795_000_000_000_000;
+    let runs = steps.div_ceil(10);
+    for chunk in (0..runs).collect::<Vec<_>>().chunks(1000) {
+        let mut set = WriteSet::default();
+        for &r in chunk {
+            let run_id = format!("run-{r:07}");
+            let pipeline = format!("pipeline_{}", r % 20);
+            let at = base + r as i64 * 1_000_000;
+            set.runs_complete.push(RunRow {
+                run_id: run_id.clone(),
+                pipeline: pipeline.clone(),
+                status: "completed".into(),
+                input: Some(r#"{"q":"iPhone 15 Case"}"#.into()),
+                output: Some(r#"{"selected":"item-1"}"#.into()),
+                error: None,
+                metadata: None,
+                started_at: at,
+                ended_at: Some(at + 900_000),
+                duration_ms: Some(900.0),
+            });
+            for p in 0..10.min(steps - r * 10) {
+                let step_type = StepType::ALL[p % StepType::ALL.len()];
+                let input = 1000 + (rng.next() % 1000) as i64;
+                let rejected = (rng.next() % (input as u64 + 1)) as i64;
+                let step_id = format!("{run_id}:{p}");
+                set.reasons.push(ReasonRow {
+                    step_id: step_id.clone(),
+                    outcome: REJECTED.into(),
+                    reason: "price_too_high".into(),
+                    count: rejected,
+                });
+                set.steps.push(StepRow {
+                    step_id,
+                    run_id: run_id.clone(),
+                    pipeline: pipeline.clone(),
+                    position: p as i32,
+                    name: format!("{}_step", step_type.as_str()),
+                    step_type: step_type.as_str().into(),
+                    capture: "sample".into(),
+                    input_count: Some(input),
+                    output_count: Some(input - rejected),
+                    rejected_count: rejected,
+                    accepted_count: input - rejected,
+                    rejection_rate: Some(rejected as f64 / input as f64),
+                    started_at: at + p as i64 * 50_000,
+                    ended_at: Some(at + p as i64 * 50_000 + 40_000),
+                    duration_ms: Some((rng.next() % 10_000) as f64),
+                    input: None,
+                    output: None,
+                    decision: None,
+                    decision_selected: None,
+                    decision_score: (step_type == StepType::Select)
+                        .then(|| (rng.next() % 1000) as f64 / 1000.0),
+                    error: None,
+                    attributes: None,
+                });
+            }
+        }
+        store.write(&set).expect("load steps");
+    }
+    started.elapsed()
+}
+
+#[derive(QueryableByName)]
+struct SqlitePlan {
+    #[diesel(sql_type = Text)]
+    detail: String,
+}
+
+#[derive(QueryableByName)]
+struct PgPlan {
+    #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+    plan: String,
+}
+
+fn plan(url: &DatabaseUrl) -> Vec<String> {
+    match url {
+        DatabaseUrl::Sqlite(path) => {
+            let mut c = SqliteConnection::establish(path).expect("open");
+            diesel::sql_query(format!("EXPLAIN QUERY PLAN {PLAN_SQL}"))
+                .load::<SqlitePlan>(&mut c)
+                .expect("explain")
+                .into_iter()
+                .map(|r| r.detail)
+                .collect()
+        }
+        DatabaseUrl::Postgres(u) => {
+            let mut c = PgConnection::establish(u).expect("open");
+            diesel::sql_query("ANALYZE").execute(&mut c).expect("analyze");
+            diesel::sql_query(format!("EXPLAIN {PLAN_SQL}"))
+                .load::<PgPlan>(&mut c)
+                .expect("explain")
+                .into_iter()
+                .map(|r| r.plan)
+                .collect()
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let args = args();
+    for backend in &args.backends {
+        let db = TestDb::create(*backend);
+        let store = Store::open(db.url(), 4).expect("open");
+        let took = load(&store, args.steps);
+        let name = format!("{backend:?}").to_lowercase();
+        println!(
+            "{name}: loaded {} steps in {:.1} s ({:.0} steps/s, direct store writes)",
+            args.steps,
+            took.as_secs_f64(),
+            args.steps as f64 / took.as_secs_f64()
+        );
+        for line in plan(db.url()) {
+            println!("{name}:   plan: {line}");
+        }
+        let server = TestServer::start_url(db.url(), 1 << 20);
+        let agent = ureq::agent();
+        let url = server.at(QUERY);
+        let mut hits = 0;
+        for _ in 0..20 {
+            let body: serde_json::Value = agent
+                .get(&url)
+                .call()
+                .expect("query")
+                .body_mut()
+                .read_json()
+                .expect("json");
+            hits = body["steps"].as_array().map_or(0, Vec::len);
+        }
+        let mut times: Vec<Duration> = (0..args.requests)
+            .map(|_| {
+                let t = Instant::now();
+                let mut res = agent.get(&url).call().expect("query");
+                res.body_mut().read_to_string().expect("body");
+                t.elapsed()
+            })
+            .collect();
+        times.sort();
+        println!(
+            "{name}: GET {QUERY} over {} steps: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms ({} requests, {hits} steps a page)",
+            args.steps,
+            percentile(&times, 0.5),
+            percentile(&times, 0.9),
+            percentile(&times, 0.99),
+            args.requests,
+        );
+        drop(server);
+        drop(store);
+        drop(db);
+    }
+}
