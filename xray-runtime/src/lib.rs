@@ -1,8 +1,84 @@
-//! X-Ray: record why each step of a pipeline kept, dropped or chose each item.
+//! X-Ray: record why each step of a pipeline kept, dropped or chose each item, and ship it to
+//! the X-Ray server without ever slowing down or breaking the pipeline.
 //!
-//! This crate is what user code depends on and imports as `xray`. It re-exports the wire types
-//! ([`wire`]) shared with the server. The recording client (runs, steps, sampling, the background
-//! shipper) and the `#[xray::run]` / `#[xray::step]` attributes are being built on top of it.
+//! ```no_run
+//! use serde_json::json;
+//! use xray::{StepType, XRay};
+//!
+//! let xray = XRay::new("competitor_selection");
+//! let run = xray.run(json!({"product_title": "iPhone 15 Case"}));
+//!
+//! let step = run.step("filter_candidates", StepType::Filter);
+//! for (id, price) in [("case_1", 25.0), ("case_2", 150.0)] {
+//!     if price > 100.0 {
+//!         step.reject(id, "price_too_high", json!({"price": price, "threshold": 100}));
+//!     } else {
+//!         step.accept(id);
+//!     }
+//! }
+//! step.finish();
+//!
+//! let select = run.step("select_best", StepType::Select);
+//! select.decide("case_1", 0.93, json!({"why": "best relevance"}));
+//! select.finish();
+//!
+//! run.set_output(json!({"selected": "case_1"}));
+//! run.finish().ok();
+//! ```
+//!
+//! # What is kept
+//! Counts per reason are always exact. Item details are kept by capture level: `minimal` (counts
+//! only), `sample` (the default: up to 50 items per reason, chosen by reservoir sampling so every
+//! item of the step has the same chance, not just the first 50), `full` (every item). An item's
+//! details are capped at [`Config::max_details_bytes`] (4 KiB by default); bigger details are
+//! replaced by `{"_xray_truncated": true, "bytes": N, "preview": "…"}`.
+//!
+//! # Where the data goes
+//! Recording only touches memory. Finished steps and runs go through a bounded queue to one
+//! background thread that batches them and POSTs them to the server's `/ingest`. When the server
+//! is away, the [`OfflineMode`] decides: `buffer` (default) spools to local disk and re-sends
+//! later, also from a later process; `silent` drops and counts; `fail` reports the error from
+//! [`RunGuard::finish`] and [`flush`] (for tests). [`stats`] tells what became of every event.
+//!
+//! # The current run and step
+//! [`current_run`] and [`current_step`] give helpers the run and step they are called in, without
+//! passing handles around. Enter a context with [`Run::enter`], [`Step::enter`] or
+//! [`Context::in_scope`]; carry it into futures with [`Instrument::in_xray`] (re-entered on every
+//! poll, on whichever thread) and into threads with [`Context::current`]. Outside any context
+//! they return no-op handles. A step opened with [`step`] outside any run becomes a one-step run
+//! of its own in the default pipeline.
 
+mod client;
+mod config;
+mod context;
+mod error;
+mod run;
+mod sampling;
+mod step;
+mod transport;
+
+pub use client::{flush, init, shutdown, stats, ShutdownGuard, XRay};
+pub use config::{Config, ConfigBuilder, OfflineMode};
+pub use context::{Context, Entered, Instrument, Instrumented};
+pub use error::XRayError;
+pub use run::{Run, RunGuard};
+pub use step::{Step, StepGuard};
+pub use transport::Stats;
 pub use xray_wire as wire;
-pub use xray_wire::{Capture, RunStatus, StepType};
+pub use xray_wire::{Capture, ItemId, RunStatus, StepType};
+
+/// The run the calling code is in (a no-op handle outside any run).
+pub fn current_run() -> Run {
+    Context::current().run().clone()
+}
+
+/// The step the calling code is in (a no-op handle outside any step).
+pub fn current_step() -> Step {
+    Context::current().step().clone()
+}
+
+/// Opens a step in the current run; outside any run, a one-step run of its own in the default
+/// client's default pipeline.
+pub fn step(name: impl Into<String>, step_type: StepType) -> StepGuard {
+    current_run().step(name, step_type)
+}

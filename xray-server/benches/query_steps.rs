@@ -158,7 +158,9 @@ fn plan(url: &DatabaseUrl) -> Vec<String> {
         }
         DatabaseUrl::Postgres(u) => {
             let mut c = PgConnection::establish(u).expect("open");
-            diesel::sql_query("ANALYZE").execute(&mut c).expect("analyze");
+            diesel::sql_query("ANALYZE")
+                .execute(&mut c)
+                .expect("analyze");
             diesel::sql_query(format!("EXPLAIN {PLAN_SQL}"))
                 .load::<PgPlan>(&mut c)
                 .expect("explain")

@@ -122,8 +122,17 @@ impl TestServer {
 
     /// Starts a server over a database that someone else owns (a second server on one database).
     pub fn start_url(url: &DatabaseUrl, body_limit: usize) -> TestServer {
-        let store = Store::open(url, 4).expect("open the test database");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        Self::start_listener(url, listener, body_limit)
+    }
+
+    /// Starts a server on a given listener (to bring a server back on the same address).
+    pub fn start_listener(
+        url: &DatabaseUrl,
+        listener: TcpListener,
+        body_limit: usize,
+    ) -> TestServer {
+        let store = Store::open(url, 4).expect("open the test database");
         let url = format!("http://{}", listener.local_addr().expect("local address"));
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {

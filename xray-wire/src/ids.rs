@@ -33,7 +33,13 @@ macro_rules! from_display {
         }
     )*};
 }
-from_display!(&str, String, &String, i32, i64, u32, u64, usize);
+from_display!(&str, String, &String, i32, i64, u32, u64, usize, &i32, &i64, &u32, &u64, &usize);
+
+impl From<&ItemId> for ItemId {
+    fn from(v: &ItemId) -> Self {
+        v.clone()
+    }
+}
 
 impl<'de> Deserialize<'de> for ItemId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

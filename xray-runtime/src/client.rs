@@ -1,0 +1,231 @@
+//! The client: a pipeline name over a shared transport, and the process-wide default.
+
+use crate::config::{Config, ConfigBuilder};
+use crate::error::XRayError;
+use crate::run::RunGuard;
+use crate::transport::{Shipper, Stats};
+use once_cell::sync::{Lazy, OnceCell};
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once, Weak};
+use std::time::Duration;
+
+/// How long the exit hook waits to deliver or spool what is left.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Configuration plus the background shipper: shared by every client made from it.
+pub(crate) struct Core {
+    pub(crate) config: Config,
+    pub(crate) shipper: Shipper,
+    seeds: AtomicU64,
+}
+
+static DEFAULT: OnceCell<Arc<Core>> = OnceCell::new();
+static LIVE: Lazy<Mutex<Vec<Weak<Core>>>> = Lazy::new(|| Mutex::new(Vec::new()));
+static EXIT_HOOK: Once = Once::new();
+
+extern "C" fn flush_at_exit() {
+    let live: Vec<Arc<Core>> = match LIVE.try_lock() {
+        Ok(list) => list.iter().filter_map(Weak::upgrade).collect(),
+        Err(_) => return,
+    };
+    for core in live {
+        let _ = core.shipper.shutdown(EXIT_TIMEOUT);
+    }
+}
+
+impl Core {
+    pub(crate) fn new(config: Config) -> Arc<Core> {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x9E37_79B9, |d| d.as_nanos() as u64);
+        let core = Arc::new(Core {
+            shipper: Shipper::start(&config),
+            config,
+            seeds: AtomicU64::new(seed),
+        });
+        if let Ok(mut live) = LIVE.lock() {
+            live.retain(|w| w.strong_count() > 0);
+            live.push(Arc::downgrade(&core));
+        }
+        // A program that ends right after its last run still delivers (or spools) it.
+        EXIT_HOOK.call_once(|| {
+            // SAFETY: registers a plain `extern "C" fn` with no arguments, as atexit requires.
+            unsafe {
+                libc::atexit(flush_at_exit);
+            }
+        });
+        core
+    }
+
+    /// The process-wide default: set by [`init`], else from the environment on first use.
+    pub(crate) fn default_core() -> Arc<Core> {
+        DEFAULT
+            .get_or_init(|| Core::new(Config::from_env()))
+            .clone()
+    }
+
+    /// A fresh seed for a step's sampler (splitmix64 of a counter).
+    pub(crate) fn seed(&self) -> u64 {
+        let mut z = self
+            .seeds
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        let _ = self.shipper.shutdown(EXIT_TIMEOUT);
+    }
+}
+
+/// Records runs of one pipeline.
+///
+/// ```no_run
+/// use xray::{XRay, StepType};
+/// use serde_json::json;
+///
+/// let xray = XRay::new("competitor_selection");
+/// let run = xray.run(json!({"product_title": "iPhone 15 Case"}));
+/// let step = run.step("filter_candidates", StepType::Filter);
+/// step.reject("laptop_stand_42", "category_mismatch", json!({"category": "stands"}));
+/// step.accept("case_17");
+/// step.finish();
+/// run.set_output(json!({"selected": "case_17"}));
+/// run.finish().ok();
+/// ```
+#[derive(Clone)]
+pub struct XRay {
+    pipeline: Arc<str>,
+    pub(crate) core: Arc<Core>,
+}
+
+impl XRay {
+    /// A client for `pipeline` on the process-wide default transport ([`init`], or the
+    /// environment).
+    pub fn new(pipeline: impl Into<String>) -> XRay {
+        XRay {
+            pipeline: pipeline.into().into(),
+            core: Core::default_core(),
+        }
+    }
+
+    /// A client with a transport of its own.
+    pub fn with_config(pipeline: impl Into<String>, config: Config) -> XRay {
+        XRay {
+            pipeline: pipeline.into().into(),
+            core: Core::new(config),
+        }
+    }
+
+    /// Settings for a client with a transport of its own, starting from the environment:
+    /// `XRay::builder().endpoint(url).offline_mode(OfflineMode::Fail).client("pipeline")`.
+    pub fn builder() -> ConfigBuilder {
+        Config::builder()
+    }
+
+    /// Another pipeline on the same transport.
+    pub fn for_pipeline(&self, pipeline: impl Into<String>) -> XRay {
+        XRay {
+            pipeline: pipeline.into().into(),
+            core: self.core.clone(),
+        }
+    }
+
+    /// The pipeline's name.
+    pub fn pipeline(&self) -> &str {
+        &self.pipeline
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &Config {
+        &self.core.config
+    }
+
+    /// Starts a run with this input (anything `Serialize`).
+    pub fn run<I: Serialize>(&self, input: I) -> RunGuard {
+        RunGuard::start(self, &input, None)
+    }
+
+    /// Starts a run with input and metadata (a JSON object, say the deploy or the user).
+    pub fn run_with_metadata<I: Serialize, M: Serialize>(&self, input: I, metadata: M) -> RunGuard {
+        RunGuard::start(
+            self,
+            &input,
+            Some(crate::sampling::details_json(&metadata, usize::MAX)),
+        )
+    }
+
+    /// Waits until everything recorded so far is delivered (or spooled, in `buffer` mode).
+    /// In `fail` mode, reports any delivery failure since the last flush.
+    pub fn flush(&self, timeout: Duration) -> Result<(), XRayError> {
+        self.core.shipper.flush(timeout)
+    }
+
+    /// Delivers or spools everything and stops the background thread. Later events are
+    /// spooled (`buffer`) or dropped and counted.
+    pub fn shutdown(&self, timeout: Duration) -> Result<(), XRayError> {
+        self.core.shipper.shutdown(timeout)
+    }
+
+    /// What became of the events so far.
+    pub fn stats(&self) -> Stats {
+        self.core.shipper.stats()
+    }
+}
+
+impl ConfigBuilder {
+    /// A client for `pipeline` with these settings and a transport of its own.
+    pub fn client(self, pipeline: impl Into<String>) -> XRay {
+        XRay::with_config(pipeline, self.build())
+    }
+}
+
+/// Shuts the default client down (delivering or spooling what is left) when dropped: keep it
+/// alive in `main`.
+#[must_use = "the default client is shut down when this guard is dropped"]
+pub struct ShutdownGuard {
+    timeout: Duration,
+}
+
+impl Drop for ShutdownGuard {
+    fn drop(&mut self) {
+        if let Err(e) = shutdown(self.timeout) {
+            tracing::warn!("X-Ray shutdown: {e}");
+        }
+    }
+}
+
+/// Sets up the process-wide default client used by `XRay::new` and the macros. Call it once, at
+/// start-up, before anything is recorded; without it the default comes from `XRAY_*` variables.
+///
+/// ```no_run
+/// let _xray = xray::init(xray::Config::builder().endpoint("http://xray.internal:8000").build())
+///     .expect("first call");
+/// ```
+pub fn init(config: Config) -> Result<ShutdownGuard, XRayError> {
+    DEFAULT
+        .set(Core::new(config))
+        .map_err(|_| XRayError::AlreadyInitialized)?;
+    Ok(ShutdownGuard {
+        timeout: Duration::from_secs(10),
+    })
+}
+
+/// [`XRay::flush`] on the default client.
+pub fn flush(timeout: Duration) -> Result<(), XRayError> {
+    Core::default_core().shipper.flush(timeout)
+}
+
+/// [`XRay::shutdown`] on the default client.
+pub fn shutdown(timeout: Duration) -> Result<(), XRayError> {
+    Core::default_core().shipper.shutdown(timeout)
+}
+
+/// [`XRay::stats`] of the default client.
+pub fn stats() -> Stats {
+    Core::default_core().shipper.stats()
+}

@@ -1,0 +1,228 @@
+//! Client settings: where to send, what to do when the server is away, how much to keep.
+
+use crate::error::XRayError;
+use std::path::PathBuf;
+use std::time::Duration;
+use xray_wire::Capture;
+
+/// Where events go when the server cannot take them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OfflineMode {
+    /// Report it: `flush()` and the end of a run return an error. For tests.
+    Fail,
+    /// Drop the events and count them in [`Stats::dropped`](crate::Stats).
+    Silent,
+    /// Write them to a spool on local disk and re-send when the server is back (the default).
+    #[default]
+    Buffer,
+}
+
+impl std::str::FromStr for OfflineMode {
+    type Err = XRayError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fail" => Ok(OfflineMode::Fail),
+            "silent" => Ok(OfflineMode::Silent),
+            "buffer" => Ok(OfflineMode::Buffer),
+            other => Err(XRayError::Config(format!(
+                "offline mode `{other}`: expected fail, silent or buffer"
+            ))),
+        }
+    }
+}
+
+/// Everything the client can be told. Build one with [`Config::builder`] or [`Config::from_env`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The server, e.g. `http://127.0.0.1:8000` (`XRAY_ENDPOINT`).
+    pub endpoint: String,
+    /// What happens when the server is away (`XRAY_OFFLINE_MODE`: fail, silent, buffer).
+    pub offline_mode: OfflineMode,
+    /// Capture level of steps that do not choose one (`XRAY_CAPTURE`: minimal, sample, full).
+    pub capture: Capture,
+    /// Spool folder for `buffer` mode (`XRAY_SPOOL_DIR`; default: a folder per endpoint under
+    /// `$XDG_CACHE_HOME/xray/spool` or `~/.cache/xray/spool`).
+    pub spool_dir: Option<PathBuf>,
+    /// Largest spool, in bytes; past it new events are dropped and counted (`XRAY_SPOOL_MAX_BYTES`).
+    pub spool_max_bytes: u64,
+    /// Events per request, at most (`XRAY_BATCH_SIZE`).
+    pub batch_size: usize,
+    /// Longest an event waits in memory before its batch is sent (`XRAY_BATCH_INTERVAL_MS`).
+    pub batch_interval: Duration,
+    /// Events the in-memory queue holds before overflowing (`XRAY_QUEUE_CAPACITY`).
+    pub queue_capacity: usize,
+    /// Time allowed for one HTTP request (`XRAY_HTTP_TIMEOUT_MS`).
+    pub http_timeout: Duration,
+    /// Attempts per batch before it is spooled, dropped or reported (`XRAY_MAX_ATTEMPTS`).
+    pub max_attempts: u32,
+    /// Largest JSON of one item's details; bigger details are replaced by a truncated preview.
+    pub max_details_bytes: usize,
+    /// Pipeline of steps opened with no run around them (`XRAY_PIPELINE`).
+    pub default_pipeline: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            endpoint: "http://127.0.0.1:8000".into(),
+            offline_mode: OfflineMode::Buffer,
+            capture: Capture::Sample,
+            spool_dir: None,
+            spool_max_bytes: 256 * 1024 * 1024,
+            batch_size: 200,
+            batch_interval: Duration::from_millis(500),
+            queue_capacity: 10_000,
+            http_timeout: Duration::from_secs(5),
+            max_attempts: 3,
+            max_details_bytes: 4096,
+            default_pipeline: "default".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, overridden by any `XRAY_*` environment variables. An invalid value is reported
+    /// with a warning and ignored, so a typo in the environment never stops the program.
+    pub fn from_env() -> Config {
+        let mut c = Config::default();
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        fn warn(name: &str, value: &str, why: impl std::fmt::Display) {
+            tracing::warn!("ignoring {name}={value}: {why}");
+        }
+        if let Some(v) = var("XRAY_ENDPOINT") {
+            c.endpoint = v;
+        }
+        if let Some(v) = var("XRAY_OFFLINE_MODE") {
+            match v.parse() {
+                Ok(m) => c.offline_mode = m,
+                Err(e) => warn("XRAY_OFFLINE_MODE", &v, e),
+            }
+        }
+        if let Some(v) = var("XRAY_CAPTURE") {
+            match v.parse() {
+                Ok(m) => c.capture = m,
+                Err(e) => warn("XRAY_CAPTURE", &v, e),
+            }
+        }
+        if let Some(v) = var("XRAY_SPOOL_DIR") {
+            c.spool_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("XRAY_PIPELINE") {
+            c.default_pipeline = v;
+        }
+        let number = |name: &str, set: &mut dyn FnMut(u64)| {
+            if let Some(v) = var(name) {
+                match v.parse::<u64>() {
+                    Ok(n) if n > 0 => set(n),
+                    _ => warn(name, &v, "expected a whole number above 0"),
+                }
+            }
+        };
+        number("XRAY_SPOOL_MAX_BYTES", &mut |n| c.spool_max_bytes = n);
+        number("XRAY_BATCH_SIZE", &mut |n| c.batch_size = n as usize);
+        number("XRAY_BATCH_INTERVAL_MS", &mut |n| {
+            c.batch_interval = Duration::from_millis(n)
+        });
+        number("XRAY_QUEUE_CAPACITY", &mut |n| {
+            c.queue_capacity = n as usize
+        });
+        number("XRAY_HTTP_TIMEOUT_MS", &mut |n| {
+            c.http_timeout = Duration::from_millis(n)
+        });
+        number("XRAY_MAX_ATTEMPTS", &mut |n| c.max_attempts = n as u32);
+        c
+    }
+
+    /// Starts from [`Config::from_env`].
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder(Config::from_env())
+    }
+
+    /// The spool folder: the configured one, or one per endpoint under the user's cache folder.
+    pub fn spool_path(&self) -> PathBuf {
+        if let Some(dir) = &self.spool_dir {
+            return dir.clone();
+        }
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir);
+        let endpoint: String = self
+            .endpoint
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        cache.join("xray").join("spool").join(endpoint)
+    }
+}
+
+/// Sets [`Config`] fields one by one.
+#[derive(Debug, Clone)]
+pub struct ConfigBuilder(Config);
+
+impl ConfigBuilder {
+    /// The server's URL.
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.0.endpoint = url.into();
+        self
+    }
+    /// What happens when the server is away.
+    pub fn offline_mode(mut self, mode: OfflineMode) -> Self {
+        self.0.offline_mode = mode;
+        self
+    }
+    /// Default capture level.
+    pub fn capture(mut self, capture: Capture) -> Self {
+        self.0.capture = capture;
+        self
+    }
+    /// Spool folder.
+    pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.0.spool_dir = Some(dir.into());
+        self
+    }
+    /// Largest spool, in bytes.
+    pub fn spool_max_bytes(mut self, bytes: u64) -> Self {
+        self.0.spool_max_bytes = bytes;
+        self
+    }
+    /// Events per request.
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.0.batch_size = n.max(1);
+        self
+    }
+    /// Longest wait before a batch is sent.
+    pub fn batch_interval(mut self, d: Duration) -> Self {
+        self.0.batch_interval = d;
+        self
+    }
+    /// In-memory queue size, in events.
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.0.queue_capacity = n.max(1);
+        self
+    }
+    /// Time allowed for one HTTP request.
+    pub fn http_timeout(mut self, d: Duration) -> Self {
+        self.0.http_timeout = d;
+        self
+    }
+    /// Attempts per batch.
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.0.max_attempts = n.max(1);
+        self
+    }
+    /// Largest details JSON kept per item.
+    pub fn max_details_bytes(mut self, n: usize) -> Self {
+        self.0.max_details_bytes = n;
+        self
+    }
+    /// Pipeline of steps opened with no run around them.
+    pub fn default_pipeline(mut self, name: impl Into<String>) -> Self {
+        self.0.default_pipeline = name.into();
+        self
+    }
+    /// The finished configuration.
+    pub fn build(self) -> Config {
+        self.0
+    }
+}

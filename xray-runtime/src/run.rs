@@ -1,0 +1,234 @@
+//! Runs: one execution of a pipeline, from its input to its output or error.
+
+use crate::client::{Core, XRay};
+use crate::config::OfflineMode;
+use crate::context::{Context, Entered};
+use crate::error::XRayError;
+use crate::step::StepGuard;
+use serde::Serialize;
+use serde_json::Value;
+use std::fmt::Display;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use xray_wire::{Capture, Event, RunFinished, RunStarted, RunStatus, StepType, Timestamp};
+
+/// How long `finish()` waits for delivery in `fail` mode.
+const FAIL_MODE_FLUSH: Duration = Duration::from_secs(10);
+
+pub(crate) struct RunShared {
+    pub(crate) core: Arc<Core>,
+    pub(crate) run_id: String,
+    pub(crate) pipeline: Arc<str>,
+    started_at: Timestamp,
+    started: Instant,
+    next_position: AtomicU32,
+    data: Mutex<RunData>,
+}
+
+#[derive(Default)]
+struct RunData {
+    output: Option<Value>,
+    error: Option<String>,
+    finished: bool,
+}
+
+impl RunShared {
+    fn data(&self) -> MutexGuard<'_, RunData> {
+        self.data.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn next_position(&self) -> u32 {
+        self.next_position.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Ends the run once; later calls do nothing.
+    fn finish(&self, flush: bool) -> Result<(), XRayError> {
+        let (status, output, error) = {
+            let mut d = self.data();
+            if d.finished {
+                return Ok(());
+            }
+            d.finished = true;
+            if d.error.is_none() && std::thread::panicking() {
+                d.error = Some("panicked".into());
+            }
+            let status = if d.error.is_some() {
+                RunStatus::Failed
+            } else {
+                RunStatus::Completed
+            };
+            (status, d.output.take(), d.error.take())
+        };
+        let elapsed = self.started.elapsed();
+        self.core.shipper.send(Event::RunFinished(RunFinished {
+            run_id: self.run_id.clone(),
+            pipeline: self.pipeline.to_string(),
+            started_at: self.started_at,
+            ended_at: self.started_at + elapsed,
+            status,
+            output,
+            error,
+            duration_ms: Some(elapsed.as_secs_f64() * 1000.0),
+        }));
+        if flush && self.core.config.offline_mode == OfflineMode::Fail {
+            self.core.shipper.flush(FAIL_MODE_FLUSH)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A handle on a run: cheap to clone, usable from any thread. A handle with no run behind it
+/// (from [`crate::current_run`] outside any run) records nothing.
+#[derive(Clone, Default)]
+pub struct Run {
+    pub(crate) shared: Option<Arc<RunShared>>,
+}
+
+impl Run {
+    /// A handle that records nothing.
+    pub fn none() -> Run {
+        Run::default()
+    }
+
+    /// Whether this handle records into a run.
+    pub fn is_recording(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// The run's id (`None` for a no-op handle).
+    pub fn id(&self) -> Option<&str> {
+        self.shared.as_ref().map(|s| s.run_id.as_str())
+    }
+
+    /// The run's pipeline.
+    pub fn pipeline(&self) -> Option<&str> {
+        self.shared.as_ref().map(|s| &*s.pipeline)
+    }
+
+    /// Sets the run's output (anything `Serialize`).
+    pub fn set_output<T: Serialize>(&self, output: T) {
+        if let Some(s) = &self.shared {
+            let value = serde_json::to_value(&output).unwrap_or_else(|e| {
+                serde_json::json!({"_xray_error": format!("output could not be serialised: {e}")})
+            });
+            s.data().output = Some(value);
+        }
+    }
+
+    /// Marks the run failed with this error (it still ends when its guard does).
+    pub fn set_error(&self, error: impl Display) {
+        if let Some(s) = &self.shared {
+            s.data().error = Some(error.to_string());
+        }
+    }
+
+    /// Opens a step of this run at the client's default capture level. On a no-op handle the
+    /// step becomes a run of its own (see [`crate::step`]).
+    pub fn step(&self, name: impl Into<String>, step_type: StepType) -> StepGuard {
+        match &self.shared {
+            Some(shared) => StepGuard::open(shared.clone(), name.into(), step_type, None),
+            None => StepGuard::detached(name.into(), step_type, None),
+        }
+    }
+
+    /// Opens a step with a capture level of its own.
+    pub fn step_with_capture(
+        &self,
+        name: impl Into<String>,
+        step_type: StepType,
+        capture: Capture,
+    ) -> StepGuard {
+        match &self.shared {
+            Some(shared) => StepGuard::open(shared.clone(), name.into(), step_type, Some(capture)),
+            None => StepGuard::detached(name.into(), step_type, Some(capture)),
+        }
+    }
+
+    /// Makes this run current on this thread until the guard drops.
+    pub fn enter(&self) -> Entered {
+        Context::of_run(self.clone()).enter()
+    }
+
+    /// Runs `f` with this run current.
+    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        Context::of_run(self.clone()).in_scope(f)
+    }
+}
+
+/// An open run. It ends when finished or dropped: `completed`, or `failed` if an error was set
+/// or the thread is panicking. Derefs to [`Run`] for recording.
+#[must_use = "the run ends when this guard is dropped"]
+pub struct RunGuard {
+    run: Run,
+}
+
+impl RunGuard {
+    pub(crate) fn start<I: Serialize + ?Sized>(
+        client: &XRay,
+        input: &I,
+        metadata: Option<Option<Value>>,
+    ) -> RunGuard {
+        let core = client.core.clone();
+        let shared = Arc::new(RunShared {
+            run_id: uuid::Uuid::new_v4().to_string(),
+            pipeline: client.pipeline().into(),
+            started_at: chrono::Utc::now(),
+            started: Instant::now(),
+            next_position: AtomicU32::new(0),
+            data: Mutex::new(RunData::default()),
+            core,
+        });
+        let input = serde_json::to_value(input).ok().filter(|v| !v.is_null());
+        shared.core.shipper.send(Event::RunStarted(RunStarted {
+            run_id: shared.run_id.clone(),
+            pipeline: shared.pipeline.to_string(),
+            started_at: shared.started_at,
+            input,
+            metadata: metadata.flatten(),
+        }));
+        RunGuard {
+            run: Run {
+                shared: Some(shared),
+            },
+        }
+    }
+
+    /// A handle on this run, to pass around or into threads.
+    pub fn handle(&self) -> Run {
+        self.run.clone()
+    }
+
+    /// Ends the run: `completed` unless an error was set. In `fail` mode, waits for delivery
+    /// and reports failure; otherwise returns at once.
+    pub fn finish(self) -> Result<(), XRayError> {
+        self.end(true)
+    }
+
+    /// Ends the run as `failed` with this error.
+    pub fn fail(self, error: impl Display) -> Result<(), XRayError> {
+        self.run.set_error(error);
+        self.end(true)
+    }
+
+    fn end(&self, flush: bool) -> Result<(), XRayError> {
+        match &self.run.shared {
+            Some(s) => s.finish(flush),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::ops::Deref for RunGuard {
+    type Target = Run;
+    fn deref(&self) -> &Run {
+        &self.run
+    }
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        let _ = self.end(false);
+    }
+}

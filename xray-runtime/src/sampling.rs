@@ -1,0 +1,338 @@
+//! Counting and sampling the events of one step.
+//!
+//! Counts per reason are always exact. What is *kept* depends on the capture level:
+//! `minimal` keeps nothing, `full` keeps every event, and `sample` keeps at most
+//! [`SAMPLES_PER_REASON`] events per reason chosen by **reservoir sampling** (Algorithm R): every
+//! event of the step has the same chance to be kept, whether it came first or last. Details are
+//! turned into JSON only for events that are kept, so a counted-but-not-kept event costs no
+//! allocation.
+
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use xray_wire::{Capture, ItemId, ReasonSummary, Sample, SAMPLES_PER_REASON};
+
+/// Past this many reasons, reasons are found through a hash map rather than a scan.
+const SCAN_LIMIT: usize = 8;
+
+/// Which outcome an event counts towards.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Reason(usize),
+    Accepted,
+}
+
+/// Where a kept event goes: appended, or replacing a reservoir slot.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    Push(u64),
+    Replace(usize, u64),
+}
+
+/// One outcome (a rejection reason, or acceptance): its exact count and the events kept.
+#[derive(Debug, Default)]
+struct Outcome {
+    count: u64,
+    /// Kept events with their order of arrival in the step.
+    kept: Vec<(u64, Sample)>,
+}
+
+/// The events of one step.
+#[derive(Debug)]
+pub(crate) struct Recorder {
+    pub(crate) capture: Capture,
+    max_details: usize,
+    rng: u64,
+    seq: u64,
+    reasons: Vec<(Box<str>, Outcome)>,
+    index: HashMap<Box<str>, usize>,
+    accepted: Outcome,
+}
+
+impl Recorder {
+    pub(crate) fn new(capture: Capture, max_details: usize, seed: u64) -> Recorder {
+        Recorder {
+            capture,
+            max_details,
+            rng: seed | 1,
+            seq: 0,
+            reasons: Vec::new(),
+            index: HashMap::new(),
+            accepted: Outcome::default(),
+        }
+    }
+
+    /// A uniform number in `0..n` (xorshift64* and a multiply-shift; no allocation, no lock).
+    fn below(&mut self, n: u64) -> u64 {
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        let r = self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        ((u128::from(r) * u128::from(n)) >> 64) as u64
+    }
+
+    fn reason_slot(&mut self, reason: &str) -> usize {
+        let found = if self.reasons.len() <= SCAN_LIMIT {
+            self.reasons.iter().position(|(r, _)| &**r == reason)
+        } else {
+            self.index.get(reason).copied()
+        };
+        match found {
+            Some(i) => i,
+            None => {
+                let i = self.reasons.len();
+                self.reasons.push((reason.into(), Outcome::default()));
+                if self.reasons.len() > SCAN_LIMIT {
+                    if self.index.is_empty() {
+                        for (j, (r, _)) in self.reasons.iter().enumerate() {
+                            self.index.insert(r.clone(), j);
+                        }
+                    } else {
+                        self.index.insert(reason.into(), i);
+                    }
+                }
+                i
+            }
+        }
+    }
+
+    /// Counts a rejection and keeps it if the capture level and the sampler say so.
+    pub(crate) fn reject<D: Serialize + ?Sized>(
+        &mut self,
+        item: impl Into<ItemId>,
+        reason: &str,
+        details: &D,
+    ) {
+        let target = Target::Reason(self.reason_slot(reason));
+        if let Some(place) = self.decide(target) {
+            let sample = Sample {
+                item_id: item.into(),
+                details: details_json(details, self.max_details),
+            };
+            self.keep(target, place, sample);
+        }
+    }
+
+    /// Counts `n` rejections for which no item is known.
+    pub(crate) fn reject_count(&mut self, reason: &str, n: u64) {
+        let slot = self.reason_slot(reason);
+        self.reasons[slot].1.count += n;
+    }
+
+    /// Counts an acceptance and keeps it if the capture level and the sampler say so.
+    pub(crate) fn accept<D: Serialize + ?Sized>(
+        &mut self,
+        item: impl Into<ItemId>,
+        details: Option<&D>,
+    ) {
+        if let Some(place) = self.decide(Target::Accepted) {
+            let sample = Sample {
+                item_id: item.into(),
+                details: details.and_then(|d| details_json(d, self.max_details)),
+            };
+            self.keep(Target::Accepted, place, sample);
+        }
+    }
+
+    fn outcome(&mut self, target: Target) -> &mut Outcome {
+        match target {
+            Target::Reason(i) => &mut self.reasons[i].1,
+            Target::Accepted => &mut self.accepted,
+        }
+    }
+
+    /// Counts one event; says where to keep it, if at all.
+    fn decide(&mut self, target: Target) -> Option<Place> {
+        let seq = self.seq;
+        self.seq += 1;
+        let (count, kept) = {
+            let o = self.outcome(target);
+            o.count += 1;
+            (o.count, o.kept.len())
+        };
+        match self.capture {
+            Capture::Minimal => None,
+            Capture::Full => Some(Place::Push(seq)),
+            Capture::Sample if kept < SAMPLES_PER_REASON => Some(Place::Push(seq)),
+            Capture::Sample => {
+                let j = self.below(count) as usize;
+                (j < SAMPLES_PER_REASON).then_some(Place::Replace(j, seq))
+            }
+        }
+    }
+
+    fn keep(&mut self, target: Target, place: Place, sample: Sample) {
+        let o = self.outcome(target);
+        match place {
+            Place::Push(seq) => o.kept.push((seq, sample)),
+            Place::Replace(j, seq) => o.kept[j] = (seq, sample),
+        }
+    }
+
+    /// Exact counts and kept samples (in order of arrival), by reason.
+    pub(crate) fn rejections(&mut self) -> BTreeMap<String, ReasonSummary> {
+        self.reasons
+            .drain(..)
+            .map(|(reason, o)| (reason.into(), o.into_summary()))
+            .collect()
+    }
+
+    /// Exact count and kept samples of acceptances.
+    pub(crate) fn acceptances(&mut self) -> ReasonSummary {
+        std::mem::take(&mut self.accepted).into_summary()
+    }
+
+    /// Rejections over all reasons.
+    pub(crate) fn rejected_total(&self) -> u64 {
+        self.reasons.iter().map(|(_, o)| o.count).sum()
+    }
+
+    /// Acceptances.
+    pub(crate) fn accepted_total(&self) -> u64 {
+        self.accepted.count
+    }
+}
+
+impl Outcome {
+    fn into_summary(mut self) -> ReasonSummary {
+        self.kept.sort_by_key(|(seq, _)| *seq);
+        ReasonSummary {
+            count: self.count,
+            samples: self.kept.into_iter().map(|(_, s)| s).collect(),
+        }
+    }
+}
+
+/// Counts bytes written, to size JSON without building the string.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Details as JSON, capped at `max` bytes.
+///
+/// `null` is no details. Details that cannot be serialised become
+/// `{"_xray_error": "..."}`. Details whose JSON is over `max` bytes become
+/// `{"_xray_truncated": true, "bytes": N, "preview": "<the first max/2 bytes of the JSON>"}`, so an
+/// item's details never cost more than about `max` bytes of memory, wire and storage.
+pub(crate) fn details_json<D: Serialize + ?Sized>(details: &D, max: usize) -> Option<Value> {
+    let value = match serde_json::to_value(details) {
+        Ok(Value::Null) => return None,
+        Ok(v) => v,
+        Err(e) => {
+            return Some(serde_json::json!({
+                "_xray_error": format!("details could not be serialised: {e}")
+            }))
+        }
+    };
+    let mut size = ByteCount(0);
+    if serde_json::to_writer(&mut size, &value).is_err() || size.0 <= max {
+        return Some(value);
+    }
+    let text = value.to_string();
+    let mut cut = (max / 2).min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Some(serde_json::json!({
+        "_xray_truncated": true,
+        "bytes": size.0,
+        "preview": &text[..cut],
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn counts_are_exact_and_samples_capped_per_reason() {
+        let mut r = Recorder::new(Capture::Sample, 4096, 7);
+        for i in 0..5000u64 {
+            let reason = ["price", "rating", "category"][(i % 3) as usize];
+            r.reject(i, reason, &json!({"i": i}));
+        }
+        r.accept::<Value>(1u64, None);
+        let rej = r.rejections();
+        assert_eq!(rej.values().map(|s| s.count).sum::<u64>(), 5000);
+        assert_eq!(rej["price"].count, 1667);
+        for s in rej.values() {
+            assert_eq!(s.samples.len(), SAMPLES_PER_REASON);
+        }
+        assert_eq!(r.acceptances().count, 1);
+    }
+
+    #[test]
+    fn the_reservoir_samples_the_whole_step_not_just_the_start() {
+        let mut r = Recorder::new(Capture::Sample, 4096, 42);
+        for i in 0..10_000u64 {
+            r.reject(i, "x", &());
+        }
+        let kept: Vec<u64> = r.rejections()["x"]
+            .samples
+            .iter()
+            .map(|s| s.item_id.as_str().parse().unwrap())
+            .collect();
+        // Uniform over 0..10000: about half past the middle, few among the first 50.
+        let late = kept.iter().filter(|&&i| i >= 5000).count();
+        assert!(
+            (12..=38).contains(&late),
+            "{late} of 50 from the second half: {kept:?}"
+        );
+        assert!(kept.iter().filter(|&&i| i < 50).count() <= 3, "{kept:?}");
+        assert!(
+            kept.windows(2).all(|w| w[0] < w[1]),
+            "kept in arrival order"
+        );
+    }
+
+    #[test]
+    fn minimal_keeps_counts_and_full_keeps_everything() {
+        let mut min = Recorder::new(Capture::Minimal, 4096, 1);
+        let mut full = Recorder::new(Capture::Full, 4096, 1);
+        for i in 0..300u64 {
+            min.reject(i, "r", &());
+            full.reject(i, "r", &());
+        }
+        assert_eq!(min.rejections()["r"].samples.len(), 0);
+        let all = full.rejections();
+        assert_eq!(all["r"].count, 300);
+        assert_eq!(all["r"].samples.len(), 300);
+    }
+
+    #[test]
+    fn many_reasons_are_found_again() {
+        let mut r = Recorder::new(Capture::Sample, 4096, 1);
+        for round in 0..3 {
+            for k in 0..100 {
+                r.reject(round, &format!("reason_{k}"), &());
+            }
+        }
+        r.reject_count("reason_5", 10);
+        let rej = r.rejections();
+        assert_eq!(rej.len(), 100);
+        assert_eq!(rej["reason_99"].count, 3);
+        assert_eq!(rej["reason_5"].count, 13);
+    }
+
+    #[test]
+    fn details_are_capped_and_never_fail() {
+        let big = "é".repeat(5000);
+        let v = details_json(&json!({"text": big}), 1000).unwrap();
+        assert_eq!(v["_xray_truncated"], true);
+        assert!(v["bytes"].as_u64().unwrap() > 10_000);
+        assert!(v["preview"].as_str().unwrap().len() <= 500);
+        assert_eq!(details_json(&(), 10), None);
+        let mut bad = std::collections::HashMap::new();
+        bad.insert((1, 2), 3);
+        assert!(details_json(&bad, 100).unwrap()["_xray_error"].is_string());
+    }
+}

@@ -1,0 +1,334 @@
+//! Steps: one stage of a run, with what it rejected, accepted and decided, and why.
+
+use crate::client::{Core, XRay};
+use crate::context::{Context, Entered};
+use crate::run::{Run, RunGuard, RunShared};
+use crate::sampling::{details_json, Recorder};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::fmt::Display;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+use xray_wire::{Capture, Decision, Event, ItemId, StepFinished, StepRecord, StepType, Timestamp};
+
+pub(crate) struct StepShared {
+    run: Arc<RunShared>,
+    step_id: String,
+    position: u32,
+    name: String,
+    step_type: StepType,
+    started_at: Timestamp,
+    started: Instant,
+    data: Mutex<StepData>,
+}
+
+struct StepData {
+    rec: Recorder,
+    input_count: Option<u64>,
+    output_count: Option<u64>,
+    input: Option<Value>,
+    output: Option<Value>,
+    decision: Option<Decision>,
+    error: Option<String>,
+    attributes: Map<String, Value>,
+    finished: bool,
+}
+
+fn to_json<T: Serialize + ?Sized>(value: &T, what: &str) -> Value {
+    serde_json::to_value(value).unwrap_or_else(
+        |e| serde_json::json!({"_xray_error": format!("{what} could not be serialised: {e}")}),
+    )
+}
+
+impl StepShared {
+    fn data(&self) -> MutexGuard<'_, StepData> {
+        self.data.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn max_details(&self) -> usize {
+        self.run.core.config.max_details_bytes
+    }
+
+    /// Ends the step once and ships it; returns its output and error for a run it owns.
+    fn finish(&self) -> (Option<Value>, Option<String>) {
+        let mut d = self.data();
+        if d.finished {
+            return (None, None);
+        }
+        d.finished = true;
+        if d.error.is_none() && std::thread::panicking() {
+            d.error = Some("panicked".into());
+        }
+        let rejected = d.rec.rejected_total();
+        let accepted = d.rec.accepted_total();
+        let input_count = d
+            .input_count
+            .or_else(|| (rejected + accepted > 0).then_some(rejected + accepted));
+        let output_count = d.output_count.or_else(|| {
+            if accepted > 0 {
+                Some(accepted)
+            } else if rejected > 0 {
+                input_count.map(|i| i.saturating_sub(rejected))
+            } else {
+                None
+            }
+        });
+        let elapsed = self.started.elapsed();
+        let record = StepRecord {
+            step_id: Some(self.step_id.clone()),
+            position: Some(self.position),
+            name: self.name.clone(),
+            step_type: self.step_type,
+            capture: d.rec.capture,
+            input_count,
+            output_count,
+            started_at: Some(self.started_at),
+            ended_at: Some(self.started_at + elapsed),
+            duration_ms: Some(elapsed.as_secs_f64() * 1000.0),
+            input: d.input.take(),
+            output: d.output.clone(),
+            rejections: d.rec.rejections(),
+            acceptances: d.rec.acceptances(),
+            decision: d.decision.take(),
+            error: d.error.clone(),
+            attributes: (!d.attributes.is_empty())
+                .then(|| Value::Object(std::mem::take(&mut d.attributes))),
+        };
+        let result = (d.output.take(), d.error.take());
+        drop(d);
+        self.run
+            .core
+            .shipper
+            .send(Event::StepFinished(Box::new(StepFinished {
+                run_id: self.run.run_id.clone(),
+                pipeline: self.run.pipeline.to_string(),
+                step: record,
+            })));
+        result
+    }
+}
+
+/// A handle on a step: cheap to clone, usable from any thread. Every method is a no-op on a
+/// handle with no step behind it ([`crate::current_step`] outside any step), and after the step
+/// has ended.
+#[derive(Clone, Default)]
+pub struct Step {
+    shared: Option<Arc<StepShared>>,
+}
+
+impl Step {
+    /// A handle that records nothing.
+    pub fn none() -> Step {
+        Step::default()
+    }
+
+    /// Whether this handle records into a step.
+    pub fn is_recording(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// The step's id.
+    pub fn id(&self) -> Option<&str> {
+        self.shared.as_ref().map(|s| s.step_id.as_str())
+    }
+
+    /// The run the step belongs to.
+    pub fn run(&self) -> Run {
+        Run {
+            shared: self.shared.as_ref().map(|s| s.run.clone()),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&StepShared, &mut StepData) -> R) -> Option<R> {
+        let shared = self.shared.as_deref()?;
+        let mut data = shared.data();
+        if data.finished {
+            return None;
+        }
+        Some(f(shared, &mut data))
+    }
+
+    /// Records that `item` was rejected for `reason`, with details (anything `Serialize`; `()`
+    /// for none). The count is exact; the item and details are kept per the capture level.
+    #[inline]
+    pub fn reject<D: Serialize>(&self, item: impl Into<ItemId>, reason: &str, details: D) {
+        self.with(|_, d| d.rec.reject(item, reason, &details));
+    }
+
+    /// Counts `n` rejections for `reason` without naming the items.
+    pub fn reject_count(&self, reason: &str, n: u64) {
+        self.with(|_, d| d.rec.reject_count(reason, n));
+    }
+
+    /// Records that `item` was let through.
+    #[inline]
+    pub fn accept(&self, item: impl Into<ItemId>) {
+        self.with(|_, d| d.rec.accept::<()>(item, None));
+    }
+
+    /// Records that `item` was let through, with details.
+    pub fn accept_with<D: Serialize>(&self, item: impl Into<ItemId>, details: D) {
+        self.with(|_, d| d.rec.accept(item, Some(&details)));
+    }
+
+    /// Records what the step chose, its score and why. The last decision stands.
+    pub fn decide<D: Serialize>(&self, selected: impl Into<ItemId>, score: f64, details: D) {
+        self.with(|s, d| {
+            d.decision = Some(Decision {
+                selected: Some(selected.into()),
+                score: score.is_finite().then_some(score),
+                details: details_json(&details, s.max_details()),
+            })
+        });
+    }
+
+    /// Items in (derived from the events when not set).
+    pub fn set_input_count(&self, n: u64) {
+        self.with(|_, d| d.input_count = Some(n));
+    }
+
+    /// Items out (derived from the events when not set).
+    pub fn set_output_count(&self, n: u64) {
+        self.with(|_, d| d.output_count = Some(n));
+    }
+
+    /// The step's input (anything `Serialize`).
+    pub fn set_input<T: Serialize>(&self, input: T) {
+        self.with(|_, d| d.input = Some(to_json(&input, "input")));
+    }
+
+    /// The step's output (anything `Serialize`).
+    pub fn set_output<T: Serialize>(&self, output: T) {
+        self.with(|_, d| d.output = Some(to_json(&output, "output")));
+    }
+
+    /// A free-form attribute (`model`, `temperature`, `threshold`…).
+    pub fn set_attribute<T: Serialize>(&self, key: &str, value: T) {
+        self.with(|_, d| d.attributes.insert(key.into(), to_json(&value, key)));
+    }
+
+    /// Marks the step failed with this error.
+    pub fn set_error(&self, error: impl Display) {
+        self.with(|_, d| d.error = Some(error.to_string()));
+    }
+
+    /// Makes this step (and its run) current on this thread until the guard drops.
+    pub fn enter(&self) -> Entered {
+        Context::of_step(self.clone()).enter()
+    }
+
+    /// Runs `f` with this step current.
+    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        Context::of_step(self.clone()).in_scope(f)
+    }
+}
+
+/// An open step. It ends when finished or dropped (failed if an error was set or the thread is
+/// panicking). Derefs to [`Step`] for recording.
+#[must_use = "the step ends when this guard is dropped"]
+pub struct StepGuard {
+    step: Step,
+    /// The run this step opened for itself, when it was opened outside any run.
+    own_run: Option<RunGuard>,
+}
+
+impl StepGuard {
+    pub(crate) fn open(
+        run: Arc<RunShared>,
+        name: String,
+        step_type: StepType,
+        capture: Option<Capture>,
+    ) -> StepGuard {
+        let core: &Core = &run.core;
+        let capture = capture.unwrap_or(core.config.capture);
+        let rec = Recorder::new(capture, core.config.max_details_bytes, core.seed());
+        let shared = StepShared {
+            step_id: uuid::Uuid::new_v4().to_string(),
+            position: run.next_position(),
+            name,
+            step_type,
+            started_at: chrono::Utc::now(),
+            started: Instant::now(),
+            data: Mutex::new(StepData {
+                rec,
+                input_count: None,
+                output_count: None,
+                input: None,
+                output: None,
+                decision: None,
+                error: None,
+                attributes: Map::new(),
+                finished: false,
+            }),
+            run,
+        };
+        StepGuard {
+            step: Step {
+                shared: Some(Arc::new(shared)),
+            },
+            own_run: None,
+        }
+    }
+
+    /// A step opened outside any run becomes a one-step run of its own, in the default client's
+    /// default pipeline (`XRAY_PIPELINE`, else `default`), so nothing it records is lost. The
+    /// run ends with the step and takes its output and error.
+    pub(crate) fn detached(
+        name: String,
+        step_type: StepType,
+        capture: Option<Capture>,
+    ) -> StepGuard {
+        let core = Core::default_core();
+        let client = XRay::new(core.config.default_pipeline.clone());
+        let run = client.run(());
+        let shared = run.shared.clone();
+        let mut guard = match shared {
+            Some(s) => StepGuard::open(s, name, step_type, capture),
+            None => {
+                return StepGuard {
+                    step: Step::none(),
+                    own_run: None,
+                }
+            }
+        };
+        guard.own_run = Some(run);
+        guard
+    }
+
+    /// A handle on this step, to pass around or into threads.
+    pub fn handle(&self) -> Step {
+        self.step.clone()
+    }
+
+    /// Ends the step now.
+    pub fn finish(self) {}
+
+    /// Ends the step as failed with this error.
+    pub fn fail(self, error: impl Display) {
+        self.step.set_error(error);
+    }
+}
+
+impl std::ops::Deref for StepGuard {
+    type Target = Step;
+    fn deref(&self) -> &Step {
+        &self.step
+    }
+}
+
+impl Drop for StepGuard {
+    fn drop(&mut self) {
+        let Some(shared) = &self.step.shared else {
+            return;
+        };
+        let (output, error) = shared.finish();
+        if let Some(run) = self.own_run.take() {
+            if let Some(output) = output {
+                run.set_output(output);
+            }
+            if let Some(error) = error {
+                run.set_error(error);
+            }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! One HTTP request: POST a batch to `/ingest` with ureq, and sort the answer into what to do next.
+
+use std::time::Duration;
+
+/// How a POST ended.
+#[derive(Debug)]
+pub(crate) enum Delivery {
+    /// Stored (2xx).
+    Stored,
+    /// Worth trying again later: no connection, a timeout, 408, 429 or 5xx.
+    Retry(String),
+    /// The body is over the server's limit (413): send it in smaller pieces.
+    TooLarge(String),
+    /// The server refused the events themselves (other 4xx): sending them again cannot help.
+    Refused(String),
+}
+
+/// Sends request bodies to one server.
+pub(crate) struct Sender {
+    agent: ureq::Agent,
+    url: String,
+}
+
+impl Sender {
+    pub(crate) fn new(endpoint: &str, timeout: Duration) -> Sender {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Sender {
+            agent,
+            url: format!("{}/ingest", endpoint.trim_end_matches('/')),
+        }
+    }
+
+    pub(crate) fn post(&self, body: &[u8]) -> Delivery {
+        let result = self
+            .agent
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .send(body);
+        let mut res = match result {
+            Ok(res) => res,
+            Err(e) => return Delivery::Retry(e.to_string()),
+        };
+        let status = res.status().as_u16();
+        if (200..300).contains(&status) {
+            return Delivery::Stored;
+        }
+        let text = res
+            .body_mut()
+            .with_config()
+            .limit(4096)
+            .read_to_string()
+            .unwrap_or_default();
+        let message = format!("HTTP {status}: {}", text.trim());
+        match status {
+            408 | 429 | 500..=599 => Delivery::Retry(message),
+            413 => Delivery::TooLarge(message),
+            _ => Delivery::Refused(message),
+        }
+    }
+}

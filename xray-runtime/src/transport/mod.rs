@@ -1,0 +1,501 @@
+//! From finished steps to the server: a bounded channel, one background thread that batches,
+//! POSTs, retries and spools, and counters of what became of every event.
+//!
+//! The pipeline's threads only ever call [`Shipper::send`], which never waits: it puts the event
+//! on a bounded crossbeam channel with `try_send`. When the channel is full (or the shipper is shut
+//! down), `buffer` mode writes the event to the disk spool and the other modes count it dropped.
+//! The worker thread batches events by count and by time and sends each batch to `POST /ingest`
+//! with retries and backoff; what it cannot deliver it spools (`buffer`), drops and counts
+//! (`silent`), or reports on the next flush (`fail`). Spooled batches are re-sent oldest first,
+//! and while any wait, new batches queue behind them in the spool so the server sees them in order.
+
+mod http;
+mod spool;
+
+use crate::config::{Config, OfflineMode};
+use crate::error::XRayError;
+use crossbeam_channel::{bounded, select, Receiver, RecvTimeoutError, TrySendError};
+use http::{Delivery, Sender};
+use spool::Spool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use xray_wire::Event;
+
+/// Largest request body the shipper builds (the server's default limit is 16 MiB).
+const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// First wait before re-trying the spool while the server is away; doubles up to the max.
+const SPOOL_RETRY_MIN: Duration = Duration::from_millis(500);
+const SPOOL_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// What became of the events this client was given. Every event ends up in exactly one of
+/// `sent`, `spooled` (then, later, `resent`), `dropped` or `failed`, or is still queued.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Delivered to the server straight away.
+    pub sent: u64,
+    /// Written to the disk spool (`buffer` mode).
+    pub spooled: u64,
+    /// Delivered later from the spool (by this process; it may have been spooled by another).
+    pub resent: u64,
+    /// Given up: `silent` mode while the server was away, a full queue outside `buffer` mode, or
+    /// a full spool.
+    pub dropped: u64,
+    /// Refused by the server as invalid, or undeliverable in `fail` mode.
+    pub failed: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    sent: AtomicU64,
+    spooled: AtomicU64,
+    resent: AtomicU64,
+    dropped: AtomicU64,
+    failed: AtomicU64,
+}
+
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// What the worker shares with the producers.
+struct Shared {
+    mode: OfflineMode,
+    endpoint: String,
+    counters: Counters,
+    spool: Option<Spool>,
+    /// Something may be waiting in the spool.
+    spool_pending: AtomicBool,
+    /// The last delivery failure not yet reported (`fail` mode).
+    error: Mutex<Option<String>>,
+    closed: AtomicBool,
+}
+
+impl Shared {
+    fn note_error(&self, reason: String) {
+        *self.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+    }
+
+    fn take_error(&self) -> Result<(), XRayError> {
+        match self.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(reason) => Err(XRayError::Delivery {
+                endpoint: self.endpoint.clone(),
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Events that cannot be delivered now: spool, drop, or fail, by mode.
+    fn offline(&self, body: &[u8], events: u64, reason: &str) {
+        match self.mode {
+            OfflineMode::Buffer => match self.spool.as_ref().map(|s| s.write(body, events)) {
+                Some(Ok(true)) => {
+                    self.spool_pending.store(true, Ordering::Release);
+                    add(&self.counters.spooled, events);
+                }
+                Some(Ok(false)) => {
+                    tracing::warn!("X-Ray spool is full: dropping {events} events ({reason})");
+                    add(&self.counters.dropped, events);
+                }
+                Some(Err(e)) => {
+                    tracing::warn!("X-Ray cannot spool {events} events ({e}); dropping them");
+                    add(&self.counters.dropped, events);
+                }
+                None => add(&self.counters.dropped, events),
+            },
+            OfflineMode::Silent => add(&self.counters.dropped, events),
+            OfflineMode::Fail => {
+                add(&self.counters.failed, events);
+                self.note_error(reason.to_string());
+            }
+        }
+    }
+}
+
+enum Control {
+    Flush(crossbeam_channel::Sender<Result<(), XRayError>>),
+    Shutdown(crossbeam_channel::Sender<Result<(), XRayError>>),
+}
+
+/// The producer side of the transport, owned by a client.
+pub(crate) struct Shipper {
+    data: crossbeam_channel::Sender<Event>,
+    control: crossbeam_channel::Sender<Control>,
+    shared: Arc<Shared>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn one_event_body(event: &Event) -> Vec<u8> {
+    let mut body = b"{\"events\":[".to_vec();
+    let _ = serde_json::to_writer(&mut body, event);
+    body.extend_from_slice(b"]}");
+    body
+}
+
+impl Shipper {
+    /// Starts the worker thread.
+    pub(crate) fn start(config: &Config) -> Shipper {
+        let spool = match config.offline_mode {
+            OfflineMode::Buffer => {
+                let dir = config.spool_path();
+                match Spool::open(&dir, config.spool_max_bytes) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        tracing::warn!("X-Ray cannot use the spool {}: {e}", dir.display());
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let pending = spool.as_ref().is_some_and(|s| !s.is_empty());
+        let shared = Arc::new(Shared {
+            mode: config.offline_mode,
+            endpoint: config.endpoint.clone(),
+            counters: Counters::default(),
+            spool,
+            spool_pending: AtomicBool::new(pending),
+            error: Mutex::new(None),
+            closed: AtomicBool::new(false),
+        });
+        let (data, data_rx) = bounded(config.queue_capacity);
+        let (control, control_rx) = bounded(16);
+        let mut worker = Worker {
+            shared: shared.clone(),
+            sender: Sender::new(&config.endpoint, config.http_timeout),
+            data: data_rx,
+            control: control_rx,
+            batch: Batch::default(),
+            batch_size: config.batch_size,
+            interval: config.batch_interval,
+            attempts: config.max_attempts,
+            deadline: None,
+            spool_retry_at: Instant::now(),
+            spool_backoff: SPOOL_RETRY_MIN,
+        };
+        let handle = std::thread::Builder::new()
+            .name("xray-shipper".into())
+            .spawn(move || worker.run())
+            .map_err(|e| tracing::warn!("X-Ray cannot start its shipper thread: {e}"))
+            .ok();
+        Shipper {
+            data,
+            control,
+            shared,
+            worker: Mutex::new(handle),
+        }
+    }
+
+    /// Hands an event to the worker. Never blocks and never fails.
+    pub(crate) fn send(&self, event: Event) {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return self.overflow(&event, "the client is shut down");
+        }
+        match self.data.try_send(event) {
+            Ok(()) => {}
+            Err(TrySendError::Full(e)) => self.overflow(&e, "the queue is full"),
+            Err(TrySendError::Disconnected(e)) => self.overflow(&e, "the shipper has stopped"),
+        }
+    }
+
+    fn overflow(&self, event: &Event, reason: &str) {
+        if self.shared.mode == OfflineMode::Buffer {
+            self.shared.offline(&one_event_body(event), 1, reason);
+        } else {
+            add(&self.shared.counters.dropped, 1);
+            if self.shared.mode == OfflineMode::Fail {
+                self.shared.note_error(reason.to_string());
+            }
+        }
+    }
+
+    fn ask(
+        &self,
+        make: fn(crossbeam_channel::Sender<Result<(), XRayError>>) -> Control,
+        timeout: Duration,
+    ) -> Result<(), XRayError> {
+        let (tx, rx) = bounded(1);
+        self.control
+            .send_timeout(make(tx), timeout)
+            .map_err(|_| XRayError::ShutDown)?;
+        match rx.recv_timeout(timeout) {
+            Ok(result) => result,
+            Err(RecvTimeoutError::Timeout) => Err(XRayError::Timeout(timeout)),
+            Err(RecvTimeoutError::Disconnected) => Err(XRayError::ShutDown),
+        }
+    }
+
+    /// Waits until everything handed over so far is delivered or spooled.
+    pub(crate) fn flush(&self, timeout: Duration) -> Result<(), XRayError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(XRayError::ShutDown);
+        }
+        self.ask(Control::Flush, timeout)
+    }
+
+    /// Delivers or spools everything, stops the worker and waits for it. Later events are
+    /// spooled (`buffer`) or dropped. Calling it again returns [`XRayError::ShutDown`].
+    pub(crate) fn shutdown(&self, timeout: Duration) -> Result<(), XRayError> {
+        if self.shared.closed.swap(true, Ordering::AcqRel) {
+            return Err(XRayError::ShutDown);
+        }
+        let result = self.ask(Control::Shutdown, timeout);
+        if result.is_ok() {
+            if let Some(handle) = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                let _ = handle.join();
+            }
+        }
+        result
+    }
+
+    /// The counters.
+    pub(crate) fn stats(&self) -> Stats {
+        let c = &self.shared.counters;
+        Stats {
+            sent: c.sent.load(Ordering::Relaxed),
+            spooled: c.spooled.load(Ordering::Relaxed),
+            resent: c.resent.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Events waiting to be sent, each already serialised.
+#[derive(Default)]
+struct Batch {
+    events: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+impl Batch {
+    fn push(&mut self, event: &Event) {
+        match serde_json::to_vec(event) {
+            Ok(json) => {
+                self.bytes += json.len() + 1;
+                self.events.push(json);
+            }
+            Err(e) => tracing::warn!("X-Ray cannot serialise an event: {e}"),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    fn take(&mut self) -> Vec<Vec<u8>> {
+        self.bytes = 0;
+        std::mem::take(&mut self.events)
+    }
+}
+
+fn assemble(events: &[Vec<u8>]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(events.iter().map(|e| e.len() + 1).sum::<usize>() + 16);
+    body.extend_from_slice(b"{\"events\":[");
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(e);
+    }
+    body.extend_from_slice(b"]}");
+    body
+}
+
+/// The background thread's state.
+struct Worker {
+    shared: Arc<Shared>,
+    sender: Sender,
+    data: Receiver<Event>,
+    control: Receiver<Control>,
+    batch: Batch,
+    batch_size: usize,
+    interval: Duration,
+    attempts: u32,
+    deadline: Option<Instant>,
+    spool_retry_at: Instant,
+    spool_backoff: Duration,
+}
+
+impl Worker {
+    fn run(&mut self) {
+        loop {
+            let now = Instant::now();
+            let mut wake = self.deadline.unwrap_or(now + Duration::from_secs(1));
+            if self.shared.spool_pending.load(Ordering::Acquire) {
+                wake = wake.min(self.spool_retry_at);
+            }
+            select! {
+                recv(self.data) -> msg => match msg {
+                    Ok(event) => self.add(&event),
+                    Err(_) => { self.deliver_batch(true); return; }
+                },
+                recv(self.control) -> msg => match msg {
+                    Ok(Control::Flush(reply)) => {
+                        self.drain_queue();
+                        self.deliver_batch(false);
+                        self.drain_spool(false);
+                        let _ = reply.send(self.shared.take_error());
+                    }
+                    Ok(Control::Shutdown(reply)) => {
+                        self.drain_queue();
+                        self.deliver_batch(true);
+                        self.drain_spool(true);
+                        let _ = reply.send(self.shared.take_error());
+                        return;
+                    }
+                    Err(_) => { self.drain_queue(); self.deliver_batch(true); return; }
+                },
+                default(wake.saturating_duration_since(now)) => {}
+            }
+            let now = Instant::now();
+            if self.deadline.is_some_and(|d| d <= now) {
+                self.deliver_batch(false);
+            }
+            if self.shared.spool_pending.load(Ordering::Acquire) && self.spool_retry_at <= now {
+                self.drain_spool(false);
+            }
+        }
+    }
+
+    fn add(&mut self, event: &Event) {
+        self.batch.push(event);
+        if self.deadline.is_none() {
+            self.deadline = Some(Instant::now() + self.interval);
+        }
+        if self.batch.len() >= self.batch_size || self.batch.bytes >= MAX_BATCH_BYTES {
+            self.deliver_batch(false);
+        }
+    }
+
+    fn drain_queue(&mut self) {
+        while let Ok(event) = self.data.try_recv() {
+            self.add(&event);
+        }
+    }
+
+    fn deliver_batch(&mut self, last: bool) {
+        self.deadline = None;
+        if self.batch.len() == 0 {
+            return;
+        }
+        let events = self.batch.take();
+        // While older batches wait in the spool, newer ones queue behind them.
+        if self.shared.mode == OfflineMode::Buffer
+            && self.shared.spool_pending.load(Ordering::Acquire)
+        {
+            self.drain_spool(last);
+            if self.shared.spool_pending.load(Ordering::Acquire) {
+                let n = events.len() as u64;
+                self.shared
+                    .offline(&assemble(&events), n, "older events are still spooled");
+                return;
+            }
+        }
+        self.deliver(&events, last, false);
+    }
+
+    /// POSTs with retries; splits what the server refuses to find the events at fault.
+    fn deliver(&mut self, events: &[Vec<u8>], last: bool, resend: bool) {
+        let body = assemble(events);
+        let n = events.len() as u64;
+        let attempts = if last { 1 } else { self.attempts };
+        let mut outcome = self.sender.post(&body);
+        for i in 1..attempts {
+            if !matches!(outcome, Delivery::Retry(_)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100 << (i - 1).min(4)));
+            outcome = self.sender.post(&body);
+        }
+        match outcome {
+            Delivery::Stored => {
+                let counter = if resend {
+                    &self.shared.counters.resent
+                } else {
+                    &self.shared.counters.sent
+                };
+                add(counter, n);
+                self.spool_backoff = SPOOL_RETRY_MIN;
+            }
+            Delivery::Retry(reason) => {
+                self.shared.offline(&body, n, &reason);
+                self.spool_retry_at = Instant::now() + self.spool_backoff;
+                self.spool_backoff = (self.spool_backoff * 2).min(SPOOL_RETRY_MAX);
+            }
+            Delivery::TooLarge(_) | Delivery::Refused(_) if events.len() > 1 => {
+                let (a, b) = events.split_at(events.len() / 2);
+                self.deliver(a, last, resend);
+                self.deliver(b, last, resend);
+            }
+            Delivery::TooLarge(reason) | Delivery::Refused(reason) => {
+                tracing::warn!("X-Ray server refused an event: {reason}");
+                add(&self.shared.counters.failed, n);
+                if self.shared.mode == OfflineMode::Fail {
+                    self.shared.note_error(reason);
+                }
+            }
+        }
+    }
+
+    /// Re-sends spooled batches, oldest first, until the spool is empty or the server fails.
+    fn drain_spool(&mut self, last: bool) {
+        let shared = self.shared.clone();
+        let Some(spool) = shared.spool.as_ref() else {
+            return;
+        };
+        while let Some(file) = spool.claim_oldest() {
+            let body = match spool.read(&file) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!("X-Ray cannot read a spooled batch: {e}");
+                    spool.release(file);
+                    break;
+                }
+            };
+            match self.sender.post(&body) {
+                Delivery::Stored => {
+                    add(&self.shared.counters.resent, file.events);
+                    spool.done(file);
+                    self.spool_backoff = SPOOL_RETRY_MIN;
+                }
+                Delivery::Retry(_) => {
+                    spool.release(file);
+                    self.spool_retry_at = Instant::now() + self.spool_backoff;
+                    self.spool_backoff = (self.spool_backoff * 2).min(SPOOL_RETRY_MAX);
+                    return;
+                }
+                Delivery::TooLarge(_) | Delivery::Refused(_) => {
+                    // Send its events one group at a time so only the bad ones are lost.
+                    let events = split_body(&body);
+                    spool.done(file);
+                    if !events.is_empty() {
+                        self.deliver(&events, last, true);
+                    }
+                }
+            }
+        }
+        self.shared
+            .spool_pending
+            .store(!spool.is_empty(), Ordering::Release);
+    }
+}
+
+/// The events of a request body, each as its own JSON.
+fn split_body(body: &[u8]) -> Vec<Vec<u8>> {
+    #[derive(serde::Deserialize)]
+    struct Raw<'a> {
+        #[serde(borrow)]
+        events: Vec<&'a serde_json::value::RawValue>,
+    }
+    serde_json::from_slice::<Raw>(body)
+        .map(|r| {
+            r.events
+                .iter()
+                .map(|e| e.get().as_bytes().to_vec())
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,186 @@
+//! The disk spool of `buffer` mode: batches the server could not take, one file each, re-sent
+//! oldest first by this process or a later one.
+//!
+//! A file is named `{unix ns:020}-{pid:010}-{seq:010}-n{events}.json`, so names sort in the order
+//! the batches were spooled, and holds the exact request body. It is written under a temporary
+//! name and renamed, so a reader never sees half a file. Before sending one, a process renames it
+//! to `….json.claimed-{pid}`, so two processes never send the same file at once; a claim left by a
+//! process that died is released at start-up. Re-sending is safe because ingest is idempotent.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// One spooled batch.
+#[derive(Debug)]
+pub(crate) struct SpoolFile {
+    /// Where it is now (claimed).
+    path: PathBuf,
+    /// Where it was before the claim.
+    original: PathBuf,
+    /// Events in it.
+    pub(crate) events: u64,
+}
+
+/// A spool folder.
+#[derive(Debug)]
+pub(crate) struct Spool {
+    dir: PathBuf,
+    max_bytes: u64,
+    seq: AtomicU64,
+    /// Bytes this process believes are spooled (scanned at start, then kept up to date).
+    bytes: Mutex<u64>,
+}
+
+fn events_in(name: &str) -> u64 {
+    name.rsplit_once("-n")
+        .and_then(|(_, rest)| rest.strip_suffix(".json"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn pid_alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks that the process exists; it sends nothing.
+    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+}
+
+impl Spool {
+    /// Opens (creating) the folder and releases claims of dead processes.
+    pub(crate) fn open(dir: &Path, max_bytes: u64) -> io::Result<Spool> {
+        fs::create_dir_all(dir)?;
+        let mut bytes = 0;
+        for entry in fs::read_dir(dir)?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some((original, pid)) = name.split_once(".claimed-") {
+                let dead = pid.parse().map_or(true, |p: i32| !pid_alive(p));
+                if dead {
+                    let _ = fs::rename(entry.path(), dir.join(original));
+                }
+            }
+            if name.ends_with(".json") || name.contains(".json.claimed-") {
+                bytes += entry.metadata().map_or(0, |m| m.len());
+            }
+        }
+        Ok(Spool {
+            dir: dir.to_path_buf(),
+            max_bytes,
+            seq: AtomicU64::new(0),
+            bytes: Mutex::new(bytes),
+        })
+    }
+
+    /// Spools one request body of `events` events. `Ok(false)`: the spool is full, nothing written.
+    pub(crate) fn write(&self, body: &[u8], events: u64) -> io::Result<bool> {
+        let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        if *bytes + body.len() as u64 > self.max_bytes {
+            return Ok(false);
+        }
+        let ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let name = format!(
+            "{ns:020}-{:010}-{:010}-n{events}.json",
+            std::process::id(),
+            self.seq.fetch_add(1, Ordering::Relaxed)
+        );
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(body)?;
+        f.sync_data()?;
+        fs::rename(&tmp, self.dir.join(&name))?;
+        *bytes += body.len() as u64;
+        Ok(true)
+    }
+
+    /// Whether anything waits in the spool.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.oldest_name().is_none()
+    }
+
+    fn oldest_name(&self) -> Option<String> {
+        fs::read_dir(&self.dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".json") && !n.starts_with('.'))
+            .min()
+    }
+
+    /// Claims the oldest spooled batch, if any.
+    pub(crate) fn claim_oldest(&self) -> Option<SpoolFile> {
+        // Another process may claim the same file first: then try the next one.
+        for _ in 0..16 {
+            let name = self.oldest_name()?;
+            let original = self.dir.join(&name);
+            let path = self
+                .dir
+                .join(format!("{name}.claimed-{}", std::process::id()));
+            if fs::rename(&original, &path).is_ok() {
+                return Some(SpoolFile {
+                    path,
+                    original,
+                    events: events_in(&name),
+                });
+            }
+        }
+        None
+    }
+
+    /// The body of a claimed batch.
+    pub(crate) fn read(&self, file: &SpoolFile) -> io::Result<Vec<u8>> {
+        fs::read(&file.path)
+    }
+
+    /// The batch was delivered (or can never be): remove it.
+    pub(crate) fn done(&self, file: SpoolFile) {
+        let len = fs::metadata(&file.path).map_or(0, |m| m.len());
+        if fs::remove_file(&file.path).is_ok() {
+            let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+            *bytes = bytes.saturating_sub(len);
+        }
+    }
+
+    /// The batch could not be delivered now: put it back, still first in line.
+    pub(crate) fn release(&self, file: SpoolFile) {
+        let _ = fs::rename(&file.path, &file.original);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_come_back_oldest_first_and_respect_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), 25).unwrap();
+        assert!(spool.is_empty());
+        assert!(spool.write(b"first-batch", 3).unwrap());
+        assert!(spool.write(b"second", 1).unwrap());
+        assert!(
+            !spool.write(b"too-much-for-the-cap", 1).unwrap(),
+            "over 25 bytes"
+        );
+        let a = spool.claim_oldest().unwrap();
+        assert_eq!(a.events, 3);
+        assert_eq!(spool.read(&a).unwrap(), b"first-batch");
+        let b = spool.claim_oldest().unwrap();
+        assert_eq!(spool.read(&b).unwrap(), b"second");
+        assert!(
+            spool.claim_oldest().is_none(),
+            "claimed files are not handed out twice"
+        );
+        spool.release(b);
+        spool.done(a);
+        // A later process sees what is left, and its claims of the dead are released.
+        let again = Spool::open(dir.path(), 25).unwrap();
+        let b = again.claim_oldest().unwrap();
+        assert_eq!(again.read(&b).unwrap(), b"second");
+        again.done(b);
+        assert!(again.is_empty());
+        assert!(again.write(b"fits-again", 1).unwrap());
+    }
+}
