@@ -386,7 +386,10 @@ impl Worker {
         if self.shared.mode == OfflineMode::Buffer
             && self.shared.spool_pending.load(Ordering::Acquire)
         {
-            self.drain_spool(last);
+            // Try the server again only when the backoff allows (or at the end).
+            if last || self.spool_retry_at <= Instant::now() {
+                self.drain_spool(last);
+            }
             if self.shared.spool_pending.load(Ordering::Acquire) {
                 let n = events.len() as u64;
                 self.shared

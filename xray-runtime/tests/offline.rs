@@ -1,0 +1,336 @@
+//! When the server is away, slow, failing or refusing: the pipeline never waits or breaks, and in
+//! `buffer` mode every event reaches the database in the end. Each test counts what was stored.
+
+mod support;
+
+use serde_json::json;
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use support::*;
+use xray::{OfflineMode, StepType, XRay, XRayError};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A client with a short batch interval and quick timeouts.
+fn client(endpoint: &str, mode: OfflineMode, spool: &Path) -> XRay {
+    XRay::builder()
+        .endpoint(endpoint)
+        .offline_mode(mode)
+        .spool_dir(spool)
+        .batch_interval(Duration::from_millis(10))
+        .http_timeout(Duration::from_millis(500))
+        .max_attempts(2)
+        .client("offline")
+}
+
+/// Records `n` runs of two steps: 4 events each.
+fn record_runs(xray: &XRay, n: usize, tag: &str) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let run = xray.run(json!({"tag": tag, "i": i}));
+            let filter = run.step("filter", StepType::Filter);
+            for item in 0..100u64 {
+                filter.reject(item, "too_far", json!({"km": item}));
+            }
+            filter.finish();
+            let pick = run.step("pick", StepType::Select);
+            pick.decide("7", 0.5, ());
+            pick.finish();
+            let id = run.id().unwrap().to_string();
+            drop(run);
+            id
+        })
+        .collect()
+}
+
+/// Asserts every run arrived complete, with both steps and exact counts.
+fn assert_stored(server: &str, ids: &[String]) {
+    for id in ids {
+        let run = support::run(server, id);
+        assert_eq!(run["status"], "completed", "{id}");
+        let steps = run["steps"].as_array().unwrap();
+        assert_eq!(steps.len(), 2, "{id}");
+        assert_eq!(steps[0]["rejections"]["too_far"]["count"], 100);
+        assert_eq!(steps[1]["decision"]["selected"], "7");
+    }
+}
+
+fn spool_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn server_down_from_the_start_then_a_later_process_resends() {
+    let spool = tempfile::tempdir().unwrap();
+    let (endpoint, addr) = dead_endpoint();
+    let first = client(&endpoint, OfflineMode::Buffer, spool.path());
+    let ids = record_runs(&first, 10, "down");
+    first.shutdown(WAIT).unwrap();
+    let stats = first.stats();
+    assert_eq!(
+        (stats.sent, stats.spooled, stats.dropped, stats.failed),
+        (0, 40, 0, 0)
+    );
+    assert!(spool_files(spool.path()) > 0);
+
+    // The server comes up where the client expected it; a new client (a later process) finds
+    // the spool and re-sends it.
+    let server = TestServer::start_listener(
+        TestDb::create(Backend::Sqlite).url(),
+        TcpListener::bind(addr).unwrap(),
+        16 << 20,
+    );
+    let second = client(&endpoint, OfflineMode::Buffer, spool.path());
+    second.flush(WAIT).unwrap();
+    assert_eq!(second.stats().resent, 40);
+    assert_eq!(spool_files(spool.path()), 0);
+    assert_stored(&server.url, &ids);
+}
+
+#[test]
+fn server_dying_mid_run_and_coming_back_loses_nothing() {
+    let spool = tempfile::tempdir().unwrap();
+    let db = TestDb::create(Backend::Sqlite);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = TestServer::start_listener(db.url(), listener, 16 << 20);
+    let url = server.url.clone();
+    let xray = client(&url, OfflineMode::Buffer, spool.path());
+
+    let mut ids = record_runs(&xray, 3, "before");
+    xray.flush(WAIT).unwrap();
+    assert_eq!(xray.stats().sent, 12);
+
+    // A run is under way when the server dies.
+    let run = xray.run(json!({"tag": "across"}));
+    let step = run.step("filter", StepType::Filter);
+    for item in 0..100u64 {
+        step.reject(item, "too_far", ());
+    }
+    step.finish();
+    drop(server);
+    xray.flush(WAIT).unwrap();
+    ids.extend(record_runs(&xray, 3, "while down"));
+    xray.flush(WAIT).unwrap();
+    let spooled = xray.stats().spooled;
+    assert!(spooled >= 12, "{:?}", xray.stats());
+
+    // It comes back; the run that spanned the outage ends after it.
+    let server = TestServer::start_listener(db.url(), TcpListener::bind(addr).unwrap(), 16 << 20);
+    let pick = run.step("pick", StepType::Select);
+    pick.decide("7", 0.5, ());
+    pick.finish();
+    ids.push(run.id().unwrap().to_string());
+    drop(run);
+    ids.extend(record_runs(&xray, 2, "after"));
+    xray.flush(WAIT).unwrap();
+    let stats = xray.stats();
+    // Everything spooled (during the outage, and behind it until the spool drained) was re-sent.
+    assert_eq!(stats.resent, stats.spooled, "{stats:?}");
+    assert_eq!(stats.sent + stats.resent, 4 * 9, "{stats:?}");
+    assert_eq!(stats.dropped + stats.failed, 0);
+    assert_stored(&server.url, &ids);
+}
+
+#[test]
+fn server_errors_are_retried_then_spooled_then_delivered() {
+    let spool = tempfile::tempdir().unwrap();
+    let fault = FaultServer::start(503, Duration::ZERO);
+    let xray = client(&fault.url, OfflineMode::Buffer, spool.path());
+    let ids = record_runs(&xray, 3, "503");
+    xray.flush(WAIT).unwrap();
+    let stats = xray.stats();
+    assert_eq!((stats.sent, stats.spooled), (0, 12), "{stats:?}");
+    assert!(
+        fault.requests() >= 2,
+        "retried: {} requests",
+        fault.requests()
+    );
+
+    let server = TestServer::start(Backend::Sqlite);
+    let later = client(&server.url, OfflineMode::Buffer, spool.path());
+    later.flush(WAIT).unwrap();
+    assert_eq!(later.stats().resent, 12);
+    assert_stored(&server.url, &ids);
+}
+
+#[test]
+fn silent_mode_drops_and_counts() {
+    let spool = tempfile::tempdir().unwrap();
+    let fault = FaultServer::start(500, Duration::ZERO);
+    let xray = client(&fault.url, OfflineMode::Silent, spool.path());
+    record_runs(&xray, 2, "silent");
+    xray.flush(WAIT).unwrap();
+    let stats = xray.stats();
+    assert_eq!(
+        (stats.sent, stats.spooled, stats.dropped),
+        (0, 0, 8),
+        "{stats:?}"
+    );
+    assert_eq!(spool_files(spool.path()), 0);
+}
+
+#[test]
+fn fail_mode_reports_the_failure_where_the_run_ends() {
+    let spool = tempfile::tempdir().unwrap();
+    let fault = FaultServer::start(502, Duration::ZERO);
+    let xray = client(&fault.url, OfflineMode::Fail, spool.path());
+    let run = xray.run(json!({}));
+    run.step("s", StepType::Rank).finish();
+    let err = run.finish().unwrap_err();
+    assert!(matches!(err, XRayError::Delivery { .. }), "{err}");
+    assert!(err.to_string().contains("502"), "{err}");
+    assert_eq!(xray.stats().failed, 3);
+
+    let (dead, _) = dead_endpoint();
+    let xray = client(&dead, OfflineMode::Fail, spool.path());
+    let run = xray.run(json!({}));
+    assert!(run.finish().is_err());
+    // The error is reported once; a later flush with nothing new is clean.
+    assert!(xray.flush(WAIT).is_ok());
+}
+
+#[test]
+fn a_slow_server_costs_the_pipeline_nothing() {
+    let spool = tempfile::tempdir().unwrap();
+    let fault = FaultServer::start(200, Duration::from_secs(3));
+    let xray = client(&fault.url, OfflineMode::Buffer, spool.path());
+    let started = Instant::now();
+    record_runs(&xray, 20, "slow");
+    let pipeline_time = started.elapsed();
+    // Each request would take 3 s; the pipeline did not wait for even one.
+    assert!(
+        pipeline_time < Duration::from_millis(1500),
+        "{pipeline_time:?}"
+    );
+    xray.shutdown(WAIT).unwrap();
+    let stats = xray.stats();
+    assert_eq!(
+        stats.spooled + stats.sent,
+        80,
+        "timed out batches are spooled: {stats:?}"
+    );
+    assert_eq!(stats.dropped + stats.failed, 0);
+}
+
+#[test]
+fn a_full_queue_spills_to_the_spool_without_blocking() {
+    let spool = tempfile::tempdir().unwrap();
+    let fault = FaultServer::start(503, Duration::from_millis(300));
+    let xray = XRay::builder()
+        .endpoint(&fault.url)
+        .spool_dir(spool.path())
+        .queue_capacity(2)
+        .batch_size(1)
+        .max_attempts(1)
+        .http_timeout(Duration::from_secs(2))
+        .client("offline");
+    let ids = record_runs(&xray, 30, "overflow");
+    xray.shutdown(WAIT).unwrap();
+    let stats = xray.stats();
+    assert_eq!(stats.spooled, 120, "{stats:?}");
+    assert_eq!(stats.dropped, 0);
+
+    let server = TestServer::start(Backend::Sqlite);
+    let later = client(&server.url, OfflineMode::Buffer, spool.path());
+    later.flush(WAIT).unwrap();
+    assert_eq!(later.stats().resent, 120);
+    assert_stored(&server.url, &ids);
+}
+
+#[test]
+fn a_refused_event_does_not_take_its_batch_down_with_it() {
+    let spool = tempfile::tempdir().unwrap();
+    let server = TestServer::start(Backend::Sqlite);
+    let xray = XRay::builder()
+        .endpoint(&server.url)
+        .spool_dir(spool.path())
+        .batch_interval(Duration::from_secs(60))
+        .client("offline");
+    let ids = record_runs(&xray, 3, "good");
+    // The server refuses pipeline names over 512 bytes: these 2 events are invalid.
+    let bad = xray.for_pipeline("p".repeat(600));
+    drop(bad.run(json!({})));
+    let more = record_runs(&xray, 2, "good too");
+    xray.flush(WAIT).unwrap();
+    let stats = xray.stats();
+    assert_eq!(
+        (stats.sent, stats.failed, stats.spooled),
+        (20, 2, 0),
+        "{stats:?}"
+    );
+    assert_stored(&server.url, &ids);
+    assert_stored(&server.url, &more);
+}
+
+/// Run by the tests below in a child process: records, then exits at once, with the events
+/// still queued (the batch interval is a minute).
+#[test]
+fn child_process_body() {
+    let (Ok(endpoint), Ok(spool)) = (
+        std::env::var("XRAY_TEST_CHILD_ENDPOINT"),
+        std::env::var("XRAY_TEST_CHILD_SPOOL"),
+    ) else {
+        return; // not in a child: nothing to do
+    };
+    let xray = XRay::builder()
+        .endpoint(endpoint)
+        .spool_dir(spool)
+        .batch_interval(Duration::from_secs(60))
+        .batch_size(10_000)
+        .http_timeout(Duration::from_millis(500))
+        .client("offline");
+    let ids = record_runs(&xray, 5, "exiting");
+    println!("CHILD_RUN_IDS={}", ids.join(","));
+    std::process::exit(0);
+}
+
+fn run_child(endpoint: &str, spool: &Path) -> Vec<String> {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_process_body",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("XRAY_TEST_CHILD_ENDPOINT", endpoint)
+        .env("XRAY_TEST_CHILD_SPOOL", spool)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split_once("CHILD_RUN_IDS=").map(|(_, ids)| ids.trim()))
+        .unwrap_or_else(|| panic!("no run ids in {stdout}"));
+    line.split(',').map(str::to_string).collect()
+}
+
+#[test]
+fn a_process_that_exits_right_after_its_runs_delivers_them() {
+    let spool = tempfile::tempdir().unwrap();
+    let server = TestServer::start(Backend::Sqlite);
+    let ids = run_child(&server.url, spool.path());
+    assert_eq!(spool_files(spool.path()), 0);
+    assert_stored(&server.url, &ids);
+}
+
+#[test]
+fn a_process_that_exits_while_the_server_is_down_spools_for_the_next() {
+    let spool = tempfile::tempdir().unwrap();
+    let (dead, _) = dead_endpoint();
+    let ids = run_child(&dead, spool.path());
+    assert!(spool_files(spool.path()) > 0);
+    let server = TestServer::start(Backend::Sqlite);
+    let next = client(&server.url, OfflineMode::Buffer, spool.path());
+    next.flush(WAIT).unwrap();
+    assert_eq!(next.stats().resent, 20);
+    assert_stored(&server.url, &ids);
+}
