@@ -635,45 +635,36 @@ fn malformed_bodies_are_400_with_the_field_named(backend: Backend) {
 
     let event = |e: Value| json!({"events": [e]});
     bad(
-        api.post(
-            "/ingest",
-            &event(json!({"type": "run_paused", "run_id": "r"})),
-        ),
+        api.post("/ingest", &event(json!({"run_paused": {"run_id": "r"}}))),
         400,
         &["events[0]", "run_paused"],
     );
     bad(
         api.post(
             "/ingest",
-            &event(
-                json!({"type": "step_finished", "run_id": "r", "pipeline": "p",
-            "step": {"name": "f", "step_type": "filter", "position": 0, "started_at": at(0, 0)}}),
-            ),
+            &event(json!({"step_finished": {"run_id": "r", "pipeline": "p",
+            "step": {"name": "f", "step_type": "filter", "position": 0, "started_at": at(0, 0)}}})),
         ),
         400,
-        &["events[0].step.step_id", "required"],
+        &["events[0].step_finished.step.step_id", "required"],
     );
     bad(
         api.post(
             "/ingest",
-            &event(
-                json!({"type": "run_finished", "run_id": "r", "pipeline": "p",
-            "started_at": at(0, 0), "ended_at": at(0, 1), "status": "running"}),
-            ),
+            &event(json!({"run_finished": {"run_id": "r", "pipeline": "p",
+            "started_at": at(0, 0), "ended_at": at(0, 1), "status": "running"}})),
         ),
         400,
-        &["events[0].status"],
+        &["events[0].run_finished.status"],
     );
     bad(
         api.post(
             "/ingest",
-            &event(
-                json!({"type": "run_started", "run_id": "r", "pipeline": "p",
-            "started_at": "yesterday"}),
-            ),
+            &event(json!({"run_started": {"run_id": "r", "pipeline": "p",
+            "started_at": "yesterday"}})),
         ),
         400,
-        &["events[0].started_at"],
+        &["events[0].run_started.started_at", "RFC 3339", "yesterday"],
     );
     bad(api.post("/ingest", &json!([])), 400, &["invalid"]);
 }
@@ -762,14 +753,14 @@ fn bad_requests_change_nothing_stored(backend: Backend) {
     broken["output"] = json!("overwritten?");
     bad(api.post("/runs", &broken), 400, &["steps[4].step_type"]);
     let mut events = run_events("keep", "competitor_selection", 0, 2);
-    events[1]["step"]["rejections"]["too_small"]["count"] = json!(0);
+    events[1]["step_finished"]["step"]["rejections"]["too_small"]["count"] = json!(0);
     bad(
         api.post("/ingest", &json!({ "events": events })),
         400,
         &["events[1]"],
     );
     bad(
-        api.post_raw("/ingest", b"{\"events\": [{\"type\": \"run_finished\""),
+        api.post_raw("/ingest", b"{\"events\": [{\"run_finished\": {"),
         400,
         &["JSON"],
     );

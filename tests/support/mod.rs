@@ -174,21 +174,21 @@ pub fn small_run(
 /// SDK events for one run, one step each of `steps`, as the runtime sends them.
 pub fn run_events(run_id: &str, pipeline: &str, minute: u32, steps: usize) -> Vec<Value> {
     let mut events = vec![
-        json!({"type": "run_started", "run_id": run_id, "pipeline": pipeline,
-                                 "started_at": at(minute, 0), "input": {"q": run_id}}),
+        json!({"run_started": {"run_id": run_id, "pipeline": pipeline,
+               "started_at": at(minute, 0), "input": {"q": run_id}}}),
     ];
     for i in 0..steps {
-        events.push(json!({"type": "step_finished", "run_id": run_id, "pipeline": pipeline, "step": {
+        events.push(json!({"step_finished": {"run_id": run_id, "pipeline": pipeline, "step": {
             "step_id": format!("{run_id}-s{i}"), "position": i, "name": format!("step_{i}"),
             "step_type": "filter", "started_at": at(minute, i as u32 + 1), "duration_ms": 2.5,
             "input_count": 10, "output_count": 4,
             "rejections": {"too_small": {"count": 6, "samples": [{"item_id": format!("{run_id}-i{i}")}]}}
-        }}));
+        }}}));
     }
     events.push(
-        json!({"type": "run_finished", "run_id": run_id, "pipeline": pipeline,
-                       "started_at": at(minute, 0), "ended_at": at(minute, 30),
-                       "status": "completed", "output": {"done": true}}),
+        json!({"run_finished": {"run_id": run_id, "pipeline": pipeline,
+               "started_at": at(minute, 0), "ended_at": at(minute, 30),
+               "status": "completed", "output": {"done": true}}}),
     );
     events
 }

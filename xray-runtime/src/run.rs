@@ -5,6 +5,7 @@ use crate::config::OfflineMode;
 use crate::context::{Context, Entered};
 use crate::error::XRayError;
 use crate::step::StepGuard;
+use crate::transport::Outgoing;
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt::Display;
@@ -61,16 +62,18 @@ impl RunShared {
             (status, d.output.take(), d.error.take())
         };
         let elapsed = self.started.elapsed();
-        self.core.shipper.send(Event::RunFinished(RunFinished {
-            run_id: self.run_id.clone(),
-            pipeline: self.pipeline.to_string(),
-            started_at: self.started_at,
-            ended_at: self.started_at + elapsed,
-            status,
-            output,
-            error,
-            duration_ms: Some(elapsed.as_secs_f64() * 1000.0),
-        }));
+        self.core
+            .shipper
+            .send(Outgoing::Ready(Event::RunFinished(RunFinished {
+                run_id: self.run_id.clone(),
+                pipeline: self.pipeline.to_string(),
+                started_at: self.started_at,
+                ended_at: self.started_at + elapsed,
+                status,
+                output,
+                error,
+                duration_ms: Some(elapsed.as_secs_f64() * 1000.0),
+            })));
         if flush && self.core.config.offline_mode == OfflineMode::Fail {
             self.core.shipper.flush(FAIL_MODE_FLUSH)
         } else {
@@ -181,13 +184,16 @@ impl RunGuard {
             core,
         });
         let input = serde_json::to_value(input).ok().filter(|v| !v.is_null());
-        shared.core.shipper.send(Event::RunStarted(RunStarted {
-            run_id: shared.run_id.clone(),
-            pipeline: shared.pipeline.to_string(),
-            started_at: shared.started_at,
-            input,
-            metadata: metadata.flatten(),
-        }));
+        shared
+            .core
+            .shipper
+            .send(Outgoing::Ready(Event::RunStarted(RunStarted {
+                run_id: shared.run_id.clone(),
+                pipeline: shared.pipeline.to_string(),
+                started_at: shared.started_at,
+                input,
+                metadata: metadata.flatten(),
+            })));
         RunGuard {
             run: Run {
                 shared: Some(shared),

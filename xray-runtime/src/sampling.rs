@@ -8,6 +8,7 @@
 //! allocation.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use xray_wire::{Capture, ItemId, ReasonSummary, Sample, SAMPLES_PER_REASON};
@@ -29,12 +30,19 @@ enum Place {
     Replace(usize, u64),
 }
 
+/// One kept event, as recorded: its order of arrival, the item, and its details as JSON text.
+#[derive(Debug)]
+struct Kept {
+    seq: u64,
+    item: ItemId,
+    details: Option<Box<str>>,
+}
+
 /// One outcome (a rejection reason, or acceptance): its exact count and the events kept.
 #[derive(Debug, Default)]
 struct Outcome {
     count: u64,
-    /// Kept events with their order of arrival in the step.
-    kept: Vec<(u64, Sample)>,
+    kept: Vec<Kept>,
 }
 
 /// The events of one step.
@@ -45,8 +53,15 @@ pub(crate) struct Recorder {
     rng: u64,
     seq: u64,
     reasons: Vec<(Box<str>, Outcome)>,
+    /// The address and length of the text each of the first reasons was last given as.
+    seen: Vec<(usize, usize)>,
     index: HashMap<Box<str>, usize>,
     accepted: Outcome,
+    /// Reused for serialising details, so a kept event allocates only its exact-size text.
+    scratch: Vec<u8>,
+    /// Events kept so far (including those later replaced), for the allocation test.
+    #[cfg(test)]
+    kept_events: u64,
 }
 
 impl Recorder {
@@ -57,8 +72,12 @@ impl Recorder {
             rng: seed | 1,
             seq: 0,
             reasons: Vec::new(),
+            seen: Vec::new(),
             index: HashMap::new(),
             accepted: Outcome::default(),
+            scratch: Vec::new(),
+            #[cfg(test)]
+            kept_events: 0,
         }
     }
 
@@ -72,16 +91,28 @@ impl Recorder {
     }
 
     fn reason_slot(&mut self, reason: &str) -> usize {
+        // Reasons are nearly always string literals: the same pointer each call. Compare
+        // pointers first, text second.
+        let key = (reason.as_ptr() as usize, reason.len());
+        if let Some(i) = self.seen.iter().position(|k| *k == key) {
+            // The same address can hold other text by now (a freed `String`): check it.
+            if &*self.reasons[i].0 == reason {
+                return i;
+            }
+        }
         let found = if self.reasons.len() <= SCAN_LIMIT {
             self.reasons.iter().position(|(r, _)| &**r == reason)
         } else {
             self.index.get(reason).copied()
         };
-        match found {
+        let i = match found {
             Some(i) => i,
             None => {
                 let i = self.reasons.len();
                 self.reasons.push((reason.into(), Outcome::default()));
+                if self.seen.len() < SCAN_LIMIT {
+                    self.seen.push((0, 0));
+                }
                 if self.reasons.len() > SCAN_LIMIT {
                     if self.index.is_empty() {
                         for (j, (r, _)) in self.reasons.iter().enumerate() {
@@ -93,7 +124,11 @@ impl Recorder {
                 }
                 i
             }
+        };
+        if i < SCAN_LIMIT {
+            self.seen[i] = key;
         }
+        i
     }
 
     /// Counts a rejection and keeps it if the capture level and the sampler say so.
@@ -105,11 +140,8 @@ impl Recorder {
     ) {
         let target = Target::Reason(self.reason_slot(reason));
         if let Some(place) = self.decide(target) {
-            let sample = Sample {
-                item_id: item.into(),
-                details: details_json(details, self.max_details),
-            };
-            self.keep(target, place, sample);
+            let details = details_text(&mut self.scratch, details, self.max_details);
+            self.keep(target, place, item.into(), details);
         }
     }
 
@@ -126,11 +158,9 @@ impl Recorder {
         details: Option<&D>,
     ) {
         if let Some(place) = self.decide(Target::Accepted) {
-            let sample = Sample {
-                item_id: item.into(),
-                details: details.and_then(|d| details_json(d, self.max_details)),
-            };
-            self.keep(Target::Accepted, place, sample);
+            let details =
+                details.and_then(|d| details_text(&mut self.scratch, d, self.max_details));
+            self.keep(Target::Accepted, place, item.into(), details);
         }
     }
 
@@ -161,16 +191,21 @@ impl Recorder {
         }
     }
 
-    fn keep(&mut self, target: Target, place: Place, sample: Sample) {
+    fn keep(&mut self, target: Target, place: Place, item: ItemId, details: Option<Box<str>>) {
+        #[cfg(test)]
+        {
+            self.kept_events += 1;
+        }
         let o = self.outcome(target);
         match place {
-            Place::Push(seq) => o.kept.push((seq, sample)),
-            Place::Replace(j, seq) => o.kept[j] = (seq, sample),
+            Place::Push(seq) => o.kept.push(Kept { seq, item, details }),
+            Place::Replace(j, seq) => o.kept[j] = Kept { seq, item, details },
         }
     }
 
     /// Exact counts and kept samples (in order of arrival), by reason.
     pub(crate) fn rejections(&mut self) -> BTreeMap<String, ReasonSummary> {
+        self.seen.clear();
         self.reasons
             .drain(..)
             .map(|(reason, o)| (reason.into(), o.into_summary()))
@@ -180,6 +215,12 @@ impl Recorder {
     /// Exact count and kept samples of acceptances.
     pub(crate) fn acceptances(&mut self) -> ReasonSummary {
         std::mem::take(&mut self.accepted).into_summary()
+    }
+
+    /// Moves everything recorded out, leaving an empty recorder (no allocation).
+    pub(crate) fn take(&mut self) -> Recorder {
+        let empty = Recorder::new(self.capture, self.max_details, self.rng);
+        std::mem::replace(self, empty)
     }
 
     /// Rejections over all reasons.
@@ -195,63 +236,147 @@ impl Recorder {
 
 impl Outcome {
     fn into_summary(mut self) -> ReasonSummary {
-        self.kept.sort_by_key(|(seq, _)| *seq);
+        self.kept.sort_unstable_by_key(|k| k.seq);
         ReasonSummary {
             count: self.count,
-            samples: self.kept.into_iter().map(|(_, s)| s).collect(),
+            samples: self
+                .kept
+                .into_iter()
+                .map(|k| Sample {
+                    item_id: k.item,
+                    details: k.details.map(|text| raw(text.into_string())),
+                })
+                .collect(),
         }
     }
 }
 
-/// Counts bytes written, to size JSON without building the string.
-struct ByteCount(usize);
-
-impl std::io::Write for ByteCount {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Details as JSON, capped at `max` bytes.
+/// Details as JSON text, serialised once into `scratch`, capped at `max` bytes.
 ///
 /// `null` is no details. Details that cannot be serialised become
 /// `{"_xray_error": "..."}`. Details whose JSON is over `max` bytes become
 /// `{"_xray_truncated": true, "bytes": N, "preview": "<the first max/2 bytes of the JSON>"}`, so an
 /// item's details never cost more than about `max` bytes of memory, wire and storage.
-pub(crate) fn details_json<D: Serialize + ?Sized>(details: &D, max: usize) -> Option<Value> {
-    let value = match serde_json::to_value(details) {
-        Ok(Value::Null) => return None,
-        Ok(v) => v,
-        Err(e) => {
-            return Some(serde_json::json!({
-                "_xray_error": format!("details could not be serialised: {e}")
-            }))
-        }
-    };
-    let mut size = ByteCount(0);
-    if serde_json::to_writer(&mut size, &value).is_err() || size.0 <= max {
-        return Some(value);
+pub(crate) fn details_text<D: Serialize + ?Sized>(
+    scratch: &mut Vec<u8>,
+    details: &D,
+    max: usize,
+) -> Option<Box<str>> {
+    scratch.clear();
+    if let Err(e) = serde_json::to_writer(&mut *scratch, details) {
+        let error = serde_json::json!({
+            "_xray_error": format!("details could not be serialised: {e}")
+        });
+        return Some(error.to_string().into_boxed_str());
     }
-    let text = value.to_string();
+    let text = std::str::from_utf8(scratch).ok()?;
+    if text == "null" {
+        return None;
+    }
+    if text.len() <= max {
+        return Some(text.into());
+    }
     let mut cut = (max / 2).min(text.len());
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
-    Some(serde_json::json!({
+    let truncated = serde_json::json!({
         "_xray_truncated": true,
-        "bytes": size.0,
+        "bytes": text.len(),
         "preview": &text[..cut],
-    }))
+    });
+    Some(truncated.to_string().into_boxed_str())
+}
+
+/// JSON text this module wrote, as a raw JSON value.
+fn raw(text: String) -> Box<RawValue> {
+    RawValue::from_string(text).unwrap_or_else(|_| RawValue::NULL.to_owned())
+}
+
+/// [`details_text`] as a JSON value, for the few places that need one (decisions, metadata).
+pub(crate) fn details_json<D: Serialize + ?Sized>(details: &D, max: usize) -> Option<Value> {
+    details_text(&mut Vec::new(), details, max).and_then(|text| serde_json::from_str(&text).ok())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    /// Counts this thread's allocations (other tests' threads do not disturb the count).
+    struct Counting;
+    thread_local! { static ALLOCATIONS: Cell<u64> = const { Cell::new(0) }; }
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+            // SAFETY: forwarded unchanged to the system allocator.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: forwarded unchanged to the system allocator.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    fn allocations() -> u64 {
+        ALLOCATIONS.with(Cell::get)
+    }
+
+    #[derive(serde::Serialize)]
+    struct Price {
+        price: u64,
+        threshold: u64,
+    }
+
+    #[test]
+    fn a_counted_reject_allocates_nothing_beyond_the_samples_kept() {
+        let reasons = ["price_too_high", "low_rating", "category_mismatch"];
+        // Counts only: after each reason's first event, nothing at all.
+        let mut r = Recorder::new(Capture::Minimal, 4096, 3);
+        for reason in reasons {
+            r.reject(0u64, reason, &());
+        }
+        let before = allocations();
+        for i in 0..5000u64 {
+            r.reject(
+                i,
+                reasons[(i % 3) as usize],
+                &Price {
+                    price: i,
+                    threshold: 100,
+                },
+            );
+        }
+        assert_eq!(allocations() - before, 0);
+
+        // Samples: an item id and a details text per kept event, and nothing per other event.
+        let mut r = Recorder::new(Capture::Sample, 4096, 3);
+        for reason in reasons {
+            r.reject(0u64, reason, &());
+        }
+        let (before, kept_before) = (allocations(), r.kept_events);
+        for i in 0..5000u64 {
+            r.reject(
+                i,
+                reasons[(i % 3) as usize],
+                &Price {
+                    price: i,
+                    threshold: 100,
+                },
+            );
+        }
+        let (allocated, kept) = (allocations() - before, r.kept_events - kept_before);
+        // The scratch buffer and the sample vectors grow a few times as well.
+        assert!(
+            allocated <= 2 * kept + 30,
+            "{allocated} allocations for {kept} kept events"
+        );
+        assert!(kept < 1000, "{kept} of 5000 events kept");
+    }
 
     #[test]
     fn counts_are_exact_and_samples_capped_per_reason() {
@@ -306,6 +431,21 @@ mod tests {
         let all = full.rejections();
         assert_eq!(all["r"].count, 300);
         assert_eq!(all["r"].samples.len(), 300);
+    }
+
+    #[test]
+    fn reasons_given_as_reused_buffers_are_told_apart() {
+        let mut r = Recorder::new(Capture::Sample, 4096, 1);
+        let mut buf = String::with_capacity(16);
+        for name in ["aaa", "bbb", "aaa", "ccc"] {
+            buf.clear();
+            buf.push_str(name); // same address and length, different text
+            r.reject(1u64, &buf, &());
+        }
+        let rej = r.rejections();
+        assert_eq!(rej["aaa"].count, 2);
+        assert_eq!(rej["bbb"].count, 1);
+        assert_eq!(rej["ccc"].count, 1);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use crate::client::{Core, XRay};
 use crate::context::{Context, Entered};
 use crate::run::{Run, RunGuard, RunShared};
 use crate::sampling::{details_json, Recorder};
+use crate::transport::Outgoing;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::fmt::Display;
@@ -74,7 +75,7 @@ impl StepShared {
             }
         });
         let elapsed = self.started.elapsed();
-        let record = StepRecord {
+        let mut record = StepRecord {
             step_id: Some(self.step_id.clone()),
             position: Some(self.position),
             name: self.name.clone(),
@@ -87,22 +88,29 @@ impl StepShared {
             duration_ms: Some(elapsed.as_secs_f64() * 1000.0),
             input: d.input.take(),
             output: d.output.clone(),
-            rejections: d.rec.rejections(),
-            acceptances: d.rec.acceptances(),
+            rejections: Default::default(),
+            acceptances: Default::default(),
             decision: d.decision.take(),
             error: d.error.clone(),
             attributes: (!d.attributes.is_empty())
                 .then(|| Value::Object(std::mem::take(&mut d.attributes))),
         };
+        let mut rec = d.rec.take();
         let result = (d.output.take(), d.error.take());
         drop(d);
+        let (run_id, pipeline) = (self.run.run_id.clone(), self.run.pipeline.clone());
+        // Sorting and grouping the samples is left to the shipper's thread.
         self.run
             .core
             .shipper
-            .send(Event::StepFinished(Box::new(StepFinished {
-                run_id: self.run.run_id.clone(),
-                pipeline: self.run.pipeline.to_string(),
-                step: record,
+            .send(Outgoing::Deferred(Box::new(move || {
+                record.rejections = rec.rejections();
+                record.acceptances = rec.acceptances();
+                Event::StepFinished(Box::new(StepFinished {
+                    run_id,
+                    pipeline: pipeline.to_string(),
+                    step: record,
+                }))
             })));
         result
     }

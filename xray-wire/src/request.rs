@@ -2,18 +2,28 @@
 
 use crate::{Capture, ItemId, RunStatus, StepType, Timestamp};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// One kept item event: the item and, optionally, why (any JSON).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sample {
     /// The item the event is about.
     pub item_id: ItemId,
-    /// Free-form details (`{"price": 150, "threshold": 100}`).
+    /// Free-form details (`{"price": 150, "threshold": 100}`), kept as JSON text: the SDK
+    /// serialises them once and the server stores and returns that text without re-parsing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub details: Option<Value>,
+    pub details: Option<Box<RawValue>>,
+}
+
+impl PartialEq for Sample {
+    fn eq(&self, other: &Self) -> bool {
+        self.item_id == other.item_id
+            && self.details.as_deref().map(RawValue::get)
+                == other.details.as_deref().map(RawValue::get)
+    }
 }
 
 /// The exact count of one outcome (a rejection reason, or acceptances) and the samples kept of it.
@@ -194,9 +204,10 @@ pub struct RunFinished {
     pub duration_ms: Option<f64>,
 }
 
-/// One SDK event. Events may arrive in any order and more than once.
+/// One SDK event, tagged by its kind: `{"run_started": {...}}`, `{"step_finished": {...}}`,
+/// `{"run_finished": {...}}`. Events may arrive in any order and more than once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Event {
     /// A run has begun.
     RunStarted(RunStarted),
@@ -220,10 +231,10 @@ mod tests {
 
     #[test]
     fn events_are_tagged_and_strict() {
-        let json = r#"{"events":[{"type":"run_started","run_id":"r1","pipeline":"p","started_at":"2026-11-26T12:00:00Z"}]}"#;
+        let json = r#"{"events":[{"run_started":{"run_id":"r1","pipeline":"p","started_at":"2026-11-26T12:00:00Z"}}]}"#;
         let batch: IngestBatch = serde_json::from_str(json).unwrap();
         assert!(matches!(&batch.events[0], Event::RunStarted(r) if r.run_id == "r1"));
-        let typo = r#"{"events":[{"type":"run_started","run_id":"r1","pipline":"p","started_at":"2026-11-26T12:00:00Z"}]}"#;
+        let typo = r#"{"events":[{"run_started":{"run_id":"r1","pipline":"p","started_at":"2026-11-26T12:00:00Z"}}]}"#;
         let err = serde_json::from_str::<IngestBatch>(typo)
             .unwrap_err()
             .to_string();

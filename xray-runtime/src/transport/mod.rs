@@ -114,6 +114,24 @@ impl Shared {
     }
 }
 
+/// What producers hand to the worker: an event, or the work of building one, which the worker
+/// does so that closing a step costs the pipeline's thread only a move.
+pub(crate) enum Outgoing {
+    /// A finished event.
+    Ready(Event),
+    /// An event still to be assembled (a step's samples sorted and grouped, say).
+    Deferred(Box<dyn FnOnce() -> Event + Send>),
+}
+
+impl Outgoing {
+    fn into_event(self) -> Event {
+        match self {
+            Outgoing::Ready(e) => e,
+            Outgoing::Deferred(build) => build(),
+        }
+    }
+}
+
 enum Control {
     Flush(crossbeam_channel::Sender<Result<(), XRayError>>),
     Shutdown(crossbeam_channel::Sender<Result<(), XRayError>>),
@@ -121,8 +139,11 @@ enum Control {
 
 /// The producer side of the transport, owned by a client.
 pub(crate) struct Shipper {
-    data: crossbeam_channel::Sender<Event>,
+    data: crossbeam_channel::Sender<Outgoing>,
     control: crossbeam_channel::Sender<Control>,
+    /// Rung when a full batch is waiting, so the worker sends it before its next tick.
+    doorbell: crossbeam_channel::Sender<()>,
+    batch_size: usize,
     shared: Arc<Shared>,
     worker: Mutex<Option<JoinHandle<()>>>,
 }
@@ -162,16 +183,17 @@ impl Shipper {
         });
         let (data, data_rx) = bounded(config.queue_capacity);
         let (control, control_rx) = bounded(16);
+        let (doorbell, doorbell_rx) = bounded(1);
         let mut worker = Worker {
             shared: shared.clone(),
             sender: Sender::new(&config.endpoint, config.http_timeout),
             data: data_rx,
             control: control_rx,
+            doorbell: doorbell_rx,
             batch: Batch::default(),
             batch_size: config.batch_size,
             interval: config.batch_interval,
             attempts: config.max_attempts,
-            deadline: None,
             spool_retry_at: Instant::now(),
             spool_backoff: SPOOL_RETRY_MIN,
         };
@@ -183,26 +205,36 @@ impl Shipper {
         Shipper {
             data,
             control,
+            doorbell,
+            batch_size: config.batch_size,
             shared,
             worker: Mutex::new(handle),
         }
     }
 
     /// Hands an event to the worker. Never blocks and never fails.
-    pub(crate) fn send(&self, event: Event) {
+    ///
+    /// The worker is not woken for each event (a wake-up is a system call): it collects the
+    /// queue every batch interval, and is rung only when a full batch is waiting.
+    pub(crate) fn send(&self, event: Outgoing) {
         if self.shared.closed.load(Ordering::Acquire) {
-            return self.overflow(&event, "the client is shut down");
+            return self.overflow(event, "the client is shut down");
         }
         match self.data.try_send(event) {
-            Ok(()) => {}
-            Err(TrySendError::Full(e)) => self.overflow(&e, "the queue is full"),
-            Err(TrySendError::Disconnected(e)) => self.overflow(&e, "the shipper has stopped"),
+            Ok(()) => {
+                if self.data.len() >= self.batch_size {
+                    let _ = self.doorbell.try_send(());
+                }
+            }
+            Err(TrySendError::Full(e)) => self.overflow(e, "the queue is full"),
+            Err(TrySendError::Disconnected(e)) => self.overflow(e, "the shipper has stopped"),
         }
     }
 
-    fn overflow(&self, event: &Event, reason: &str) {
+    fn overflow(&self, event: Outgoing, reason: &str) {
         if self.shared.mode == OfflineMode::Buffer {
-            self.shared.offline(&one_event_body(event), 1, reason);
+            self.shared
+                .offline(&one_event_body(&event.into_event()), 1, reason);
         } else {
             add(&self.shared.counters.dropped, 1);
             if self.shared.mode == OfflineMode::Fail {
@@ -308,13 +340,13 @@ fn assemble(events: &[Vec<u8>]) -> Vec<u8> {
 struct Worker {
     shared: Arc<Shared>,
     sender: Sender,
-    data: Receiver<Event>,
+    data: Receiver<Outgoing>,
     control: Receiver<Control>,
+    doorbell: Receiver<()>,
     batch: Batch,
     batch_size: usize,
     interval: Duration,
     attempts: u32,
-    deadline: Option<Instant>,
     spool_retry_at: Instant,
     spool_backoff: Duration,
 }
@@ -323,21 +355,18 @@ impl Worker {
     fn run(&mut self) {
         loop {
             let now = Instant::now();
-            let mut wake = self.deadline.unwrap_or(now + Duration::from_secs(1));
+            let mut wake = now + self.interval;
             if self.shared.spool_pending.load(Ordering::Acquire) {
                 wake = wake.min(self.spool_retry_at);
             }
             select! {
-                recv(self.data) -> msg => match msg {
-                    Ok(event) => self.add(&event),
-                    Err(_) => { self.deliver_batch(true); return; }
-                },
                 recv(self.control) -> msg => match msg {
                     Ok(Control::Flush(reply)) => {
                         self.drain_queue();
                         self.deliver_batch(false);
                         self.drain_spool(false);
                         let _ = reply.send(self.shared.take_error());
+                        continue;
                     }
                     Ok(Control::Shutdown(reply)) => {
                         self.drain_queue();
@@ -346,25 +375,27 @@ impl Worker {
                         let _ = reply.send(self.shared.take_error());
                         return;
                     }
-                    Err(_) => { self.drain_queue(); self.deliver_batch(true); return; }
+                    Err(_) => {
+                        self.drain_queue();
+                        self.deliver_batch(true);
+                        return;
+                    }
                 },
+                recv(self.doorbell) -> _ => {}
                 default(wake.saturating_duration_since(now)) => {}
             }
+            // Whatever arrived since the last wake-up goes now: the interval did the batching.
+            self.drain_queue();
+            self.deliver_batch(false);
             let now = Instant::now();
-            if self.deadline.is_some_and(|d| d <= now) {
-                self.deliver_batch(false);
-            }
             if self.shared.spool_pending.load(Ordering::Acquire) && self.spool_retry_at <= now {
                 self.drain_spool(false);
             }
         }
     }
 
-    fn add(&mut self, event: &Event) {
-        self.batch.push(event);
-        if self.deadline.is_none() {
-            self.deadline = Some(Instant::now() + self.interval);
-        }
+    fn add(&mut self, event: Outgoing) {
+        self.batch.push(&event.into_event());
         if self.batch.len() >= self.batch_size || self.batch.bytes >= MAX_BATCH_BYTES {
             self.deliver_batch(false);
         }
@@ -372,12 +403,11 @@ impl Worker {
 
     fn drain_queue(&mut self) {
         while let Ok(event) = self.data.try_recv() {
-            self.add(&event);
+            self.add(event);
         }
     }
 
     fn deliver_batch(&mut self, last: bool) {
-        self.deadline = None;
         if self.batch.len() == 0 {
             return;
         }

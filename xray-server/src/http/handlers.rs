@@ -9,9 +9,7 @@ use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
-use xray_wire::{
-    Health, IngestBatch, IngestResponse, RunFinished, RunRecord, RunStarted, StepFinished,
-};
+use xray_wire::{Health, IngestBatch, IngestResponse, RunRecord};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -59,35 +57,6 @@ fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     Ok(value)
 }
 
-/// Events are tagged by `type`, and serde reads a tagged enum through a buffer that forgets
-/// where inside the event an error was. When a batch fails to parse, this reads it again one
-/// event at a time to name the exact field (`events[3].started_at: …`).
-fn explain_event_error(body: &[u8]) -> Option<ApiError> {
-    fn check<T: DeserializeOwned>(i: usize, mut event: serde_json::Value) -> Option<ApiError> {
-        if let Some(map) = event.as_object_mut() {
-            map.remove("type");
-        }
-        serde_path_to_error::deserialize::<_, T>(event)
-            .err()
-            .map(|e| ApiError::BadRequest(format!("events[{i}].{}: {}", e.path(), e.inner())))
-    }
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let events = value.get("events")?.as_array()?;
-    events.iter().enumerate().find_map(|(i, event)| {
-        match event.get("type").and_then(|t| t.as_str()) {
-            Some("run_started") => check::<RunStarted>(i, event.clone()),
-            Some("step_finished") => check::<StepFinished>(i, event.clone()),
-            Some("run_finished") => check::<RunFinished>(i, event.clone()),
-            other => {
-                Some(ApiError::BadRequest(format!(
-                "events[{i}].type: {}; expected one of run_started, step_finished, run_finished",
-                other.map_or("missing".to_string(), |t| format!("unknown event type `{t}`"))
-            )))
-            }
-        }
-    })
-}
-
 async fn write(state: &AppState, set: WriteSet) -> Result<Vec<String>> {
     let store = state.store.clone();
     let run_ids = set.run_ids();
@@ -120,8 +89,7 @@ pub async fn ingest(
 ) -> Result<HttpResponse> {
     Params::parse(req.query_string(), &[])?;
     let body = read_body(&req, payload, state.body_limit).await?;
-    let batch: IngestBatch =
-        parse_json(&body).map_err(|e| explain_event_error(&body).unwrap_or(e))?;
+    let batch: IngestBatch = parse_json(&body)?;
     let accepted = batch.events.len();
     let set = WriteSet::from_batch(batch).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let run_ids = write(&state, set).await?;

@@ -6,6 +6,7 @@
 use crate::schema::{runs, samples, step_reasons, steps};
 use chrono::{TimeZone, Utc};
 use diesel::prelude::*;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use xray_wire::{
@@ -142,9 +143,9 @@ impl WriteSet {
     pub fn from_batch(batch: IngestBatch) -> Result<Self, ValidationError> {
         let mut set = WriteSet::default();
         for (i, event) in batch.events.into_iter().enumerate() {
-            let at = |field: &str| format!("events[{i}].{field}");
             match event {
                 Event::RunStarted(e) => {
+                    let at = |field: &str| format!("events[{i}].run_started.{field}");
                     check_name(&at("run_id"), &e.run_id)?;
                     check_name(&at("pipeline"), &e.pipeline)?;
                     set.runs_started.push(RunRow {
@@ -161,6 +162,7 @@ impl WriteSet {
                     });
                 }
                 Event::RunFinished(e) => {
+                    let at = |field: &str| format!("events[{i}].run_finished.{field}");
                     check_name(&at("run_id"), &e.run_id)?;
                     check_name(&at("pipeline"), &e.pipeline)?;
                     if e.status == RunStatus::Running {
@@ -186,6 +188,7 @@ impl WriteSet {
                     });
                 }
                 Event::StepFinished(e) => {
+                    let at = |field: &str| format!("events[{i}].step_finished.{field}");
                     check_name(&at("run_id"), &e.run_id)?;
                     check_name(&at("pipeline"), &e.pipeline)?;
                     let path = at("step");
@@ -382,7 +385,7 @@ impl WriteSet {
                 seq: i32::try_from(seq).map_err(|_| invalid(path, "too many samples"))?,
                 run_id: run_id.into(),
                 item_id: sample.item_id.0.clone(),
-                details: sample.details.as_ref().map(Value::to_string),
+                details: sample.details.as_ref().map(|d| d.get().to_string()),
             });
         }
         Ok(n)
@@ -489,6 +492,15 @@ pub fn parse_json(text: Option<String>) -> Option<Value> {
     text.map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t)))
 }
 
+/// Stored JSON text as raw JSON for a response, without building a value tree. Text that is not
+/// JSON (a database edited by hand) is returned as a JSON string.
+pub fn raw_json(text: String) -> Box<RawValue> {
+    RawValue::from_string(text).unwrap_or_else(|e| {
+        serde_json::value::to_raw_value(&format!("unreadable stored JSON: {e}"))
+            .unwrap_or_else(|_| RawValue::NULL.to_owned())
+    })
+}
+
 fn parse_enum<T: std::str::FromStr>(text: &str, fallback: T) -> T {
     text.parse().unwrap_or(fallback)
 }
@@ -557,7 +569,7 @@ impl StepRow {
             };
             target.samples.push(Sample {
                 item_id: ItemId(s.item_id.clone()),
-                details: parse_json(s.details.clone()),
+                details: s.details.clone().map(raw_json),
             });
         }
         StepView {
