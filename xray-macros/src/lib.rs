@@ -1,3 +1,69 @@
-//! Procedural macros for X-Ray, re-exported by the `xray` crate. The attributes
-//! `#[xray::run]` and `#[xray::step]` are not written yet; this crate holds their place in the
-//! workspace so that user code depends on `xray` alone.
+//! The `#[xray::run]` and `#[xray::step]` attributes. Use them through the `xray` crate, which
+//! re-exports them.
+//!
+//! ```ignore
+//! use serde_json::json;
+//!
+//! #[xray::run(pipeline = "competitor_selection")]
+//! fn select_competitor(title: &str) -> Result<String, String> {
+//!     let candidates = search(title);
+//!     let kept = filter_candidates(candidates, 100.0);
+//!     kept.first().map(|c| c.id.clone()).ok_or_else(|| "no candidate".to_string())
+//! }
+//!
+//! #[xray::step(step_type = "filter")]
+//! fn filter_candidates(candidates: Vec<Candidate>, max_price: f64) -> Vec<Candidate> {
+//!     candidates
+//!         .into_iter()
+//!         .filter(|c| {
+//!             if c.price > max_price {
+//!                 step.reject(&c.id, "price_too_high", json!({"price": c.price, "threshold": max_price}));
+//!                 false
+//!             } else {
+//!                 step.accept(&c.id);
+//!                 true
+//!             }
+//!         })
+//!         .collect()
+//! }
+//! ```
+//!
+//! # `#[xray::run(pipeline = "...")]`
+//! Opens a run on the default client (see `xray::init`) around the function. Its arguments are
+//! the run's input (an object keyed by argument name), its return value the output; an `Err` or
+//! a panic marks it failed with the error's text (the panic still propagates). Steps called
+//! inside it belong to it, on this thread and across `.await`.
+//!
+//! # `#[xray::step(step_type = "...")]`
+//! Opens a step in the current run (or, outside any run, a one-step run of its own). `step_type`
+//! is one of `generate`, `retrieve`, `filter`, `rank`, `select`, `transform`; the name defaults
+//! to the function's (`name = "..."`); `capture = "minimal" | "sample" | "full"`. Arguments and
+//! return value are the step's input and output; when the function takes or returns a collection
+//! (`Vec`, slice, set, map, or a `Result` / `Option` of one), the input and output counts are
+//! filled in unless the body set them. A binding named `step` (an `xray::Step`) is in scope in the
+//! body, and `xray::current_step()` works in the functions it calls.
+//!
+//! # Both
+//! `skip(arg, ...)` leaves arguments out of the input, `skip_all` leaves them all out; `self` is
+//! never recorded. An argument or return value is recorded as JSON when its type is `Serialize`,
+//! else as its `Debug` text, else as a note naming its type: no type stops the code compiling.
+//! They work on free functions, methods (`&self`, `&mut self`, `self`), generic functions,
+//! `impl Trait` arguments and returns, `async fn` and `async-trait` methods, with early `return`
+//! and `?`. Mistakes in the attribute are compile errors pointing at the mistake.
+
+mod attr;
+mod expand;
+
+use proc_macro::TokenStream;
+
+/// Records each call of the function as a run of a pipeline. See the crate docs.
+#[proc_macro_attribute]
+pub fn run(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::instrument(attr::Kind::Run, args.into(), item.into()).into()
+}
+
+/// Records each call of the function as a step of the current run. See the crate docs.
+#[proc_macro_attribute]
+pub fn step(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::instrument(attr::Kind::Step, args.into(), item.into()).into()
+}

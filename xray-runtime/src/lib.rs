@@ -52,6 +52,12 @@ mod client;
 mod config;
 mod context;
 mod error;
+#[doc(hidden)]
+pub mod __private {
+    //! Used by the attributes' expansion; not a public API.
+    pub use crate::private::*;
+}
+mod private;
 mod run;
 mod sampling;
 mod step;
@@ -64,6 +70,7 @@ pub use error::XRayError;
 pub use run::{Run, RunGuard};
 pub use step::{Step, StepGuard};
 pub use transport::Stats;
+pub use xray_macros::{run, step};
 pub use xray_wire as wire;
 pub use xray_wire::{Capture, ItemId, RunStatus, StepType};
 

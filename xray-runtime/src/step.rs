@@ -190,6 +190,18 @@ impl Step {
         });
     }
 
+    /// Sets the counts only where the body did not set them (used by the attributes).
+    pub(crate) fn infer_counts(&self, input: Option<usize>, output: Option<usize>) {
+        self.with(|_, d| {
+            if d.input_count.is_none() {
+                d.input_count = input.map(|n| n as u64);
+            }
+            if d.output_count.is_none() {
+                d.output_count = output.map(|n| n as u64);
+            }
+        });
+    }
+
     /// Items in (derived from the events when not set).
     pub fn set_input_count(&self, n: u64) {
         self.with(|_, d| d.input_count = Some(n));

@@ -1,0 +1,308 @@
+//! What the `#[xray::run]` and `#[xray::step]` attributes expand to. Not a public API: it may
+//! change in any release.
+//!
+//! Arguments and return values are recorded by the best means each type offers, chosen at the
+//! call site by autoref specialisation: as JSON if the type is `Serialize`, else as its `Debug`
+//! text, else as a note that it was not recorded. Collections also give their length, and
+//! `Result`s their error (and, as output, their `Ok` value).
+
+use crate::context::{Context, Instrument, Instrumented};
+use crate::run::RunGuard;
+use crate::step::{Step, StepGuard};
+use crate::XRay;
+use pin_project_lite::pin_project;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::any::Any;
+use std::fmt::{Debug, Display};
+use std::future::Future;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+use xray_wire::{Capture, StepType};
+
+pub use serde_json::Map as JsonMap;
+
+/// Opens the run of a `#[xray::run]` function on the default client.
+pub fn run_start(pipeline: &'static str, input: Map<String, Value>) -> RunGuard {
+    XRay::new(pipeline).run(Value::Object(input))
+}
+
+/// Opens the step of a `#[xray::step]` function in the current run (or a run of its own).
+pub fn step_start(
+    name: &'static str,
+    step_type: StepType,
+    capture: Option<Capture>,
+    input: Map<String, Value>,
+) -> StepGuard {
+    let run = crate::current_run();
+    let guard = match capture {
+        Some(c) => run.step_with_capture(name, step_type, c),
+        None => run.step(name, step_type),
+    };
+    if !input.is_empty() {
+        guard.set_input(Value::Object(input));
+    }
+    guard
+}
+
+/// Holds a reference for the autoref-specialised probes below.
+pub struct Probe<'a, T: ?Sized>(pub &'a T);
+
+/// A `Result` whose `Ok` type is `Serialize`: its `Ok` value (`null` for an `Err`, whose text
+/// is recorded as the error).
+pub trait ViaOkSerialize {
+    /// The `Ok` value as JSON.
+    fn xray_value(&self) -> Value;
+}
+impl<T: Serialize, E> ViaOkSerialize for &&&&Probe<'_, Result<T, E>> {
+    fn xray_value(&self) -> Value {
+        match self.0 {
+            Ok(v) => serde_json::to_value(v)
+                .unwrap_or_else(|e| Value::String(format!("<not serialisable: {e}>"))),
+            Err(_) => Value::Null,
+        }
+    }
+}
+
+/// A `Result` whose `Ok` type is `Debug` only.
+pub trait ViaOkDebug {
+    /// The `Ok` value's `Debug` text.
+    fn xray_value(&self) -> Value;
+}
+impl<T: Debug, E> ViaOkDebug for &&&Probe<'_, Result<T, E>> {
+    fn xray_value(&self) -> Value {
+        match self.0 {
+            Ok(v) => Value::String(format!("{v:?}")),
+            Err(_) => Value::Null,
+        }
+    }
+}
+
+/// Recording a value as JSON (`Serialize`), the preferred way.
+pub trait ViaSerialize {
+    /// The value as JSON.
+    fn xray_value(&self) -> Value;
+}
+impl<T: Serialize + ?Sized> ViaSerialize for &&Probe<'_, T> {
+    fn xray_value(&self) -> Value {
+        serde_json::to_value(self.0)
+            .unwrap_or_else(|e| Value::String(format!("<not serialisable: {e}>")))
+    }
+}
+
+/// Recording a value as its `Debug` text, when it is not `Serialize`.
+pub trait ViaDebug {
+    /// The value as its `Debug` text.
+    fn xray_value(&self) -> Value;
+}
+impl<T: Debug + ?Sized> ViaDebug for &Probe<'_, T> {
+    fn xray_value(&self) -> Value {
+        Value::String(format!("{:?}", self.0))
+    }
+}
+
+/// A value that is neither `Serialize` nor `Debug`.
+pub trait ViaNothing {
+    /// A note saying so.
+    fn xray_value(&self) -> Value;
+}
+impl<T: ?Sized> ViaNothing for Probe<'_, T> {
+    fn xray_value(&self) -> Value {
+        Value::String(format!(
+            "<{} is neither Serialize nor Debug>",
+            std::any::type_name::<T>()
+        ))
+    }
+}
+
+/// Collections whose length counts a step's items.
+pub trait Countable {
+    /// The number of items.
+    fn xray_len(&self) -> Option<usize>;
+}
+macro_rules! countable {
+    ($($t:ty => [$($g:tt)*]),* $(,)?) => {$(
+        impl<$($g)*> Countable for $t {
+            fn xray_len(&self) -> Option<usize> {
+                Some(self.len())
+            }
+        }
+    )*};
+}
+countable!(
+    Vec<T> => [T],
+    [T] => [T],
+    std::collections::VecDeque<T> => [T],
+    std::collections::HashSet<T, S> => [T, S],
+    std::collections::BTreeSet<T> => [T],
+    std::collections::HashMap<K, V, S> => [K, V, S],
+    std::collections::BTreeMap<K, V> => [K, V],
+    Box<[T]> => [T],
+);
+impl<T, const N: usize> Countable for [T; N] {
+    fn xray_len(&self) -> Option<usize> {
+        Some(N)
+    }
+}
+impl<T: Countable + ?Sized> Countable for &T {
+    fn xray_len(&self) -> Option<usize> {
+        (**self).xray_len()
+    }
+}
+impl<T: Countable, E> Countable for Result<T, E> {
+    fn xray_len(&self) -> Option<usize> {
+        self.as_ref().ok().and_then(Countable::xray_len)
+    }
+}
+impl<T: Countable> Countable for Option<T> {
+    fn xray_len(&self) -> Option<usize> {
+        self.as_ref().and_then(Countable::xray_len)
+    }
+}
+
+/// The length of a collection.
+pub trait ViaCountable {
+    /// Its length.
+    fn xray_count(&self) -> Option<usize>;
+}
+impl<T: Countable + ?Sized> ViaCountable for &Probe<'_, T> {
+    fn xray_count(&self) -> Option<usize> {
+        self.0.xray_len()
+    }
+}
+
+/// Not a collection.
+pub trait ViaUncountable {
+    /// No length.
+    fn xray_count(&self) -> Option<usize>;
+}
+impl<T: ?Sized> ViaUncountable for Probe<'_, T> {
+    fn xray_count(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// `Result`s whose error has a `Display`.
+pub trait ViaDisplayError {
+    /// The error's text, if the value is an `Err`.
+    fn xray_error(&self) -> Option<String>;
+}
+impl<T, E: Display> ViaDisplayError for &&Probe<'_, Result<T, E>> {
+    fn xray_error(&self) -> Option<String> {
+        self.0.as_ref().err().map(ToString::to_string)
+    }
+}
+
+/// `Result`s whose error has only `Debug`.
+pub trait ViaDebugError {
+    /// The error's `Debug` text, if the value is an `Err`.
+    fn xray_error(&self) -> Option<String>;
+}
+impl<T, E: Debug> ViaDebugError for &Probe<'_, Result<T, E>> {
+    fn xray_error(&self) -> Option<String> {
+        self.0.as_ref().err().map(|e| format!("{e:?}"))
+    }
+}
+
+/// Anything else: never an error.
+pub trait ViaNoError {
+    /// No error.
+    fn xray_error(&self) -> Option<String>;
+}
+impl<T: ?Sized> ViaNoError for Probe<'_, T> {
+    fn xray_error(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Records what a `#[xray::step]` function returned: output, inferred counts, error.
+pub fn finish_step(
+    step: &Step,
+    output: Value,
+    input_count: Option<usize>,
+    output_count: Option<usize>,
+    error: Option<String>,
+) {
+    step.set_output(output);
+    step.infer_counts(input_count, output_count);
+    if let Some(e) = error {
+        step.set_error(e);
+    }
+}
+
+/// Records what a `#[xray::run]` function returned.
+pub fn finish_run(run: &crate::Run, output: Value, error: Option<String>) {
+    run.set_output(output);
+    if let Some(e) = error {
+        run.set_error(e);
+    }
+}
+
+/// The text of a panic payload.
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        format!("panicked: {s}")
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        format!("panicked: {s}")
+    } else {
+        "panicked".to_string()
+    }
+}
+
+/// Runs a synchronous body inside `ctx`; a panic is recorded on `on_panic` and then goes on.
+pub fn call_sync<R>(ctx: &Context, on_panic: impl FnOnce(String), body: impl FnOnce() -> R) -> R {
+    let _entered = ctx.enter();
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(r) => r,
+        Err(payload) => {
+            on_panic(panic_message(&*payload));
+            resume_unwind(payload)
+        }
+    }
+}
+
+pin_project! {
+    /// A future polled inside its X-Ray context that records a panic before letting it go on.
+    pub struct Traced<F, P> {
+        #[pin]
+        inner: Instrumented<F>,
+        on_panic: Option<P>,
+    }
+}
+
+/// Wraps an async body: polled inside `ctx`, its panic recorded by `on_panic`.
+pub fn traced<F: Future, P: FnOnce(String)>(ctx: Context, on_panic: P, fut: F) -> Traced<F, P> {
+    Traced {
+        inner: fut.in_xray(ctx),
+        on_panic: Some(on_panic),
+    }
+}
+
+impl<F: Future, P: FnOnce(String)> Future for Traced<F, P> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let inner = this.inner;
+        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(poll) => poll,
+            Err(payload) => {
+                if let Some(record) = this.on_panic.take() {
+                    record(panic_message(&*payload));
+                }
+                resume_unwind(payload)
+            }
+        }
+    }
+}
+
+/// The context of a step handle, for the async expansion.
+pub fn step_context(step: &Step) -> Context {
+    Context::of_step(step.clone())
+}
+
+/// The context of a run handle, for the async expansion.
+pub fn run_context(run: &crate::Run) -> Context {
+    Context::of_run(run.clone())
+}
