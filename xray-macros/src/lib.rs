@@ -1,7 +1,7 @@
 //! The `#[xray::run]` and `#[xray::step]` attributes. Use them through the `xray` crate, which
 //! re-exports them.
 //!
-//! ```ignore
+//! ```text
 //! use serde_json::json;
 //!
 //! #[xray::run(pipeline = "competitor_selection")]

@@ -26,6 +26,38 @@
 //! run.finish().ok();
 //! ```
 //!
+//! # Or annotate existing functions
+//!
+//! ```no_run
+//! use serde_json::json;
+//!
+//! #[derive(Debug, Clone, serde::Serialize)]
+//! struct Candidate { id: String, price: f64 }
+//!
+//! #[xray::run(pipeline = "competitor_selection")]
+//! fn select_competitor(title: &str, catalog: Vec<Candidate>) -> Result<String, String> {
+//!     let kept = filter_candidates(catalog, 100.0);
+//!     kept.first().map(|c| c.id.clone()).ok_or_else(|| format!("nothing for {title}"))
+//! }
+//!
+//! #[xray::step(step_type = "filter")]
+//! fn filter_candidates(candidates: Vec<Candidate>, max_price: f64) -> Vec<Candidate> {
+//!     candidates.into_iter().filter(|c| {
+//!         if c.price > max_price {
+//!             step.reject(&c.id, "price_too_high", json!({"price": c.price, "threshold": max_price}));
+//!             false
+//!         } else {
+//!             step.accept(&c.id);
+//!             true
+//!         }
+//!     }).collect()
+//! }
+//! ```
+//!
+//! The run records the arguments as its input and the `Ok` value as its output (an `Err` or a
+//! panic fails it); the step records its input and output, fills its counts from the `Vec`s, and
+//! has `step` in scope. Mistakes in the attributes are compile errors: see [`step`](macro@step).
+//!
 //! # What is kept
 //! Counts per reason are always exact. Item details are kept by capture level: `minimal` (counts
 //! only), `sample` (the default: up to 50 items per reason, chosen by reservoir sampling so every

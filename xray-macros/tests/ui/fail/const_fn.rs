@@ -1,0 +1,6 @@
+#[xray::step(step_type = "transform")]
+const fn double(x: u32) -> u32 {
+    x * 2
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[xray::run(pipeline = "")]
+fn select_competitor(title: &str) -> String {
+    title.to_string()
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[xray::step(step_type = "filter", captur = "full")]
+fn filter(items: Vec<u32>) -> Vec<u32> {
+    items
+}
+
+fn main() {}
