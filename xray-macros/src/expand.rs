@@ -195,17 +195,12 @@ fn expand(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
         };
     };
     let input = quote_spanned! {span=>
-        let __xray_input = {
+        let __xray_cap = ::xray::__private::io_cap();
+        let __xray_input: ::xray::__private::Fields = {
             #probes
-            #[allow(unused_mut)]
-            let mut map = ::xray::__private::JsonMap::new();
-            #(
-                map.insert(
-                    ::std::string::String::from(#recorded_keys),
-                    (&&&&&::xray::__private::Probe(&#recorded)).xray_value(),
-                );
-            )*
-            map
+            ::std::vec![
+                #( (#recorded_keys, (&&&&&::xray::__private::Probe(&#recorded)).xray_json(__xray_cap)), )*
+            ]
         };
     };
     // `step` stays the caller's if an argument already has that name.
@@ -238,7 +233,7 @@ fn expand(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
                     #probes
                     ::xray::__private::finish_step(
                         &__xray_handle,
-                        (&&&&&::xray::__private::Probe(&__xray_result)).xray_value(),
+                        (&&&&&::xray::__private::Probe(&__xray_result)).xray_json(__xray_cap),
                         __xray_in_count,
                         (&&::xray::__private::Probe(&__xray_result)).xray_count(),
                         (&&&::xray::__private::Probe(&__xray_result)).xray_error(),
@@ -263,7 +258,7 @@ fn expand(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
                     #probes
                     ::xray::__private::finish_run(
                         &__xray_handle,
-                        (&&&&&::xray::__private::Probe(&__xray_result)).xray_value(),
+                        (&&&&&::xray::__private::Probe(&__xray_result)).xray_json(__xray_cap),
                         (&&&::xray::__private::Probe(&__xray_result)).xray_error(),
                     );
                 }

@@ -3,6 +3,7 @@
 use crate::config::{Config, ConfigBuilder};
 use crate::error::XRayError;
 use crate::run::RunGuard;
+use crate::sampling::capped_json;
 use crate::transport::{Shipper, Stats};
 use once_cell::sync::{Lazy, OnceCell};
 use serde::Serialize;
@@ -147,15 +148,17 @@ impl XRay {
 
     /// Starts a run with this input (anything `Serialize`).
     pub fn run<I: Serialize>(&self, input: I) -> RunGuard {
-        RunGuard::start(self, &input, None)
+        let max = self.core.config.max_io_bytes;
+        RunGuard::start(self, capped_json(&mut Vec::new(), &input, max), None)
     }
 
     /// Starts a run with input and metadata (a JSON object, say the deploy or the user).
     pub fn run_with_metadata<I: Serialize, M: Serialize>(&self, input: I, metadata: M) -> RunGuard {
+        let max = self.core.config.max_io_bytes;
         RunGuard::start(
             self,
-            &input,
-            Some(crate::sampling::details_json(&metadata, usize::MAX)),
+            capped_json(&mut Vec::new(), &input, max),
+            capped_json(&mut Vec::new(), &metadata, max),
         )
     }
 

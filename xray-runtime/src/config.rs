@@ -57,6 +57,9 @@ pub struct Config {
     pub max_attempts: u32,
     /// Largest JSON of one item's details; bigger details are replaced by a truncated preview.
     pub max_details_bytes: usize,
+    /// Largest JSON of a run's or step's input or output (`XRAY_MAX_IO_BYTES`); bigger ones are
+    /// replaced by a truncated preview, and serialising them stops at the limit.
+    pub max_io_bytes: usize,
     /// Pipeline of steps opened with no run around them (`XRAY_PIPELINE`).
     pub default_pipeline: String,
 }
@@ -75,6 +78,7 @@ impl Default for Config {
             http_timeout: Duration::from_secs(5),
             max_attempts: 3,
             max_details_bytes: 4096,
+            max_io_bytes: 32 * 1024,
             default_pipeline: "default".into(),
         }
     }
@@ -130,6 +134,7 @@ impl Config {
             c.http_timeout = Duration::from_millis(n)
         });
         number("XRAY_MAX_ATTEMPTS", &mut |n| c.max_attempts = n as u32);
+        number("XRAY_MAX_IO_BYTES", &mut |n| c.max_io_bytes = n as usize);
         c
     }
 
@@ -214,6 +219,11 @@ impl ConfigBuilder {
     /// Largest details JSON kept per item.
     pub fn max_details_bytes(mut self, n: usize) -> Self {
         self.0.max_details_bytes = n;
+        self
+    }
+    /// Largest input or output JSON kept per run or step.
+    pub fn max_io_bytes(mut self, n: usize) -> Self {
+        self.0.max_io_bytes = n;
         self
     }
     /// Pipeline of steps opened with no run around them.

@@ -8,11 +8,11 @@
 
 use crate::context::{Context, Instrument, Instrumented};
 use crate::run::RunGuard;
+use crate::sampling::{capped_debug, capped_json};
 use crate::step::{Step, StepGuard};
 use crate::XRay;
 use pin_project_lite::pin_project;
 use serde::Serialize;
-use serde_json::{Map, Value};
 use std::any::Any;
 use std::fmt::{Debug, Display};
 use std::future::Future;
@@ -21,11 +21,35 @@ use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 use xray_wire::{Capture, StepType};
 
-pub use serde_json::Map as JsonMap;
+/// The arguments a function recorded, as `(name, capped JSON text)`.
+pub type Fields = Vec<(&'static str, Option<Box<str>>)>;
+
+/// The arguments as one JSON object text (`None` when there are none).
+fn object_text(fields: Fields) -> Option<Box<str>> {
+    if fields.is_empty() {
+        return None;
+    }
+    let mut out = String::from("{");
+    for (i, (name, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(name).unwrap_or_default());
+        out.push(':');
+        out.push_str(value.as_deref().unwrap_or("null"));
+    }
+    out.push('}');
+    Some(out.into_boxed_str())
+}
+
+/// The size limit for recorded arguments and return values, from the default client.
+pub fn io_cap() -> usize {
+    crate::current_run().max_io()
+}
 
 /// Opens the run of a `#[xray::run]` function on the default client.
-pub fn run_start(pipeline: &'static str, input: Map<String, Value>) -> RunGuard {
-    XRay::new(pipeline).run(Value::Object(input))
+pub fn run_start(pipeline: &'static str, input: Fields) -> RunGuard {
+    RunGuard::start(&XRay::new(pipeline), object_text(input), None)
 }
 
 /// Opens the step of a `#[xray::step]` function in the current run (or a run of its own).
@@ -33,86 +57,82 @@ pub fn step_start(
     name: &'static str,
     step_type: StepType,
     capture: Option<Capture>,
-    input: Map<String, Value>,
+    input: Fields,
 ) -> StepGuard {
     let run = crate::current_run();
     let guard = match capture {
         Some(c) => run.step_with_capture(name, step_type, c),
         None => run.step(name, step_type),
     };
-    if !input.is_empty() {
-        guard.set_input(Value::Object(input));
-    }
+    guard.set_io_text(object_text(input), None);
     guard
 }
 
 /// Holds a reference for the autoref-specialised probes below.
 pub struct Probe<'a, T: ?Sized>(pub &'a T);
 
-/// A `Result` whose `Ok` type is `Serialize`: its `Ok` value (`null` for an `Err`, whose text
+/// A `Result` whose `Ok` type is `Serialize`: its `Ok` value (nothing for an `Err`, whose text
 /// is recorded as the error).
 pub trait ViaOkSerialize {
-    /// The `Ok` value as JSON.
-    fn xray_value(&self) -> Value;
+    /// The `Ok` value as capped JSON.
+    fn xray_json(&self, cap: usize) -> Option<Box<str>>;
 }
 impl<T: Serialize, E> ViaOkSerialize for &&&&Probe<'_, Result<T, E>> {
-    fn xray_value(&self) -> Value {
-        match self.0 {
-            Ok(v) => serde_json::to_value(v)
-                .unwrap_or_else(|e| Value::String(format!("<not serialisable: {e}>"))),
-            Err(_) => Value::Null,
-        }
+    fn xray_json(&self, cap: usize) -> Option<Box<str>> {
+        self.0
+            .as_ref()
+            .ok()
+            .and_then(|v| capped_json(&mut Vec::new(), v, cap))
     }
 }
 
 /// A `Result` whose `Ok` type is `Debug` only.
 pub trait ViaOkDebug {
     /// The `Ok` value's `Debug` text.
-    fn xray_value(&self) -> Value;
+    fn xray_json(&self, cap: usize) -> Option<Box<str>>;
 }
 impl<T: Debug, E> ViaOkDebug for &&&Probe<'_, Result<T, E>> {
-    fn xray_value(&self) -> Value {
-        match self.0 {
-            Ok(v) => Value::String(format!("{v:?}")),
-            Err(_) => Value::Null,
-        }
+    fn xray_json(&self, cap: usize) -> Option<Box<str>> {
+        self.0.as_ref().ok().map(|v| capped_debug(v, cap))
     }
 }
 
 /// Recording a value as JSON (`Serialize`), the preferred way.
 pub trait ViaSerialize {
-    /// The value as JSON.
-    fn xray_value(&self) -> Value;
+    /// The value as capped JSON.
+    fn xray_json(&self, cap: usize) -> Option<Box<str>>;
 }
 impl<T: Serialize + ?Sized> ViaSerialize for &&Probe<'_, T> {
-    fn xray_value(&self) -> Value {
-        serde_json::to_value(self.0)
-            .unwrap_or_else(|e| Value::String(format!("<not serialisable: {e}>")))
+    fn xray_json(&self, cap: usize) -> Option<Box<str>> {
+        capped_json(&mut Vec::new(), self.0, cap)
     }
 }
 
 /// Recording a value as its `Debug` text, when it is not `Serialize`.
 pub trait ViaDebug {
-    /// The value as its `Debug` text.
-    fn xray_value(&self) -> Value;
+    /// The value's `Debug` text, as a JSON string.
+    fn xray_json(&self, cap: usize) -> Option<Box<str>>;
 }
 impl<T: Debug + ?Sized> ViaDebug for &Probe<'_, T> {
-    fn xray_value(&self) -> Value {
-        Value::String(format!("{:?}", self.0))
+    fn xray_json(&self, cap: usize) -> Option<Box<str>> {
+        Some(capped_debug(self.0, cap))
     }
 }
 
 /// A value that is neither `Serialize` nor `Debug`.
 pub trait ViaNothing {
     /// A note saying so.
-    fn xray_value(&self) -> Value;
+    fn xray_json(&self, cap: usize) -> Option<Box<str>>;
 }
 impl<T: ?Sized> ViaNothing for Probe<'_, T> {
-    fn xray_value(&self) -> Value {
-        Value::String(format!(
+    fn xray_json(&self, _cap: usize) -> Option<Box<str>> {
+        let note = format!(
             "<{} is neither Serialize nor Debug>",
             std::any::type_name::<T>()
-        ))
+        );
+        serde_json::to_string(&note)
+            .ok()
+            .map(String::into_boxed_str)
     }
 }
 
@@ -219,12 +239,12 @@ impl<T: ?Sized> ViaNoError for Probe<'_, T> {
 /// Records what a `#[xray::step]` function returned: output, inferred counts, error.
 pub fn finish_step(
     step: &Step,
-    output: Value,
+    output: Option<Box<str>>,
     input_count: Option<usize>,
     output_count: Option<usize>,
     error: Option<String>,
 ) {
-    step.set_output(output);
+    step.set_io_text(None, output);
     step.infer_counts(input_count, output_count);
     if let Some(e) = error {
         step.set_error(e);
@@ -232,8 +252,8 @@ pub fn finish_step(
 }
 
 /// Records what a `#[xray::run]` function returned.
-pub fn finish_run(run: &crate::Run, output: Value, error: Option<String>) {
-    run.set_output(output);
+pub fn finish_run(run: &crate::Run, output: Option<Box<str>>, error: Option<String>) {
+    run.set_output_text(output);
     if let Some(e) = error {
         run.set_error(e);
     }

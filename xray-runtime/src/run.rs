@@ -4,10 +4,10 @@ use crate::client::{Core, XRay};
 use crate::config::OfflineMode;
 use crate::context::{Context, Entered};
 use crate::error::XRayError;
+use crate::sampling::{capped_json, to_json_text};
 use crate::step::StepGuard;
 use crate::transport::Outgoing;
 use serde::Serialize;
-use serde_json::Value;
 use std::fmt::Display;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,7 +29,8 @@ pub(crate) struct RunShared {
 
 #[derive(Default)]
 struct RunData {
-    output: Option<Value>,
+    /// Capped JSON text, checked and wrapped on the shipper's thread.
+    output: Option<Box<str>>,
     error: Option<String>,
     finished: bool,
 }
@@ -70,7 +71,7 @@ impl RunShared {
                 started_at: self.started_at,
                 ended_at: self.started_at + elapsed,
                 status,
-                output,
+                output: output.map(to_json_text),
                 error,
                 duration_ms: Some(elapsed.as_secs_f64() * 1000.0),
             })));
@@ -110,14 +111,27 @@ impl Run {
         self.shared.as_ref().map(|s| &*s.pipeline)
     }
 
-    /// Sets the run's output (anything `Serialize`).
+    /// Sets the run's output (anything `Serialize`; capped at `Config::max_io_bytes`).
     pub fn set_output<T: Serialize>(&self, output: T) {
         if let Some(s) = &self.shared {
-            let value = serde_json::to_value(&output).unwrap_or_else(|e| {
-                serde_json::json!({"_xray_error": format!("output could not be serialised: {e}")})
-            });
-            s.data().output = Some(value);
+            let text = capped_json(&mut Vec::new(), &output, s.core.config.max_io_bytes);
+            s.data().output = text;
         }
+    }
+
+    /// The output already as capped JSON text.
+    pub(crate) fn set_output_text(&self, output: Option<Box<str>>) {
+        if let Some(s) = &self.shared {
+            s.data().output = output;
+        }
+    }
+
+    /// The largest input or output kept.
+    pub(crate) fn max_io(&self) -> usize {
+        self.shared.as_ref().map_or_else(
+            || crate::client::Core::default_core().config.max_io_bytes,
+            |s| s.core.config.max_io_bytes,
+        )
     }
 
     /// Marks the run failed with this error (it still ends when its guard does).
@@ -168,10 +182,10 @@ pub struct RunGuard {
 }
 
 impl RunGuard {
-    pub(crate) fn start<I: Serialize + ?Sized>(
+    pub(crate) fn start(
         client: &XRay,
-        input: &I,
-        metadata: Option<Option<Value>>,
+        input: Option<Box<str>>,
+        metadata: Option<Box<str>>,
     ) -> RunGuard {
         let core = client.core.clone();
         let shared = Arc::new(RunShared {
@@ -183,7 +197,6 @@ impl RunGuard {
             data: Mutex::new(RunData::default()),
             core,
         });
-        let input = serde_json::to_value(input).ok().filter(|v| !v.is_null());
         shared
             .core
             .shipper
@@ -191,8 +204,8 @@ impl RunGuard {
                 run_id: shared.run_id.clone(),
                 pipeline: shared.pipeline.to_string(),
                 started_at: shared.started_at,
-                input,
-                metadata: metadata.flatten(),
+                input: input.map(to_json_text),
+                metadata: metadata.map(to_json_text),
             })));
         RunGuard {
             run: Run {

@@ -8,10 +8,9 @@
 //! allocation.
 
 use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-use xray_wire::{Capture, ItemId, ReasonSummary, Sample, SAMPLES_PER_REASON};
+use xray_wire::{Capture, ItemId, JsonText, ReasonSummary, Sample, SAMPLES_PER_REASON};
 
 /// Past this many reasons, reasons are found through a hash map rather than a scan.
 const SCAN_LIMIT: usize = 8;
@@ -140,7 +139,7 @@ impl Recorder {
     ) {
         let target = Target::Reason(self.reason_slot(reason));
         if let Some(place) = self.decide(target) {
-            let details = details_text(&mut self.scratch, details, self.max_details);
+            let details = capped_json(&mut self.scratch, details, self.max_details);
             self.keep(target, place, item.into(), details);
         }
     }
@@ -158,8 +157,7 @@ impl Recorder {
         details: Option<&D>,
     ) {
         if let Some(place) = self.decide(Target::Accepted) {
-            let details =
-                details.and_then(|d| details_text(&mut self.scratch, d, self.max_details));
+            let details = details.and_then(|d| capped_json(&mut self.scratch, d, self.max_details));
             self.keep(Target::Accepted, place, item.into(), details);
         }
     }
@@ -244,58 +242,125 @@ impl Outcome {
                 .into_iter()
                 .map(|k| Sample {
                     item_id: k.item,
-                    details: k.details.map(|text| raw(text.into_string())),
+                    details: k.details.map(to_json_text),
                 })
                 .collect(),
         }
     }
 }
 
-/// Details as JSON text, serialised once into `scratch`, capped at `max` bytes.
-///
-/// `null` is no details. Details that cannot be serialised become
-/// `{"_xray_error": "..."}`. Details whose JSON is over `max` bytes become
-/// `{"_xray_truncated": true, "bytes": N, "preview": "<the first max/2 bytes of the JSON>"}`, so an
-/// item's details never cost more than about `max` bytes of memory, wire and storage.
-pub(crate) fn details_text<D: Serialize + ?Sized>(
-    scratch: &mut Vec<u8>,
-    details: &D,
+/// Collects serialised JSON and stops the serialiser once `max` bytes are written, so recording
+/// a huge value costs no more than recording `max` bytes of it.
+struct Capped<'a> {
+    buf: &'a mut Vec<u8>,
     max: usize,
-) -> Option<Box<str>> {
-    scratch.clear();
-    if let Err(e) = serde_json::to_writer(&mut *scratch, details) {
-        let error = serde_json::json!({
-            "_xray_error": format!("details could not be serialised: {e}")
-        });
-        return Some(error.to_string().into_boxed_str());
+    over: bool,
+}
+
+impl std::io::Write for Capped<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + data.len() > self.max {
+            self.over = true;
+            let room = self.max.saturating_sub(self.buf.len());
+            self.buf.extend_from_slice(&data[..room]);
+            return Err(std::io::Error::other("over the size limit"));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
     }
-    let text = std::str::from_utf8(scratch).ok()?;
-    if text == "null" {
-        return None;
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
-    if text.len() <= max {
-        return Some(text.into());
-    }
+}
+
+/// What stands in for a value whose JSON is over the limit: a note and the start of the JSON.
+fn truncated(partial: &[u8], max: usize) -> Box<str> {
+    let text = String::from_utf8_lossy(partial);
     let mut cut = (max / 2).min(text.len());
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
-    let truncated = serde_json::json!({
+    serde_json::json!({
         "_xray_truncated": true,
-        "bytes": text.len(),
+        "limit_bytes": max,
         "preview": &text[..cut],
-    });
-    Some(truncated.to_string().into_boxed_str())
+    })
+    .to_string()
+    .into_boxed_str()
 }
 
-/// JSON text this module wrote, as a raw JSON value.
-fn raw(text: String) -> Box<RawValue> {
-    RawValue::from_string(text).unwrap_or_else(|_| RawValue::NULL.to_owned())
+/// A value as JSON text, serialised once into `scratch` and capped at `max` bytes.
+///
+/// `null` is no value. A value that cannot be serialised becomes `{"_xray_error": "..."}`. A value
+/// whose JSON is over `max` bytes becomes `{"_xray_truncated": true, "limit_bytes": max,
+/// "preview": "<its first max/2 bytes>"}`; serialisation stops at the limit, so the cost is
+/// bounded too. Item details are capped at `Config::max_details_bytes`, inputs and outputs at
+/// `Config::max_io_bytes`.
+pub(crate) fn capped_json<T: Serialize + ?Sized>(
+    scratch: &mut Vec<u8>,
+    value: &T,
+    max: usize,
+) -> Option<Box<str>> {
+    scratch.clear();
+    let mut out = Capped {
+        buf: scratch,
+        max,
+        over: false,
+    };
+    if let Err(e) = serde_json::to_writer(&mut out, value) {
+        if out.over {
+            return Some(truncated(out.buf, max));
+        }
+        let error = serde_json::json!({"_xray_error": format!("could not be serialised: {e}")});
+        return Some(error.to_string().into_boxed_str());
+    }
+    let text = std::str::from_utf8(out.buf).ok()?;
+    (text != "null").then(|| text.into())
 }
 
-/// [`details_text`] as a JSON value, for the few places that need one (decisions, metadata).
+/// A value's `Debug` text as a JSON string, capped at `max` bytes (formatting stops there).
+pub(crate) fn capped_debug<T: std::fmt::Debug + ?Sized>(value: &T, max: usize) -> Box<str> {
+    struct Limit {
+        text: String,
+        max: usize,
+    }
+    impl std::fmt::Write for Limit {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            if self.text.len() + s.len() > self.max {
+                let mut room = self.max.saturating_sub(self.text.len());
+                while !s.is_char_boundary(room) {
+                    room -= 1;
+                }
+                self.text.push_str(&s[..room]);
+                return Err(std::fmt::Error);
+            }
+            self.text.push_str(s);
+            Ok(())
+        }
+    }
+    let mut out = Limit {
+        text: String::new(),
+        max,
+    };
+    if std::fmt::write(&mut out, format_args!("{value:?}")).is_err() && out.text.len() >= max {
+        out.text.push('…');
+    }
+    serde_json::to_string(&out.text)
+        .unwrap_or_default()
+        .into_boxed_str()
+}
+
+/// JSON text this crate produced, checked and wrapped for the wire (on the shipper's thread).
+pub(crate) fn to_json_text(text: Box<str>) -> JsonText {
+    JsonText::parse(text.into_string()).unwrap_or_else(|e| {
+        JsonText::of(&format!("<invalid JSON: {e}>"))
+            .unwrap_or_else(|| JsonText(serde_json::value::RawValue::NULL.to_owned()))
+    })
+}
+
+/// [`capped_json`] as a JSON value, for the few places that need one (decisions, attributes).
 pub(crate) fn details_json<D: Serialize + ?Sized>(details: &D, max: usize) -> Option<Value> {
-    details_text(&mut Vec::new(), details, max).and_then(|text| serde_json::from_str(&text).ok())
+    capped_json(&mut Vec::new(), details, max).and_then(|text| serde_json::from_str(&text).ok())
 }
 
 #[cfg(test)]
@@ -468,8 +533,19 @@ mod tests {
         let big = "é".repeat(5000);
         let v = details_json(&json!({"text": big}), 1000).unwrap();
         assert_eq!(v["_xray_truncated"], true);
-        assert!(v["bytes"].as_u64().unwrap() > 10_000);
+        assert_eq!(v["limit_bytes"], 1000);
+        assert!(v["preview"].as_str().unwrap().starts_with("{\"text\":\"éé"));
         assert!(v["preview"].as_str().unwrap().len() <= 500);
+        let huge: Vec<u64> = (0..1_000_000).collect();
+        let text = capped_json(&mut Vec::new(), &huge, 32 * 1024).unwrap();
+        assert!(
+            text.len() < 17 * 1024,
+            "serialisation stopped at the limit: {}",
+            text.len()
+        );
+        let debug = capped_debug(&huge, 100);
+        assert!(debug.len() < 110 && debug.ends_with("…\""), "{debug}");
+        assert_eq!(&*capped_debug(&Some(1), 100), "\"Some(1)\"");
         assert_eq!(details_json(&(), 10), None);
         let mut bad = std::collections::HashMap::new();
         bad.insert((1, 2), 3);

@@ -3,14 +3,16 @@
 use crate::client::{Core, XRay};
 use crate::context::{Context, Entered};
 use crate::run::{Run, RunGuard, RunShared};
-use crate::sampling::{details_json, Recorder};
+use crate::sampling::{capped_json, details_json, to_json_text, Recorder};
 use crate::transport::Outgoing;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::fmt::Display;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
-use xray_wire::{Capture, Decision, Event, ItemId, StepFinished, StepRecord, StepType, Timestamp};
+use xray_wire::{
+    Capture, Decision, Event, ItemId, JsonText, StepFinished, StepRecord, StepType, Timestamp,
+};
 
 pub(crate) struct StepShared {
     run: Arc<RunShared>,
@@ -27,18 +29,13 @@ struct StepData {
     rec: Recorder,
     input_count: Option<u64>,
     output_count: Option<u64>,
-    input: Option<Value>,
-    output: Option<Value>,
+    /// Input and output as capped JSON text (checked and wrapped on the shipper's thread).
+    input: Option<Box<str>>,
+    output: Option<Box<str>>,
     decision: Option<Decision>,
     error: Option<String>,
     attributes: Map<String, Value>,
     finished: bool,
-}
-
-fn to_json<T: Serialize + ?Sized>(value: &T, what: &str) -> Value {
-    serde_json::to_value(value).unwrap_or_else(
-        |e| serde_json::json!({"_xray_error": format!("{what} could not be serialised: {e}")}),
-    )
 }
 
 impl StepShared {
@@ -50,8 +47,12 @@ impl StepShared {
         self.run.core.config.max_details_bytes
     }
 
+    fn max_io(&self) -> usize {
+        self.run.core.config.max_io_bytes
+    }
+
     /// Ends the step once and ships it; returns its output and error for a run it owns.
-    fn finish(&self) -> (Option<Value>, Option<String>) {
+    fn finish(&self) -> (Option<Box<str>>, Option<String>) {
         let mut d = self.data();
         if d.finished {
             return (None, None);
@@ -86,15 +87,16 @@ impl StepShared {
             started_at: Some(self.started_at),
             ended_at: Some(self.started_at + elapsed),
             duration_ms: Some(elapsed.as_secs_f64() * 1000.0),
-            input: d.input.take(),
-            output: d.output.clone(),
+            input: None,
+            output: None,
             rejections: Default::default(),
             acceptances: Default::default(),
             decision: d.decision.take(),
             error: d.error.clone(),
-            attributes: (!d.attributes.is_empty())
-                .then(|| Value::Object(std::mem::take(&mut d.attributes))),
+            attributes: None,
         };
+        let (input, output) = (d.input.take(), d.output.clone());
+        let attributes = std::mem::take(&mut d.attributes);
         let mut rec = d.rec.take();
         let result = (d.output.take(), d.error.take());
         drop(d);
@@ -104,6 +106,11 @@ impl StepShared {
             .core
             .shipper
             .send(Outgoing::Deferred(Box::new(move || {
+                record.input = input.map(to_json_text);
+                record.output = output.map(to_json_text);
+                if !attributes.is_empty() {
+                    record.attributes = JsonText::of(&attributes);
+                }
                 record.rejections = rec.rejections();
                 record.acceptances = rec.acceptances();
                 Event::StepFinished(Box::new(StepFinished {
@@ -212,19 +219,34 @@ impl Step {
         self.with(|_, d| d.output_count = Some(n));
     }
 
-    /// The step's input (anything `Serialize`).
+    /// The step's input (anything `Serialize`; capped at `Config::max_io_bytes`).
     pub fn set_input<T: Serialize>(&self, input: T) {
-        self.with(|_, d| d.input = Some(to_json(&input, "input")));
+        self.with(|s, d| d.input = capped_json(&mut Vec::new(), &input, s.max_io()));
     }
 
-    /// The step's output (anything `Serialize`).
+    /// The step's output (anything `Serialize`; capped at `Config::max_io_bytes`).
     pub fn set_output<T: Serialize>(&self, output: T) {
-        self.with(|_, d| d.output = Some(to_json(&output, "output")));
+        self.with(|s, d| d.output = capped_json(&mut Vec::new(), &output, s.max_io()));
+    }
+
+    /// Input or output already as capped JSON text (from the attributes).
+    pub(crate) fn set_io_text(&self, input: Option<Box<str>>, output: Option<Box<str>>) {
+        self.with(|_, d| {
+            if input.is_some() {
+                d.input = input;
+            }
+            if output.is_some() {
+                d.output = output;
+            }
+        });
     }
 
     /// A free-form attribute (`model`, `temperature`, `threshold`…).
     pub fn set_attribute<T: Serialize>(&self, key: &str, value: T) {
-        self.with(|_, d| d.attributes.insert(key.into(), to_json(&value, key)));
+        self.with(|s, d| {
+            let value = details_json(&value, s.max_details()).unwrap_or(Value::Null);
+            d.attributes.insert(key.into(), value)
+        });
     }
 
     /// Marks the step failed with this error.
@@ -343,8 +365,8 @@ impl Drop for StepGuard {
         };
         let (output, error) = shared.finish();
         if let Some(run) = self.own_run.take() {
-            if let Some(output) = output {
-                run.set_output(output);
+            if output.is_some() {
+                run.set_output_text(output);
             }
             if let Some(error) = error {
                 run.set_error(error);

@@ -521,3 +521,32 @@ fn a_step_outside_any_run_becomes_a_run_of_its_own() {
     });
     assert!(found, "{runs:?}");
 }
+
+#[xray::step(step_type = "filter")]
+fn huge_filter(ids: Vec<u64>) -> Vec<u64> {
+    ids.into_iter().filter(|i| i % 1000 == 0).collect()
+}
+
+#[xray::run(pipeline = "macro_huge_input")]
+fn huge_run(n: u64) -> usize {
+    huge_filter((0..n).collect()).len()
+}
+
+#[test]
+fn huge_arguments_are_capped_but_counted_exactly() {
+    server();
+    assert_eq!(huge_run(1_000_000), 1000);
+    let run = only_run("macro_huge_input");
+    let step = &run["steps"][0];
+    assert_eq!(step["input_count"], 1_000_000, "the count is exact");
+    assert_eq!(step["output_count"], 1000);
+    let input = &step["input"]["ids"];
+    assert_eq!(input["_xray_truncated"], true, "{input}");
+    assert_eq!(input["limit_bytes"], 32 * 1024);
+    assert!(input["preview"].as_str().unwrap().starts_with("[0,1,2,3"));
+    assert_eq!(
+        step["output"].as_array().unwrap().len(),
+        1000,
+        "small enough to keep whole"
+    );
+}

@@ -5,12 +5,14 @@
 //! Request types reject unknown fields, so a misspelt field is an error rather than silently lost.
 
 mod ids;
+mod json;
 mod request;
 mod response;
 mod taxonomy;
 pub mod time;
 
 pub use ids::ItemId;
+pub use json::JsonText;
 pub use request::{
     Decision, Event, IngestBatch, ReasonSummary, RunFinished, RunRecord, RunStarted, Sample,
     StepFinished, StepRecord,

@@ -1,13 +1,13 @@
 //! What clients send: complete runs (`POST /runs`) and SDK event batches (`POST /ingest`).
 
+use crate::JsonText;
 use crate::{Capture, ItemId, RunStatus, StepType, Timestamp};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// One kept item event: the item and, optionally, why (any JSON).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sample {
     /// The item the event is about.
@@ -15,15 +15,7 @@ pub struct Sample {
     /// Free-form details (`{"price": 150, "threshold": 100}`), kept as JSON text: the SDK
     /// serialises them once and the server stores and returns that text without re-parsing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub details: Option<Box<RawValue>>,
-}
-
-impl PartialEq for Sample {
-    fn eq(&self, other: &Self) -> bool {
-        self.item_id == other.item_id
-            && self.details.as_deref().map(RawValue::get)
-                == other.details.as_deref().map(RawValue::get)
-    }
+    pub details: Option<JsonText>,
 }
 
 /// The exact count of one outcome (a rejection reason, or acceptances) and the samples kept of it.
@@ -87,10 +79,10 @@ pub struct StepRecord {
     pub duration_ms: Option<f64>,
     /// The step's recorded input (any JSON).
     #[serde(default)]
-    pub input: Option<Value>,
+    pub input: Option<JsonText>,
     /// The step's recorded output (any JSON).
     #[serde(default)]
-    pub output: Option<Value>,
+    pub output: Option<JsonText>,
     /// Rejections by reason.
     #[serde(default)]
     pub rejections: BTreeMap<String, ReasonSummary>,
@@ -105,7 +97,7 @@ pub struct StepRecord {
     pub error: Option<String>,
     /// Free-form attributes (a JSON object).
     #[serde(default)]
-    pub attributes: Option<Value>,
+    pub attributes: Option<JsonText>,
 }
 
 /// A complete run in one request body: `POST /runs`.
@@ -122,16 +114,16 @@ pub struct RunRecord {
     pub status: Option<RunStatus>,
     /// The run's input.
     #[serde(default)]
-    pub input: Option<Value>,
+    pub input: Option<JsonText>,
     /// The run's output.
     #[serde(default)]
-    pub output: Option<Value>,
+    pub output: Option<JsonText>,
     /// The error it failed with.
     #[serde(default)]
     pub error: Option<String>,
     /// Free-form metadata (a JSON object).
     #[serde(default)]
-    pub metadata: Option<Value>,
+    pub metadata: Option<JsonText>,
     /// When it started (defaults to the time the server received it).
     #[serde(default, deserialize_with = "crate::time::optional")]
     pub started_at: Option<Timestamp>,
@@ -159,10 +151,10 @@ pub struct RunStarted {
     pub started_at: Timestamp,
     /// Its input.
     #[serde(default)]
-    pub input: Option<Value>,
+    pub input: Option<JsonText>,
     /// Free-form metadata.
     #[serde(default)]
-    pub metadata: Option<Value>,
+    pub metadata: Option<JsonText>,
 }
 
 /// A step of a run has finished.
@@ -195,7 +187,7 @@ pub struct RunFinished {
     pub status: RunStatus,
     /// Its output.
     #[serde(default)]
-    pub output: Option<Value>,
+    pub output: Option<JsonText>,
     /// Its error.
     #[serde(default)]
     pub error: Option<String>,

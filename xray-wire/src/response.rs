@@ -1,8 +1,8 @@
 //! What the server answers.
 
+use crate::JsonText;
 use crate::{Capture, Decision, ItemId, ReasonSummary, RunStatus, StepType, Timestamp};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// A run without its steps (`GET /runs`).
@@ -15,13 +15,13 @@ pub struct RunSummary {
     /// Its status.
     pub status: RunStatus,
     /// Its input.
-    pub input: Option<Value>,
+    pub input: Option<JsonText>,
     /// Its output.
-    pub output: Option<Value>,
+    pub output: Option<JsonText>,
     /// Its error.
     pub error: Option<String>,
     /// Its metadata.
-    pub metadata: Option<Value>,
+    pub metadata: Option<JsonText>,
     /// When it started.
     pub started_at: Timestamp,
     /// When it ended.
@@ -67,9 +67,9 @@ pub struct StepView {
     /// How long it took, in milliseconds.
     pub duration_ms: Option<f64>,
     /// Its input.
-    pub input: Option<Value>,
+    pub input: Option<JsonText>,
     /// Its output.
-    pub output: Option<Value>,
+    pub output: Option<JsonText>,
     /// Rejections by reason: exact counts and kept samples.
     pub rejections: BTreeMap<String, ReasonSummary>,
     /// Acceptances: exact count and kept samples.
@@ -79,7 +79,7 @@ pub struct StepView {
     /// Its error.
     pub error: Option<String>,
     /// Free-form attributes.
-    pub attributes: Option<Value>,
+    pub attributes: Option<JsonText>,
 }
 
 /// A run with all its steps in order (`GET /runs/{id}`).
@@ -168,7 +168,7 @@ pub struct ItemEvent {
     /// The rejection reason.
     pub reason: Option<String>,
     /// Details recorded with the event.
-    pub details: Option<Value>,
+    pub details: Option<JsonText>,
     /// The decision's score, for `selected`.
     pub score: Option<f64>,
     /// When the step started.

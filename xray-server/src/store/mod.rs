@@ -17,7 +17,8 @@ use filter::{Cursor, RunFilter, StepFilter};
 use rows::{ReasonRow, RunRow, SampleRow, StepRow, WriteSet, REJECTED};
 use std::collections::{BTreeMap, HashMap};
 use xray_wire::{
-    ItemEvent, ItemFate, ItemHistory, ItemId, Outcome, RunDetail, RunList, StepHit, StepList,
+    ItemEvent, ItemFate, ItemHistory, ItemId, JsonText, Outcome, RunDetail, RunList, StepHit,
+    StepList,
 };
 
 /// Rows per INSERT statement, well inside both backends' bind-parameter limits.
@@ -577,7 +578,9 @@ fn selected_event(step: &StepRow) -> ItemEvent {
         position: u32::try_from(step.position).unwrap_or(0),
         outcome: Outcome::Selected,
         reason: None,
-        details: decision.as_ref().and_then(|d| d.details.clone()),
+        details: decision
+            .as_ref()
+            .and_then(|d| d.details.as_ref().and_then(JsonText::of)),
         score: step.decision_score,
         started_at: rows::from_micros(step.started_at),
     }

@@ -7,11 +7,10 @@ use crate::schema::{runs, samples, step_reasons, steps};
 use chrono::{TimeZone, Utc};
 use diesel::prelude::*;
 use serde_json::value::RawValue;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use xray_wire::{
-    Capture, Decision, Event, IngestBatch, ItemId, ReasonSummary, RunRecord, RunStatus, RunSummary,
-    Sample, StepRecord, StepType, StepView, Timestamp,
+    Capture, Decision, Event, IngestBatch, ItemId, JsonText, ReasonSummary, RunRecord, RunStatus,
+    RunSummary, Sample, StepRecord, StepType, StepView, Timestamp,
 };
 
 /// Outcome label of a rejection row.
@@ -470,8 +469,8 @@ fn span_ms(start: Timestamp, end: Timestamp) -> Option<f64> {
     (us >= 0).then(|| us as f64 / 1000.0)
 }
 
-fn json_text(value: Option<Value>) -> Option<String> {
-    value.map(|v| v.to_string())
+fn json_text(value: Option<JsonText>) -> Option<String> {
+    value.map(|v| v.get().to_string())
 }
 
 /// A time as stored: microseconds since the Unix epoch.
@@ -486,18 +485,19 @@ pub fn from_micros(us: i64) -> Timestamp {
         .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
 }
 
-/// Stored JSON text back as JSON. The server wrote it, so it parses; if the database was edited
-/// by hand and it does not, the text is returned as a JSON string rather than failing the read.
-pub fn parse_json(text: Option<String>) -> Option<Value> {
-    text.map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t)))
+/// Stored JSON text back as JSON, without parsing it into a tree. The server wrote it, so it is
+/// JSON; if the database was edited by hand and it is not, the text comes back as a JSON string
+/// rather than failing the read.
+pub fn parse_json(text: Option<String>) -> Option<JsonText> {
+    text.map(raw_json)
 }
 
-/// Stored JSON text as raw JSON for a response, without building a value tree. Text that is not
-/// JSON (a database edited by hand) is returned as a JSON string.
-pub fn raw_json(text: String) -> Box<RawValue> {
-    RawValue::from_string(text).unwrap_or_else(|e| {
-        serde_json::value::to_raw_value(&format!("unreadable stored JSON: {e}"))
-            .unwrap_or_else(|_| RawValue::NULL.to_owned())
+/// Stored JSON text as raw JSON for a response. Text that is not JSON (a database edited by
+/// hand) comes back as a JSON string.
+pub fn raw_json(text: String) -> JsonText {
+    JsonText::parse(text).unwrap_or_else(|e| {
+        JsonText::of(&format!("unreadable stored JSON: {e}"))
+            .unwrap_or_else(|| JsonText(RawValue::NULL.to_owned()))
     })
 }
 
