@@ -401,6 +401,12 @@ impl Worker {
         }
     }
 
+    /// The server failed: wait before trying the spool again, twice as long each time.
+    fn back_off(&mut self) {
+        self.spool_retry_at = Instant::now() + self.spool_backoff;
+        self.spool_backoff = (self.spool_backoff * 2).min(SPOOL_RETRY_MAX);
+    }
+
     fn drain_queue(&mut self) {
         while let Ok(event) = self.data.try_recv() {
             self.add(event);
@@ -455,8 +461,7 @@ impl Worker {
             }
             Delivery::Retry(reason) => {
                 self.shared.offline(&body, n, &reason);
-                self.spool_retry_at = Instant::now() + self.spool_backoff;
-                self.spool_backoff = (self.spool_backoff * 2).min(SPOOL_RETRY_MAX);
+                self.back_off();
             }
             Delivery::TooLarge(_) | Delivery::Refused(_) if events.len() > 1 => {
                 let (a, b) = events.split_at(events.len() / 2);
@@ -496,8 +501,7 @@ impl Worker {
                 }
                 Delivery::Retry(_) => {
                     spool.release(file);
-                    self.spool_retry_at = Instant::now() + self.spool_backoff;
-                    self.spool_backoff = (self.spool_backoff * 2).min(SPOOL_RETRY_MAX);
+                    self.back_off();
                     return;
                 }
                 Delivery::TooLarge(_) | Delivery::Refused(_) => {
