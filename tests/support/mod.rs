@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use serde_json::{json, Value};
+#[allow(unused_imports)]
 pub use xray_server::testing::{Backend, TestDb, TestServer};
 
 /// A server plus a client that never treats an HTTP status as a transport error.

@@ -60,8 +60,9 @@
 //!
 //! # What is kept
 //! Counts per reason are always exact. Item details are kept by capture level: `minimal` (counts
-//! only), `sample` (the default: up to 50 items per reason, chosen by reservoir sampling so every
-//! item of the step has the same chance, not just the first 50), `full` (every item). An item's
+//! only), `sample` (the default: up to 50 items per rejection reason and 500 accepted items,
+//! chosen by reservoir sampling so every item of the step has the same chance, not just the first
+//! ones), `full` (every item). An item's
 //! details are capped at [`Config::max_details_bytes`] (4 KiB by default); bigger details are
 //! replaced by `{"_xray_truncated": true, "bytes": N, "preview": "…"}`.
 //!

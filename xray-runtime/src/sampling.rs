@@ -2,7 +2,8 @@
 //!
 //! Counts per reason are always exact. What is *kept* depends on the capture level:
 //! `minimal` keeps nothing, `full` keeps every event, and `sample` keeps at most
-//! [`SAMPLES_PER_REASON`] events per reason chosen by **reservoir sampling** (Algorithm R): every
+//! [`SAMPLES_PER_REASON`] events per rejection reason and [`ACCEPTANCES_KEPT`] acceptances, chosen
+//! by **reservoir sampling** (Algorithm R): every
 //! event of the step has the same chance to be kept, whether it came first or last. Details are
 //! turned into JSON only for events that are kept, so a counted-but-not-kept event costs no
 //! allocation.
@@ -10,7 +11,9 @@
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-use xray_wire::{Capture, ItemId, JsonText, ReasonSummary, Sample, SAMPLES_PER_REASON};
+use xray_wire::{
+    Capture, ItemId, JsonText, ReasonSummary, Sample, ACCEPTANCES_KEPT, SAMPLES_PER_REASON,
+};
 
 /// Past this many reasons, reasons are found through a hash map rather than a scan.
 const SCAN_LIMIT: usize = 8;
@@ -178,13 +181,17 @@ impl Recorder {
             o.count += 1;
             (o.count, o.kept.len())
         };
+        let room = match target {
+            Target::Accepted => ACCEPTANCES_KEPT,
+            Target::Reason(_) => SAMPLES_PER_REASON,
+        };
         match self.capture {
             Capture::Minimal => None,
             Capture::Full => Some(Place::Push(seq)),
-            Capture::Sample if kept < SAMPLES_PER_REASON => Some(Place::Push(seq)),
+            Capture::Sample if kept < room => Some(Place::Push(seq)),
             Capture::Sample => {
                 let j = self.below(count) as usize;
-                (j < SAMPLES_PER_REASON).then_some(Place::Replace(j, seq))
+                (j < room).then_some(Place::Replace(j, seq))
             }
         }
     }

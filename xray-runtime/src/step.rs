@@ -66,8 +66,11 @@ impl StepShared {
         let input_count = d
             .input_count
             .or_else(|| (rejected + accepted > 0).then_some(rejected + accepted));
+        let decided = d.decision.is_some();
         let output_count = d.output_count.or_else(|| {
-            if accepted > 0 {
+            if decided {
+                Some(1)
+            } else if accepted > 0 {
                 Some(accepted)
             } else if rejected > 0 {
                 input_count.map(|i| i.saturating_sub(rejected))

@@ -79,7 +79,11 @@ fn a_run_arrives_with_exact_counts_samples_and_decision() {
         );
     }
     assert_eq!(f["acceptances"]["count"], 200);
-    assert_eq!(f["acceptances"]["samples"].as_array().unwrap().len(), 50);
+    assert_eq!(
+        f["acceptances"]["samples"].as_array().unwrap().len(),
+        200,
+        "up to 500 kept"
+    );
     assert_eq!(
         steps[2]["decision"],
         json!({"selected": "5007", "score": 0.87, "details": {"why": "closest match"}})

@@ -26,5 +26,9 @@ pub use taxonomy::{Capture, ParseEnumError, RunStatus, StepType};
 /// A point in time on the wire: RFC 3339, UTC (`2026-11-26T12:00:00.123456Z`).
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
 
-/// Samples kept per reason at the `sample` capture level.
+/// Rejections kept per reason at the `sample` capture level.
 pub const SAMPLES_PER_REASON: usize = 50;
+
+/// Acceptances kept at the `sample` capture level: what a step let through is usually what
+/// matters when a bad item reached the end, so many more are kept than per rejection reason.
+pub const ACCEPTANCES_KEPT: usize = 500;

@@ -126,7 +126,8 @@ name_enum!(
     Capture, "capture", {
         /// Counts only.
         Minimal => "minimal",
-        /// Counts plus up to 50 samples per reason (reservoir-sampled over the whole step).
+        /// Counts plus up to 50 samples per rejection reason and 500 acceptances (reservoir-sampled
+        /// over the whole step).
         Sample => "sample",
         /// Every event.
         Full => "full",

@@ -1,0 +1,52 @@
+//! The seed's walkthrough, for real: run the competitor-selection pipeline for a few product
+//! titles against an X-Ray server, then go and ask it why.
+//!
+//! ```sh
+//! cargo run -p xray-server &                       # the server, on 127.0.0.1:8000
+//! cargo run --example competitor_selection         # XRAY_ENDPOINT to send elsewhere
+//! ```
+
+use std::time::Duration;
+use xray_examples::catalog;
+use xray_examples::competitor_selection::select_competitor;
+
+fn main() {
+    let _xray = xray::init(xray::Config::from_env());
+    let endpoint = xray::Config::from_env().endpoint;
+    let catalog = catalog::shipped();
+    println!(
+        "catalog: {} products; X-Ray server: {endpoint}",
+        catalog.len()
+    );
+    let queries = [
+        ("iPhone 15 Case", 100.0),
+        ("USB-C Charger 30W", 60.0),
+        ("Braided Cable for iPhone 15", 20.0),
+        ("Tempered Glass Protector for Pixel 8", 10.0),
+        ("Galaxy S24 Cover", 25.0),
+        ("MagSafe Wallet Case for Pixel 8 Pro Max", 80.0),
+        ("Waterproof Pouch for iPhone 15", 50.0),
+    ];
+    for (title, budget) in queries {
+        match select_competitor(title, budget, &catalog) {
+            Ok(s) => println!(
+                "{title:<40} → {} ({}, score {:.2})\n{:<40}   {endpoint}/runs/{}",
+                s.product_id,
+                s.title,
+                s.score,
+                "",
+                s.run_id.unwrap_or_default()
+            ),
+            Err(e) => println!("{title:<40} → failed: {e}"),
+        }
+    }
+    if let Err(e) = xray::flush(Duration::from_secs(10)) {
+        eprintln!("X-Ray could not deliver the runs: {e}");
+    }
+    let stats = xray::stats();
+    println!(
+        "events sent {}, spooled {} (re-sent when the server is back), dropped {}",
+        stats.sent, stats.spooled, stats.dropped
+    );
+    println!("try: curl '{endpoint}/runs?pipeline=competitor_selection&status=completed'");
+}

@@ -1,0 +1,4 @@
+//! Example pipelines instrumented with X-Ray, used by `examples/` and by the end-to-end tests.
+
+pub mod catalog;
+pub mod competitor_selection;
