@@ -5,7 +5,7 @@ use crate::{Capture, Decision, ItemId, ReasonSummary, RunStatus, StepType, Times
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// A run without its steps (`GET /runs`).
+/// A run: without its steps in `GET /runs`, with them in `GET /runs/{id}` ([`RunDetail`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
     /// The run's id.
@@ -28,7 +28,14 @@ pub struct RunSummary {
     pub ended_at: Option<Timestamp>,
     /// How long it took, in milliseconds.
     pub duration_ms: Option<f64>,
+    /// Its steps, in order (only in `GET /runs/{id}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<StepView>>,
 }
+
+/// A run with all its steps in order (`GET /runs/{id}`): a [`RunSummary`] whose `steps` are set.
+/// (One flat type rather than a flattened wrapper, so raw JSON fields parse without buffering.)
+pub type RunDetail = RunSummary;
 
 /// A page of runs, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,16 +87,6 @@ pub struct StepView {
     pub error: Option<String>,
     /// Free-form attributes.
     pub attributes: Option<JsonText>,
-}
-
-/// A run with all its steps in order (`GET /runs/{id}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunDetail {
-    /// The run.
-    #[serde(flatten)]
-    pub run: RunSummary,
-    /// Its steps, in order.
-    pub steps: Vec<StepView>,
 }
 
 /// One step found by `GET /steps`, naming its run and pipeline.

@@ -418,10 +418,9 @@ impl Store {
                 s.into_view(&reasons, &samples)
             })
             .collect();
-        Ok(Some(RunDetail {
-            run: run.into_summary(),
-            steps: views,
-        }))
+        let mut detail: RunDetail = run.into_summary();
+        detail.steps = Some(views);
+        Ok(Some(detail))
     }
 
     /// Steps across all runs, newest first.
@@ -483,10 +482,14 @@ impl Store {
                 .map(selected_event),
         );
         events.sort_by_key(|e| (e.position, e.started_at, outcome_rank(e.outcome)));
+        // Where the item may have been seen without being kept: sampled steps with events, none
+        // of them kept about this item.
         let sampled_steps = steps
             .iter()
             .filter(|s| {
-                s.capture() != xray_wire::Capture::Full && s.rejected_count + s.accepted_count > 0
+                s.capture() != xray_wire::Capture::Full
+                    && s.rejected_count + s.accepted_count > 0
+                    && !events.iter().any(|e| e.step_id == s.step_id)
             })
             .map(|s| s.name.clone())
             .collect();

@@ -384,7 +384,7 @@ impl WriteSet {
                 seq: i32::try_from(seq).map_err(|_| invalid(path, "too many samples"))?,
                 run_id: run_id.into(),
                 item_id: sample.item_id.0.clone(),
-                details: sample.details.as_ref().map(|d| d.get().to_string()),
+                details: sample.details.as_ref().map(|d| compact(d.get())),
             });
         }
         Ok(n)
@@ -470,7 +470,32 @@ fn span_ms(start: Timestamp, end: Timestamp) -> Option<f64> {
 }
 
 fn json_text(value: Option<JsonText>) -> Option<String> {
-    value.map(|v| v.get().to_string())
+    value.map(|v| compact(v.get()))
+}
+
+/// JSON text without the whitespace between tokens (clients may send it pretty-printed; it is
+/// stored and served compact). The text is valid JSON already, so only strings need care.
+pub fn compact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !c.is_ascii_whitespace() {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A time as stored: microseconds since the Unix epoch.
@@ -523,6 +548,7 @@ impl RunRow {
             started_at: from_micros(self.started_at),
             ended_at: self.ended_at.map(from_micros),
             duration_ms: self.duration_ms,
+            steps: None,
         }
     }
 }
@@ -607,6 +633,17 @@ mod tests {
         assert_eq!(rejection_rate(None, None, 3, 1), Some(0.75));
         assert_eq!(rejection_rate(None, None, 0, 0), None);
         assert_eq!(rejection_rate(Some(0), Some(0), 0, 0), None);
+    }
+
+    #[test]
+    fn compact_drops_whitespace_between_tokens_only() {
+        let pretty = "{\n  \"a b\": [1, 2],\n  \"q\": \"say \\\"hi there\\\"\"\n}";
+        assert_eq!(compact(pretty), r#"{"a b":[1,2],"q":"say \"hi there\""}"#);
+        let v: serde_json::Value = serde_json::from_str(&compact(pretty)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::from_str::<serde_json::Value>(pretty).unwrap()
+        );
     }
 
     #[test]
