@@ -79,6 +79,8 @@ pub fn generate_keywords(product_title: &str) -> Vec<String> {
 /// Every product whose title has one of the keywords.
 #[xray::step(step_type = "retrieve", skip(catalog))]
 pub fn search_products(keywords: &[String], catalog: &[Product]) -> Vec<Product> {
+    // Searched: the catalog (the attribute would count the first collection, the keywords).
+    step.set_input_count(catalog.len() as u64);
     catalog
         .iter()
         .filter(|p| words(&p.title).iter().any(|w| keywords.contains(w)))
@@ -94,11 +96,13 @@ pub fn filter_candidates(
     max_price: f64,
     min_rating: f64,
 ) -> Vec<Product> {
-    let allowed: Vec<&str> = CATEGORIES
+    let mut allowed: Vec<&str> = CATEGORIES
         .iter()
         .filter(|(word, _)| keywords.iter().any(|k| k == word))
         .flat_map(|(_, categories)| categories.iter().copied())
         .collect();
+    allowed.sort_unstable();
+    allowed.dedup();
     step.set_attribute("allowed_categories", &allowed);
     candidates
         .into_iter()
