@@ -2,3 +2,4 @@
 
 pub mod catalog;
 pub mod competitor_selection;
+pub mod content_pipeline;
