@@ -74,10 +74,10 @@ pub async fn generate_drafts(topic: &str, n: usize) -> Result<Vec<Draft>, Conten
             let k = (h >> (i % 16)) as usize + i;
             let mut words = vec![topic.to_string()];
             words.extend((0..(k % 40)).map(|j| FILLER[(k + j) % FILLER.len()].to_string()));
-            if k % 7 == 0 {
+            if k.is_multiple_of(7) {
                 words.push("(unsafe claim)".into());
             }
-            if k % 5 == 0 {
+            if k.is_multiple_of(5) {
                 words[0] = "something else entirely".into();
             }
             Draft {
