@@ -632,6 +632,32 @@ fn malformed_bodies_are_400_with_the_field_named(backend: Backend) {
         400,
         &["status", "completed"],
     );
+    bad(
+        api.post(
+            "/runs",
+            &with_step(json!({"name": "s", "step_type": "select",
+                "decision": {"selected": "a\u{0}b", "score": 0.5}})),
+        ),
+        400,
+        &["steps[0].decision.selected", "NUL"],
+    );
+    bad(
+        api.post(
+            "/runs",
+            &json!({"pipeline": "p", "steps": [
+                {"name": "a", "step_type": "rank", "position": 1},
+                {"name": "b", "step_type": "rank", "position": 1}]}),
+        ),
+        400,
+        &["steps[1].step_id", "used by another step"],
+    );
+    // Counts at the limits are stored, not a crash.
+    let (status, _) = api.post(
+        "/runs",
+        &with_step(json!({"name": "huge", "step_type": "filter",
+            "rejections": {"r": {"count": i64::MAX}}, "acceptances": {"count": 5}})),
+    );
+    assert_eq!(status, 201);
 
     let event = |e: Value| json!({"events": [e]});
     bad(

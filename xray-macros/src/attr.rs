@@ -64,6 +64,8 @@ fn nearest(given: &str, names: &[&'static str]) -> Option<&'static str> {
 
 fn string_value(name: &str, value: &Expr, example: &str) -> syn::Result<LitStr> {
     match value {
+        // A literal passed in by a `macro_rules!` arrives wrapped in an invisible group.
+        Expr::Group(group) => string_value(name, &group.expr, example),
         Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..
         }) => Ok(s.clone()),

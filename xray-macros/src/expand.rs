@@ -8,7 +8,7 @@
 
 use crate::attr::{Args, Kind};
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned, ToTokens};
+use quote::{quote, ToTokens};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{Block, Expr, ExprAsync, FnArg, ItemFn, Pat, ReturnType, Stmt, Type};
@@ -124,13 +124,15 @@ impl VisitMut for InferImpl {
     }
 }
 
-fn result_type(output: &ReturnType) -> TokenStream {
+/// The annotation of the variable that holds the result.
+fn result_annotation(output: &ReturnType) -> TokenStream {
     match output {
-        ReturnType::Default => quote!(()),
+        ReturnType::Default => quote!(: ()),
         ReturnType::Type(_, ty) => {
             let mut ty = (**ty).clone();
             InferImpl.visit_type_mut(&mut ty);
-            ty.into_token_stream()
+            let ty = ty.into_token_stream();
+            quote!(: #ty)
         }
     }
 }
@@ -179,7 +181,6 @@ fn expand(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
         sig,
         block,
     } = func.clone();
-    let span = sig.ident.span();
     let names = arg_names(&func);
     let recorded: Vec<&syn::Ident> = names
         .iter()
@@ -194,7 +195,7 @@ fn expand(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
             ViaSerialize as _, ViaUncountable as _,
         };
     };
-    let input = quote_spanned! {span=>
+    let input = quote! {
         let __xray_cap = ::xray::__private::io_cap();
         let __xray_input: ::xray::__private::Fields = {
             #probes
@@ -215,7 +216,7 @@ fn expand(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
             let step_type = step_type_tokens(args.step_type.unwrap_or(StepType::Transform));
             let capture = capture_tokens(args.capture);
             let counted = &names;
-            let prelude = quote_spanned! {span=>
+            let prelude = quote! {
                 #input
                 let __xray_in_count: ::core::option::Option<usize> = {
                     #probes
@@ -228,7 +229,7 @@ fn expand(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
                 let __xray_handle = __xray_guard.handle();
                 let __xray_ctx = ::xray::__private::step_context(&__xray_handle);
             };
-            let finish = quote_spanned! {span=>
+            let finish = quote! {
                 {
                     #probes
                     ::xray::__private::finish_step(
@@ -247,13 +248,13 @@ fn expand(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
                 .pipeline
                 .as_ref()
                 .map_or_else(String::new, syn::LitStr::value);
-            let prelude = quote_spanned! {span=>
+            let prelude = quote! {
                 #input
                 let __xray_guard = ::xray::__private::run_start(#pipeline, __xray_input);
                 let __xray_handle = __xray_guard.handle();
                 let __xray_ctx = ::xray::__private::run_context(&__xray_handle);
             };
-            let finish = quote_spanned! {span=>
+            let finish = quote! {
                 {
                     #probes
                     ::xray::__private::finish_run(
@@ -322,7 +323,7 @@ fn expand(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
         }
     }
 
-    let result_type = result_type(&sig.output);
+    let annotation = result_annotation(&sig.output);
     let call = if sig.asyncness.is_some() {
         quote! {
             ::xray::__private::traced(__xray_ctx, #on_panic, async move {
@@ -339,13 +340,27 @@ fn expand(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
             })
         }
     };
+    if let ReturnType::Type(_, ty) = &sig.output {
+        if matches!(**ty, Type::Never(_)) {
+            // It never returns: nothing to record after it (a panic is recorded, and unwinding
+            // ends the step).
+            return quote! {
+                #(#attrs)*
+                #vis #sig {
+                    #prelude
+                    #body_handle
+                    #call
+                }
+            };
+        }
+    }
     quote! {
         #(#attrs)*
         #vis #sig {
             #prelude
             #body_handle
             #[allow(clippy::let_unit_value)]
-            let __xray_result: #result_type = #call;
+            let __xray_result #annotation = #call;
             #finish
             ::core::mem::drop(__xray_guard);
             __xray_result

@@ -150,7 +150,7 @@ impl Recorder {
     /// Counts `n` rejections for which no item is known.
     pub(crate) fn reject_count(&mut self, reason: &str, n: u64) {
         let slot = self.reason_slot(reason);
-        self.reasons[slot].1.count += n;
+        self.reasons[slot].1.count = self.reasons[slot].1.count.saturating_add(n);
     }
 
     /// Counts an acceptance and keeps it if the capture level and the sampler say so.
@@ -230,7 +230,9 @@ impl Recorder {
 
     /// Rejections over all reasons.
     pub(crate) fn rejected_total(&self) -> u64 {
-        self.reasons.iter().map(|(_, o)| o.count).sum()
+        self.reasons
+            .iter()
+            .fold(0u64, |total, (_, o)| total.saturating_add(o.count))
     }
 
     /// Acceptances.

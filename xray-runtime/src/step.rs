@@ -63,9 +63,10 @@ impl StepShared {
         }
         let rejected = d.rec.rejected_total();
         let accepted = d.rec.accepted_total();
-        let input_count = d
-            .input_count
-            .or_else(|| (rejected + accepted > 0).then_some(rejected + accepted));
+        let input_count = d.input_count.or_else(|| {
+            let total = rejected.saturating_add(accepted);
+            (total > 0).then_some(total)
+        });
         let decided = d.decision.is_some();
         let output_count = d.output_count.or_else(|| {
             if decided {

@@ -334,3 +334,23 @@ fn a_process_that_exits_while_the_server_is_down_spools_for_the_next() {
     assert_eq!(next.stats().resent, 20);
     assert_stored(&server.url, &ids);
 }
+
+#[test]
+fn a_wrong_endpoint_keeps_the_events_for_later() {
+    // A 404 (a missing path prefix, say) says nothing about the events: they are kept.
+    let spool = tempfile::tempdir().unwrap();
+    let fault = FaultServer::start(404, Duration::ZERO);
+    let xray = client(&fault.url, OfflineMode::Buffer, spool.path());
+    let ids = record_runs(&xray, 2, "404");
+    xray.flush(WAIT).unwrap();
+    let stats = xray.stats();
+    assert_eq!(
+        (stats.spooled, stats.failed, stats.dropped),
+        (8, 0, 0),
+        "{stats:?}"
+    );
+    let server = TestServer::start(Backend::Sqlite);
+    let later = client(&server.url, OfflineMode::Buffer, spool.path());
+    later.flush(WAIT).unwrap();
+    assert_stored(&server.url, &ids);
+}

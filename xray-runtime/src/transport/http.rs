@@ -7,8 +7,12 @@ use std::time::Duration;
 pub(crate) enum Delivery {
     /// Stored (2xx).
     Stored,
-    /// Worth trying again later: no connection, a timeout, 408, 429 or 5xx.
+    /// Worth trying again later: no connection, a timeout, 408, 429, 502-504, or a 4xx that
+    /// says the request went to the wrong place (401, 403, 404…): the events are fine.
     Retry(String),
+    /// The server failed on this batch (500 and other 5xx): maybe transient, maybe one event it
+    /// cannot store; the worker retries, then splits the batch to isolate the event.
+    ServerError(String),
     /// The body is over the server's limit (413): send it in smaller pieces.
     TooLarge(String),
     /// The server refused the events themselves (other 4xx): sending them again cannot help.
@@ -56,9 +60,11 @@ impl Sender {
             .unwrap_or_default();
         let message = format!("HTTP {status}: {}", text.trim());
         match status {
-            408 | 429 | 500..=599 => Delivery::Retry(message),
+            502..=504 => Delivery::Retry(message),
+            500..=599 => Delivery::ServerError(message),
             413 => Delivery::TooLarge(message),
-            _ => Delivery::Refused(message),
+            400 | 422 => Delivery::Refused(message),
+            _ => Delivery::Retry(message),
         }
     }
 }

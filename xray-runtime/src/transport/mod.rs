@@ -28,6 +28,8 @@ const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// First wait before re-trying the spool while the server is away; doubles up to the max.
 const SPOOL_RETRY_MIN: Duration = Duration::from_millis(500);
 const SPOOL_RETRY_MAX: Duration = Duration::from_secs(30);
+/// Server failures (5xx) on one spooled event before it is given up.
+const POISON_TRIES: u32 = 3;
 
 /// What became of the events this client was given. Every event ends up in exactly one of
 /// `sent`, `spooled` (then, later, `resent`), `dropped` or `failed`, or is still queued.
@@ -196,6 +198,7 @@ impl Shipper {
             attempts: config.max_attempts,
             spool_retry_at: Instant::now(),
             spool_backoff: SPOOL_RETRY_MIN,
+            poison: std::collections::HashMap::new(),
         };
         let handle = std::thread::Builder::new()
             .name("xray-shipper".into())
@@ -349,6 +352,8 @@ struct Worker {
     attempts: u32,
     spool_retry_at: Instant,
     spool_backoff: Duration,
+    /// Server failures per spooled single-event file.
+    poison: std::collections::HashMap<String, u32>,
 }
 
 impl Worker {
@@ -443,7 +448,7 @@ impl Worker {
         let attempts = if last { 1 } else { self.attempts };
         let mut outcome = self.sender.post(&body);
         for i in 1..attempts {
-            if !matches!(outcome, Delivery::Retry(_)) {
+            if !matches!(outcome, Delivery::Retry(_) | Delivery::ServerError(_)) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(100 << (i - 1).min(4)));
@@ -463,10 +468,18 @@ impl Worker {
                 self.shared.offline(&body, n, &reason);
                 self.back_off();
             }
-            Delivery::TooLarge(_) | Delivery::Refused(_) if events.len() > 1 => {
+            // One event the server cannot store must not hold back the others: halve the batch
+            // until it stands alone (it is then kept for later like any undelivered event).
+            Delivery::TooLarge(_) | Delivery::Refused(_) | Delivery::ServerError(_)
+                if events.len() > 1 =>
+            {
                 let (a, b) = events.split_at(events.len() / 2);
                 self.deliver(a, last, resend);
                 self.deliver(b, last, resend);
+            }
+            Delivery::ServerError(reason) => {
+                self.shared.offline(&body, n, &reason);
+                self.back_off();
             }
             Delivery::TooLarge(reason) | Delivery::Refused(reason) => {
                 tracing::warn!("X-Ray server refused an event: {reason}");
@@ -504,7 +517,25 @@ impl Worker {
                     self.back_off();
                     return;
                 }
-                Delivery::TooLarge(_) | Delivery::Refused(_) => {
+                // A lone event the server keeps failing on would block the spool for good:
+                // after a few tries it is given up (and counted).
+                Delivery::ServerError(reason) if file.events <= 1 => {
+                    let tries = self.poison.entry(file.name().to_string()).or_insert(0);
+                    *tries += 1;
+                    if *tries >= POISON_TRIES {
+                        tracing::warn!(
+                            "X-Ray gives up a spooled event the server keeps failing on: {reason}"
+                        );
+                        self.poison.remove(file.name());
+                        add(&self.shared.counters.failed, file.events);
+                        spool.done(file);
+                    } else {
+                        spool.release(file);
+                        self.back_off();
+                        return;
+                    }
+                }
+                Delivery::TooLarge(_) | Delivery::Refused(_) | Delivery::ServerError(_) => {
                     // Send its events one group at a time so only the bad ones are lost.
                     let events = split_body(&body);
                     spool.done(file);

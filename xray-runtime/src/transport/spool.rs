@@ -17,6 +17,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// One spooled batch.
 #[derive(Debug)]
 pub(crate) struct SpoolFile {
+    /// Its name in the spool (before the claim).
+    name: String,
     /// Where it is now (claimed).
     path: PathBuf,
     /// Where it was before the claim.
@@ -31,6 +33,9 @@ pub(crate) struct Spool {
     dir: PathBuf,
     max_bytes: u64,
     seq: AtomicU64,
+    /// `{pid}-{random}`: tells this process's claims from those of an earlier process that had
+    /// the same pid (a container's pid 1 after a restart).
+    claimant: String,
     /// Bytes this process believes are spooled (scanned at start, then kept up to date).
     bytes: Mutex<u64>,
 }
@@ -47,16 +52,27 @@ fn pid_alive(pid: i32) -> bool {
     pid > 0 && unsafe { libc::kill(pid, 0) } == 0
 }
 
+impl SpoolFile {
+    /// Its name in the spool.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 impl Spool {
     /// Opens (creating) the folder and releases claims of dead processes.
     pub(crate) fn open(dir: &Path, max_bytes: u64) -> io::Result<Spool> {
         fs::create_dir_all(dir)?;
+        let claimant = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let mut bytes = 0;
         for entry in fs::read_dir(dir)?.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some((original, pid)) = name.split_once(".claimed-") {
-                let dead = pid.parse().map_or(true, |p: i32| !pid_alive(p));
-                if dead {
+            if let Some((original, owner)) = name.split_once(".claimed-") {
+                let pid = owner.split('-').next().and_then(|p| p.parse::<i32>().ok());
+                let ours = pid == i32::try_from(std::process::id()).ok();
+                // Dead owner, or our own pid from an earlier life (a token we never had).
+                let stale = pid.is_none_or(|p| !pid_alive(p)) || ours;
+                if stale {
                     let _ = fs::rename(entry.path(), dir.join(original));
                 }
             }
@@ -65,6 +81,7 @@ impl Spool {
             }
         }
         Ok(Spool {
+            claimant,
             dir: dir.to_path_buf(),
             max_bytes,
             seq: AtomicU64::new(0),
@@ -115,14 +132,13 @@ impl Spool {
         for _ in 0..16 {
             let name = self.oldest_name()?;
             let original = self.dir.join(&name);
-            let path = self
-                .dir
-                .join(format!("{name}.claimed-{}", std::process::id()));
+            let path = self.dir.join(format!("{name}.claimed-{}", self.claimant));
             if fs::rename(&original, &path).is_ok() {
                 return Some(SpoolFile {
+                    events: events_in(&name),
+                    name,
                     path,
                     original,
-                    events: events_in(&name),
                 });
             }
         }

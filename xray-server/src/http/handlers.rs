@@ -1,7 +1,7 @@
 //! The endpoints: parse and check the request, run the store call on the blocking pool, answer.
 
 use super::error::ApiError;
-use super::params::{Params, DEFAULT_LIMIT};
+use super::params::{check_segment, Params, DEFAULT_LIMIT};
 use super::AppState;
 use crate::store::filter::{RunFilter, StepFilter};
 use crate::store::rows::WriteSet;
@@ -123,6 +123,7 @@ pub async fn get_run(
 ) -> Result<HttpResponse> {
     Params::parse(req.query_string(), &[])?;
     let run_id = path.into_inner();
+    check_segment("run id", &run_id)?;
     let store = state.store.clone();
     let id = run_id.clone();
     match web::block(move || store.run_detail(&id)).await?? {
@@ -179,6 +180,8 @@ pub async fn item_fate(
 ) -> Result<HttpResponse> {
     Params::parse(req.query_string(), &[])?;
     let (run_id, item_id) = path.into_inner();
+    check_segment("run id", &run_id)?;
+    check_segment("item id", &item_id)?;
     let store = state.store.clone();
     let (run, item) = (run_id.clone(), item_id);
     match web::block(move || store.item_fate(&run, &item)).await?? {
@@ -195,6 +198,7 @@ pub async fn item_history(
 ) -> Result<HttpResponse> {
     let p = Params::parse(req.query_string(), &["pipeline", "limit"])?;
     let item = path.into_inner();
+    check_segment("item id", &item)?;
     let pipeline = p.text("pipeline");
     let limit = p.limit(100)?;
     let store = state.store.clone();

@@ -12,6 +12,17 @@ pub const MAX_LIMIT: i64 = 1000;
 /// Page size when `limit` is absent.
 pub const DEFAULT_LIMIT: i64 = 50;
 
+/// Refuses a NUL character in a path segment or query value: no stored name can contain one
+/// (PostgreSQL text cannot), so asking for one is a client error, not a server failure.
+pub fn check_segment(name: &str, value: &str) -> Result<(), ApiError> {
+    if value.contains('\0') {
+        return Err(ApiError::BadRequest(format!(
+            "`{name}` must not contain NUL (%00) characters"
+        )));
+    }
+    Ok(())
+}
+
 /// A query string checked against the parameters an endpoint accepts.
 #[derive(Debug)]
 pub struct Params {
@@ -48,6 +59,7 @@ impl Params {
                     "query parameter `{key}` is given more than once"
                 )));
             }
+            check_segment(&key, &value)?;
             if !value.is_empty() {
                 values.insert(key, value);
             }

@@ -34,6 +34,9 @@ impl Cursor {
             .collect::<Option<Vec<u8>>>()
             .ok_or(BadCursor)?;
         let id = String::from_utf8(bytes).map_err(|_| BadCursor)?;
+        if id.contains('\0') {
+            return Err(BadCursor);
+        }
         Ok(Cursor { at, id })
     }
 }

@@ -180,9 +180,13 @@ macro_rules! impl_backend {
                     .order((steps::position, steps::started_at, steps::step_id))
                     .select(StepRow::as_select())
                     .load(self)?;
-                let ids: Vec<&str> = steps.iter().map(|s| s.step_id.as_str()).collect();
+                // A subquery, not a list of ids: a run may have more steps than SQLite takes
+                // bind parameters.
+                let run_steps = steps::table
+                    .filter(steps::run_id.eq(run_id))
+                    .select(steps::step_id);
                 let reasons = step_reasons::table
-                    .filter(step_reasons::step_id.eq_any(&ids))
+                    .filter(step_reasons::step_id.eq_any(run_steps))
                     .select(ReasonRow::as_select())
                     .load(self)?;
                 let samples = samples::table
@@ -488,7 +492,7 @@ impl Store {
             .iter()
             .filter(|s| {
                 s.capture() != xray_wire::Capture::Full
-                    && s.rejected_count + s.accepted_count > 0
+                    && s.rejected_count.saturating_add(s.accepted_count) > 0
                     && !events.iter().any(|e| e.step_id == s.step_id)
             })
             .map(|s| s.name.clone())

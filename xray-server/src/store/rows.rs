@@ -237,11 +237,18 @@ impl WriteSet {
             .or_else(|| run.ended_at.and_then(|end| span_ms(started, end)));
         // A step without a start time is taken to start when the one before it ended.
         let mut next_start = started;
+        let mut step_ids = std::collections::HashSet::new();
         for (i, step) in run.steps.into_iter().enumerate() {
             let path = format!("steps[{i}]");
             set.add_step(&path, &run_id, &run.pipeline, step, i, next_start)?;
             if let Some(last) = set.steps.last() {
                 let ran_us = last.duration_ms.map_or(0, |ms| (ms * 1000.0) as i64);
+                if !step_ids.insert(last.step_id.clone()) {
+                    return Err(invalid(
+                        format!("{path}.step_id"),
+                        format!("`{}` is used by another step of this run", last.step_id),
+                    ));
+                }
                 next_start = from_micros(
                     last.ended_at
                         .unwrap_or(last.started_at.saturating_add(ran_us)),
@@ -289,6 +296,9 @@ impl WriteSet {
         let started = step.started_at.unwrap_or(default_start);
         let duration = check_duration(&at("duration_ms"), step.duration_ms)?
             .or_else(|| step.ended_at.and_then(|end| span_ms(started, end)));
+        if let Some(selected) = step.decision.as_ref().and_then(|d| d.selected.as_ref()) {
+            check_name(&at("decision.selected"), selected.as_str())?;
+        }
         if let Some(score) = step.decision.as_ref().and_then(|d| d.score) {
             if !score.is_finite() {
                 return Err(invalid(at("decision.score"), "must be a finite number"));
@@ -416,7 +426,9 @@ pub fn rejection_rate(
     match (input, output) {
         (Some(i), Some(o)) if i > 0 => Some((i - o.min(i)) as f64 / i as f64),
         (Some(i), None) if i > 0 => Some(rejected.min(i) as f64 / i as f64),
-        _ if rejected + accepted > 0 => Some(rejected as f64 / (rejected + accepted) as f64),
+        _ if rejected.saturating_add(accepted) > 0 => {
+            Some(rejected as f64 / (rejected as f64 + accepted as f64))
+        }
         _ => None,
     }
 }
