@@ -11,14 +11,7 @@ use xray_examples::content_pipeline::write_post;
 #[test]
 fn parallel_async_runs_are_recorded_apart_with_their_failures() {
     let api = Api::on(TestServer::start(Backend::Sqlite));
-    let spool = std::env::temp_dir().join(format!("xray-content-{}", std::process::id()));
-    let config = xray::Config::builder()
-        .endpoint(&api.server.url)
-        .offline_mode(xray::OfflineMode::Fail)
-        .spool_dir(spool)
-        .batch_interval(Duration::from_millis(5))
-        .build();
-    std::mem::forget(xray::init(config).expect("one init per test process"));
+    support::use_default_client(&api.server.url);
 
     let topics: Vec<String> = (0..10)
         .map(|i| format!("topic {i}"))

@@ -13,6 +13,20 @@ pub struct Api {
     agent: ureq::Agent,
 }
 
+/// Points this test process's default X-Ray client (the one the attributes use) at `server`:
+/// `fail` mode, so a delivery problem fails the test, and a short batch interval. Once per
+/// process.
+pub fn use_default_client(server: &str) {
+    let spool = std::env::temp_dir().join(format!("xray-test-spool-{}", std::process::id()));
+    let config = xray::Config::builder()
+        .endpoint(server)
+        .offline_mode(xray::OfflineMode::Fail)
+        .spool_dir(spool)
+        .batch_interval(std::time::Duration::from_millis(5))
+        .build();
+    std::mem::forget(xray::init(config).expect("one init per test process"));
+}
+
 /// A client for a server.
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()

@@ -20,14 +20,7 @@ fn step<'a>(run: &'a Value, name: &str) -> &'a Value {
 
 pub fn follow_the_trail(backend: Backend) {
     let api = Api::on(TestServer::start(backend));
-    let spool = tempfile_dir();
-    let config = xray::Config::builder()
-        .endpoint(&api.server.url)
-        .offline_mode(xray::OfflineMode::Fail)
-        .spool_dir(&spool)
-        .batch_interval(Duration::from_millis(5))
-        .build();
-    std::mem::forget(xray::init(config).expect("one init per test process"));
+    crate::support::use_default_client(&api.server.url);
 
     // The pipeline runs, and returns a laptop stand as the competitor of an iPhone case.
     let catalog = catalog::shipped();
@@ -148,10 +141,4 @@ pub fn follow_the_trail(backend: Backend) {
         weak_run["input"]["product_title"],
         "MagSafe Wallet Case for Pixel 8 Pro Max"
     );
-}
-
-fn tempfile_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("xray-walkthrough-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
-    dir
 }
