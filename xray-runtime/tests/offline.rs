@@ -285,7 +285,9 @@ fn child_process_body() {
         .spool_dir(spool)
         .batch_interval(Duration::from_secs(60))
         .batch_size(10_000)
-        .http_timeout(Duration::from_millis(500))
+        .http_timeout(Duration::from_millis(
+            std::env::var("XRAY_TEST_CHILD_TIMEOUT_MS").map_or(500, |v| v.parse().unwrap_or(500)),
+        ))
         .client("offline");
     let ids = record_runs(&xray, 5, "exiting");
     println!("CHILD_RUN_IDS={}", ids.join(","));
@@ -293,6 +295,10 @@ fn child_process_body() {
 }
 
 fn run_child(endpoint: &str, spool: &Path) -> Vec<String> {
+    run_child_with_timeout(endpoint, spool, 500)
+}
+
+fn run_child_with_timeout(endpoint: &str, spool: &Path, http_timeout_ms: u64) -> Vec<String> {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -300,6 +306,7 @@ fn run_child(endpoint: &str, spool: &Path) -> Vec<String> {
             "--nocapture",
             "--test-threads=1",
         ])
+        .env("XRAY_TEST_CHILD_TIMEOUT_MS", http_timeout_ms.to_string())
         .env("XRAY_TEST_CHILD_ENDPOINT", endpoint)
         .env("XRAY_TEST_CHILD_SPOOL", spool)
         .output()
@@ -352,5 +359,26 @@ fn a_wrong_endpoint_keeps_the_events_for_later() {
     let server = TestServer::start(Backend::Sqlite);
     let later = client(&server.url, OfflineMode::Buffer, spool.path());
     later.flush(WAIT).unwrap();
+    assert_stored(&server.url, &ids);
+}
+
+#[test]
+fn a_process_that_exits_while_the_server_is_slow_spools_for_the_next() {
+    // Each request would take 10 s, the client allows 5 s per request (the default), and the
+    // exit hook 5 s in all: the batch must be spooled, not lost with the process.
+    let spool = tempfile::tempdir().unwrap();
+    let slow = FaultServer::start(200, Duration::from_secs(10));
+    let started = std::time::Instant::now();
+    let ids = run_child_with_timeout(&slow.url, spool.path(), 5000);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(spool_files(spool.path()) > 0);
+    let server = TestServer::start(Backend::Sqlite);
+    let next = client(&server.url, OfflineMode::Buffer, spool.path());
+    next.flush(WAIT).unwrap();
+    assert_eq!(next.stats().resent, 20);
     assert_stored(&server.url, &ids);
 }

@@ -28,6 +28,8 @@ const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// First wait before re-trying the spool while the server is away; doubles up to the max.
 const SPOOL_RETRY_MIN: Duration = Duration::from_millis(500);
 const SPOOL_RETRY_MAX: Duration = Duration::from_secs(30);
+/// Longest a request may take while shutting down (the exit hook allows 5 s in all).
+const FINAL_REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 /// Server failures (5xx) on one spooled event before it is given up.
 const POISON_TRIES: u32 = 3;
 
@@ -189,6 +191,12 @@ impl Shipper {
         let mut worker = Worker {
             shared: shared.clone(),
             sender: Sender::new(&config.endpoint, config.http_timeout),
+            final_sender: Sender::new(
+                &config.endpoint,
+                config.http_timeout.min(FINAL_REQUEST_TIMEOUT),
+            ),
+            closing: false,
+            gave_up: false,
             data: data_rx,
             control: control_rx,
             doorbell: doorbell_rx,
@@ -343,6 +351,13 @@ fn assemble(events: &[Vec<u8>]) -> Vec<u8> {
 struct Worker {
     shared: Arc<Shared>,
     sender: Sender,
+    /// Used while shutting down: a short timeout, so a slow server cannot hold the exit past its
+    /// deadline with a batch neither sent nor spooled.
+    final_sender: Sender,
+    /// Shutting down: one attempt per batch, with `final_sender`.
+    closing: bool,
+    /// The server failed while shutting down: spool the rest without trying it again.
+    gave_up: bool,
     data: Receiver<Outgoing>,
     control: Receiver<Control>,
     doorbell: Receiver<()>,
@@ -374,6 +389,7 @@ impl Worker {
                         continue;
                     }
                     Ok(Control::Shutdown(reply)) => {
+                        self.closing = true;
                         self.drain_queue();
                         self.deliver_batch(true);
                         self.drain_spool(true);
@@ -381,6 +397,7 @@ impl Worker {
                         return;
                     }
                     Err(_) => {
+                        self.closing = true;
                         self.drain_queue();
                         self.deliver_batch(true);
                         return;
@@ -445,14 +462,28 @@ impl Worker {
     fn deliver(&mut self, events: &[Vec<u8>], last: bool, resend: bool) {
         let body = assemble(events);
         let n = events.len() as u64;
+        let last = last || self.closing;
+        if self.closing && self.gave_up {
+            return self
+                .shared
+                .offline(&body, n, "the server failed during shutdown");
+        }
+        let sender = if last {
+            &self.final_sender
+        } else {
+            &self.sender
+        };
         let attempts = if last { 1 } else { self.attempts };
-        let mut outcome = self.sender.post(&body);
+        let mut outcome = sender.post(&body);
         for i in 1..attempts {
             if !matches!(outcome, Delivery::Retry(_) | Delivery::ServerError(_)) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(100 << (i - 1).min(4)));
-            outcome = self.sender.post(&body);
+            outcome = sender.post(&body);
+        }
+        if self.closing && matches!(outcome, Delivery::Retry(_) | Delivery::ServerError(_)) {
+            self.gave_up = true;
         }
         match outcome {
             Delivery::Stored => {
@@ -497,6 +528,9 @@ impl Worker {
         let Some(spool) = shared.spool.as_ref() else {
             return;
         };
+        if self.closing && self.gave_up {
+            return;
+        }
         while let Some(file) = spool.claim_oldest() {
             let body = match spool.read(&file) {
                 Ok(b) => b,
@@ -506,7 +540,16 @@ impl Worker {
                     break;
                 }
             };
-            match self.sender.post(&body) {
+            let sender = if last || self.closing {
+                &self.final_sender
+            } else {
+                &self.sender
+            };
+            let outcome = sender.post(&body);
+            if self.closing && matches!(outcome, Delivery::Retry(_) | Delivery::ServerError(_)) {
+                self.gave_up = true;
+            }
+            match outcome {
                 Delivery::Stored => {
                     add(&self.shared.counters.resent, file.events);
                     spool.done(file);
