@@ -56,6 +56,17 @@ fn assert_stored(server: &str, ids: &[String]) {
     }
 }
 
+/// A later process against a server that is up: it finds the spool, re-sends exactly
+/// `expected` events from it, and every run arrives whole.
+fn resend_to_a_fresh_server(spool: &Path, ids: &[String], expected: u64) {
+    let server = TestServer::start(Backend::Sqlite);
+    let later = client(&server.url, OfflineMode::Buffer, spool);
+    later.flush(WAIT).unwrap();
+    assert_eq!(later.stats().resent, expected);
+    assert_eq!(spool_files(spool), 0, "the spool is empty afterwards");
+    assert_stored(&server.url, ids);
+}
+
 fn spool_files(dir: &Path) -> usize {
     std::fs::read_dir(dir)
         .map(|d| {
@@ -154,11 +165,7 @@ fn server_errors_are_retried_then_spooled_then_delivered() {
         fault.requests()
     );
 
-    let server = TestServer::start(Backend::Sqlite);
-    let later = client(&server.url, OfflineMode::Buffer, spool.path());
-    later.flush(WAIT).unwrap();
-    assert_eq!(later.stats().resent, 12);
-    assert_stored(&server.url, &ids);
+    resend_to_a_fresh_server(spool.path(), &ids, 12);
 }
 
 #[test]
@@ -238,11 +245,7 @@ fn a_full_queue_spills_to_the_spool_without_blocking() {
     assert_eq!(stats.spooled, 120, "{stats:?}");
     assert_eq!(stats.dropped, 0);
 
-    let server = TestServer::start(Backend::Sqlite);
-    let later = client(&server.url, OfflineMode::Buffer, spool.path());
-    later.flush(WAIT).unwrap();
-    assert_eq!(later.stats().resent, 120);
-    assert_stored(&server.url, &ids);
+    resend_to_a_fresh_server(spool.path(), &ids, 120);
 }
 
 #[test]
@@ -335,11 +338,7 @@ fn a_process_that_exits_while_the_server_is_down_spools_for_the_next() {
     let (dead, _) = dead_endpoint();
     let ids = run_child(&dead, spool.path());
     assert!(spool_files(spool.path()) > 0);
-    let server = TestServer::start(Backend::Sqlite);
-    let next = client(&server.url, OfflineMode::Buffer, spool.path());
-    next.flush(WAIT).unwrap();
-    assert_eq!(next.stats().resent, 20);
-    assert_stored(&server.url, &ids);
+    resend_to_a_fresh_server(spool.path(), &ids, 20);
 }
 
 #[test]
@@ -356,10 +355,7 @@ fn a_wrong_endpoint_keeps_the_events_for_later() {
         (8, 0, 0),
         "{stats:?}"
     );
-    let server = TestServer::start(Backend::Sqlite);
-    let later = client(&server.url, OfflineMode::Buffer, spool.path());
-    later.flush(WAIT).unwrap();
-    assert_stored(&server.url, &ids);
+    resend_to_a_fresh_server(spool.path(), &ids, 8);
 }
 
 #[test]
@@ -376,9 +372,5 @@ fn a_process_that_exits_while_the_server_is_slow_spools_for_the_next() {
         started.elapsed()
     );
     assert!(spool_files(spool.path()) > 0);
-    let server = TestServer::start(Backend::Sqlite);
-    let next = client(&server.url, OfflineMode::Buffer, spool.path());
-    next.flush(WAIT).unwrap();
-    assert_eq!(next.stats().resent, 20);
-    assert_stored(&server.url, &ids);
+    resend_to_a_fresh_server(spool.path(), &ids, 20);
 }
