@@ -418,15 +418,7 @@ fn item_fate_in_a_run_tells_what_happened_and_why(backend: Backend) {
     let fate = api.ok("/runs/run_abc123/items/laptop_stand_42");
     assert_eq!(fate["item_id"], "laptop_stand_42");
     let events = fate["events"].as_array().unwrap();
-    let trail: Vec<(&str, &str)> = events
-        .iter()
-        .map(|e| {
-            (
-                e["step_name"].as_str().unwrap(),
-                e["outcome"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let trail = trail(&fate, "step_name");
     assert_eq!(
         trail,
         [
@@ -481,17 +473,7 @@ fn item_history_spans_runs_and_pipelines(backend: Backend) {
     api.save(&other);
 
     let history = api.ok("/items/laptop_stand_42");
-    let trail: Vec<(&str, &str)> = history["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["run_id"].as_str().unwrap(),
-                e["outcome"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let trail = trail(&history, "run_id");
     assert_eq!(
         trail,
         [

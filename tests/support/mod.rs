@@ -105,6 +105,22 @@ impl Api {
     }
 }
 
+/// An item's events as `(field, outcome)` pairs, `field` being `step_name` or `run_id`: the
+/// trail an item-fate or item-history answer describes.
+pub fn trail<'a>(answer: &'a Value, field: &str) -> Vec<(&'a str, &'a str)> {
+    answer["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| {
+            (
+                e[field].as_str().expect("text field"),
+                e["outcome"].as_str().expect("outcome"),
+            )
+        })
+        .collect()
+}
+
 /// `2026-11-20T10:MM:SS.000Z`, `minute` minutes and `second` seconds past 10:00.
 pub fn at(minute: u32, second: u32) -> String {
     format!(

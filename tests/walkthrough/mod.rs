@@ -98,17 +98,7 @@ pub fn follow_the_trail(backend: Backend) {
 
     // 3. Ask for the item's fate: the filter let it through, the selector chose it.
     let fate = api.ok(&format!("/runs/{run_id}/items/laptop_stand_42"));
-    let trail: Vec<(&str, &str)> = fate["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["step_name"].as_str().unwrap(),
-                e["outcome"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let trail = crate::support::trail(&fate, "step_name");
     assert_eq!(
         trail,
         [
