@@ -1,6 +1,7 @@
 //! The client: a pipeline name over a shared transport, and the process-wide default.
 
 use crate::config::{Config, ConfigBuilder};
+use crate::correlation::Correlation;
 use crate::error::XRayError;
 use crate::run::RunGuard;
 use crate::sampling::capped_json;
@@ -149,17 +150,37 @@ impl XRay {
     /// Starts a run with this input (anything `Serialize`).
     pub fn run<I: Serialize>(&self, input: I) -> RunGuard {
         let max = self.core.config.max_io_bytes;
-        RunGuard::start(self, capped_json(&mut Vec::new(), &input, max), None)
+        RunGuard::start(
+            self,
+            capped_json(&mut Vec::new(), &input, max),
+            None,
+            Correlation::new(),
+        )
     }
 
     /// Starts a run with input and metadata (a JSON object, say the deploy or the user).
     pub fn run_with_metadata<I: Serialize, M: Serialize>(&self, input: I, metadata: M) -> RunGuard {
+        self.run_builder(input).metadata(metadata).start()
+    }
+
+    /// A run to start with more than its input: metadata, correlation id, `traceparent`.
+    ///
+    /// ```no_run
+    /// let xray = xray::XRay::new("checkout");
+    /// let run = xray
+    ///     .run_builder(serde_json::json!({"cart": 3}))
+    ///     .correlation_id("req-7f3a")
+    ///     .traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+    ///     .start();
+    /// ```
+    pub fn run_builder<I: Serialize>(&self, input: I) -> RunBuilder<'_> {
         let max = self.core.config.max_io_bytes;
-        RunGuard::start(
-            self,
-            capped_json(&mut Vec::new(), &input, max),
-            capped_json(&mut Vec::new(), &metadata, max),
-        )
+        RunBuilder {
+            client: self,
+            input: capped_json(&mut Vec::new(), &input, max),
+            metadata: None,
+            correlation: Correlation::new(),
+        }
     }
 
     /// Waits until everything recorded so far is delivered (or spooled, in `buffer` mode).
@@ -177,6 +198,48 @@ impl XRay {
     /// What became of the events so far.
     pub fn stats(&self) -> Stats {
         self.core.shipper.stats()
+    }
+}
+
+/// A run about to start ([`XRay::run_builder`]); [`RunBuilder::start`] opens it.
+#[must_use = "the run starts only when `start()` is called"]
+pub struct RunBuilder<'a> {
+    client: &'a XRay,
+    input: Option<Box<str>>,
+    metadata: Option<Box<str>>,
+    correlation: Correlation,
+}
+
+impl RunBuilder<'_> {
+    /// Free-form metadata (a JSON object: the deploy, the user…).
+    pub fn metadata<M: Serialize>(mut self, metadata: M) -> Self {
+        let max = self.client.core.config.max_io_bytes;
+        self.metadata = capped_json(&mut Vec::new(), &metadata, max);
+        self
+    }
+
+    /// The caller's correlation id (`GET /runs?correlation_id=` finds the run).
+    pub fn correlation_id(mut self, id: impl Into<String>) -> Self {
+        self.correlation = self.correlation.id(id);
+        self
+    }
+
+    /// The W3C `traceparent` of the request that caused the run (`GET /runs?trace_id=` finds
+    /// it). An invalid value is ignored with a warning.
+    pub fn traceparent(mut self, header: &str) -> Self {
+        self.correlation = self.correlation.traceparent(header);
+        self
+    }
+
+    /// Both links at once; links not set here still come from the context or environment.
+    pub fn correlation(mut self, correlation: Correlation) -> Self {
+        self.correlation = correlation.or(&self.correlation);
+        self
+    }
+
+    /// Opens the run.
+    pub fn start(self) -> RunGuard {
+        RunGuard::start(self.client, self.input, self.metadata, self.correlation)
     }
 }
 

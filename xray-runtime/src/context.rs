@@ -6,6 +6,7 @@
 //! leak into another's. Futures carry their context with [`Instrument::in_xray`] instead,
 //! the way `tracing`'s `Instrumented` carries a span.
 
+use crate::correlation::Correlation;
 use crate::run::Run;
 use crate::step::Step;
 use pin_project_lite::pin_project;
@@ -13,6 +14,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 thread_local! {
@@ -33,6 +35,7 @@ thread_local! {
 pub struct Context {
     run: Run,
     step: Step,
+    correlation: Option<Arc<Correlation>>,
 }
 
 impl Context {
@@ -49,6 +52,7 @@ impl Context {
         Context {
             run,
             step: Step::none(),
+            correlation: None,
         }
     }
 
@@ -56,6 +60,7 @@ impl Context {
         Context {
             run: step.run(),
             step,
+            correlation: None,
         }
     }
 
@@ -67,6 +72,28 @@ impl Context {
     /// The step (a no-op handle when there is none).
     pub fn step(&self) -> &Step {
         &self.step
+    }
+
+    /// This context with links that runs started in it will carry (see [`Correlation`]).
+    ///
+    /// ```
+    /// # async fn handle() {}
+    /// use xray::{Context, Correlation, Instrument};
+    /// let ctx = Context::current().with_correlation(Correlation::new().id("req-42"));
+    /// let fut = handle().in_xray(ctx); // runs started while it is polled carry `req-42`
+    /// ```
+    pub fn with_correlation(mut self, correlation: Correlation) -> Context {
+        self.correlation = Some(Arc::new(correlation));
+        self
+    }
+
+    /// The links a run started here would carry: the context's own, else its run's.
+    pub fn correlation(&self) -> Correlation {
+        let own = self.correlation.as_deref().cloned().unwrap_or_default();
+        match self.run.correlation() {
+            Some(of_run) => own.or(of_run),
+            None => own,
+        }
     }
 
     /// Makes this the current context of this thread until the guard is dropped.

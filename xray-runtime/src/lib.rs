@@ -84,6 +84,7 @@
 mod client;
 mod config;
 mod context;
+mod correlation;
 mod error;
 #[doc(hidden)]
 pub mod __private {
@@ -96,9 +97,10 @@ mod sampling;
 mod step;
 mod transport;
 
-pub use client::{flush, init, shutdown, stats, ShutdownGuard, XRay};
+pub use client::{flush, init, shutdown, stats, RunBuilder, ShutdownGuard, XRay};
 pub use config::{Config, ConfigBuilder, OfflineMode};
 pub use context::{Context, Entered, Instrument, Instrumented};
+pub use correlation::Correlation;
 pub use error::XRayError;
 pub use run::{Run, RunGuard};
 pub use step::{Step, StepGuard};

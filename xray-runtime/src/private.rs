@@ -49,7 +49,12 @@ pub fn io_cap() -> usize {
 
 /// Opens the run of a `#[xray::run]` function on the default client.
 pub fn run_start(pipeline: &'static str, input: Fields) -> RunGuard {
-    RunGuard::start(&XRay::new(pipeline), object_text(input), None)
+    RunGuard::start(
+        &XRay::new(pipeline),
+        object_text(input),
+        None,
+        crate::Correlation::new(),
+    )
 }
 
 /// Opens the step of a `#[xray::step]` function in the current run (or a run of its own).

@@ -3,6 +3,7 @@
 use crate::client::{Core, XRay};
 use crate::config::OfflineMode;
 use crate::context::{Context, Entered};
+use crate::correlation::Correlation;
 use crate::error::XRayError;
 use crate::sampling::{capped_json, to_json_text};
 use crate::step::StepGuard;
@@ -21,6 +22,7 @@ pub(crate) struct RunShared {
     pub(crate) core: Arc<Core>,
     pub(crate) run_id: String,
     pub(crate) pipeline: Arc<str>,
+    correlation: Correlation,
     started_at: Timestamp,
     started: Instant,
     next_position: AtomicU32,
@@ -111,6 +113,11 @@ impl Run {
         self.shared.as_ref().map(|s| &*s.pipeline)
     }
 
+    /// The run's links to another system (`None` for a no-op handle).
+    pub fn correlation(&self) -> Option<&Correlation> {
+        self.shared.as_ref().map(|s| &s.correlation)
+    }
+
     /// Sets the run's output (anything `Serialize`; capped at `Config::max_io_bytes`).
     pub fn set_output<T: Serialize>(&self, output: T) {
         if let Some(s) = &self.shared {
@@ -186,11 +193,16 @@ impl RunGuard {
         client: &XRay,
         input: Option<Box<str>>,
         metadata: Option<Box<str>>,
+        correlation: Correlation,
     ) -> RunGuard {
         let core = client.core.clone();
+        let correlation = correlation
+            .or(&Context::current().correlation())
+            .or(&Correlation::from_env());
         let shared = Arc::new(RunShared {
             run_id: uuid::Uuid::new_v4().to_string(),
             pipeline: client.pipeline().into(),
+            correlation,
             started_at: chrono::Utc::now(),
             started: Instant::now(),
             next_position: AtomicU32::new(0),
@@ -206,6 +218,8 @@ impl RunGuard {
                 started_at: shared.started_at,
                 input: input.map(to_json_text),
                 metadata: metadata.map(to_json_text),
+                correlation_id: shared.correlation.correlation_id().map(str::to_string),
+                traceparent: shared.correlation.traceparent_text(),
             })));
         RunGuard {
             run: Run {

@@ -13,6 +13,9 @@ diesel::table! {
         started_at -> BigInt,
         ended_at -> Nullable<BigInt>,
         duration_ms -> Nullable<Double>,
+        correlation_id -> Nullable<Text>,
+        trace_id -> Nullable<Text>,
+        traceparent -> Nullable<Text>,
     }
 }
 
@@ -64,6 +67,32 @@ diesel::table! {
         run_id -> Text,
         item_id -> Text,
         details -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Alert rules.
+    alerts (alert_id) {
+        alert_id -> Text,
+        name -> Text,
+        rule -> Text,
+        webhook_url -> Text,
+        source -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Alert firings, one per rule and window.
+    alert_events (alert_id, window_key) {
+        alert_id -> Text,
+        window_key -> Text,
+        fired_at -> BigInt,
+        payload -> Text,
+        status -> Text,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        delivered_at -> Nullable<BigInt>,
     }
 }
 

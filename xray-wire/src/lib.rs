@@ -10,6 +10,7 @@ mod request;
 mod response;
 mod taxonomy;
 pub mod time;
+mod trace;
 
 pub use ids::ItemId;
 pub use json::JsonText;
@@ -22,6 +23,7 @@ pub use response::{
     RunList, RunSummary, StepHit, StepList, StepView,
 };
 pub use taxonomy::{Capture, ParseEnumError, RunStatus, StepType};
+pub use trace::{normalize_trace_id, TraceError, TraceParent, MAX_CORRELATION_ID_LEN};
 
 /// A point in time on the wire: RFC 3339, UTC (`2026-11-26T12:00:00.123456Z`).
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

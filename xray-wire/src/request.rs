@@ -124,6 +124,14 @@ pub struct RunRecord {
     /// Free-form metadata (a JSON object).
     #[serde(default)]
     pub metadata: Option<JsonText>,
+    /// The caller's correlation id (a request id, an order number…), to find the run from
+    /// another system: `GET /runs?correlation_id=…`.
+    #[serde(default)]
+    pub correlation_id: Option<String>,
+    /// The W3C `traceparent` of the request that caused the run; its trace id is searchable
+    /// with `GET /runs?trace_id=…`.
+    #[serde(default)]
+    pub traceparent: Option<String>,
     /// When it started (defaults to the time the server received it).
     #[serde(default, deserialize_with = "crate::time::optional")]
     pub started_at: Option<Timestamp>,
@@ -155,6 +163,14 @@ pub struct RunStarted {
     /// Free-form metadata.
     #[serde(default)]
     pub metadata: Option<JsonText>,
+    /// The caller's correlation id (a request id, an order number…), to find the run from
+    /// another system: `GET /runs?correlation_id=…`.
+    #[serde(default)]
+    pub correlation_id: Option<String>,
+    /// The W3C `traceparent` of the request that caused the run; its trace id is searchable
+    /// with `GET /runs?trace_id=…`.
+    #[serde(default)]
+    pub traceparent: Option<String>,
 }
 
 /// A step of a run has finished.

@@ -22,6 +22,15 @@ pub struct RunSummary {
     pub error: Option<String>,
     /// Its metadata.
     pub metadata: Option<JsonText>,
+    /// The caller's correlation id.
+    #[serde(default)]
+    pub correlation_id: Option<String>,
+    /// The W3C trace id it belongs to (32 hex digits).
+    #[serde(default)]
+    pub trace_id: Option<String>,
+    /// The W3C `traceparent` it was given.
+    #[serde(default)]
+    pub traceparent: Option<String>,
     /// When it started.
     pub started_at: Timestamp,
     /// When it ended.

@@ -100,11 +100,26 @@ pub async fn ingest(
 pub async fn list_runs(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
     let p = Params::parse(
         req.query_string(),
-        &["pipeline", "status", "since", "until", "limit", "cursor"],
+        &[
+            "pipeline",
+            "status",
+            "correlation_id",
+            "trace_id",
+            "since",
+            "until",
+            "limit",
+            "cursor",
+        ],
     )?;
     let filter = RunFilter {
         pipeline: p.text("pipeline"),
         status: p.name("status")?,
+        correlation_id: p.text("correlation_id"),
+        trace_id: p
+            .text("trace_id")
+            .map(|t| xray_wire::normalize_trace_id(&t))
+            .transpose()
+            .map_err(|e| ApiError::BadRequest(format!("`trace_id` {e}")))?,
         since: p.time("since")?,
         until: p.time("until")?,
         limit: p.limit(DEFAULT_LIMIT)?,

@@ -59,6 +59,10 @@ pub struct RunFilter {
     pub pipeline: Option<String>,
     /// Only this status.
     pub status: Option<RunStatus>,
+    /// Only runs with this correlation id.
+    pub correlation_id: Option<String>,
+    /// Only runs of this W3C trace (lowercase hex).
+    pub trace_id: Option<String>,
     /// Started at or after (µs).
     pub since: Option<i64>,
     /// Started before (µs).

@@ -82,6 +82,9 @@ macro_rules! impl_backend {
                                 runs::started_at.eq(excluded(runs::started_at)),
                                 runs::ended_at.eq(excluded(runs::ended_at)),
                                 runs::duration_ms.eq(excluded(runs::duration_ms)),
+                                runs::correlation_id.eq(excluded(runs::correlation_id)),
+                                runs::trace_id.eq(excluded(runs::trace_id)),
+                                runs::traceparent.eq(excluded(runs::traceparent)),
                             ))
                             .execute(c)?;
                     }
@@ -95,6 +98,9 @@ macro_rules! impl_backend {
                                 runs::input.eq(excluded(runs::input)),
                                 runs::metadata.eq(excluded(runs::metadata)),
                                 runs::started_at.eq(excluded(runs::started_at)),
+                                runs::correlation_id.eq(excluded(runs::correlation_id)),
+                                runs::trace_id.eq(excluded(runs::trace_id)),
+                                runs::traceparent.eq(excluded(runs::traceparent)),
                             ))
                             .execute(c)?;
                     }
@@ -147,6 +153,12 @@ macro_rules! impl_backend {
                 }
                 if let Some(s) = f.status {
                     q = q.filter(runs::status.eq(s.as_str()));
+                }
+                if let Some(id) = &f.correlation_id {
+                    q = q.filter(runs::correlation_id.eq(id));
+                }
+                if let Some(id) = &f.trace_id {
+                    q = q.filter(runs::trace_id.eq(id));
                 }
                 if let Some(t) = f.since {
                     q = q.filter(runs::started_at.ge(t));

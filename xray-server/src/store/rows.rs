@@ -52,6 +52,9 @@ pub struct RunRow {
     pub started_at: i64,
     pub ended_at: Option<i64>,
     pub duration_ms: Option<f64>,
+    pub correlation_id: Option<String>,
+    pub trace_id: Option<String>,
+    pub traceparent: Option<String>,
 }
 
 /// A stored step.
@@ -147,6 +150,7 @@ impl WriteSet {
                     let at = |field: &str| format!("events[{i}].run_started.{field}");
                     check_name(&at("run_id"), &e.run_id)?;
                     check_name(&at("pipeline"), &e.pipeline)?;
+                    let links = Links::check(&at(""), e.correlation_id, e.traceparent)?;
                     set.runs_started.push(RunRow {
                         run_id: e.run_id,
                         pipeline: e.pipeline,
@@ -158,6 +162,9 @@ impl WriteSet {
                         started_at: micros(e.started_at),
                         ended_at: None,
                         duration_ms: None,
+                        correlation_id: links.correlation_id,
+                        trace_id: links.trace_id,
+                        traceparent: links.traceparent,
                     });
                 }
                 Event::RunFinished(e) => {
@@ -184,6 +191,9 @@ impl WriteSet {
                         started_at: micros(e.started_at),
                         ended_at: Some(micros(e.ended_at)),
                         duration_ms: duration,
+                        correlation_id: None,
+                        trace_id: None,
+                        traceparent: None,
                     });
                 }
                 Event::StepFinished(e) => {
@@ -211,6 +221,9 @@ impl WriteSet {
                         started_at: micros(started),
                         ended_at: None,
                         duration_ms: None,
+                        correlation_id: None,
+                        trace_id: None,
+                        traceparent: None,
                     });
                     set.add_step(&path, &e.run_id, &e.pipeline, e.step, 0, started)?;
                 }
@@ -232,6 +245,7 @@ impl WriteSet {
         check_name("run_id", &run_id)?;
         check_name("pipeline", &run.pipeline)?;
         check_text("error", run.error.as_deref())?;
+        let links = Links::check("", run.correlation_id, run.traceparent)?;
         let started = run.started_at.unwrap_or_else(Utc::now);
         let duration = check_duration("duration_ms", run.duration_ms)?
             .or_else(|| run.ended_at.and_then(|end| span_ms(started, end)));
@@ -266,6 +280,9 @@ impl WriteSet {
             started_at: micros(started),
             ended_at: run.ended_at.map(micros),
             duration_ms: duration,
+            correlation_id: links.correlation_id,
+            trace_id: links.trace_id,
+            traceparent: links.traceparent,
         });
         Ok(set)
     }
@@ -398,6 +415,38 @@ impl WriteSet {
             });
         }
         Ok(n)
+    }
+}
+
+/// A run's checked links to other systems.
+struct Links {
+    correlation_id: Option<String>,
+    trace_id: Option<String>,
+    traceparent: Option<String>,
+}
+
+impl Links {
+    /// Checks a correlation id (like a name: 1–512 characters, no NUL) and a `traceparent`
+    /// (W3C Trace Context), whose trace id becomes searchable. `prefix` is the field path's
+    /// start (`events[0].run_started.` or empty).
+    fn check(
+        prefix: &str,
+        correlation_id: Option<String>,
+        traceparent: Option<String>,
+    ) -> Result<Links, ValidationError> {
+        if let Some(id) = &correlation_id {
+            check_name(&format!("{prefix}correlation_id"), id)?;
+        }
+        let parsed = traceparent
+            .as_deref()
+            .map(xray_wire::TraceParent::parse)
+            .transpose()
+            .map_err(|e| invalid(format!("{prefix}traceparent"), e.to_string()))?;
+        Ok(Links {
+            correlation_id,
+            trace_id: parsed.as_ref().map(|t| t.trace_id.clone()),
+            traceparent: parsed.map(|t| t.to_string()),
+        })
     }
 }
 
@@ -557,6 +606,9 @@ impl RunRow {
             output: parse_json(self.output),
             error: self.error,
             metadata: parse_json(self.metadata),
+            correlation_id: self.correlation_id,
+            trace_id: self.trace_id,
+            traceparent: self.traceparent,
             started_at: from_micros(self.started_at),
             ended_at: self.ended_at.map(from_micros),
             duration_ms: self.duration_ms,
