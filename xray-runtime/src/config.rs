@@ -62,6 +62,30 @@ pub struct Config {
     pub max_io_bytes: usize,
     /// Pipeline of steps opened with no run around them (`XRAY_PIPELINE`).
     pub default_pipeline: String,
+    /// API key sent as `Authorization: Bearer …` when the server requires one (`XRAY_API_KEY`).
+    pub api_key: Option<ApiKey>,
+}
+
+/// An API key: sent to the server, never printed (`Debug` shows `***`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key.
+    pub fn new(key: impl Into<String>) -> ApiKey {
+        ApiKey(key.into())
+    }
+
+    /// The key's text.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
 }
 
 impl Default for Config {
@@ -80,6 +104,7 @@ impl Default for Config {
             max_details_bytes: 4096,
             max_io_bytes: 32 * 1024,
             default_pipeline: "default".into(),
+            api_key: None,
         }
     }
 }
@@ -95,6 +120,9 @@ impl Config {
         }
         if let Some(v) = var("XRAY_ENDPOINT") {
             c.endpoint = v;
+        }
+        if let Some(v) = var("XRAY_API_KEY") {
+            c.api_key = Some(ApiKey(v));
         }
         if let Some(v) = var("XRAY_OFFLINE_MODE") {
             match v.parse() {
@@ -169,6 +197,11 @@ impl ConfigBuilder {
     /// The server's URL.
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.0.endpoint = url.into();
+        self
+    }
+    /// The API key to send (when the server requires keys: one with the `ingest` scope).
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.0.api_key = Some(ApiKey(key.into()));
         self
     }
     /// What happens when the server is away.

@@ -98,7 +98,7 @@ mod step;
 mod transport;
 
 pub use client::{flush, init, shutdown, stats, RunBuilder, ShutdownGuard, XRay};
-pub use config::{Config, ConfigBuilder, OfflineMode};
+pub use config::{ApiKey, Config, ConfigBuilder, OfflineMode};
 pub use context::{Context, Entered, Instrument, Instrumented};
 pub use correlation::Correlation;
 pub use error::XRayError;

@@ -11,13 +11,18 @@
 //! # Ok(()) }
 //! ```
 
+pub mod alerts;
 pub mod db;
 pub mod http;
+pub mod retention;
 pub mod schema;
+pub mod settings;
 pub mod store;
 pub mod testing;
 
+pub use settings::Settings;
 use std::net::TcpListener;
+use std::path::PathBuf;
 
 /// Server settings, from flags or the environment.
 #[derive(Debug, Clone, clap::Parser)]
@@ -42,6 +47,42 @@ pub struct Config {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "XRAY_WORKERS")]
     pub workers: Option<usize>,
+    /// A TOML file with `[auth]` keys, `[retention]` policies and `[[alerts]]` rules (README).
+    #[arg(long, env = "XRAY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// An API key allowed to ingest (repeatable; env: comma-separated).
+    #[arg(
+        long = "ingest-key",
+        env = "XRAY_INGEST_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub ingest_keys: Vec<http::auth::Secret>,
+    /// An API key allowed to read (repeatable; env: comma-separated).
+    #[arg(
+        long = "read-key",
+        env = "XRAY_READ_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub read_keys: Vec<http::auth::Secret>,
+    /// An API key allowed everything, alert rules included (repeatable; env: comma-separated).
+    #[arg(
+        long = "admin-key",
+        env = "XRAY_ADMIN_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub admin_keys: Vec<http::auth::Secret>,
+    /// Delete runs older than this many days (the default retention policy).
+    #[arg(long, env = "XRAY_RETAIN_DAYS")]
+    pub retain_days: Option<u32>,
+    /// Keep only this many newest runs per pipeline (the default retention policy).
+    #[arg(long, env = "XRAY_RETAIN_RUNS")]
+    pub retain_runs: Option<u64>,
+    /// How often alert rules are evaluated, in milliseconds.
+    #[arg(long, env = "XRAY_ALERT_INTERVAL_MS", default_value_t = 10_000)]
+    pub alert_interval_ms: u64,
 }
 
 /// A failure to start the server.
@@ -59,6 +100,12 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// The config's alert rules could not be stored.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The config file is unreadable or invalid.
+    #[error(transparent)]
+    Settings(#[from] settings::SettingsError),
     /// The server stopped with an I/O error.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
@@ -71,6 +118,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         .database_url
         .parse()
         .unwrap_or_else(|never: std::convert::Infallible| match never {});
+    let settings = config.settings()?;
     let store = store::Store::open(&url, config.pool_size)?;
     let listener = TcpListener::bind(&config.bind).map_err(|source| StartError::Bind {
         addr: config.bind.clone(),
@@ -84,10 +132,38 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let workers = config
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let state = http::AppState {
-        store,
-        body_limit: config.body_limit,
-    };
-    http::serve(listener, state, workers)?.await?;
+    let running = start(listener, store, settings, workers)?;
+    running.server.await?;
     Ok(())
+}
+
+/// A started server and its background work (retention sweeps, alert evaluation and webhook
+/// delivery), which stops when this is dropped.
+pub struct Running {
+    /// The HTTP server: await it to serve; its handle stops it.
+    pub server: actix_web::dev::Server,
+    /// Shared with the handlers.
+    pub state: http::AppState,
+    pub(crate) _background: Vec<Box<dyn Send>>,
+}
+
+/// Builds the server and starts its background work.
+pub fn start(
+    listener: TcpListener,
+    store: store::Store,
+    settings: Settings,
+    workers: usize,
+) -> Result<Running, StartError> {
+    let state = http::AppState::new(store, &settings)?;
+    let mut background: Vec<Box<dyn Send>> = Vec::new();
+    if let Some(sweeper) = state.retention.start() {
+        background.push(Box::new(sweeper));
+    }
+    background.push(Box::new(state.alerts.start()));
+    let server = http::serve(listener, state.clone(), workers)?;
+    Ok(Running {
+        server,
+        state,
+        _background: background,
+    })
 }

@@ -79,6 +79,7 @@ diesel::table! {
         webhook_url -> Text,
         source -> Text,
         created_at -> BigInt,
+        firing_key -> Nullable<Text>,
     }
 }
 

@@ -5,8 +5,8 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`) to create and drop their databases.
 
 use crate::db::DatabaseUrl;
-use crate::http::{self, AppState};
 use crate::store::Store;
+use crate::Settings;
 use diesel::pg::PgConnection;
 use diesel::{Connection, RunQueryDsl};
 use std::net::TcpListener;
@@ -132,14 +132,45 @@ impl TestServer {
         listener: TcpListener,
         body_limit: usize,
     ) -> TestServer {
+        let settings = Settings {
+            body_limit,
+            ..Settings::default()
+        };
+        Self::start_listener_with(url, listener, settings)
+    }
+
+    /// Starts a server over a fresh database of `backend` with these settings (keys,
+    /// retention, alert rules).
+    pub fn start_settings(backend: Backend, settings: Settings) -> TestServer {
+        let db = TestDb::create(backend);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let mut server = Self::start_listener_with(db.url(), listener, settings);
+        server.db = Some(db);
+        server
+    }
+
+    /// Starts a server on a given listener with these settings, background work included.
+    pub fn start_listener_with(
+        url: &DatabaseUrl,
+        listener: TcpListener,
+        settings: Settings,
+    ) -> TestServer {
         let store = Store::open(url, 4).expect("open the test database");
         let url = format!("http://{}", listener.local_addr().expect("local address"));
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_rt::System::new().block_on(async move {
-                let server = http::serve(listener, AppState { store, body_limit }, 2)?;
-                let _ = tx.send(server.handle());
-                server.await
+                let running = crate::start(listener, store, settings, 2)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                let _ = tx.send(running.server.handle());
+                let crate::Running {
+                    server,
+                    _background,
+                    ..
+                } = running;
+                let served = server.await;
+                drop(_background);
+                served
             })
         });
         let handle = rx.recv().expect("the test server started");

@@ -4,6 +4,7 @@
 //! Both `xray-runtime` (the SDK) and `xray-server` use these types, so the two cannot drift.
 //! Request types reject unknown fields, so a misspelt field is an error rather than silently lost.
 
+mod admin;
 mod ids;
 mod json;
 mod request;
@@ -12,6 +13,10 @@ mod taxonomy;
 pub mod time;
 mod trace;
 
+pub use admin::{
+    AlertCondition, AlertEvent, AlertEventList, AlertList, AlertNotification, AlertRule,
+    AlertRuleSpec, PipelineRetention, RetentionPolicy, RetentionStatus, SweepReport,
+};
 pub use ids::ItemId;
 pub use json::JsonText;
 pub use request::{

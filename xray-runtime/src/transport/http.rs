@@ -1,5 +1,6 @@
 //! One HTTP request: POST a batch to `/ingest` with ureq, and sort the answer into what to do next.
 
+use crate::config::ApiKey;
 use std::time::Duration;
 
 /// How a POST ended.
@@ -23,10 +24,12 @@ pub(crate) enum Delivery {
 pub(crate) struct Sender {
     agent: ureq::Agent,
     url: String,
+    /// `Bearer <key>`, when a key is configured.
+    authorization: Option<String>,
 }
 
 impl Sender {
-    pub(crate) fn new(endpoint: &str, timeout: Duration) -> Sender {
+    pub(crate) fn new(endpoint: &str, timeout: Duration, api_key: Option<&ApiKey>) -> Sender {
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
             .http_status_as_error(false)
@@ -35,15 +38,19 @@ impl Sender {
         Sender {
             agent,
             url: format!("{}/ingest", endpoint.trim_end_matches('/')),
+            authorization: api_key.map(|k| format!("Bearer {}", k.expose())),
         }
     }
 
     pub(crate) fn post(&self, body: &[u8]) -> Delivery {
-        let result = self
+        let mut request = self
             .agent
             .post(&self.url)
-            .header("content-type", "application/json")
-            .send(body);
+            .header("content-type", "application/json");
+        if let Some(auth) = &self.authorization {
+            request = request.header("authorization", auth);
+        }
+        let result = request.send(body);
         let mut res = match result {
             Ok(res) => res,
             Err(e) => return Delivery::Retry(e.to_string()),

@@ -190,10 +190,15 @@ impl Shipper {
         let (doorbell, doorbell_rx) = bounded(1);
         let mut worker = Worker {
             shared: shared.clone(),
-            sender: Sender::new(&config.endpoint, config.http_timeout),
+            sender: Sender::new(
+                &config.endpoint,
+                config.http_timeout,
+                config.api_key.as_ref(),
+            ),
             final_sender: Sender::new(
                 &config.endpoint,
                 config.http_timeout.min(FINAL_REQUEST_TIMEOUT),
+                config.api_key.as_ref(),
             ),
             closing: false,
             gave_up: false,

@@ -15,7 +15,9 @@ CREATE TABLE alerts (
     rule        TEXT NOT NULL,
     webhook_url TEXT NOT NULL,
     source      TEXT NOT NULL,
-    created_at  BIGINT NOT NULL
+    created_at  BIGINT NOT NULL,
+    -- For conditions over a window: the firing in progress (NULL when the condition is false).
+    firing_key  TEXT
 );
 
 -- Firings: one row per rule and window, so a window is notified once whichever server sees it.

@@ -14,7 +14,11 @@ use xray_wire::{Health, IngestBatch, IngestResponse, RunRecord};
 type Result<T> = std::result::Result<T, ApiError>;
 
 /// Reads the body, stopping at the configured limit.
-async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Bytes> {
+pub(crate) async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Bytes> {
     let declared = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
@@ -36,7 +40,7 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
 }
 
 /// Parses a JSON body, naming the field at fault (`steps[0].step_type: unknown step_type …`).
-fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     if body.is_empty() {
         return Err(ApiError::BadRequest(
             "the request body is empty; expected JSON".into(),

@@ -60,6 +60,15 @@ trait Backend {
         limit: i64,
     ) -> QueryResult<ItemParts>;
     fn ping(&mut self) -> QueryResult<()>;
+    fn pipelines(&mut self) -> QueryResult<Vec<String>>;
+    fn expired_runs(
+        &mut self,
+        pipeline: &str,
+        older_than: Option<i64>,
+        keep_newest: Option<i64>,
+        batch: i64,
+    ) -> QueryResult<Vec<String>>;
+    fn delete_runs(&mut self, ids: &[String]) -> QueryResult<(usize, usize, usize)>;
 }
 
 macro_rules! impl_backend {
@@ -334,6 +343,78 @@ macro_rules! impl_backend {
                 Ok((events, selected))
             }
 
+            fn pipelines(&mut self) -> QueryResult<Vec<String>> {
+                runs::table.select(runs::pipeline).distinct().load(self)
+            }
+
+            fn expired_runs(
+                &mut self,
+                pipeline: &str,
+                older_than: Option<i64>,
+                keep_newest: Option<i64>,
+                batch: i64,
+            ) -> QueryResult<Vec<String>> {
+                let mut ids: Vec<String> = Vec::new();
+                if let Some(cutoff) = older_than {
+                    ids = runs::table
+                        .filter(runs::pipeline.eq(pipeline))
+                        .filter(runs::started_at.lt(cutoff))
+                        .order((runs::started_at.asc(), runs::run_id.asc()))
+                        .select(runs::run_id)
+                        .limit(batch)
+                        .load(self)?;
+                }
+                if let (Some(keep), true) = (keep_newest, (ids.len() as i64) < batch) {
+                    // The newest run that falls off the end; it and everything older go.
+                    let boundary: Option<(i64, String)> = runs::table
+                        .filter(runs::pipeline.eq(pipeline))
+                        .order((runs::started_at.desc(), runs::run_id.desc()))
+                        .select((runs::started_at, runs::run_id))
+                        .offset(keep)
+                        .first(self)
+                        .optional()?;
+                    if let Some((at, id)) = boundary {
+                        let more: Vec<String> = runs::table
+                            .filter(runs::pipeline.eq(pipeline))
+                            .filter(
+                                runs::started_at
+                                    .lt(at)
+                                    .or(runs::started_at.eq(at).and(runs::run_id.le(&id))),
+                            )
+                            .order((runs::started_at.asc(), runs::run_id.asc()))
+                            .select(runs::run_id)
+                            .limit(batch)
+                            .load(self)?;
+                        for id in more {
+                            if !ids.contains(&id) && (ids.len() as i64) < batch {
+                                ids.push(id);
+                            }
+                        }
+                    }
+                }
+                Ok(ids)
+            }
+
+            fn delete_runs(&mut self, ids: &[String]) -> QueryResult<(usize, usize, usize)> {
+                self.$write_tx(|c| {
+                    let samples =
+                        diesel::delete(samples::table.filter(samples::run_id.eq_any(ids)))
+                            .execute(c)?;
+                    let run_steps = steps::table
+                        .filter(steps::run_id.eq_any(ids))
+                        .select(steps::step_id);
+                    diesel::delete(
+                        step_reasons::table.filter(step_reasons::step_id.eq_any(run_steps)),
+                    )
+                    .execute(c)?;
+                    let steps = diesel::delete(steps::table.filter(steps::run_id.eq_any(ids)))
+                        .execute(c)?;
+                    let runs =
+                        diesel::delete(runs::table.filter(runs::run_id.eq_any(ids))).execute(c)?;
+                    Ok((runs, steps, samples))
+                })
+            }
+
             fn ping(&mut self) -> QueryResult<()> {
                 diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("1"))
                     .execute(self)
@@ -364,6 +445,8 @@ macro_rules! with_conn {
     };
 }
 
+pub mod alerts;
+
 /// The server's access to stored runs; cheap to clone (it is a pool handle).
 #[derive(Clone)]
 pub struct Store {
@@ -386,6 +469,29 @@ impl Store {
     /// Checks that the database answers.
     pub fn ping(&self) -> Result<(), StoreError> {
         with_conn!(&self.db, c => Ok(c.ping()?))
+    }
+
+    /// Every pipeline with stored runs.
+    pub fn pipelines(&self) -> Result<Vec<String>, StoreError> {
+        with_conn!(&self.db, c => Ok(c.pipelines()?))
+    }
+
+    /// Up to `batch` runs of `pipeline`, oldest first, that started before `older_than` (µs) or
+    /// fall outside its `keep_newest` newest runs.
+    pub fn expired_runs(
+        &self,
+        pipeline: &str,
+        older_than: Option<i64>,
+        keep_newest: Option<i64>,
+        batch: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        with_conn!(&self.db, c => Ok(c.expired_runs(pipeline, older_than, keep_newest, batch)?))
+    }
+
+    /// Deletes runs with their steps, counts and samples in one transaction: (runs, steps,
+    /// samples) deleted.
+    pub fn delete_runs(&self, ids: &[String]) -> Result<(usize, usize, usize), StoreError> {
+        with_conn!(&self.db, c => Ok(c.delete_runs(ids)?))
     }
 
     /// Writes a validated set of rows in one transaction. Re-writing the same rows is a no-op.

@@ -1,0 +1,186 @@
+//! Operating the server: retention policies and sweeps, alert rules and their firings.
+
+use crate::{StepType, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How long runs are kept: by age, by count, or both (whichever removes more).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionPolicy {
+    /// Delete runs that started more than this many days ago.
+    #[serde(default)]
+    pub max_age_days: Option<u32>,
+    /// Keep only this many newest runs (per pipeline).
+    #[serde(default)]
+    pub max_runs: Option<u64>,
+}
+
+/// A policy for one pipeline, replacing the default policy for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineRetention {
+    /// The pipeline.
+    pub pipeline: String,
+    /// Its policy.
+    #[serde(flatten)]
+    pub policy: RetentionPolicy,
+}
+
+/// What one sweep removed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SweepReport {
+    /// When it started.
+    pub started_at: Option<Timestamp>,
+    /// When it ended.
+    pub finished_at: Option<Timestamp>,
+    /// Runs deleted (their steps, counts and samples with them).
+    pub runs_deleted: u64,
+    /// Steps deleted.
+    pub steps_deleted: u64,
+    /// Kept item events deleted.
+    pub samples_deleted: u64,
+    /// Runs deleted per pipeline.
+    pub by_pipeline: BTreeMap<String, u64>,
+    /// The error that stopped it, if one did.
+    pub error: Option<String>,
+}
+
+/// `GET /admin/retention`: the policies in force and what the last sweep removed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetentionStatus {
+    /// The policy of every pipeline without its own.
+    pub default: RetentionPolicy,
+    /// Pipelines with their own policy.
+    pub pipelines: Vec<PipelineRetention>,
+    /// Seconds between sweeps.
+    pub sweep_interval_secs: u64,
+    /// Runs deleted per transaction, so a sweep never holds the database for long.
+    pub batch_size: u32,
+    /// The last sweep this server made (`null` before the first).
+    pub last_sweep: Option<SweepReport>,
+}
+
+/// When an alert fires.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AlertCondition {
+    /// Steps of a pipeline rejected more than `above` of their input in more than `more_than`
+    /// of the pipeline's last `last_runs` runs. Fires once when it becomes true, again only
+    /// after it has been false.
+    RejectionRate {
+        /// The pipeline.
+        pipeline: String,
+        /// Step type to watch (default `filter`).
+        #[serde(default = "filter")]
+        step_type: StepType,
+        /// Only steps with this name.
+        #[serde(default)]
+        step_name: Option<String>,
+        /// Rejection rate threshold, 0..=1.
+        above: f64,
+        /// Fires when more runs than this are over the threshold.
+        more_than: u32,
+        /// The window: this many newest runs of the pipeline.
+        last_runs: u32,
+    },
+    /// A run of the pipeline failed. Fires once per failed run.
+    RunFailed {
+        /// The pipeline.
+        pipeline: String,
+    },
+    /// A decision scored below `below`. Fires once per step.
+    LowScore {
+        /// Only this pipeline (default: all).
+        #[serde(default)]
+        pipeline: Option<String>,
+        /// Step type to watch (default `select`).
+        #[serde(default = "select")]
+        step_type: StepType,
+        /// Score threshold.
+        below: f64,
+    },
+}
+
+fn filter() -> StepType {
+    StepType::Filter
+}
+
+fn select() -> StepType {
+    StepType::Select
+}
+
+/// A new alert rule: `POST /alerts`, or an `[[alerts]]` table of the server's config file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRuleSpec {
+    /// A name for people.
+    pub name: String,
+    /// Where to POST the JSON notification (`http://` or `https://`).
+    pub webhook_url: String,
+    /// When it fires.
+    pub condition: AlertCondition,
+}
+
+/// A stored alert rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRule {
+    /// Its id.
+    pub alert_id: String,
+    /// A name for people.
+    pub name: String,
+    /// Where notifications go.
+    pub webhook_url: String,
+    /// When it fires.
+    pub condition: AlertCondition,
+    /// `config` (from the config file) or `api` (from `POST /alerts`).
+    pub source: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// `GET /alerts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertList {
+    /// The rules.
+    pub alerts: Vec<AlertRule>,
+}
+
+/// One firing of a rule: what a webhook receives and `GET /alerts/{id}/events` lists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertNotification {
+    /// The rule.
+    pub alert_id: String,
+    /// The rule's name.
+    pub name: String,
+    /// What the firing is about: a run id, a step id, or the window's newest run.
+    pub window_key: String,
+    /// When it fired.
+    pub fired_at: Timestamp,
+    /// One line for people.
+    pub summary: String,
+    /// The runs involved (open them with `GET /runs/{id}`).
+    pub run_ids: Vec<String>,
+}
+
+/// A firing and the state of its delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertEvent {
+    /// What was (or will be) sent.
+    pub notification: AlertNotification,
+    /// `pending`, `delivered` or `failed` (gave up after retries).
+    pub status: String,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// The last delivery error.
+    pub last_error: Option<String>,
+    /// When the webhook accepted it.
+    pub delivered_at: Option<Timestamp>,
+}
+
+/// `GET /alerts/{id}/events`, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertEventList {
+    /// The firings.
+    pub events: Vec<AlertEvent>,
+}
