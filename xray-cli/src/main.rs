@@ -29,6 +29,9 @@ struct Cli {
         default_value = "http://127.0.0.1:8000"
     )]
     server: String,
+    /// API key with the `read` scope, when the server requires keys.
+    #[arg(long, global = true, env = "XRAY_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
     /// Print the server's JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
@@ -46,6 +49,12 @@ enum Command {
         /// Only runs with this status: running, completed, failed.
         #[arg(long)]
         status: Option<String>,
+        /// Only runs with this correlation id.
+        #[arg(long)]
+        correlation_id: Option<String>,
+        /// Only runs of this W3C trace (32 hex digits).
+        #[arg(long)]
+        trace_id: Option<String>,
         /// How many (1 to 1000).
         #[arg(long, default_value_t = 20)]
         limit: u32,
@@ -136,13 +145,17 @@ fn query(pairs: &[(&str, Option<String>)]) -> String {
     }
 }
 
-fn get(server: &str, path: &str) -> Result<String, CliError> {
+fn get(server: &str, key: Option<&str>, path: &str) -> Result<String, CliError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .into();
     let url = format!("{}{path}", server.trim_end_matches('/'));
-    let mut res = agent.get(&url).call().map_err(|e| CliError::Unreachable {
+    let mut request = agent.get(&url);
+    if let Some(key) = key {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    let mut res = request.call().map_err(|e| CliError::Unreachable {
         server: server.to_string(),
         reason: e.to_string(),
     })?;
@@ -178,6 +191,8 @@ fn run(cli: Cli) -> Result<String, CliError> {
         Command::Runs {
             pipeline,
             status,
+            correlation_id,
+            trace_id,
             limit,
         } => (
             format!(
@@ -185,6 +200,8 @@ fn run(cli: Cli) -> Result<String, CliError> {
                 query(&[
                     ("pipeline", pipeline.clone()),
                     ("status", status.clone()),
+                    ("correlation_id", correlation_id.clone()),
+                    ("trace_id", trace_id.clone()),
                     ("limit", Some(limit.to_string())),
                 ])
             ),
@@ -225,7 +242,7 @@ fn run(cli: Cli) -> Result<String, CliError> {
             "why",
         ),
     };
-    let text = get(server, &path)?;
+    let text = get(server, cli.api_key.as_deref(), &path)?;
     if cli.json {
         let value: Value = typed(server, &text)?;
         return Ok(serde_json::to_string_pretty(&value).unwrap_or_default());

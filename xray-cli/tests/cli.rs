@@ -9,6 +9,7 @@ fn xray(server: &str, args: &[&str]) -> Output {
         .arg(server)
         .args(args)
         .env_remove("XRAY_ENDPOINT")
+        .env_remove("XRAY_API_KEY")
         .output()
         .expect("run xray")
 }
@@ -135,4 +136,42 @@ fn server_errors_are_one_clear_line_and_a_failing_exit() {
     assert_eq!(dead.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&dead.stderr)
         .contains("cannot reach the X-Ray server at http://127.0.0.1:9"));
+}
+
+#[test]
+fn keys_and_links_reach_the_server() {
+    let key = |k: &str| k.parse().expect("key");
+    let server = TestServer::start_settings(
+        Backend::Sqlite,
+        xray_server::Settings {
+            keys: xray_server::http::auth::ApiKeys::new(&[key("in")], &[key("rd")], &[]),
+            ..xray_server::Settings::default()
+        },
+    );
+    let mut run: serde_json::Value =
+        serde_json::from_str(include_str!("../../docs/seed-run.json")).expect("seed run");
+    run["correlation_id"] = "req-9".into();
+    let res = ureq::post(server.at("/runs"))
+        .header("authorization", "Bearer in")
+        .send_json(&run)
+        .expect("POST /runs");
+    assert_eq!(res.status().as_u16(), 201);
+    let url = server.url.as_str();
+    // Without a key: the server's 401, one line.
+    let out = xray(url, &["runs"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+    // With the read key, from the flag or from XRAY_API_KEY.
+    let found = ok(
+        url,
+        &["--api-key", "rd", "runs", "--correlation-id", "req-9"],
+    );
+    assert!(found.contains("run_abc123"), "{found}");
+    let out = Command::new(env!("CARGO_BIN_EXE_xray"))
+        .args(["--server", url, "runs", "--correlation-id", "other"])
+        .env("XRAY_API_KEY", "rd")
+        .output()
+        .expect("run xray");
+    assert!(out.status.success(), "{out:?}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("run_abc123"));
 }

@@ -168,3 +168,49 @@ impl crate::Config {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn the_example_config_file_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("xray.example.toml");
+        let file = FileConfig::load(&path).expect("the shipped example is valid");
+        assert_eq!(file.alerts.len(), 3);
+        assert_eq!(file.retention.default.max_age_days, Some(30));
+        assert_eq!(file.retention.pipelines.len(), 2);
+        assert_eq!(file.auth.read_keys.len(), 1);
+    }
+
+    #[test]
+    fn flags_add_to_the_file_and_mistakes_name_the_key() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("x.toml");
+        std::fs::write(&path, "[retention]\nmax_age_dayz = 3\n").expect("write");
+        let err = FileConfig::load(&path).expect_err("typo").to_string();
+        assert!(err.contains("max_age_dayz"), "{err}");
+        std::fs::write(
+            &path,
+            "[[alerts]]\nname = \"a\"\nwebhook_url = \"ftp://x\"\ncondition = { kind = \"run_failed\", pipeline = \"p\" }\n",
+        )
+        .expect("write");
+        let err = FileConfig::load(&path).expect_err("bad url").to_string();
+        assert!(err.contains("webhook_url"), "{err}");
+        std::fs::write(&path, "[retention]\nmax_age_days = 3\n").expect("write");
+        let config = crate::Config::parse_from([
+            "xray-server",
+            "--config",
+            path.to_str().expect("utf-8 path"),
+            "--retain-runs",
+            "10",
+            "--read-key",
+            "r",
+        ]);
+        let settings = config.settings().expect("valid");
+        assert_eq!(settings.retention.default.max_age_days, Some(3));
+        assert_eq!(settings.retention.default.max_runs, Some(10));
+        assert!(settings.keys.enabled());
+    }
+}
