@@ -374,3 +374,58 @@ fn a_process_that_exits_while_the_server_is_slow_spools_for_the_next() {
     assert!(spool_files(spool.path()) > 0);
     resend_to_a_fresh_server(spool.path(), &ids, 20);
 }
+
+#[test]
+fn events_racing_a_shutdown_are_sent_or_spooled_never_lost() {
+    let server = TestServer::start(Backend::Sqlite);
+    let spool = tempfile::tempdir().unwrap();
+    let xray = client(&server.url, OfflineMode::Buffer, spool.path());
+    const THREADS: usize = 4;
+    const RUNS: usize = 300;
+    let producers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let xray = xray.clone();
+            std::thread::spawn(move || {
+                (0..RUNS)
+                    .map(|i| {
+                        let run = xray.run(json!({"t": t, "i": i}));
+                        let id = run.id().unwrap().to_string();
+                        drop(run);
+                        id
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(15));
+    xray.shutdown(WAIT).unwrap();
+    let ids: Vec<String> = producers
+        .into_iter()
+        .flat_map(|p| p.join().unwrap())
+        .collect();
+    // Each run is two events; every one was sent or spooled, none dropped or unaccounted.
+    let stats = xray.stats();
+    assert_eq!(stats.dropped + stats.failed, 0, "{stats:?}");
+    assert_eq!(
+        stats.sent + stats.spooled,
+        (THREADS * RUNS * 2) as u64,
+        "{stats:?}"
+    );
+    // What the shut-down client did not re-send itself, a later client re-sends to the same
+    // server: every run arrives, completed.
+    let later = client(&server.url, OfflineMode::Buffer, spool.path());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while spool_files(spool.path()) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    later.flush(WAIT).unwrap();
+    assert_eq!(
+        spool_files(spool.path()),
+        0,
+        "the spool is empty afterwards"
+    );
+    assert_eq!(stats.resent + later.stats().resent, stats.spooled);
+    for id in &ids {
+        assert_eq!(support::run(&server.url, id)["status"], "completed", "{id}");
+    }
+}

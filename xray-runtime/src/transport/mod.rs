@@ -17,7 +17,7 @@ use crate::error::XRayError;
 use crossbeam_channel::{bounded, select, Receiver, RecvTimeoutError, TrySendError};
 use http::{Delivery, Sender};
 use spool::Spool;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -150,6 +150,11 @@ pub(crate) struct Shipper {
     batch_size: usize,
     shared: Arc<Shared>,
     worker: Mutex<Option<JoinHandle<()>>>,
+    /// The queue's other end, kept so that nothing handed over while the worker was finishing
+    /// its shutdown is left in the queue: `shutdown` drains it after joining the worker.
+    leftover: Receiver<Outgoing>,
+    /// Producers between their `closed` check and their hand-over (see `send`).
+    in_flight: AtomicUsize,
 }
 
 fn one_event_body(event: &Event) -> Vec<u8> {
@@ -202,7 +207,7 @@ impl Shipper {
             ),
             closing: false,
             gave_up: false,
-            data: data_rx,
+            data: data_rx.clone(),
             control: control_rx,
             doorbell: doorbell_rx,
             batch: Batch::default(),
@@ -225,6 +230,8 @@ impl Shipper {
             batch_size: config.batch_size,
             shared,
             worker: Mutex::new(handle),
+            leftover: data_rx,
+            in_flight: AtomicUsize::new(0),
         }
     }
 
@@ -232,11 +239,20 @@ impl Shipper {
     ///
     /// The worker is not woken for each event (a wake-up is a system call): it collects the
     /// queue every batch interval, and is rung only when a full batch is waiting.
+    ///
+    /// Racing a shutdown: the producer announces itself (`in_flight`) before reading `closed`,
+    /// and `shutdown` sets `closed` before waiting for `in_flight` to drain (both sequentially
+    /// consistent), so each event is either seen closed and spooled here, or queued before
+    /// `shutdown` drains the queue a last time.
     pub(crate) fn send(&self, event: Outgoing) {
-        if self.shared.closed.load(Ordering::Acquire) {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        if self.shared.closed.load(Ordering::SeqCst) {
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
             return self.overflow(event, "the client is shut down");
         }
-        match self.data.try_send(event) {
+        let sent = self.data.try_send(event);
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        match sent {
             Ok(()) => {
                 if self.data.len() >= self.batch_size {
                     let _ = self.doorbell.try_send(());
@@ -286,13 +302,22 @@ impl Shipper {
     /// Delivers or spools everything, stops the worker and waits for it. Later events are
     /// spooled (`buffer`) or dropped. Calling it again returns [`XRayError::ShutDown`].
     pub(crate) fn shutdown(&self, timeout: Duration) -> Result<(), XRayError> {
-        if self.shared.closed.swap(true, Ordering::AcqRel) {
+        if self.shared.closed.swap(true, Ordering::SeqCst) {
             return Err(XRayError::ShutDown);
         }
         let result = self.ask(Control::Shutdown, timeout);
         if result.is_ok() {
             if let Some(handle) = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 let _ = handle.join();
+            }
+            // Producers that read `closed` before it was set finish their hand-over in
+            // nanoseconds; what they queued after the worker's last look is spooled here.
+            let deadline = Instant::now() + Duration::from_millis(100);
+            while self.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+                std::thread::yield_now();
+            }
+            while let Ok(event) = self.leftover.try_recv() {
+                self.overflow(event, "the client is shut down");
             }
         }
         result
@@ -614,4 +639,47 @@ fn split_body(body: &[u8]) -> Vec<Vec<u8>> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xray_wire::RunStarted;
+
+    fn event() -> Outgoing {
+        Outgoing::Ready(Event::RunStarted(RunStarted {
+            run_id: "r".into(),
+            pipeline: "p".into(),
+            started_at: chrono::Utc::now(),
+            input: None,
+            metadata: None,
+            correlation_id: None,
+            traceparent: None,
+        }))
+    }
+
+    #[test]
+    fn a_hand_over_racing_shutdown_is_spooled_not_stranded() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = Config::builder()
+            .endpoint("http://127.0.0.1:9")
+            .spool_dir(dir.path())
+            .http_timeout(Duration::from_millis(100))
+            .build();
+        let shipper = Arc::new(Shipper::start(&config));
+        // A producer that read `closed == false` just before the shutdown began…
+        shipper.in_flight.fetch_add(1, Ordering::SeqCst);
+        let closing = shipper.clone();
+        let shutdown = std::thread::spawn(move || closing.shutdown(Duration::from_secs(10)));
+        while !shipper.shared.closed.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        // …hands its event over after the worker has stopped looking at the queue.
+        assert!(shipper.data.try_send(event()).is_ok(), "queue open");
+        shipper.in_flight.fetch_sub(1, Ordering::SeqCst);
+        shutdown.join().expect("no panic").expect("shut down");
+        assert_eq!(shipper.stats().spooled, 1, "{:?}", shipper.stats());
+        assert_eq!(shipper.leftover.len(), 0);
+    }
 }
