@@ -14,6 +14,14 @@ pub enum ApiError {
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The path exists but not with this method.
+    #[error("{message}")]
+    MethodNotAllowed {
+        /// What is wrong and what the path takes.
+        message: String,
+        /// The methods the path takes, for the `Allow` header.
+        allow: String,
+    },
     /// The body is over the configured limit.
     #[error("request body is over the limit of {limit} bytes (raise it with --body-limit / XRAY_BODY_LIMIT)")]
     PayloadTooLarge {
@@ -39,6 +47,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Store(StoreError::Unavailable(_)) | ApiError::ShuttingDown => "unavailable",
             ApiError::Store(StoreError::Query(_)) => "internal",
@@ -51,6 +60,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Store(StoreError::Unavailable(_)) | ApiError::ShuttingDown => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -64,7 +74,11 @@ impl ResponseError for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
-        HttpResponse::build(status).json(ApiErrorBody {
+        let mut res = HttpResponse::build(status);
+        if let ApiError::MethodNotAllowed { allow, .. } = self {
+            res.insert_header((actix_web::http::header::ALLOW, allow.as_str()));
+        }
+        res.json(ApiErrorBody {
             code: self.code().to_string(),
             error: self.to_string(),
         })
