@@ -64,8 +64,8 @@ pub enum StartError {
     Io(#[from] std::io::Error),
 }
 
-/// Opens the database, binds, and serves until stopped (Ctrl-C or SIGTERM finish in-flight
-/// requests first).
+/// Opens the database, binds, and serves until stopped: SIGTERM or Ctrl-C (SIGINT) stops
+/// accepting connections, finishes the requests in flight, then returns.
 pub async fn run(config: Config) -> Result<(), StartError> {
     let url: db::DatabaseUrl = config
         .database_url
@@ -88,6 +88,42 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         store,
         body_limit: config.body_limit,
     };
-    http::serve(listener, state, workers)?.await?;
+    let server = http::serve(listener, state, workers)?;
+    let handle = server.handle();
+    actix_rt::spawn(async move {
+        let signal = stop_signal().await;
+        tracing::info!("{signal} received: finishing in-flight requests, then stopping");
+        handle.stop(true).await;
+    });
+    server.await?;
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT (Ctrl-C) and names it. Both stop the server gracefully (actix's
+/// own handlers, turned off in [`http::serve`], would drop in-flight requests on SIGINT).
+async fn stop_signal() -> &'static str {
+    let ctrl_c = Box::pin(async {
+        if actix_rt::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        "SIGINT"
+    });
+    #[cfg(unix)]
+    {
+        use actix_rt::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            let term = Box::pin(async move {
+                if term.recv().await.is_none() {
+                    std::future::pending::<()>().await;
+                }
+                "SIGTERM"
+            });
+            return futures_util::future::select(ctrl_c, term)
+                .await
+                .factor_first()
+                .0;
+        }
+    }
+    ctrl_c.await
 }

@@ -97,6 +97,8 @@ pub fn serve(
             })
     })
     .workers(workers.max(1))
+    // Stopping is the caller's: `crate::run` stops gracefully on SIGTERM and SIGINT alike.
+    .disable_signals()
     .listen(listener)?
     .run();
     Ok(server)
