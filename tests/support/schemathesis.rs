@@ -58,3 +58,24 @@ fn run(cmd: &mut Command) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// GETs each `(pattern, path)` from the server at `base` and checks the answer against the
+/// response schema its own `/openapi.json` gives for that path and status (with the
+/// environment's `jsonschema_rs`); panics naming every mismatch.
+pub fn validate_responses(base: &str, cases: &[(&str, String)]) {
+    let exe = executable();
+    let python = exe.with_file_name("python");
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(include_str!("validate_responses.py"))
+        .arg(base)
+        .arg(serde_json::to_string(cases).expect("JSON"))
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "answers that do not match the spec:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
