@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod schemathesis;
+
 use serde_json::{json, Value};
 #[allow(unused_imports)]
 pub use xray_server::testing::{Backend, TestDb, TestServer};

@@ -111,8 +111,8 @@ pub enum StartError {
     Io(#[from] std::io::Error),
 }
 
-/// Opens the database, binds, and serves until stopped (Ctrl-C or SIGTERM finish in-flight
-/// requests first).
+/// Opens the database, binds, and serves until stopped: SIGTERM or Ctrl-C (SIGINT) stops
+/// accepting connections, finishes the requests in flight, then returns.
 pub async fn run(config: Config) -> Result<(), StartError> {
     let url: db::DatabaseUrl = config
         .database_url
@@ -133,7 +133,20 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let running = start(listener, store, settings, workers)?;
-    running.server.await?;
+    let handle = running.server.handle();
+    actix_rt::spawn(async move {
+        let signal = stop_signal().await;
+        tracing::info!("{signal} received: finishing in-flight requests, then stopping");
+        handle.stop(true).await;
+    });
+    let crate::Running {
+        server,
+        _background,
+        ..
+    } = running;
+    server.await?;
+    drop(_background);
+    tracing::info!("stopped");
     Ok(())
 }
 
@@ -166,4 +179,32 @@ pub fn start(
         state,
         _background: background,
     })
+}
+
+/// Waits for SIGTERM or SIGINT (Ctrl-C) and names it. Both stop the server gracefully (actix's
+/// own handlers, turned off in [`http::serve`], would drop in-flight requests on SIGINT).
+async fn stop_signal() -> &'static str {
+    let ctrl_c = Box::pin(async {
+        if actix_rt::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        "SIGINT"
+    });
+    #[cfg(unix)]
+    {
+        use actix_rt::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            let term = Box::pin(async move {
+                if term.recv().await.is_none() {
+                    std::future::pending::<()>().await;
+                }
+                "SIGTERM"
+            });
+            return futures_util::future::select(ctrl_c, term)
+                .await
+                .factor_first()
+                .0;
+        }
+    }
+    ctrl_c.await
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 /// How long runs are kept: by age, by count, or both (whichever removes more).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RetentionPolicy {
     /// Delete runs that started more than this many days ago.
@@ -18,6 +19,7 @@ pub struct RetentionPolicy {
 
 /// A policy for one pipeline, replacing the default policy for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PipelineRetention {
     /// The pipeline.
@@ -29,10 +31,13 @@ pub struct PipelineRetention {
 
 /// What one sweep removed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SweepReport {
     /// When it started.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub started_at: Option<Timestamp>,
     /// When it ended.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub finished_at: Option<Timestamp>,
     /// Runs deleted (their steps, counts and samples with them).
     pub runs_deleted: u64,
@@ -48,6 +53,7 @@ pub struct SweepReport {
 
 /// `GET /admin/retention`: the policies in force and what the last sweep removed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetentionStatus {
     /// The policy of every pipeline without its own.
     pub default: RetentionPolicy,
@@ -63,6 +69,7 @@ pub struct RetentionStatus {
 
 /// When an alert fires.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AlertCondition {
     /// Steps of a pipeline rejected more than `above` of their input in more than `more_than`
@@ -112,6 +119,7 @@ fn select() -> StepType {
 
 /// A new alert rule: `POST /alerts`, or an `[[alerts]]` table of the server's config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AlertRuleSpec {
     /// A name for people.
@@ -124,6 +132,7 @@ pub struct AlertRuleSpec {
 
 /// A stored alert rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertRule {
     /// Its id.
     pub alert_id: String,
@@ -136,11 +145,13 @@ pub struct AlertRule {
     /// `config` (from the config file) or `api` (from `POST /alerts`).
     pub source: String,
     /// When it was created.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
 }
 
 /// `GET /alerts`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertList {
     /// The rules.
     pub alerts: Vec<AlertRule>,
@@ -148,6 +159,7 @@ pub struct AlertList {
 
 /// One firing of a rule: what a webhook receives and `GET /alerts/{id}/events` lists.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertNotification {
     /// The rule.
     pub alert_id: String,
@@ -156,6 +168,7 @@ pub struct AlertNotification {
     /// What the firing is about: a run id, a step id, or the window's newest run.
     pub window_key: String,
     /// When it fired.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub fired_at: Timestamp,
     /// One line for people.
     pub summary: String,
@@ -165,6 +178,7 @@ pub struct AlertNotification {
 
 /// A firing and the state of its delivery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertEvent {
     /// What was (or will be) sent.
     pub notification: AlertNotification,
@@ -175,11 +189,13 @@ pub struct AlertEvent {
     /// The last delivery error.
     pub last_error: Option<String>,
     /// When the webhook accepted it.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub delivered_at: Option<Timestamp>,
 }
 
 /// `GET /alerts/{id}/events`, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertEventList {
     /// The firings.
     pub events: Vec<AlertEvent>,

@@ -41,6 +41,24 @@ impl From<&ItemId> for ItemId {
     }
 }
 
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for ItemId {
+    /// A string or an integer on the way in; always a string on the way out.
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(ObjectBuilder::new().schema_type(Type::Integer))
+            .description(Some(
+                "An item id: a string or an integer (`42` and `\"42\"` name the same item); answers always give a string.",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for ItemId {}
+
 impl<'de> Deserialize<'de> for ItemId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;

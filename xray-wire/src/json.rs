@@ -35,6 +35,30 @@ impl JsonText {
     }
 }
 
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for JsonText {
+    /// Any JSON value but `null` (a `null` field is an absent one: the fields are optional).
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([
+                Type::Object,
+                Type::Array,
+                Type::String,
+                Type::Number,
+                Type::Integer,
+                Type::Boolean,
+            ]))
+            .description(Some(
+                "Any JSON value, stored and returned as sent (`null` means absent).",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for JsonText {}
+
 impl PartialEq for JsonText {
     fn eq(&self, other: &Self) -> bool {
         self.get() == other.get()

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 /// One kept item event: the item and, optionally, why (any JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Sample {
     /// The item the event is about.
@@ -20,9 +21,11 @@ pub struct Sample {
 
 /// The exact count of one outcome (a rejection reason, or acceptances) and the samples kept of it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReasonSummary {
     /// Exact number of events, whatever the capture level.
+    #[cfg_attr(feature = "openapi", schema(maximum = 9223372036854775807_i64))]
     pub count: u64,
     /// The events kept: none at `minimal`, up to 50 (reservoir-sampled) at `sample`, all at `full`.
     #[serde(default)]
@@ -31,6 +34,7 @@ pub struct ReasonSummary {
 
 /// What a select (or rank) step chose, with its score and why.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Decision {
     /// The chosen item.
@@ -46,16 +50,26 @@ pub struct Decision {
 
 /// One finished step: counts, reasons, samples, decision, input and output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StepRecord {
     /// Unique id, made by the client. Required in `POST /ingest`; in `POST /runs` it defaults to
     /// `{run_id}:{position}`.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 512, pattern = "^[^\\u0000]*$")
+    )]
     pub step_id: Option<String>,
     /// Order of the step in its run (0-based). In `POST /runs` it defaults to the index in `steps`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(maximum = 2147483647))]
     pub position: Option<u32>,
     /// The step's name (`filter_candidates`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 512, pattern = "^[^\\u0000]*$")
+    )]
     pub name: String,
     /// What kind of step it is.
     pub step_type: StepType,
@@ -64,18 +78,23 @@ pub struct StepRecord {
     pub capture: Capture,
     /// Items in.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(maximum = 9223372036854775807_i64))]
     pub input_count: Option<u64>,
     /// Items out.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(maximum = 9223372036854775807_i64))]
     pub output_count: Option<u64>,
     /// When the step started.
     #[serde(default, deserialize_with = "crate::time::optional")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub started_at: Option<Timestamp>,
     /// When it ended.
     #[serde(default, deserialize_with = "crate::time::optional")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub ended_at: Option<Timestamp>,
     /// How long it took, in milliseconds.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub duration_ms: Option<f64>,
     /// The step's recorded input (any JSON).
     #[serde(default)]
@@ -94,6 +113,7 @@ pub struct StepRecord {
     pub decision: Option<Decision>,
     /// The error the step ended with, if any.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[^\\u0000]*$"))]
     pub error: Option<String>,
     /// Free-form attributes (a JSON object).
     #[serde(default)]
@@ -102,12 +122,21 @@ pub struct StepRecord {
 
 /// A complete run in one request body: `POST /runs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RunRecord {
     /// Unique id, made by the client so a re-sent run is the same run. Generated when absent.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 512, pattern = "^[^\\u0000]*$")
+    )]
     pub run_id: Option<String>,
     /// The pipeline's name.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 512, pattern = "^[^\\u0000]*$")
+    )]
     pub pipeline: String,
     /// Defaults to `completed`.
     #[serde(default)]
@@ -120,6 +149,7 @@ pub struct RunRecord {
     pub output: Option<JsonText>,
     /// The error it failed with.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[^\\u0000]*$"))]
     pub error: Option<String>,
     /// Free-form metadata (a JSON object).
     #[serde(default)]
@@ -134,12 +164,15 @@ pub struct RunRecord {
     pub traceparent: Option<String>,
     /// When it started (defaults to the time the server received it).
     #[serde(default, deserialize_with = "crate::time::optional")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub started_at: Option<Timestamp>,
     /// When it ended.
     #[serde(default, deserialize_with = "crate::time::optional")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub ended_at: Option<Timestamp>,
     /// How long it took, in milliseconds.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub duration_ms: Option<f64>,
     /// Its steps, in order.
     #[serde(default)]
@@ -148,14 +181,24 @@ pub struct RunRecord {
 
 /// A run has begun: its input and metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RunStarted {
     /// The run.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 512, pattern = "^[^\\u0000]*$")
+    )]
     pub run_id: String,
     /// Its pipeline.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 512, pattern = "^[^\\u0000]*$")
+    )]
     pub pipeline: String,
     /// When it started.
     #[serde(deserialize_with = "crate::time::required")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub started_at: Timestamp,
     /// Its input.
     #[serde(default)]
@@ -175,11 +218,20 @@ pub struct RunStarted {
 
 /// A step of a run has finished.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StepFinished {
     /// The run it belongs to (which may not have arrived yet).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 512, pattern = "^[^\\u0000]*$")
+    )]
     pub run_id: String,
     /// The run's pipeline.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 512, pattern = "^[^\\u0000]*$")
+    )]
     pub pipeline: String,
     /// The step.
     pub step: StepRecord,
@@ -187,17 +239,28 @@ pub struct StepFinished {
 
 /// A run has ended: status, output, error, timing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RunFinished {
     /// The run.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 512, pattern = "^[^\\u0000]*$")
+    )]
     pub run_id: String,
     /// Its pipeline.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 512, pattern = "^[^\\u0000]*$")
+    )]
     pub pipeline: String,
     /// When it started.
     #[serde(deserialize_with = "crate::time::required")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub started_at: Timestamp,
     /// When it ended.
     #[serde(deserialize_with = "crate::time::required")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub ended_at: Timestamp,
     /// `completed` or `failed`.
     pub status: RunStatus,
@@ -206,15 +269,18 @@ pub struct RunFinished {
     pub output: Option<JsonText>,
     /// Its error.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[^\\u0000]*$"))]
     pub error: Option<String>,
     /// How long it took, in milliseconds.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub duration_ms: Option<f64>,
 }
 
 /// One SDK event, tagged by its kind: `{"run_started": {...}}`, `{"step_finished": {...}}`,
 /// `{"run_finished": {...}}`. Events may arrive in any order and more than once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
     /// A run has begun.
@@ -227,6 +293,7 @@ pub enum Event {
 
 /// The body of `POST /ingest`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IngestBatch {
     /// The events, in any order.

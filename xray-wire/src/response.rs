@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 /// A run: without its steps in `GET /runs`, with them in `GET /runs/{id}` ([`RunDetail`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunSummary {
     /// The run's id.
     pub run_id: String,
@@ -32,8 +33,10 @@ pub struct RunSummary {
     #[serde(default)]
     pub traceparent: Option<String>,
     /// When it started.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub started_at: Timestamp,
     /// When it ended.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub ended_at: Option<Timestamp>,
     /// How long it took, in milliseconds.
     pub duration_ms: Option<f64>,
@@ -48,6 +51,7 @@ pub type RunDetail = RunSummary;
 
 /// A page of runs, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunList {
     /// The runs.
     pub runs: Vec<RunSummary>,
@@ -57,6 +61,7 @@ pub struct RunList {
 
 /// One step of a run, in full (`GET /runs/{id}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StepView {
     /// The step's id.
     pub step_id: String,
@@ -77,8 +82,10 @@ pub struct StepView {
     /// Share of the input that was rejected, 0..=1 (see the README for how it is derived).
     pub rejection_rate: Option<f64>,
     /// When it started.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub started_at: Timestamp,
     /// When it ended.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub ended_at: Option<Timestamp>,
     /// How long it took, in milliseconds.
     pub duration_ms: Option<f64>,
@@ -100,6 +107,7 @@ pub struct StepView {
 
 /// One step found by `GET /steps`, naming its run and pipeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StepHit {
     /// The step's id.
     pub step_id: String,
@@ -124,6 +132,7 @@ pub struct StepHit {
     /// Exact rejection counts by reason.
     pub rejections: BTreeMap<String, u64>,
     /// When it started.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub started_at: Timestamp,
     /// How long it took, in milliseconds.
     pub duration_ms: Option<f64>,
@@ -135,6 +144,7 @@ pub struct StepHit {
 
 /// A page of steps, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StepList {
     /// The steps.
     pub steps: Vec<StepHit>,
@@ -144,6 +154,7 @@ pub struct StepList {
 
 /// What happened to an item at one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The step rejected it.
@@ -156,6 +167,7 @@ pub enum Outcome {
 
 /// One recorded event about one item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ItemEvent {
     /// The run.
     pub run_id: String,
@@ -178,11 +190,13 @@ pub struct ItemEvent {
     /// The decision's score, for `selected`.
     pub score: Option<f64>,
     /// When the step started.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub started_at: Timestamp,
 }
 
 /// The fate of one item in one run (`GET /runs/{id}/items/{item_id}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ItemFate {
     /// The run.
     pub run_id: String,
@@ -197,6 +211,7 @@ pub struct ItemFate {
 
 /// One item across runs (`GET /items/{item_id}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ItemHistory {
     /// The item.
     pub item_id: ItemId,
@@ -206,6 +221,7 @@ pub struct ItemHistory {
 
 /// The answer to `POST /ingest` and `POST /runs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngestResponse {
     /// Events (or runs) taken.
     pub accepted: usize,
@@ -215,6 +231,7 @@ pub struct IngestResponse {
 
 /// `GET /health`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     /// `ok` when the database answers.
     pub status: String,
@@ -226,8 +243,9 @@ pub struct Health {
 
 /// Every error the API returns: a machine-readable code and a message that says what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiErrorBody {
-    /// `bad_request`, `not_found`, `payload_too_large`, `unavailable`, `internal`.
+    /// `bad_request`, `not_found`, `method_not_allowed`, `payload_too_large`, `unavailable`, `internal`.
     pub code: String,
     /// What is wrong, naming the field.
     pub error: String,

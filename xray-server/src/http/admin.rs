@@ -6,11 +6,23 @@ use super::params::{check_segment, Params};
 use super::AppState;
 use crate::alerts::{check_rule, event_view, new_rule_row, rule_view};
 use actix_web::{web, HttpRequest, HttpResponse};
-use xray_wire::{AlertEventList, AlertList, AlertRuleSpec};
+use xray_wire::{
+    AlertEventList, AlertList, AlertRule, AlertRuleSpec, ApiErrorBody, RetentionStatus, SweepReport,
+};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
 /// `POST /alerts`: a new rule.
+#[utoipa::path(
+    post,
+    path = "/alerts",
+    tag = "alerts",
+    request_body(content = AlertRuleSpec, description = "The rule: a name, a webhook URL and a condition."),
+    responses(
+        (status = 201, description = "Stored; evaluated from now on.", body = AlertRule),
+        (status = 400, description = "A malformed request, named in the message.", body = ApiErrorBody),
+    )
+)]
 pub async fn create_alert(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -30,6 +42,15 @@ pub async fn create_alert(
 }
 
 /// `GET /alerts`: every rule.
+#[utoipa::path(
+    get,
+    path = "/alerts",
+    tag = "alerts",
+    responses(
+        (status = 200, description = "Every rule, oldest first.", body = AlertList),
+        (status = 400, description = "A malformed request, named in the message.", body = ApiErrorBody),
+    )
+)]
 pub async fn list_alerts(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
     Params::parse(req.query_string(), &[])?;
     let store = state.store.clone();
@@ -46,6 +67,17 @@ fn alert_id(path: web::Path<String>) -> Result<String> {
 }
 
 /// `GET /alerts/{id}`: one rule.
+#[utoipa::path(
+    get,
+    path = "/alerts/{alert_id}",
+    tag = "alerts",
+    params(("alert_id" = String, Path, description = "The rule's id.")),
+    responses(
+        (status = 200, description = "The rule.", body = AlertRule),
+        (status = 400, description = "A malformed request, named in the message.", body = ApiErrorBody),
+        (status = 404, description = "No such rule.", body = ApiErrorBody),
+    )
+)]
 pub async fn get_alert(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -62,6 +94,17 @@ pub async fn get_alert(
 }
 
 /// `DELETE /alerts/{id}`: removes a rule made over the API, with its firings.
+#[utoipa::path(
+    delete,
+    path = "/alerts/{alert_id}",
+    tag = "alerts",
+    params(("alert_id" = String, Path, description = "The rule's id.")),
+    responses(
+        (status = 204, description = "Deleted, with its firings."),
+        (status = 400, description = "The rule comes from the config file, or the request is malformed.", body = ApiErrorBody),
+        (status = 404, description = "No such rule.", body = ApiErrorBody),
+    )
+)]
 pub async fn delete_alert(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -86,6 +129,20 @@ pub async fn delete_alert(
 }
 
 /// `GET /alerts/{id}/events`: the rule's firings, newest first.
+#[utoipa::path(
+    get,
+    path = "/alerts/{alert_id}/events",
+    tag = "alerts",
+    params(
+        ("alert_id" = String, Path, description = "The rule's id."),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "How many, 1 to 1000 (default 100)."),
+    ),
+    responses(
+        (status = 200, description = "Firings, newest first, with their delivery state.", body = AlertEventList),
+        (status = 400, description = "A malformed request, named in the message.", body = ApiErrorBody),
+        (status = 404, description = "No such rule.", body = ApiErrorBody),
+    )
+)]
 pub async fn alert_events(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -111,12 +168,30 @@ pub async fn alert_events(
 }
 
 /// `GET /admin/retention`: the policies and what the last sweep removed.
+#[utoipa::path(
+    get,
+    path = "/admin/retention",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Policies and the last sweep.", body = RetentionStatus),
+        (status = 400, description = "A malformed request, named in the message.", body = ApiErrorBody),
+    )
+)]
 pub async fn retention(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
     Params::parse(req.query_string(), &[])?;
     Ok(HttpResponse::Ok().json(state.retention.status()))
 }
 
 /// `POST /admin/retention/sweep`: sweeps now and answers what went.
+#[utoipa::path(
+    post,
+    path = "/admin/retention/sweep",
+    tag = "admin",
+    responses(
+        (status = 200, description = "What the sweep deleted.", body = SweepReport),
+        (status = 400, description = "A malformed request, named in the message.", body = ApiErrorBody),
+    )
+)]
 pub async fn sweep_now(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
     Params::parse(req.query_string(), &[])?;
     let retention = state.retention.clone();

@@ -20,6 +20,14 @@ pub enum ApiError {
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The path exists but not with this method.
+    #[error("{message}")]
+    MethodNotAllowed {
+        /// What is wrong and what the path takes.
+        message: String,
+        /// The methods the path takes, for the `Allow` header.
+        allow: String,
+    },
     /// The body is over the configured limit.
     #[error("request body is over the limit of {limit} bytes (raise it with --body-limit / XRAY_BODY_LIMIT)")]
     PayloadTooLarge {
@@ -47,6 +55,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Store(StoreError::Unavailable(_)) | ApiError::ShuttingDown => "unavailable",
             ApiError::Store(StoreError::Query(_)) => "internal",
@@ -61,6 +70,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Store(StoreError::Unavailable(_)) | ApiError::ShuttingDown => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -77,6 +87,9 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(status);
         if status == StatusCode::UNAUTHORIZED {
             res.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if let ApiError::MethodNotAllowed { allow, .. } = self {
+            res.insert_header((actix_web::http::header::ALLOW, allow.as_str()));
         }
         res.json(ApiErrorBody {
             code: self.code().to_string(),

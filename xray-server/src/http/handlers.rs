@@ -5,10 +5,15 @@ use super::params::{check_segment, Params, DEFAULT_LIMIT};
 use super::AppState;
 use crate::store::filter::{RunFilter, StepFilter};
 use crate::store::rows::WriteSet;
+use actix_web::dev::ResourceDef;
 use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
+#[allow(unused_imports)] // named only in the OpenAPI attributes
+use xray_wire::{
+    ApiErrorBody, ItemFate, ItemHistory, RunDetail, RunList, RunStatus, StepList, StepType,
+};
 use xray_wire::{Health, IngestBatch, IngestResponse, RunRecord};
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -50,8 +55,16 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if path == "." || inner.is_syntax() || inner.is_eof() {
-            ApiError::BadRequest(format!("invalid JSON body: {inner}"))
+        // JSON has no NaN or Infinity, and a number too big for a double (`1e999`) is refused.
+        let hint = if inner.to_string().starts_with("number out of range") {
+            " (numbers must be finite and within the range of a double)"
+        } else {
+            ""
+        };
+        if path == "." {
+            ApiError::BadRequest(format!("invalid JSON body: {inner}{hint}"))
+        } else if inner.is_syntax() || inner.is_eof() {
+            ApiError::BadRequest(format!("invalid JSON body at {path}: {inner}{hint}"))
         } else {
             ApiError::BadRequest(format!("{path}: {inner}"))
         }
@@ -69,6 +82,18 @@ async fn write(state: &AppState, set: WriteSet) -> Result<Vec<String>> {
 }
 
 /// `POST /runs`: one complete run.
+#[utoipa::path(
+    post,
+    path = "/runs",
+    tag = "write",
+    request_body(content = RunRecord, description = "One complete run with its steps."),
+    responses(
+        (status = 201, description = "Stored (a re-sent run is stored once).", body = IngestResponse),
+        (status = 400, description = "Malformed JSON or an invalid field, named in the message.", body = ApiErrorBody),
+        (status = 413, description = "The body is over the limit.", body = ApiErrorBody),
+        (status = 503, description = "The database is busy or unreachable.", body = ApiErrorBody),
+    )
+)]
 pub async fn post_run(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -86,6 +111,18 @@ pub async fn post_run(
 }
 
 /// `POST /ingest`: a batch of SDK events, in any order; idempotent.
+#[utoipa::path(
+    post,
+    path = "/ingest",
+    tag = "write",
+    request_body(content = IngestBatch, description = "SDK events, in any order; re-sent events are stored once."),
+    responses(
+        (status = 200, description = "Stored.", body = IngestResponse),
+        (status = 400, description = "Malformed JSON or an invalid event, named in the message.", body = ApiErrorBody),
+        (status = 413, description = "The body is over the limit.", body = ApiErrorBody),
+        (status = 503, description = "The database is busy or unreachable.", body = ApiErrorBody),
+    )
+)]
 pub async fn ingest(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -101,6 +138,26 @@ pub async fn ingest(
 }
 
 /// `GET /runs`: runs newest first.
+#[utoipa::path(
+    get,
+    path = "/runs",
+    tag = "read",
+    params(
+        ("pipeline" = Option<String>, Query, description = "Only runs of this pipeline."),
+        ("status" = Option<RunStatus>, Query, description = "Only runs with this status."),
+        ("correlation_id" = Option<String>, Query, description = "Only runs with this correlation id."),
+        ("trace_id" = Option<String>, Query, description = "Only runs of this W3C trace: 32 hex digits, any case."),
+        ("since" = Option<String>, Query, description = "Runs started at or after this time: RFC 3339 (`2026-11-26T12:00:00Z`) or a date (`2026-11-26`)."),
+        ("until" = Option<String>, Query, description = "Runs started before this time: RFC 3339 or a date."),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size, 1 to 1000 (default 50)."),
+        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`."),
+    ),
+    responses(
+        (status = 200, description = "Runs, newest first.", body = RunList),
+        (status = 400, description = "A malformed or unknown query parameter, named in the message.", body = ApiErrorBody),
+        (status = 503, description = "The database is busy or unreachable.", body = ApiErrorBody),
+    )
+)]
 pub async fn list_runs(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
     let p = Params::parse(
         req.query_string(),
@@ -135,6 +192,18 @@ pub async fn list_runs(req: HttpRequest, state: web::Data<AppState>) -> Result<H
 }
 
 /// `GET /runs/{id}`: the run with all its steps.
+#[utoipa::path(
+    get,
+    path = "/runs/{run_id}",
+    tag = "read",
+    params(("run_id" = String, Path, description = "The run's id.")),
+    responses(
+        (status = 200, description = "The run with all its steps in order.", body = RunDetail),
+        (status = 400, description = "A malformed id or a query parameter (none are accepted).", body = ApiErrorBody),
+        (status = 404, description = "No such run.", body = ApiErrorBody),
+        (status = 503, description = "The database is busy or unreachable.", body = ApiErrorBody),
+    )
+)]
 pub async fn get_run(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -152,6 +221,31 @@ pub async fn get_run(
 }
 
 /// `GET /steps`: steps across all runs and pipelines.
+#[utoipa::path(
+    get,
+    path = "/steps",
+    tag = "read",
+    params(
+        ("step_type" = Option<StepType>, Query, description = "Only steps of this type."),
+        ("name" = Option<String>, Query, description = "Only steps with this name."),
+        ("pipeline" = Option<String>, Query, description = "Only steps of runs of this pipeline."),
+        ("rejection_rate_gt" = Option<f64>, Query, description = "Rejection rate above this (0 to 1)."),
+        ("rejection_rate_lt" = Option<f64>, Query, description = "Rejection rate below this (0 to 1)."),
+        ("duration_gt" = Option<f64>, Query, description = "Longer than this many milliseconds."),
+        ("duration_lt" = Option<f64>, Query, description = "Shorter than this many milliseconds."),
+        ("score_gt" = Option<f64>, Query, description = "Decision score above this."),
+        ("score_lt" = Option<f64>, Query, description = "Decision score below this."),
+        ("since" = Option<String>, Query, description = "Steps started at or after this time: RFC 3339 or a date."),
+        ("until" = Option<String>, Query, description = "Steps started before this time: RFC 3339 or a date."),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size, 1 to 1000 (default 50)."),
+        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`."),
+    ),
+    responses(
+        (status = 200, description = "Matching steps across all runs and pipelines, newest first.", body = StepList),
+        (status = 400, description = "A malformed or unknown query parameter, named in the message.", body = ApiErrorBody),
+        (status = 503, description = "The database is busy or unreachable.", body = ApiErrorBody),
+    )
+)]
 pub async fn search_steps(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
     let p = Params::parse(
         req.query_string(),
@@ -192,6 +286,21 @@ pub async fn search_steps(req: HttpRequest, state: web::Data<AppState>) -> Resul
 }
 
 /// `GET /runs/{id}/items/{item_id}`: what happened to one item in one run.
+#[utoipa::path(
+    get,
+    path = "/runs/{run_id}/items/{item_id}",
+    tag = "read",
+    params(
+        ("run_id" = String, Path, description = "The run's id."),
+        ("item_id" = String, Path, description = "The item's id."),
+    ),
+    responses(
+        (status = 200, description = "Every recorded event about the item in the run, in step order.", body = ItemFate),
+        (status = 400, description = "A malformed id or a query parameter (none are accepted).", body = ApiErrorBody),
+        (status = 404, description = "No such run.", body = ApiErrorBody),
+        (status = 503, description = "The database is busy or unreachable.", body = ApiErrorBody),
+    )
+)]
 pub async fn item_fate(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -210,6 +319,21 @@ pub async fn item_fate(
 }
 
 /// `GET /items/{item_id}`: one item across runs.
+#[utoipa::path(
+    get,
+    path = "/items/{item_id}",
+    tag = "read",
+    params(
+        ("item_id" = String, Path, description = "The item's id."),
+        ("pipeline" = Option<String>, Query, description = "Only runs of this pipeline."),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Most events returned, 1 to 1000 (default 100)."),
+    ),
+    responses(
+        (status = 200, description = "Events about the item, newest run first.", body = ItemHistory),
+        (status = 400, description = "A malformed id or query parameter, named in the message.", body = ApiErrorBody),
+        (status = 503, description = "The database is busy or unreachable.", body = ApiErrorBody),
+    )
+)]
 pub async fn item_history(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -227,7 +351,18 @@ pub async fn item_history(
 }
 
 /// `GET /health`: is the database reachable.
-pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse> {
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "meta",
+    responses(
+        (status = 200, description = "The database answers.", body = Health),
+        (status = 400, description = "A query parameter (none are accepted).", body = ApiErrorBody),
+        (status = 503, description = "The database is busy or unreachable.", body = ApiErrorBody),
+    )
+)]
+pub async fn health(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
+    Params::parse(req.query_string(), &[])?;
     let store = state.store.clone();
     web::block(move || store.ping()).await??;
     Ok(HttpResponse::Ok().json(Health {
@@ -237,12 +372,34 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse> {
     }))
 }
 
-/// Anything else: a JSON 404 that lists the endpoints.
+/// Anything else: a JSON 405 (with `Allow`) for a known path with another method, else a JSON
+/// 404; both list the endpoints.
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse> {
+    let endpoints: Vec<String> = super::ROUTES
+        .iter()
+        .map(|r| format!("{} {}", r.method.to_ascii_uppercase(), r.path))
+        .collect();
+    let allowed: Vec<String> = super::ROUTES
+        .iter()
+        .filter(|r| ResourceDef::new(r.path).is_match(req.path()))
+        .map(|r| r.method.to_ascii_uppercase())
+        .collect();
+    if !allowed.is_empty() {
+        return Err(ApiError::MethodNotAllowed {
+            message: format!(
+                "{} {} is not an endpoint; {} takes {}",
+                req.method(),
+                req.path(),
+                req.path(),
+                allowed.join(", ")
+            ),
+            allow: allowed.join(", "),
+        });
+    }
     Err(ApiError::NotFound(format!(
-        "no endpoint {} {}; endpoints: POST /runs, POST /ingest, GET /runs, GET /runs/{{id}}, \
-         GET /runs/{{id}}/items/{{item_id}}, GET /items/{{item_id}}, GET /steps, GET /health",
+        "no endpoint {} {}; endpoints: {}",
         req.method(),
-        req.path()
+        req.path(),
+        endpoints.join(", ")
     )))
 }

@@ -304,10 +304,15 @@ impl WriteSet {
                 .map_err(|_| invalid(at("position"), "must be at most 2147483647"))?,
             None => i32::try_from(index).map_err(|_| invalid(path, "too many steps"))?,
         };
-        let step_id = step
-            .step_id
-            .unwrap_or_else(|| format!("{run_id}:{position}"));
-        check_name(&at("step_id"), &step_id)?;
+        // Only an id the client sent is checked: one derived from a valid run id may be a few
+        // bytes over the limit for names, and refusing it would name a field never sent.
+        let step_id = match step.step_id {
+            Some(id) => {
+                check_name(&at("step_id"), &id)?;
+                id
+            }
+            None => format!("{run_id}:{position}"),
+        };
         let input_count = count(&at("input_count"), step.input_count)?;
         let output_count = count(&at("output_count"), step.output_count)?;
         let started = step.started_at.unwrap_or(default_start);

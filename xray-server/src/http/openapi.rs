@@ -1,0 +1,92 @@
+//! The OpenAPI 3 spec, generated from the handlers' `#[utoipa::path]` attributes and the wire
+//! types' schemas, served at `GET /openapi.json`.
+
+use actix_web::HttpResponse;
+use std::sync::OnceLock;
+use utoipa::OpenApi;
+
+/// The spec: every endpoint of [`super::ROUTES`] (the spec test checks that they agree).
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "X-Ray",
+        description = "Why did the pipeline make that decision? Runs, steps, rejection reasons \
+                       with exact counts and kept samples, decisions. Every error is \
+                       `{\"code\", \"error\"}` with a message naming the field at fault."
+    ),
+    paths(
+        super::handlers::health,
+        super::handlers::ingest,
+        super::handlers::list_runs,
+        super::handlers::post_run,
+        super::handlers::get_run,
+        super::handlers::item_fate,
+        super::handlers::item_history,
+        super::handlers::search_steps,
+        serve_spec,
+        super::admin::create_alert,
+        super::admin::list_alerts,
+        super::admin::get_alert,
+        super::admin::delete_alert,
+        super::admin::alert_events,
+        super::admin::retention,
+        super::admin::sweep_now,
+    ),
+    modifiers(&BearerKeys),
+    security((), ("api_key" = [])),
+    tags(
+        (name = "write", description = "Record runs: complete runs or SDK event batches."),
+        (name = "read", description = "Find runs and steps, and follow items."),
+        (name = "meta", description = "Health and this spec."),
+        (name = "alerts", description = "Alert rules, their firings and webhook deliveries."),
+        (name = "admin", description = "Retention policies and sweeps."),
+    )
+)]
+pub struct ApiDoc;
+
+/// Declares the optional bearer API keys (see `http::auth`).
+struct BearerKeys;
+
+impl utoipa::Modify for BearerKeys {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "Needed only when the server has API keys configured: `ingest` keys for \
+                         POST /runs and /ingest, `read` keys for GETs, `admin` keys for \
+                         everything. Without one: 401; with one of another scope: 403.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The spec as JSON text, built once.
+pub fn spec_json() -> &'static str {
+    static SPEC: OnceLock<String> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        let mut doc = ApiDoc::openapi();
+        doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+        doc.to_json()
+            .unwrap_or_else(|e| format!("{{\"error\":\"cannot render the spec: {e}\"}}"))
+    })
+}
+
+/// `GET /openapi.json`: this API's OpenAPI 3 spec.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3 spec of this API.", content_type = "application/json", body = Object))
+)]
+pub async fn serve_spec() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(spec_json())
+}
