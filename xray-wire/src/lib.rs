@@ -19,7 +19,7 @@ pub use request::{
 };
 pub use response::{
     ApiErrorBody, Health, IngestResponse, ItemEvent, ItemFate, ItemHistory, Outcome, RunDetail,
-    RunList, RunSummary, StepHit, StepList, StepView,
+    RunList, RunStepPage, RunSummary, StepHit, StepList, StepView,
 };
 pub use taxonomy::{Capture, ParseEnumError, RunStatus, StepType};
 

@@ -3,6 +3,8 @@
 pub mod error;
 pub mod handlers;
 pub mod params;
+pub mod run_steps;
+pub mod ui;
 
 use crate::store::Store;
 use actix_web::dev::Service;
@@ -34,7 +36,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(handlers::item_fate),
         )
         .route("/items/{item_id}", web::get().to(handlers::item_history))
-        .route("/steps", web::get().to(handlers::search_steps));
+        .route("/steps", web::get().to(handlers::search_steps))
+        .route(
+            "/runs/{run_id}/steps",
+            web::get().to(run_steps::list_run_steps),
+        )
+        .route(
+            "/runs/{run_id}/steps/{step_id}",
+            web::get().to(run_steps::get_run_step),
+        )
+        .configure(ui::configure);
 }
 
 /// Builds the server on an already-bound listener (port 0 in tests). Await it to serve.
