@@ -520,6 +520,28 @@ fn the_ui_walks_from_runs_to_steps_item_fate_search_and_diff() {
         );
         browser.screenshot("diff").await;
 
+        // The same diff from the run's "Compare with…": the picker lists the pipeline's runs.
+        browser.open(&format!("{base}/#/runs/{a_id}")).await;
+        browser
+            .wait_for("#compare-run", "Compare")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let pick = browser
+            .wait_for(
+                &format!("#view tr[data-run-id='{b_id}'] td.pickcell button"),
+                "as B",
+            )
+            .await;
+        let listed = browser.all("#view tr[data-run-id]").await.len();
+        assert_eq!(listed, 5, "the five competitor_selection runs");
+        pick.click().await.unwrap();
+        browser
+            .wait_for(".dpair[data-step-name=select_best]", "")
+            .await;
+        assert_eq!(browser.hash().await, format!("#/diff?a={a_id}&b={b_id}"));
+
         browser.close().await;
     });
 }
@@ -622,6 +644,12 @@ fn a_run_with_1000_steps_and_100000_runs_stay_responsive() {
         let frame = browser.js("const t = performance.now(); return new Promise(r => requestAnimationFrame(() => r(performance.now() - t)))").await;
         assert!(frame.as_f64().unwrap() < 1000.0, "a frame took {frame} ms");
         assert_eq!(browser.all(".stepdetail:not([hidden])").await.len(), 1, "only the opened step's details are drawn");
+
+        // A shared link to a step on the second page loads pages until it is there, and opens it.
+        browser.open(&format!("{base}/#/runs/big-run?step=big-run-s800")).await;
+        let opened = browser.wait_for(".step.open", "step_800").await;
+        assert_eq!(opened.attr("data-step-id").await.unwrap().as_deref(), Some("big-run-s800"));
+        browser.wait_for(".step.open .stepdetail table.reasons", "too_small").await;
 
         browser.close().await;
     });

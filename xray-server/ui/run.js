@@ -20,7 +20,7 @@ export async function runView(view, ctx, runId) {
   const funnel = h('section', { class: 'card funnel', id: 'funnel' });
   const stepsHead = h('div', { class: 'sectionhead' });
   const more = h('div', { class: 'pager' });
-  const span = timeSpan(run);
+  const span = timeSpan(run, first.steps);
 
   mount(view,
     crumbs(run),
@@ -118,11 +118,15 @@ function fact(k, v) {
   return h('div', { class: 'fact' }, h('dt', {}, k), h('dd', {}, v));
 }
 
-/** The window the timeline shows: the run's start to its end (or the last step seen). */
-function timeSpan(run) {
+/** The window the timeline shows: the run's start to its end, or to the end of the last step of
+ * the first page while it is still running. */
+function timeSpan(run, steps) {
   const start = new Date(run.started_at).getTime();
-  const dur = run.duration_ms || (run.ended_at ? new Date(run.ended_at).getTime() - start : 0);
-  return { start, dur: Math.max(dur, 0.001), fixed: Boolean(run.duration_ms || run.ended_at) };
+  let dur = run.duration_ms || (run.ended_at ? new Date(run.ended_at).getTime() - start : 0);
+  if (!dur) {
+    for (const s of steps) dur = Math.max(dur, new Date(s.started_at).getTime() - start + (s.duration_ms || 0));
+  }
+  return { start, dur: Math.max(dur, 0.001) };
 }
 
 function axis(span) {
