@@ -542,6 +542,7 @@ fn the_ui_walks_from_runs_to_steps_item_fate_search_and_diff() {
             .await;
         assert_eq!(browser.hash().await, format!("#/diff?a={a_id}&b={b_id}"));
 
+        browser.assert_no_script_errors().await;
         browser.close().await;
     });
 }
@@ -651,6 +652,7 @@ fn a_run_with_1000_steps_and_100000_runs_stay_responsive() {
         assert_eq!(opened.attr("data-step-id").await.unwrap().as_deref(), Some("big-run-s800"));
         browser.wait_for(".step.open .stepdetail table.reasons", "too_small").await;
 
+        browser.assert_no_script_errors().await;
         browser.close().await;
     });
 }
@@ -689,6 +691,7 @@ fn text_from_the_data_is_shown_as_text_never_run() {
         browser.wait_for("#verdict", "<img").await;
         assert_eq!(browser.js("return document.querySelectorAll('#view img, #view script').length").await, json!(0));
         assert_eq!(browser.js("return window.__xss === undefined").await, json!(true));
+        browser.assert_no_script_errors().await;
         browser.close().await;
     });
 }

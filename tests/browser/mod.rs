@@ -124,6 +124,15 @@ impl Browser {
 
     /// Opens `url` and waits for the view to be drawn.
     pub async fn open(&self, url: &str) {
+        // Each page load starts a new error list: check the one that is ending first.
+        if self
+            .client
+            .current_url()
+            .await
+            .is_ok_and(|u| u.scheme() == "http")
+        {
+            self.assert_no_script_errors().await;
+        }
         self.client.goto(url).await.expect("navigate");
         self.wait_js("return document.body.dataset.ready !== undefined && !document.querySelector('#view > .loading')", "the page to load").await;
     }
@@ -225,6 +234,19 @@ impl Browser {
             std::fs::write(docs.join(format!("{name}.png")), &png).expect("write screenshot");
         }
         png
+    }
+
+    /// Fails the test if the page has thrown a script error since it was loaded.
+    pub async fn assert_no_script_errors(&self) {
+        let errors = self
+            .js("return window.__xrayErrors || ['the UI script did not start']")
+            .await;
+        assert_eq!(
+            errors,
+            serde_json::json!([]),
+            "script errors on {}",
+            self.hash().await
+        );
     }
 
     /// Ends the session (chromedriver closes chromium), then the driver.

@@ -9,6 +9,11 @@ import { itemView } from './item.js';
 import { stepsView } from './steps.js';
 import { diffView } from './diff.js';
 
+// Script errors are kept for the browser tests to check (and shown in the console as usual).
+window.__xrayErrors = [];
+window.addEventListener('error', (e) => window.__xrayErrors.push(String(e.message)));
+window.addEventListener('unhandledrejection', (e) => window.__xrayErrors.push(String(e.reason)));
+
 const view = document.getElementById('view');
 let generation = 0;
 
