@@ -327,6 +327,24 @@ fn the_ui_walks_from_runs_to_steps_item_fate_search_and_diff() {
             .page_text()
             .await
             .contains("\"category\":\"laptop_stands\""));
+        // The same item in the pipeline's other runs, as `GET /items/{item}` tells.
+        let history = api.ok("/items/laptop_stand_42?pipeline=competitor_selection&limit=200");
+        let others = history["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["run_id"] != a_id.as_str())
+            .count();
+        browser
+            .wait_js(
+                "return document.querySelector('#elsewhere .loading') === null",
+                "the other runs",
+            )
+            .await;
+        assert_eq!(
+            browser.all("#elsewhere tr.other").await.len(),
+            others.min(50)
+        );
         browser.screenshot("item").await;
         // A rejected item says why.
         let input = browser.one("#item-form input").await;

@@ -49,6 +49,8 @@ export const runSteps = (runId, params) => get(`/runs/${enc(runId)}/steps`, para
 export const runStep = (runId, stepId) => get(`/runs/${enc(runId)}/steps/${enc(stepId)}`);
 /** `GET /runs/{id}/items/{item}`. */
 export const itemFate = (runId, item) => get(`/runs/${enc(runId)}/items/${enc(item)}`);
+/** `GET /items/{item}`: one item across runs, newest first. */
+export const itemHistory = (item, params) => get(`/items/${enc(item)}`, params);
 /** `GET /steps`. */
 export const searchSteps = (params) => get('/steps', params);
 /** `GET /health`. */

@@ -1,8 +1,8 @@
 // Item fate: what happened to one item in one run, step by step: accepted, rejected (why) or
 // selected, and which sampled steps may have seen it without keeping it.
 
-import { h, mount, href, score, stepType, json, loading, errorBox, short } from './dom.js';
-import { runSteps, itemFate } from './api.js';
+import { h, mount, href, score, stepType, json, loading, errorBox, short, time } from './dom.js';
+import { runSteps, itemFate, itemHistory } from './api.js';
 import { runHeader } from './run.js';
 
 const ICON = { accepted: '✓', rejected: '✗', selected: '★' };
@@ -22,6 +22,7 @@ export async function itemView(view, ctx, runId, item) {
     if (v) location.hash = href.item(runId, v);
   });
   const events = fate.events;
+  const elsewhere = h('section', { class: 'card', id: 'elsewhere' }, h('h2', {}, 'In other runs'), loading('Looking…'));
   mount(view,
     h('nav', { class: 'crumbs' },
       h('a', { href: '#/runs' }, 'Runs'), ' / ',
@@ -34,7 +35,29 @@ export async function itemView(view, ctx, runId, item) {
       events.length ? h('ol', { class: 'trail' }, events.map((e) => eventRow(runId, e))) : null,
       fate.sampled_steps.length ? h('p', { class: 'note', id: 'sampled-note' },
         'Not kept by ', fate.sampled_steps.map((n, i) => [i ? ', ' : '', h('b', {}, n)]),
-        ': these steps kept only samples, so the item may have passed through them unrecorded (capture "full" keeps every item).') : null));
+        ': these steps kept only samples, so the item may have passed through them unrecorded (capture "full" keeps every item).') : null),
+    elsewhere);
+  try {
+    const history = await itemHistory(item, { pipeline: run.pipeline, limit: 200 });
+    if (!ctx.alive()) return;
+    const others = history.events.filter((e) => e.run_id !== runId).slice(0, 50);
+    // Newest run first, and within a run in step order.
+    const order = new Map();
+    for (const e of others) if (!order.has(e.run_id)) order.set(e.run_id, order.size);
+    others.sort((x, y) => order.get(x.run_id) - order.get(y.run_id) || x.position - y.position);
+    mount(elsewhere, h('h2', {}, 'In other runs'),
+      others.length ? h('table', { class: 'grid compact others' },
+        h('thead', {}, h('tr', {}, ['Step started', 'Run', 'Step', 'Outcome', ''].map((t) => h('th', {}, t)))),
+        h('tbody', {}, others.map((e) => h('tr', { class: 'other', dataset: { runId: e.run_id } },
+          h('td', {}, time(e.started_at)),
+          h('td', { class: 'id' }, h('a', { href: href.item(e.run_id, item) }, e.run_id.length > 13 ? e.run_id.slice(0, 8) + '…' : e.run_id)),
+          h('td', {}, `#${e.position} ${e.step_name}`),
+          h('td', {}, h('span', { class: `pill outcome outcome-${e.outcome}` }, e.outcome)),
+          h('td', {}, e.reason ? h('span', { class: 'rname' }, e.reason) : e.score != null ? `score ${score(e.score)}` : ''))))) :
+        h('p', { class: 'muted' }, `No kept event about this item in other ${run.pipeline} runs.`));
+  } catch (e) {
+    if (ctx.alive()) mount(elsewhere, h('h2', {}, 'In other runs'), errorBox('Could not look:', e.message));
+  }
 }
 
 function verdict(item, events) {
@@ -71,4 +94,3 @@ function eventRow(runId, e) {
       e.details == null ? null : (short(e.details, 200).length < 200 ? h('code', { class: 'details' }, short(e.details, 200)) : json(e.details))));
 }
 
-export { errorBox };
