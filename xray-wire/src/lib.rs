@@ -25,7 +25,7 @@ pub use request::{
 };
 pub use response::{
     ApiErrorBody, Health, IngestResponse, ItemEvent, ItemFate, ItemHistory, Outcome, RunDetail,
-    RunList, RunSummary, StepHit, StepList, StepView,
+    RunList, RunStepPage, RunSummary, StepHit, StepList, StepView,
 };
 pub use taxonomy::{Capture, ParseEnumError, RunStatus, StepType};
 pub use trace::{normalize_trace_id, TraceError, TraceParent, MAX_CORRELATION_ID_LEN};

@@ -250,3 +250,17 @@ pub struct ApiErrorBody {
     /// What is wrong, naming the field.
     pub error: String,
 }
+
+/// A page of one run's steps in order, without their samples (`GET /runs/{id}/steps`): enough to
+/// draw the timeline of a run with thousands of steps. One step in full, with every kept sample,
+/// is `GET /runs/{id}/steps/{step_id}` ([`StepView`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunStepPage {
+    /// The run, without its steps.
+    pub run: RunSummary,
+    /// Its steps in order, with exact rejection counts by reason.
+    pub steps: Vec<StepHit>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}

@@ -6,6 +6,8 @@ pub mod error;
 pub mod handlers;
 pub mod openapi;
 pub mod params;
+pub mod run_steps;
+pub mod ui;
 
 use crate::alerts::Alerts;
 use crate::retention::Retention;
@@ -104,6 +106,8 @@ pub const ROUTES: &[Route] = &[
     route!(get "/runs/{run_id}/items/{item_id}" => handlers::item_fate),
     route!(get "/items/{item_id}" => handlers::item_history),
     route!(get "/steps" => handlers::search_steps),
+    route!(get "/runs/{run_id}/steps" => run_steps::list_run_steps),
+    route!(get "/runs/{run_id}/steps/{step_id}" => run_steps::get_run_step),
     route!(get "/openapi.json" => openapi::serve_spec),
     route!(get "/alerts" => admin::list_alerts),
     route!(post "/alerts" => admin::create_alert),
@@ -119,6 +123,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     for route in ROUTES {
         (route.register)(cfg);
     }
+    // The web UI's page and files: not API endpoints, so not in ROUTES or the spec.
+    cfg.configure(ui::configure);
 }
 
 /// Builds the server on an already-bound listener (port 0 in tests). Await it to serve.

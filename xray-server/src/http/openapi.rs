@@ -23,6 +23,8 @@ use utoipa::OpenApi;
         super::handlers::item_fate,
         super::handlers::item_history,
         super::handlers::search_steps,
+        super::run_steps::list_run_steps,
+        super::run_steps::get_run_step,
         serve_spec,
         super::admin::create_alert,
         super::admin::list_alerts,

@@ -710,3 +710,6 @@ fn selected_event(step: &StepRow) -> ItemEvent {
         started_at: rows::from_micros(step.started_at),
     }
 }
+
+// After `with_conn!`, which it uses.
+pub mod run_steps;

@@ -1,0 +1,174 @@
+//! Reads for browsing one run a piece at a time (the web UI's run view): a page of its steps
+//! without their samples, and one step in full.
+//!
+//! Declared after `with_conn!` in the parent module, which it uses.
+
+use super::filter::Cursor;
+use super::rows::{self, ReasonRow, RunRow, SampleRow, StepRow, REJECTED};
+use super::{page_cursor, Store, StoreError};
+use crate::db::Db;
+use crate::schema::{runs, samples, step_reasons, steps};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+use std::collections::{BTreeMap, HashMap};
+use xray_wire::{RunStepPage, StepHit, StepView};
+
+/// A run, a page of its steps and their rejection counts.
+type PageParts = (RunRow, Vec<StepRow>, Vec<ReasonRow>);
+/// One step with all its counts and kept samples.
+type StepParts = (StepRow, Vec<ReasonRow>, Vec<SampleRow>);
+
+/// The queries, implemented for each backend's connection by [`impl_run_steps!`].
+trait RunStepReads {
+    fn run_step_page(
+        &mut self,
+        run_id: &str,
+        limit: i64,
+        after: Option<(i32, &str)>,
+    ) -> QueryResult<Option<PageParts>>;
+    fn step_parts(&mut self, run_id: &str, step_id: &str) -> QueryResult<Option<StepParts>>;
+}
+
+macro_rules! impl_run_steps {
+    ($conn:ty) => {
+        impl RunStepReads for $conn {
+            fn run_step_page(
+                &mut self,
+                run_id: &str,
+                limit: i64,
+                after: Option<(i32, &str)>,
+            ) -> QueryResult<Option<PageParts>> {
+                let Some(run) = runs::table
+                    .find(run_id)
+                    .select(RunRow::as_select())
+                    .first(self)
+                    .optional()?
+                else {
+                    return Ok(None);
+                };
+                let mut q = steps::table
+                    .filter(steps::run_id.eq(run_id))
+                    .select(StepRow::as_select())
+                    .into_boxed();
+                if let Some((position, id)) = after {
+                    q = q.filter(
+                        steps::position
+                            .gt(position)
+                            .or(steps::position.eq(position).and(steps::step_id.gt(id))),
+                    );
+                }
+                let found: Vec<StepRow> = q
+                    .order((steps::position, steps::step_id))
+                    .limit(limit + 1)
+                    .load(self)?;
+                let ids: Vec<&str> = found.iter().map(|s| s.step_id.as_str()).collect();
+                let reasons = step_reasons::table
+                    .filter(step_reasons::step_id.eq_any(&ids))
+                    .filter(step_reasons::outcome.eq(REJECTED))
+                    .select(ReasonRow::as_select())
+                    .load(self)?;
+                Ok(Some((run, found, reasons)))
+            }
+
+            fn step_parts(
+                &mut self,
+                run_id: &str,
+                step_id: &str,
+            ) -> QueryResult<Option<StepParts>> {
+                let Some(step) = steps::table
+                    .find(step_id)
+                    .filter(steps::run_id.eq(run_id))
+                    .select(StepRow::as_select())
+                    .first(self)
+                    .optional()?
+                else {
+                    return Ok(None);
+                };
+                let reasons = step_reasons::table
+                    .filter(step_reasons::step_id.eq(step_id))
+                    .select(ReasonRow::as_select())
+                    .load(self)?;
+                let samples = samples::table
+                    .filter(samples::step_id.eq(step_id))
+                    .order((samples::outcome, samples::reason, samples::seq))
+                    .select(SampleRow::as_select())
+                    .load(self)?;
+                Ok(Some((step, reasons, samples)))
+            }
+        }
+    };
+}
+
+impl_run_steps!(SqliteConnection);
+impl_run_steps!(PgConnection);
+
+impl Store {
+    /// A page of one run's steps in order (position, then id), without samples; `None` if the
+    /// run is unknown. The cursor's time field carries the last step's position.
+    pub fn run_step_page(
+        &self,
+        run_id: &str,
+        limit: i64,
+        cursor: Option<&Cursor>,
+    ) -> Result<Option<RunStepPage>, StoreError> {
+        // A cursor this server made holds a position; any other value matches no step.
+        let after = cursor.map(|c| (i32::try_from(c.at).unwrap_or(i32::MAX), c.id.as_str()));
+        let Some((run, mut found, reasons)) =
+            with_conn!(&self.db, c => c.run_step_page(run_id, limit, after)?)
+        else {
+            return Ok(None);
+        };
+        let next_cursor = page_cursor(&mut found, limit, |s| Cursor {
+            at: i64::from(s.position),
+            id: s.step_id.clone(),
+        });
+        let mut by_step: HashMap<String, BTreeMap<String, u64>> = HashMap::new();
+        for r in reasons {
+            by_step
+                .entry(r.step_id)
+                .or_default()
+                .insert(r.reason, u64::try_from(r.count).unwrap_or(0));
+        }
+        let steps = found
+            .into_iter()
+            .map(|s| {
+                let rejections = by_step.remove(&s.step_id).unwrap_or_default();
+                step_hit(s, rejections)
+            })
+            .collect();
+        Ok(Some(RunStepPage {
+            run: run.into_summary(),
+            steps,
+            next_cursor,
+        }))
+    }
+
+    /// One step of a run in full, with every kept sample; `None` if there is no such step in
+    /// that run.
+    pub fn step_detail(&self, run_id: &str, step_id: &str) -> Result<Option<StepView>, StoreError> {
+        let parts = with_conn!(&self.db, c => c.step_parts(run_id, step_id)?);
+        Ok(parts.map(|(step, reasons, samples)| step.into_view(&reasons, &samples)))
+    }
+}
+
+/// A step without its samples, naming its run.
+fn step_hit(s: StepRow, rejections: BTreeMap<String, u64>) -> StepHit {
+    StepHit {
+        step_type: s.step_type(),
+        capture: s.capture(),
+        decision: s.decision(),
+        rejections,
+        step_id: s.step_id,
+        run_id: s.run_id,
+        pipeline: s.pipeline,
+        position: u32::try_from(s.position).unwrap_or(0),
+        name: s.name,
+        input_count: s.input_count.and_then(|v| u64::try_from(v).ok()),
+        output_count: s.output_count.and_then(|v| u64::try_from(v).ok()),
+        rejection_rate: s.rejection_rate,
+        started_at: rows::from_micros(s.started_at),
+        duration_ms: s.duration_ms,
+        error: s.error,
+    }
+}
