@@ -28,6 +28,7 @@ on_both_backends!(
     negative_counts_and_numbers_json_cannot_carry_are_400_naming_the_field,
     ids_with_sql_and_path_characters_are_stored_and_found,
     ten_thousand_reasons_in_one_step_read_back_exactly,
+    extreme_times_and_durations_read_back_as_rfc3339,
 );
 
 /// A server with one run stored before the hostile requests, to check it is still served after.
@@ -477,4 +478,63 @@ fn ten_thousand_reasons_in_one_step_read_back_exactly(backend: Backend) {
     assert_eq!(back["steps"].as_array().expect("steps").len(), 1);
     assert_eq!(back["steps"][0]["rejected_count"], total);
     g.still_serves();
+}
+
+fn extreme_times_and_durations_read_back_as_rfc3339(backend: Backend) {
+    let g = Guarded::start(TestServer::start(backend));
+    g.api.save(&json!({
+        "run_id": "late", "pipeline": "p", "started_at": "9999-12-31T23:59:59.999999Z",
+        "steps": [{"name": "a", "step_type": "rank", "duration_ms": 1e300},
+                  {"name": "b", "step_type": "rank"}]}));
+    let run = g.api.ok("/runs/late");
+    assert_eq!(run["steps"][0]["duration_ms"], 1e300);
+    // The step after an endless one starts with it (not wrapped around to year -262143).
+    assert_eq!(run["steps"][1]["started_at"], "9999-12-31T23:59:59.999999Z");
+    g.api.save(&json!({
+        "run_id": "early", "pipeline": "p", "started_at": "0000-01-01T00:00:00Z",
+        "ended_at": "9999-12-31T23:59:59Z",
+        "steps": [{"name": "a", "step_type": "rank", "started_at": "0000-01-01T00:00:00-23:59",
+                   "ended_at": "9999-12-31T23:59:59+23:59"}]}));
+    let run = g.api.ok("/runs/early");
+    assert_eq!(run["started_at"], "0000-01-01T00:00:00Z");
+    assert_eq!(run["steps"][0]["started_at"], "0000-01-01T23:59:00Z");
+    assert_eq!(run["duration_ms"], 315_569_519_999_000.0);
+    // Every time the server answers with is RFC 3339 with a four-digit year.
+    for page in [
+        "/runs?since=0000-01-01&until=9999-12-31T23:59:59Z",
+        "/steps?limit=1000",
+    ] {
+        let (_, text) = g.get_text(page);
+        let list: Value = serde_json::from_str(&text).expect("JSON");
+        for item in list["runs"]
+            .as_array()
+            .or(list["steps"].as_array())
+            .expect("a list")
+        {
+            let t = item["started_at"].as_str().expect("started_at");
+            assert!(
+                chrono_like_rfc3339(t),
+                "{page}: `{t}` is not an RFC 3339 time"
+            );
+        }
+    }
+    refused(
+        g.api.post(
+            "/runs",
+            &json!({"pipeline": "p", "started_at": "+10000-01-01T00:00:00Z"}),
+        ),
+        400,
+        &["started_at", "RFC 3339"],
+    );
+    g.still_serves();
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.f]Z`: a four-digit year, no sign.
+fn chrono_like_rfc3339(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() >= 20
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[10] == b'T'
+        && t.ends_with('Z')
 }
