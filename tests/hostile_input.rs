@@ -29,6 +29,7 @@ on_both_backends!(
     ids_with_sql_and_path_characters_are_stored_and_found,
     ten_thousand_reasons_in_one_step_read_back_exactly,
     extreme_times_and_durations_read_back_as_rfc3339,
+    a_step_id_of_another_run_is_409_and_changes_nothing,
 );
 
 /// A server with one run stored before the hostile requests, to check it is still served after.
@@ -537,4 +538,57 @@ fn chrono_like_rfc3339(t: &str) -> bool {
         && b[4] == b'-'
         && b[10] == b'T'
         && t.ends_with('Z')
+}
+
+fn a_step_id_of_another_run_is_409_and_changes_nothing(backend: Backend) {
+    let g = Guarded::start(TestServer::start(backend));
+    let run = |run_id: &str, reasons: Value| {
+        json!({"run_id": run_id, "pipeline": "p", "started_at": at(0, 0), "steps": [
+            {"step_id": "shared", "name": "f", "step_type": "filter", "rejections": reasons}]})
+    };
+    g.api.save(&run(
+        "first",
+        json!({"r": {"count": 1, "samples": [{"item_id": "a1"}]}}),
+    ));
+    let first = g.api.ok("/runs/first");
+    // Its counts and samples used to be added to the other run's step, and its own step lost.
+    let second = run(
+        "second",
+        json!({"r": {"count": 3, "samples": [{"item_id": "b1"}, {"item_id": "b2"}]},
+               "other": {"count": 1}}),
+    );
+    refused(
+        g.api.post("/runs", &second),
+        409,
+        &["shared", "second", "first", "unique"],
+    );
+    let step = |run_id: &str| {
+        json!({"step_finished": {"run_id": run_id, "pipeline": "p", "step": {
+            "step_id": "shared", "position": 0, "name": "f", "step_type": "filter",
+            "started_at": at(0, 0), "rejections": {"other": {"count": 2}}}}})
+    };
+    refused(
+        g.api.post("/ingest", &json!({"events": [step("third")]})),
+        409,
+        &["shared", "third", "first"],
+    );
+    refused(
+        g.api.post(
+            "/ingest",
+            &json!({"events": [step("fourth"), step("fifth")]}),
+        ),
+        409,
+        &["shared"],
+    );
+    assert_eq!(g.api.ok("/runs/first"), first);
+    for other in ["second", "third", "fourth", "fifth"] {
+        refused(g.api.get(&format!("/runs/{other}")), 404, &[other]);
+    }
+    // The same run re-sending its own step is still fine (stored once).
+    g.api.save(&run(
+        "first",
+        json!({"r": {"count": 1, "samples": [{"item_id": "a1"}]}}),
+    ));
+    assert_eq!(g.api.ok("/runs/first"), first);
+    g.still_serves();
 }

@@ -86,6 +86,7 @@ async fn write(state: &AppState, set: WriteSet) -> Result<Vec<String>> {
     responses(
         (status = 201, description = "Stored (a re-sent run is stored once).", body = IngestResponse),
         (status = 400, description = "Malformed JSON or an invalid field, named in the message.", body = ApiErrorBody),
+        (status = 409, description = "A step id is already that of a step of another run; nothing is written.", body = ApiErrorBody),
         (status = 413, description = "The body is over the limit.", body = ApiErrorBody),
         (status = 503, description = "The database is busy or unreachable.", body = ApiErrorBody),
     )
@@ -115,6 +116,7 @@ pub async fn post_run(
     responses(
         (status = 200, description = "Stored.", body = IngestResponse),
         (status = 400, description = "Malformed JSON or an invalid event, named in the message.", body = ApiErrorBody),
+        (status = 409, description = "A step id is already that of a step of another run; nothing is written.", body = ApiErrorBody),
         (status = 413, description = "The body is over the limit.", body = ApiErrorBody),
         (status = 503, description = "The database is busy or unreachable.", body = ApiErrorBody),
     )
