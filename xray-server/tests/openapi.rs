@@ -199,6 +199,12 @@ fn the_spec_describes_the_custom_wire_types() {
         .map(|v| v["required"][0].as_str().expect("tag"))
         .collect();
     assert_eq!(events, ["run_started", "step_finished", "run_finished"]);
+    for variant in schemas["Event"]["oneOf"].as_array().expect("variants") {
+        assert_eq!(variant["additionalProperties"], false, "{variant}");
+    }
+    for name in ["RunStarted", "StepFinished", "RunFinished", "StepRecord"] {
+        assert_eq!(schemas[name]["additionalProperties"], false, "{name}");
+    }
     assert_eq!(
         schemas["ApiErrorBody"]["required"],
         serde_json::json!(["code", "error"])
