@@ -1,7 +1,7 @@
 //! The endpoints: parse and check the request, run the store call on the blocking pool, answer.
 
 use super::error::ApiError;
-use super::params::{check_segment, Params, DEFAULT_LIMIT};
+use super::params::{check_path_utf8, check_segment, Params, DEFAULT_LIMIT};
 use super::AppState;
 use crate::store::filter::{RunFilter, StepFilter};
 use crate::store::rows::WriteSet;
@@ -191,6 +191,7 @@ pub async fn get_run(
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     Params::parse(req.query_string(), &[])?;
+    check_path_utf8(req.uri().path())?;
     let run_id = path.into_inner();
     check_segment("run id", &run_id)?;
     let store = state.store.clone();
@@ -288,6 +289,7 @@ pub async fn item_fate(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
     Params::parse(req.query_string(), &[])?;
+    check_path_utf8(req.uri().path())?;
     let (run_id, item_id) = path.into_inner();
     check_segment("run id", &run_id)?;
     check_segment("item id", &item_id)?;
@@ -321,6 +323,7 @@ pub async fn item_history(
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     let p = Params::parse(req.query_string(), &["pipeline", "limit"])?;
+    check_path_utf8(req.uri().path())?;
     let item = path.into_inner();
     check_segment("item id", &item)?;
     let pipeline = p.text("pipeline");
