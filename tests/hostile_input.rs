@@ -28,6 +28,8 @@ on_both_backends!(
     negative_counts_and_numbers_json_cannot_carry_are_400_naming_the_field,
     ids_with_sql_and_path_characters_are_stored_and_found,
     ten_thousand_reasons_in_one_step_read_back_exactly,
+    extreme_times_and_durations_read_back_as_rfc3339,
+    a_step_id_of_another_run_is_409_and_changes_nothing,
 );
 
 /// A server with one run stored before the hostile requests, to check it is still served after.
@@ -259,9 +261,16 @@ fn bytes_that_are_not_utf8_are_400(backend: Backend) {
     let (_, text) = g.get_text("/runs/sur");
     assert!(text.contains(r#""input":"\ud800x""#), "{text}");
     // Bytes that are not UTF-8 in the path or the query: a JSON answer, not a failure.
-    let (status, text) = g.get_text("/runs/%FF%FE");
-    assert_eq!(status, 404, "{text}");
-    assert!(serde_json::from_str::<Value>(&text).is_ok(), "{text}");
+    // (Read as U+FFFD they would name another id: refused instead.)
+    g.api
+        .save(&json!({"run_id": "\u{fffd}\u{fffd}", "pipeline": "p"}));
+    for path in ["/runs/%FF%FE", "/runs/%FF%FE/items/x", "/items/a%C3"] {
+        refused(g.api.get(path), 400, &["not UTF-8"]);
+    }
+    assert_eq!(
+        g.api.ok("/runs/%EF%BF%BD%EF%BF%BD")["run_id"],
+        "\u{fffd}\u{fffd}"
+    );
     let (status, text) = g.get_text("/runs?pipeline=%FF");
     assert_eq!(status, 200, "{text}");
     g.still_serves();
@@ -476,5 +485,117 @@ fn ten_thousand_reasons_in_one_step_read_back_exactly(backend: Backend) {
     let back = g.api.ok("/runs/many2");
     assert_eq!(back["steps"].as_array().expect("steps").len(), 1);
     assert_eq!(back["steps"][0]["rejected_count"], total);
+    g.still_serves();
+}
+
+fn extreme_times_and_durations_read_back_as_rfc3339(backend: Backend) {
+    let g = Guarded::start(TestServer::start(backend));
+    g.api.save(&json!({
+        "run_id": "late", "pipeline": "p", "started_at": "9999-12-31T23:59:59.999999Z",
+        "steps": [{"name": "a", "step_type": "rank", "duration_ms": 1e300},
+                  {"name": "b", "step_type": "rank"}]}));
+    let run = g.api.ok("/runs/late");
+    assert_eq!(run["steps"][0]["duration_ms"], 1e300);
+    // The step after an endless one starts with it (not wrapped around to year -262143).
+    assert_eq!(run["steps"][1]["started_at"], "9999-12-31T23:59:59.999999Z");
+    g.api.save(&json!({
+        "run_id": "early", "pipeline": "p", "started_at": "0000-01-01T00:00:00Z",
+        "ended_at": "9999-12-31T23:59:59Z",
+        "steps": [{"name": "a", "step_type": "rank", "started_at": "0000-01-01T00:00:00-23:59",
+                   "ended_at": "9999-12-31T23:59:59+23:59"}]}));
+    let run = g.api.ok("/runs/early");
+    assert_eq!(run["started_at"], "0000-01-01T00:00:00Z");
+    assert_eq!(run["steps"][0]["started_at"], "0000-01-01T23:59:00Z");
+    assert_eq!(run["duration_ms"], 315_569_519_999_000.0);
+    // Every time the server answers with is RFC 3339 with a four-digit year.
+    for page in [
+        "/runs?since=0000-01-01&until=9999-12-31T23:59:59Z",
+        "/steps?limit=1000",
+    ] {
+        let (_, text) = g.get_text(page);
+        let list: Value = serde_json::from_str(&text).expect("JSON");
+        for item in list["runs"]
+            .as_array()
+            .or(list["steps"].as_array())
+            .expect("a list")
+        {
+            let t = item["started_at"].as_str().expect("started_at");
+            assert!(
+                chrono_like_rfc3339(t),
+                "{page}: `{t}` is not an RFC 3339 time"
+            );
+        }
+    }
+    refused(
+        g.api.post(
+            "/runs",
+            &json!({"pipeline": "p", "started_at": "+10000-01-01T00:00:00Z"}),
+        ),
+        400,
+        &["started_at", "RFC 3339"],
+    );
+    g.still_serves();
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.f]Z`: a four-digit year, no sign.
+fn chrono_like_rfc3339(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() >= 20
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[10] == b'T'
+        && t.ends_with('Z')
+}
+
+fn a_step_id_of_another_run_is_409_and_changes_nothing(backend: Backend) {
+    let g = Guarded::start(TestServer::start(backend));
+    let run = |run_id: &str, reasons: Value| {
+        json!({"run_id": run_id, "pipeline": "p", "started_at": at(0, 0), "steps": [
+            {"step_id": "shared", "name": "f", "step_type": "filter", "rejections": reasons}]})
+    };
+    g.api.save(&run(
+        "first",
+        json!({"r": {"count": 1, "samples": [{"item_id": "a1"}]}}),
+    ));
+    let first = g.api.ok("/runs/first");
+    // Its counts and samples used to be added to the other run's step, and its own step lost.
+    let second = run(
+        "second",
+        json!({"r": {"count": 3, "samples": [{"item_id": "b1"}, {"item_id": "b2"}]},
+               "other": {"count": 1}}),
+    );
+    refused(
+        g.api.post("/runs", &second),
+        409,
+        &["shared", "second", "first", "unique"],
+    );
+    let step = |run_id: &str| {
+        json!({"step_finished": {"run_id": run_id, "pipeline": "p", "step": {
+            "step_id": "shared", "position": 0, "name": "f", "step_type": "filter",
+            "started_at": at(0, 0), "rejections": {"other": {"count": 2}}}}})
+    };
+    refused(
+        g.api.post("/ingest", &json!({"events": [step("third")]})),
+        409,
+        &["shared", "third", "first"],
+    );
+    refused(
+        g.api.post(
+            "/ingest",
+            &json!({"events": [step("fourth"), step("fifth")]}),
+        ),
+        409,
+        &["shared"],
+    );
+    assert_eq!(g.api.ok("/runs/first"), first);
+    for other in ["second", "third", "fourth", "fifth"] {
+        refused(g.api.get(&format!("/runs/{other}")), 404, &[other]);
+    }
+    // The same run re-sending its own step is still fine (stored once).
+    g.api.save(&run(
+        "first",
+        json!({"r": {"count": 1, "samples": [{"item_id": "a1"}]}}),
+    ));
+    assert_eq!(g.api.ok("/runs/first"), first);
     g.still_serves();
 }

@@ -43,6 +43,9 @@ fn fuzz(backend: Backend) {
 
     // Fixed by default so a failure reproduces; XRAY_FUZZ_SEED explores other cases.
     let seed = std::env::var("XRAY_FUZZ_SEED").unwrap_or_else(|_| "20261126".to_string());
+    // XRAY_FUZZ_EXAMPLES fuzzes longer (the default keeps the suite quick).
+    let examples =
+        std::env::var("XRAY_FUZZ_EXAMPLES").unwrap_or_else(|_| EXAMPLES_PER_OPERATION.to_string());
     let workdir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "schemathesis-run-{}",
         uuid::Uuid::new_v4().simple()
@@ -52,7 +55,7 @@ fn fuzz(backend: Backend) {
         .arg("run")
         .arg(api.server.at("/openapi.json"))
         .args(["--checks", CHECKS])
-        .args(["--max-examples", EXAMPLES_PER_OPERATION])
+        .args(["--max-examples", &examples])
         .args(["--seed", &seed])
         // One worker: hypothesis on Python 3.11 before 3.11.8 can fail in `ast.parse` when
         // several threads generate at once ("AST constructor recursion depth mismatch").

@@ -280,7 +280,6 @@ pub struct RunFinished {
 /// One SDK event, tagged by its kind: `{"run_started": {...}}`, `{"step_finished": {...}}`,
 /// `{"run_finished": {...}}`. Events may arrive in any order and more than once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
     /// A run has begun.
@@ -289,6 +288,54 @@ pub enum Event {
     StepFinished(Box<StepFinished>),
     /// A run has ended.
     RunFinished(RunFinished),
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Event {
+    /// One object with exactly one of the three tags (written out: the derive would allow other
+    /// keys beside the tag, which the server refuses).
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Ref};
+        let variant = |tag: &str, schema: &str, doc: &str| {
+            ObjectBuilder::new()
+                .property(tag, Ref::from_schema_name(schema))
+                .required(tag)
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+                .description(Some(doc))
+        };
+        OneOfBuilder::new()
+            .item(variant("run_started", "RunStarted", "A run has begun."))
+            .item(variant(
+                "step_finished",
+                "StepFinished",
+                "A step has finished.",
+            ))
+            .item(variant("run_finished", "RunFinished", "A run has ended."))
+            .description(Some(
+                "One SDK event, tagged by its kind: `{\"run_started\": {...}}`, \
+                 `{\"step_finished\": {...}}` or `{\"run_finished\": {...}}`.",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Event {
+    /// The three event schemas and what they refer to.
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::{PartialSchema, ToSchema};
+        schemas.push((RunStarted::name().into(), RunStarted::schema()));
+        <RunStarted as ToSchema>::schemas(schemas);
+        schemas.push((StepFinished::name().into(), StepFinished::schema()));
+        <StepFinished as ToSchema>::schemas(schemas);
+        schemas.push((RunFinished::name().into(), RunFinished::schema()));
+        <RunFinished as ToSchema>::schemas(schemas);
+    }
 }
 
 /// The body of `POST /ingest`.

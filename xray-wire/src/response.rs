@@ -245,7 +245,7 @@ pub struct Health {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiErrorBody {
-    /// `bad_request`, `not_found`, `method_not_allowed`, `payload_too_large`, `unavailable`, `internal`.
+    /// `bad_request`, `not_found`, `method_not_allowed`, `conflict`, `payload_too_large`, `unavailable`, `internal`.
     pub code: String,
     /// What is wrong, naming the field.
     pub error: String,

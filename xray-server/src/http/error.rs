@@ -59,6 +59,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Store(StoreError::Unavailable(_)) | ApiError::ShuttingDown => "unavailable",
             ApiError::Store(StoreError::Query(_)) => "internal",
+            ApiError::Store(StoreError::StepOfAnotherRun { .. }) => "conflict",
         }
     }
 }
@@ -76,6 +77,7 @@ impl ResponseError for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Store(StoreError::Query(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Store(StoreError::StepOfAnotherRun { .. }) => StatusCode::CONFLICT,
         }
     }
 

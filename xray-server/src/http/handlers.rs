@@ -1,7 +1,7 @@
 //! The endpoints: parse and check the request, run the store call on the blocking pool, answer.
 
 use super::error::ApiError;
-use super::params::{check_segment, Params, DEFAULT_LIMIT};
+use super::params::{check_path_utf8, check_segment, Params, DEFAULT_LIMIT};
 use super::AppState;
 use crate::store::filter::{RunFilter, StepFilter};
 use crate::store::rows::WriteSet;
@@ -90,6 +90,7 @@ async fn write(state: &AppState, set: WriteSet) -> Result<Vec<String>> {
     responses(
         (status = 201, description = "Stored (a re-sent run is stored once).", body = IngestResponse),
         (status = 400, description = "Malformed JSON or an invalid field, named in the message.", body = ApiErrorBody),
+        (status = 409, description = "A step id is already that of a step of another run; nothing is written.", body = ApiErrorBody),
         (status = 413, description = "The body is over the limit.", body = ApiErrorBody),
         (status = 503, description = "The database is busy or unreachable.", body = ApiErrorBody),
     )
@@ -119,6 +120,7 @@ pub async fn post_run(
     responses(
         (status = 200, description = "Stored.", body = IngestResponse),
         (status = 400, description = "Malformed JSON or an invalid event, named in the message.", body = ApiErrorBody),
+        (status = 409, description = "A step id is already that of a step of another run; nothing is written.", body = ApiErrorBody),
         (status = 413, description = "The body is over the limit.", body = ApiErrorBody),
         (status = 503, description = "The database is busy or unreachable.", body = ApiErrorBody),
     )
@@ -210,6 +212,7 @@ pub async fn get_run(
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     Params::parse(req.query_string(), &[])?;
+    check_path_utf8(req.uri().path())?;
     let run_id = path.into_inner();
     check_segment("run id", &run_id)?;
     let store = state.store.clone();
@@ -307,6 +310,7 @@ pub async fn item_fate(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
     Params::parse(req.query_string(), &[])?;
+    check_path_utf8(req.uri().path())?;
     let (run_id, item_id) = path.into_inner();
     check_segment("run id", &run_id)?;
     check_segment("item id", &item_id)?;
@@ -340,6 +344,7 @@ pub async fn item_history(
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     let p = Params::parse(req.query_string(), &["pipeline", "limit"])?;
+    check_path_utf8(req.uri().path())?;
     let item = path.into_inner();
     check_segment("item id", &item)?;
     let pipeline = p.text("pipeline");

@@ -23,6 +23,38 @@ pub fn check_segment(name: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Refuses a path whose percent-encoded bytes are not UTF-8 (`/runs/%FF`): ids are text, and the
+/// router would otherwise read such bytes as U+FFFD and look up a different id.
+pub fn check_path_utf8(path: &str) -> Result<(), ApiError> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let raw = path.as_bytes();
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match (
+            raw[i],
+            raw.get(i + 1).and_then(|b| hex(*b)),
+            raw.get(i + 2).and_then(|b| hex(*b)),
+        ) {
+            (b'%', Some(hi), Some(lo)) => {
+                bytes.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                bytes.push(b);
+                i += 1;
+            }
+        }
+    }
+    match std::str::from_utf8(&bytes) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(ApiError::BadRequest(format!(
+            "the path `{path}` is not UTF-8 once percent-decoded (byte {} is not text); ids are UTF-8 text",
+            e.valid_up_to()
+        ))),
+    }
+}
+
 /// A query string checked against the parameters an endpoint accepts.
 #[derive(Debug)]
 pub struct Params {
@@ -165,6 +197,22 @@ mod tests {
         );
         let e = err(Params::parse("limit=1&limit=2", ALLOWED));
         assert!(e.contains("more than once"), "{e}");
+    }
+
+    #[test]
+    fn paths_must_decode_to_utf8() {
+        for ok in [
+            "/runs/a%2Fb",
+            "/runs/%E2%82%AC",
+            "/runs/100%",
+            "/runs/%G1",
+            "/items/%",
+        ] {
+            assert!(check_path_utf8(ok).is_ok(), "{ok}");
+        }
+        for bad in ["/runs/%FF", "/runs/%e2%82", "/runs/x/items/%C3%28"] {
+            assert!(err(check_path_utf8(bad)).contains("not UTF-8"), "{bad}");
+        }
     }
 
     #[test]

@@ -35,6 +35,17 @@ pub enum StoreError {
     /// A statement failed.
     #[error("database error: {0}")]
     Query(#[from] diesel::result::Error),
+    /// A step sent for one run has the id of a step of another run (step ids are unique across
+    /// runs); nothing of the request is written.
+    #[error("step_id `{step_id}` (of run `{run_id}`) is already the id of a step of run `{owner}`; step ids must be unique across runs")]
+    StepOfAnotherRun {
+        /// The step id.
+        step_id: String,
+        /// The run the request sent it for.
+        run_id: String,
+        /// The run that has it.
+        owner: String,
+    },
 }
 
 /// The data one run view needs.
@@ -44,7 +55,7 @@ type ItemParts = (Vec<(SampleRow, StepRow)>, Vec<StepRow>);
 
 /// The queries, implemented for each backend's connection by [`impl_backend!`].
 trait Backend {
-    fn write(&mut self, set: &WriteSet) -> QueryResult<()>;
+    fn write(&mut self, set: &WriteSet) -> Result<(), StoreError>;
     fn list_runs(&mut self, f: &RunFilter) -> QueryResult<Vec<RunRow>>;
     fn run_parts(&mut self, run_id: &str) -> QueryResult<Option<RunParts>>;
     fn search_steps(&mut self, f: &StepFilter) -> QueryResult<(Vec<StepRow>, Vec<ReasonRow>)>;
@@ -74,8 +85,8 @@ trait Backend {
 macro_rules! impl_backend {
     ($conn:ty, $write_tx:ident) => {
         impl Backend for $conn {
-            fn write(&mut self, set: &WriteSet) -> QueryResult<()> {
-                self.$write_tx(|c| {
+            fn write(&mut self, set: &WriteSet) -> Result<(), StoreError> {
+                self.$write_tx::<_, StoreError, _>(|c| {
                     for chunk in set.runs_complete.chunks(ROWS_PER_INSERT) {
                         diesel::insert_into(runs::table)
                             .values(chunk)
@@ -138,6 +149,42 @@ macro_rules! impl_backend {
                             .values(chunk)
                             .on_conflict_do_nothing()
                             .execute(c)?;
+                    }
+                    // A step id already stored (or sent twice) for another run would have been
+                    // skipped above, and its counts and samples added to that run's step: refuse.
+                    // Checked after the insert, so a concurrent writer of the same id is seen.
+                    let wanted: HashMap<&str, &str> = set
+                        .steps
+                        .iter()
+                        .map(|s| (s.step_id.as_str(), s.run_id.as_str()))
+                        .collect();
+                    let ids: Vec<&str> = wanted.keys().copied().collect();
+                    for chunk in ids.chunks(ROWS_PER_INSERT) {
+                        let owners: Vec<(String, String)> = steps::table
+                            .filter(steps::step_id.eq_any(chunk))
+                            .select((steps::step_id, steps::run_id))
+                            .load(c)?;
+                        for (step_id, owner) in owners {
+                            let run_id = wanted.get(step_id.as_str()).copied().unwrap_or_default();
+                            if owner != run_id {
+                                return Err(StoreError::StepOfAnotherRun {
+                                    run_id: run_id.to_string(),
+                                    step_id,
+                                    owner,
+                                });
+                            }
+                        }
+                    }
+                    let conflicting = set
+                        .steps
+                        .iter()
+                        .find(|s| wanted.get(s.step_id.as_str()) != Some(&s.run_id.as_str()));
+                    if let Some(step) = conflicting {
+                        return Err(StoreError::StepOfAnotherRun {
+                            step_id: step.step_id.clone(),
+                            run_id: step.run_id.clone(),
+                            owner: wanted[step.step_id.as_str()].to_string(),
+                        });
                     }
                     for chunk in set.reasons.chunks(ROWS_PER_INSERT) {
                         diesel::insert_into(step_reasons::table)
@@ -496,7 +543,7 @@ impl Store {
 
     /// Writes a validated set of rows in one transaction. Re-writing the same rows is a no-op.
     pub fn write(&self, set: &WriteSet) -> Result<(), StoreError> {
-        with_conn!(&self.db, c => Ok(c.write(set)?))
+        with_conn!(&self.db, c => c.write(set))
     }
 
     /// Runs, newest first.

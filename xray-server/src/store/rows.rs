@@ -263,10 +263,15 @@ impl WriteSet {
                         format!("`{}` is used by another step of this run", last.step_id),
                     ));
                 }
-                next_start = from_micros(
-                    last.ended_at
-                        .unwrap_or(last.started_at.saturating_add(ran_us)),
-                );
+                // A duration that runs past the last representable time (`1e300` ms) must
+                // not wrap the next step around to the first one: it starts with this one.
+                let end = last
+                    .ended_at
+                    .unwrap_or(last.started_at.saturating_add(ran_us));
+                next_start = Utc
+                    .timestamp_micros(end)
+                    .single()
+                    .unwrap_or_else(|| from_micros(last.started_at));
             }
         }
         set.runs_complete.push(RunRow {
