@@ -32,6 +32,7 @@ on_both_backends!(
     api_keys_open_each_route_to_its_scope_only,
     retention_deletes_expired_runs_with_everything_they_own,
     alerts_notify_webhooks_once_per_window_with_retries,
+    a_firing_left_mid_delivery_by_a_dead_server_is_delivered_by_the_next,
 );
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -594,4 +595,70 @@ fn alerts_notify_webhooks_once_per_window_with_retries(backend: Backend) {
         .0,
         400
     );
+}
+
+fn a_firing_left_mid_delivery_by_a_dead_server_is_delivered_by_the_next(backend: Backend) {
+    use xray_server::store::alerts::AlertEventRow;
+    let hook = Webhook::start(0);
+    let db = TestDb::create(backend);
+    // What a server that died mid-delivery leaves: a rule, and a firing claimed until a moment ago.
+    let store = xray_server::store::Store::open(db.url(), 1).expect("open");
+    let spec: xray_wire::AlertRuleSpec = serde_json::from_value(json!({
+        "name": "failures", "webhook_url": hook.url,
+        "condition": {"kind": "run_failed", "pipeline": "p"}}))
+    .expect("rule");
+    store
+        .put_alert(&xray_server::alerts::new_rule_row(
+            "r1".into(),
+            &spec,
+            "api",
+        ))
+        .expect("rule stored");
+    let now = chrono::Utc::now().timestamp_micros();
+    let payload = json!({"alert_id": "r1", "name": "failures", "window_key": "run:x",
+        "fired_at": chrono::Utc::now().to_rfc3339(), "summary": "run x of `p` failed",
+        "run_ids": ["x"]});
+    store
+        .record_firing(&AlertEventRow {
+            alert_id: "r1".into(),
+            window_key: "run:x".into(),
+            fired_at: now,
+            payload: payload.to_string(),
+            status: "sending".into(),
+            attempts: 1,
+            last_error: Some("webhook unreachable".into()),
+            delivered_at: None,
+            next_attempt_at: now - 2_000_000,
+            claimed_until: Some(now - 1_000_000),
+        })
+        .expect("firing stored");
+    drop(store);
+    // The next server finds it and delivers it, once.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let api = Api::on(TestServer::start_listener_with(
+        db.url(),
+        listener,
+        Settings::default(),
+    ));
+    let got = hook.wait_for(1);
+    assert_eq!(got, vec![payload]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let event = loop {
+        let events = api.ok("/alerts/r1/events");
+        let e = events["events"][0].clone();
+        if e["status"] == "delivered" || Instant::now() > deadline {
+            break e;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(event["status"], "delivered", "{event}");
+    assert_eq!(event["attempts"], 2);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        hook.received.lock().expect("lock").len(),
+        1,
+        "delivered once"
+    );
+    drop(api);
+    drop(db);
 }

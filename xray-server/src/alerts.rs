@@ -1,6 +1,9 @@
 //! Alerting: rules evaluated on a timer; a firing is recorded once per rule and window (the
 //! database's primary key decides, so several servers on one database notify once), then
-//! POSTed as JSON to the rule's webhook with retries.
+//! POSTed as JSON to the rule's webhook. Delivery state is in the database: a failed POST is
+//! retried with growing waits (0.5 s up to 30 min, 8 attempts over about 48 minutes), by
+//! whichever server claims it, so a webhook down for a while or a server restarted mid-delivery
+//! still gets its notification.
 //!
 //! Windows: `run_failed` fires once per failed run, `low_score` once per step, and
 //! `rejection_rate` once each time its condition turns true (keyed by the newest run of the
@@ -17,12 +20,24 @@ use xray_wire::{
     AlertCondition, AlertEvent, AlertNotification, AlertRule, AlertRuleSpec, StepType,
 };
 
-/// Delivery attempts per firing.
-const MAX_ATTEMPTS: i32 = 5;
-/// Wait before the first retry; doubled each time.
-const FIRST_RETRY: Duration = Duration::from_millis(200);
+/// Waits before each retry of a failed delivery; after the last, the firing is `failed`.
+const BACKOFF: [Duration; 7] = [
+    Duration::from_millis(500),
+    Duration::from_secs(2),
+    Duration::from_secs(10),
+    Duration::from_secs(60),
+    Duration::from_secs(300),
+    Duration::from_secs(900),
+    Duration::from_secs(1800),
+];
 /// Time allowed for one webhook call.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a claim on a firing lasts: past it, another server may deliver it.
+const CLAIM: Duration = Duration::from_secs(60);
+/// How often the notifier looks for due firings when nothing wakes it.
+const NOTIFIER_POLL: Duration = Duration::from_millis(200);
+/// Firings claimed at a time.
+const CLAIM_BATCH: i64 = 20;
 /// How far before a rule's creation per-run and per-step rules look.
 const LOOKBACK_US: i64 = 3_600_000_000;
 
@@ -131,13 +146,6 @@ pub fn config_rule_id(name: &str) -> String {
     format!("config-{hex}")
 }
 
-struct Delivery {
-    alert_id: String,
-    window_key: String,
-    url: String,
-    payload: String,
-}
-
 /// The alerting engine: evaluates rules and delivers firings.
 pub struct Alerts {
     store: Store,
@@ -182,7 +190,7 @@ impl Alerts {
     /// Starts evaluating every interval and delivering firings.
     pub fn start(self: &Arc<Self>) -> AlertThreads {
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
-        let (work_tx, work_rx) = crossbeam_channel::unbounded::<Delivery>();
+        let (work_tx, work_rx) = crossbeam_channel::bounded::<()>(1);
         let mut threads = Vec::new();
         let me = self.clone();
         let stop = stop_rx.clone();
@@ -214,7 +222,7 @@ impl Alerts {
     }
 
     /// Evaluates every rule once; firings recorded here are queued for delivery.
-    fn evaluate(&self, out: &Sender<Delivery>) -> Result<(), StoreError> {
+    fn evaluate(&self, out: &Sender<()>) -> Result<(), StoreError> {
         for row in self.store.list_alerts()? {
             let Some(rule) = rule_view(&row) else {
                 continue;
@@ -287,7 +295,7 @@ impl Alerts {
         row: &AlertRow,
         found: Vec<(String, String)>,
         prefix: &str,
-        out: &Sender<Delivery>,
+        out: &Sender<()>,
         summary: impl Fn(&str) -> String,
     ) -> Result<(), StoreError> {
         if found.is_empty() {
@@ -310,7 +318,7 @@ impl Alerts {
         window_key: String,
         summary: String,
         run_ids: Vec<String>,
-        out: &Sender<Delivery>,
+        out: &Sender<()>,
     ) -> Result<(), StoreError> {
         let now = chrono::Utc::now();
         let notification = AlertNotification {
@@ -326,20 +334,18 @@ impl Alerts {
             alert_id: row.alert_id.clone(),
             window_key: window_key.clone(),
             fired_at: now.timestamp_micros(),
-            payload: payload.clone(),
+            payload,
             status: "pending".into(),
             attempts: 0,
             last_error: None,
             delivered_at: None,
+            next_attempt_at: now.timestamp_micros(),
+            claimed_until: None,
         })?;
         if recorded {
             tracing::info!(alert = %rule.name, key = %window_key, "alert fired");
-            let _ = out.send(Delivery {
-                alert_id: row.alert_id.clone(),
-                window_key,
-                url: row.webhook_url.clone(),
-                payload,
-            });
+            // Wake the notifier (a full doorbell means it is already due to look).
+            let _ = out.try_send(());
         }
         Ok(())
     }
@@ -349,65 +355,66 @@ fn kind_name(t: StepType) -> &'static str {
     t.as_str()
 }
 
-/// Delivers firings one by one, retrying with backoff, until stopped.
-fn deliver_all(store: &Store, work: &Receiver<Delivery>, stop: &Receiver<()>) {
+/// Delivers due firings (its own and any other server's) until stopped; woken by new firings.
+fn deliver_all(store: &Store, wake: &Receiver<()>, stop: &Receiver<()>) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(WEBHOOK_TIMEOUT))
         .http_status_as_error(false)
         .build()
         .into();
     loop {
+        if let Err(e) = deliver_due(store, &agent) {
+            tracing::warn!("webhook delivery: {e}");
+        }
         crossbeam_channel::select! {
-            recv(work) -> d => match d {
-                Ok(d) => deliver(store, &agent, &d, stop),
-                Err(_) => return,
-            },
+            recv(wake) -> w => if w.is_err() { return },
             recv(stop) -> _ => return,
+            default(NOTIFIER_POLL) => {},
         }
     }
 }
 
-fn deliver(store: &Store, agent: &ureq::Agent, d: &Delivery, stop: &Receiver<()>) {
-    let mut wait = FIRST_RETRY;
-    for attempt in 1..=MAX_ATTEMPTS {
-        let result = agent
-            .post(&d.url)
-            .header("content-type", "application/json")
-            .header(
-                "user-agent",
-                concat!("xray-server/", env!("CARGO_PKG_VERSION")),
-            )
-            .send(d.payload.as_bytes());
-        let error = match result {
-            Ok(res) if res.status().is_success() => None,
-            Ok(res) => Some(format!("webhook answered {}", res.status())),
-            Err(e) => Some(format!("webhook unreachable: {e}")),
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Claims the firings due now and makes one delivery attempt of each.
+fn deliver_due(store: &Store, agent: &ureq::Agent) -> Result<(), StoreError> {
+    let now = chrono::Utc::now().timestamp_micros();
+    for row in store.claim_due(now, now + micros(CLAIM), CLAIM_BATCH)? {
+        let error = match store.webhook_of(&row.alert_id)? {
+            None => Some("the rule was deleted".to_string()),
+            Some(url) => {
+                let result = agent
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header(
+                        "user-agent",
+                        concat!("xray-server/", env!("CARGO_PKG_VERSION")),
+                    )
+                    .send(row.payload.as_bytes());
+                match result {
+                    Ok(res) if res.status().is_success() => None,
+                    Ok(res) => Some(format!("webhook answered {}", res.status())),
+                    Err(e) => Some(format!("webhook unreachable: {e}")),
+                }
+            }
         };
-        let (status, delivered_at) = match (&error, attempt) {
-            (None, _) => ("delivered", Some(chrono::Utc::now().timestamp_micros())),
-            (Some(_), MAX_ATTEMPTS) => ("failed", None),
-            (Some(_), _) => ("pending", None),
-        };
-        if let Err(e) = store.mark_delivery(
-            &d.alert_id,
-            &d.window_key,
-            status,
-            attempt,
-            error.as_deref(),
-            delivered_at,
-        ) {
-            tracing::warn!("cannot record a webhook delivery: {e}");
+        let done = chrono::Utc::now().timestamp_micros();
+        let retry_in = usize::try_from(row.attempts)
+            .ok()
+            .and_then(|n| BACKOFF.get(n));
+        match (&error, retry_in) {
+            (None, _) => store.finish_attempt(&row, "delivered", None, Some(done), done)?,
+            (Some(e), Some(wait)) => {
+                tracing::warn!(alert = %row.alert_id, "{e}; retrying in {wait:?}");
+                store.finish_attempt(&row, "pending", Some(e), None, done + micros(*wait))?
+            }
+            (Some(e), None) => {
+                tracing::warn!(alert = %row.alert_id, "{e}; giving up");
+                store.finish_attempt(&row, "failed", Some(e), None, done)?
+            }
         }
-        if error.is_none() {
-            return;
-        }
-        // Wait before retrying, unless the server is stopping.
-        if !matches!(
-            stop.recv_timeout(wait),
-            Err(crossbeam_channel::RecvTimeoutError::Timeout)
-        ) {
-            return;
-        }
-        wait *= 2;
     }
+    Ok(())
 }

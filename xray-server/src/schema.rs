@@ -94,6 +94,8 @@ diesel::table! {
         attempts -> Integer,
         last_error -> Nullable<Text>,
         delivered_at -> Nullable<BigInt>,
+        next_attempt_at -> BigInt,
+        claimed_until -> Nullable<BigInt>,
     }
 }
 

@@ -182,7 +182,8 @@ pub struct AlertNotification {
 pub struct AlertEvent {
     /// What was (or will be) sent.
     pub notification: AlertNotification,
-    /// `pending`, `delivered` or `failed` (gave up after retries).
+    /// `pending` (waiting for its next attempt), `sending`, `delivered`, or `failed` (gave up
+    /// after 8 attempts over about 48 minutes).
     pub status: String,
     /// Delivery attempts so far.
     pub attempts: u32,

@@ -21,16 +21,21 @@ CREATE TABLE alerts (
 );
 
 -- Firings: one row per rule and window, so a window is notified once whichever server sees it.
+-- Delivery state lives here too: any server may claim a due firing ('pending' with
+-- next_attempt_at passed, or 'sending' whose claim lapsed because its server died) and POST it.
 CREATE TABLE alert_events (
-    alert_id     TEXT NOT NULL,
-    window_key   TEXT NOT NULL,
-    fired_at     BIGINT NOT NULL,
-    payload      TEXT NOT NULL,
-    status       TEXT NOT NULL,
-    attempts     INTEGER NOT NULL,
-    last_error   TEXT,
-    delivered_at BIGINT,
+    alert_id        TEXT NOT NULL,
+    window_key      TEXT NOT NULL,
+    fired_at        BIGINT NOT NULL,
+    payload         TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    attempts        INTEGER NOT NULL,
+    last_error      TEXT,
+    delivered_at    BIGINT,
+    next_attempt_at BIGINT NOT NULL,
+    claimed_until   BIGINT,
     PRIMARY KEY (alert_id, window_key)
 );
 CREATE INDEX alert_events_by_time ON alert_events (alert_id, fired_at DESC);
-CREATE INDEX alert_events_pending ON alert_events (status) WHERE status = 'pending';
+CREATE INDEX alert_events_due ON alert_events (next_attempt_at)
+    WHERE status = 'pending' OR status = 'sending';

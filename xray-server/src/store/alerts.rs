@@ -31,6 +31,8 @@ pub struct AlertEventRow {
     pub attempts: i32,
     pub last_error: Option<String>,
     pub delivered_at: Option<i64>,
+    pub next_attempt_at: i64,
+    pub claimed_until: Option<i64>,
 }
 
 /// What a rule's condition reads.
@@ -229,27 +231,79 @@ impl Store {
             > 0))
     }
 
-    /// Updates a firing's delivery state.
-    pub fn mark_delivery(
+    /// Claims up to `limit` firings due for delivery at `now` (µs) until `until`: pending ones
+    /// whose next attempt is due, and ones whose claim lapsed (their server died mid-delivery).
+    /// Each claim is one conditional UPDATE, so two servers never deliver the same firing at once.
+    pub fn claim_due(
         &self,
-        id: &str,
-        key: &str,
+        now: i64,
+        until: i64,
+        limit: i64,
+    ) -> Result<Vec<AlertEventRow>, StoreError> {
+        with_conn!(&self.db, c => {
+            let due: Vec<AlertEventRow> = alert_events::table
+                .filter(alert_events::next_attempt_at.le(now))
+                .filter(
+                    alert_events::status.eq("pending").or(alert_events::status
+                        .eq("sending")
+                        .and(alert_events::claimed_until.lt(now))),
+                )
+                .order(alert_events::next_attempt_at)
+                .select(AlertEventRow::as_select())
+                .limit(limit)
+                .load(c)?;
+            let mut claimed = Vec::new();
+            for row in due {
+                let won = diesel::update(
+                    alert_events::table
+                        .find((&row.alert_id, &row.window_key))
+                        .filter(alert_events::status.eq(&row.status))
+                        .filter(alert_events::attempts.eq(row.attempts)),
+                )
+                .set((
+                    alert_events::status.eq("sending"),
+                    alert_events::claimed_until.eq(Some(until)),
+                ))
+                .execute(c)?;
+                if won == 1 {
+                    claimed.push(row);
+                }
+            }
+            Ok(claimed)
+        })
+    }
+
+    /// Records the outcome of one delivery attempt of a claimed firing.
+    pub fn finish_attempt(
+        &self,
+        row: &AlertEventRow,
         status: &str,
-        attempts: i32,
         last_error: Option<&str>,
         delivered_at: Option<i64>,
+        next_attempt_at: i64,
     ) -> Result<(), StoreError> {
         with_conn!(&self.db, c => {
-            diesel::update(alert_events::table.find((id, key)))
+            diesel::update(alert_events::table.find((&row.alert_id, &row.window_key)))
                 .set((
                     alert_events::status.eq(status),
-                    alert_events::attempts.eq(attempts),
+                    alert_events::attempts.eq(row.attempts + 1),
                     alert_events::last_error.eq(last_error),
                     alert_events::delivered_at.eq(delivered_at),
+                    alert_events::next_attempt_at.eq(next_attempt_at),
+                    alert_events::claimed_until.eq(None::<i64>),
                 ))
                 .execute(c)?;
             Ok(())
         })
+    }
+
+    /// The webhook URL of a rule (`None` once the rule is deleted).
+    pub fn webhook_of(&self, id: &str) -> Result<Option<String>, StoreError> {
+        with_conn!(&self.db, c => Ok(alerts::table
+            .find(id)
+            .select(alerts::webhook_url)
+            .first(c)
+            .optional()?))
     }
 
     /// A rule's firings, newest first.
