@@ -9,18 +9,6 @@ use serde_json::{json, Value};
 use std::io::{Read, Write};
 use support::*;
 
-/// Runs each named test against both backends, each with its own fresh database.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $name() { super::$name(super::Backend::Sqlite) } )*
-        }
-        mod postgres {
-            $( #[test] fn $name() { super::$name(super::Backend::Postgres) } )*
-        }
-    };
-}
-
 on_both_backends!(
     deep_nesting_is_stored_as_sent_or_refused_by_name,
     huge_strings_are_stored_up_to_the_body_limit_and_413_beyond,

@@ -7,18 +7,6 @@ use serde_json::{json, Value};
 use std::collections::HashSet;
 use support::*;
 
-/// Runs each named test against both backends, each with its own fresh database.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $name() { super::$name(super::Backend::Sqlite) } )*
-        }
-        mod postgres {
-            $( #[test] fn $name() { super::$name(super::Backend::Postgres) } )*
-        }
-    };
-}
-
 on_both_backends!(
     health_names_the_backend,
     a_saved_run_reads_back_in_the_seed_shape,

@@ -7,18 +7,6 @@ mod support;
 use serde_json::{json, Value};
 use support::*;
 
-/// Runs each named test against both backends, each with its own fresh database.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $name() { super::$name(super::Backend::Sqlite) } )*
-        }
-        mod postgres {
-            $( #[test] fn $name() { super::$name(super::Backend::Postgres) } )*
-        }
-    };
-}
-
 on_both_backends!(
     a_runs_steps_come_in_order_a_page_at_a_time_without_samples,
     one_step_reads_back_in_full_as_in_the_run,

@@ -13,18 +13,6 @@ use xray_server::http::auth::ApiKeys;
 use xray_server::retention::RetentionConfig;
 use xray_server::Settings;
 
-/// Runs each named test against both backends, each with its own fresh database.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $name() { super::$name(super::Backend::Sqlite) } )*
-        }
-        mod postgres {
-            $( #[test] fn $name() { super::$name(super::Backend::Postgres) } )*
-        }
-    };
-}
-
 on_both_backends!(
     runs_are_found_by_correlation_and_trace_id,
     bad_links_are_400_with_the_field_named,

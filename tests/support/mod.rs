@@ -8,6 +8,21 @@ use serde_json::{json, Value};
 #[allow(unused_imports)]
 pub use xray_server::testing::{Backend, TestDb, TestServer};
 
+/// Runs each named test (a `fn(Backend)`) against both backends, each with its own fresh
+/// database: `on_both_backends!(a_test, another_test);` makes `sqlite::a_test` and
+/// `postgres::a_test`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(super::Backend::Sqlite) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::$name(super::Backend::Postgres) } )*
+        }
+    };
+}
+
 /// A server plus a client that never treats an HTTP status as a transport error.
 pub struct Api {
     /// The server (stopped and its database removed on drop).
