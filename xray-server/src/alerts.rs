@@ -16,9 +16,7 @@ use crossbeam_channel::{Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-use xray_wire::{
-    AlertCondition, AlertEvent, AlertNotification, AlertRule, AlertRuleSpec, StepType,
-};
+use xray_wire::{AlertCondition, AlertEvent, AlertNotification, AlertRule, AlertRuleSpec};
 
 /// Waits before each retry of a failed delivery; after the last, the firing is `failed`.
 const BACKOFF: [Duration; 7] = [
@@ -278,9 +276,9 @@ impl Alerts {
                         below: *below,
                         since,
                     })?;
-                    let kind = *step_type;
+                    let kind = step_type.as_str();
                     self.fire_each(&rule, &row, found, "step", out, |step| {
-                        format!("{} step {step} scored below {below}", kind_name(kind))
+                        format!("{kind} step {step} scored below {below}")
                     })?;
                 }
             }
@@ -349,10 +347,6 @@ impl Alerts {
         }
         Ok(())
     }
-}
-
-fn kind_name(t: StepType) -> &'static str {
-    t.as_str()
 }
 
 /// Delivers due firings (its own and any other server's) until stopped; woken by new firings.
