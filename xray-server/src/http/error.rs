@@ -41,7 +41,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Store(StoreError::Unavailable(_)) | ApiError::ShuttingDown => "unavailable",
-            ApiError::Store(StoreError::Query(_)) => "internal",
+            ApiError::Store(StoreError::Query(_) | StoreError::Corrupt(_)) => "internal",
         }
     }
 }
@@ -55,7 +55,9 @@ impl ResponseError for ApiError {
             ApiError::Store(StoreError::Unavailable(_)) | ApiError::ShuttingDown => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            ApiError::Store(StoreError::Query(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Store(StoreError::Query(_) | StoreError::Corrupt(_)) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 

@@ -5,15 +5,17 @@
 //! All calls block: the HTTP layer runs them on actix's blocking thread pool.
 
 pub mod filter;
+pub mod packed;
 pub mod rows;
 
 use crate::db::{DatabaseUrl, Db, DbError};
-use crate::schema::{runs, samples, step_reasons, steps};
+use crate::schema::{item_index, runs, samples, step_reasons, steps};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use diesel::upsert::excluded;
 use filter::{Cursor, RunFilter, StepFilter};
+use packed::{IndexEntry, PackedReasonRow};
 use rows::{ReasonRow, RunRow, SampleRow, StepRow, WriteSet, REJECTED};
 use std::collections::{BTreeMap, HashMap};
 use xray_wire::{
@@ -25,6 +27,8 @@ use xray_wire::{
 const ROWS_PER_INSERT: usize = 1000;
 /// Step rows per INSERT (22 columns each).
 const STEPS_PER_INSERT: usize = 500;
+/// Item-index entries per INSERT (one column each).
+const ENTRIES_PER_INSERT: usize = 5000;
 
 /// A failed read or write.
 #[derive(Debug, thiserror::Error)]
@@ -35,24 +39,33 @@ pub enum StoreError {
     /// A statement failed.
     #[error("database error: {0}")]
     Query(#[from] diesel::result::Error),
+    /// Stored samples could not be unpacked.
+    #[error(transparent)]
+    Corrupt(#[from] packed::CorruptSamples),
 }
 
-/// The data one run view needs.
-type RunParts = (RunRow, Vec<StepRow>, Vec<ReasonRow>, Vec<SampleRow>);
-/// Kept events about an item with their steps, and the steps that selected it.
-type ItemParts = (Vec<(SampleRow, StepRow)>, Vec<StepRow>);
+/// The data one run view needs (counts with packed samples, and samples stored unpacked).
+type RunParts = (RunRow, Vec<StepRow>, Vec<PackedReasonRow>, Vec<SampleRow>);
+/// Kept events about an item with their steps, the steps that selected it, and the steps the item
+/// index names with their packed samples (to be checked for the item).
+type ItemParts = (
+    Vec<(SampleRow, StepRow)>,
+    Vec<StepRow>,
+    Vec<StepRow>,
+    Vec<PackedReasonRow>,
+);
+/// A run's steps, the samples about an item stored unpacked, and the run's packed samples.
+type ItemInRun = (Vec<StepRow>, Vec<SampleRow>, Vec<PackedReasonRow>);
+/// What a write stores besides the rows of its [`WriteSet`].
+type Packed = (Vec<PackedReasonRow>, Vec<IndexEntry>);
 
 /// The queries, implemented for each backend's connection by [`impl_backend!`].
 trait Backend {
-    fn write(&mut self, set: &WriteSet) -> QueryResult<()>;
+    fn write(&mut self, set: &WriteSet, packed: &Packed) -> QueryResult<()>;
     fn list_runs(&mut self, f: &RunFilter) -> QueryResult<Vec<RunRow>>;
     fn run_parts(&mut self, run_id: &str) -> QueryResult<Option<RunParts>>;
     fn search_steps(&mut self, f: &StepFilter) -> QueryResult<(Vec<StepRow>, Vec<ReasonRow>)>;
-    fn item_in_run(
-        &mut self,
-        run_id: &str,
-        item: &str,
-    ) -> QueryResult<Option<(Vec<StepRow>, Vec<SampleRow>)>>;
+    fn item_in_run(&mut self, run_id: &str, item: &str) -> QueryResult<Option<ItemInRun>>;
     fn item_across_runs(
         &mut self,
         item: &str,
@@ -65,7 +78,7 @@ trait Backend {
 macro_rules! impl_backend {
     ($conn:ty, $write_tx:ident) => {
         impl Backend for $conn {
-            fn write(&mut self, set: &WriteSet) -> QueryResult<()> {
+            fn write(&mut self, set: &WriteSet, packed: &Packed) -> QueryResult<()> {
                 self.$write_tx(|c| {
                     for chunk in set.runs_complete.chunks(ROWS_PER_INSERT) {
                         diesel::insert_into(runs::table)
@@ -124,14 +137,15 @@ macro_rules! impl_backend {
                             .on_conflict_do_nothing()
                             .execute(c)?;
                     }
-                    for chunk in set.reasons.chunks(ROWS_PER_INSERT) {
+                    let (reasons, entries) = packed;
+                    for chunk in reasons.chunks(ROWS_PER_INSERT) {
                         diesel::insert_into(step_reasons::table)
                             .values(chunk)
                             .on_conflict_do_nothing()
                             .execute(c)?;
                     }
-                    for chunk in set.samples.chunks(ROWS_PER_INSERT) {
-                        diesel::insert_into(samples::table)
+                    for chunk in entries.chunks(ENTRIES_PER_INSERT) {
+                        diesel::insert_into(item_index::table)
                             .values(chunk)
                             .on_conflict_do_nothing()
                             .execute(c)?;
@@ -187,7 +201,7 @@ macro_rules! impl_backend {
                     .select(steps::step_id);
                 let reasons = step_reasons::table
                     .filter(step_reasons::step_id.eq_any(run_steps))
-                    .select(ReasonRow::as_select())
+                    .select(PackedReasonRow::as_select())
                     .load(self)?;
                 let samples = samples::table
                     .filter(samples::run_id.eq(run_id))
@@ -260,11 +274,7 @@ macro_rules! impl_backend {
                 Ok((found, reasons))
             }
 
-            fn item_in_run(
-                &mut self,
-                run_id: &str,
-                item: &str,
-            ) -> QueryResult<Option<(Vec<StepRow>, Vec<SampleRow>)>> {
+            fn item_in_run(&mut self, run_id: &str, item: &str) -> QueryResult<Option<ItemInRun>> {
                 let exists = runs::table
                     .find(run_id)
                     .select(runs::run_id)
@@ -289,7 +299,15 @@ macro_rules! impl_backend {
                     ))
                     .select(SampleRow::as_select())
                     .load(self)?;
-                Ok(Some((steps, samples)))
+                let run_steps = steps::table
+                    .filter(steps::run_id.eq(run_id))
+                    .select(steps::step_id);
+                let packed = step_reasons::table
+                    .filter(step_reasons::step_id.eq_any(run_steps))
+                    .filter(step_reasons::samples.is_not_null())
+                    .select(PackedReasonRow::as_select())
+                    .load(self)?;
+                Ok(Some((steps, samples, packed)))
             }
 
             fn item_across_runs(
@@ -319,7 +337,31 @@ macro_rules! impl_backend {
                     .order((steps::started_at.desc(), steps::step_id.desc()))
                     .limit(limit)
                     .load(self)?;
-                Ok((events, selected))
+                // Packed samples: the steps the item index names, newest first. A colliding hash
+                // may name a step that did not keep the item; a few more than `limit` are read
+                // so that such a step rarely shortens the answer.
+                let (lo, hi) = packed::entry_range(item);
+                let keys = item_index::table
+                    .filter(item_index::entry.between(lo, hi))
+                    .select((item_index::entry - lo).nullable());
+                let mut cand = steps::table
+                    .filter(steps::step_key.eq_any(keys))
+                    .select(StepRow::as_select())
+                    .into_boxed();
+                if let Some(p) = pipeline {
+                    cand = cand.filter(steps::pipeline.eq(p));
+                }
+                let named: Vec<StepRow> = cand
+                    .order((steps::started_at.desc(), steps::step_id.desc()))
+                    .limit(limit.saturating_add(16))
+                    .load(self)?;
+                let ids: Vec<&str> = named.iter().map(|s| s.step_id.as_str()).collect();
+                let packed = step_reasons::table
+                    .filter(step_reasons::step_id.eq_any(&ids))
+                    .filter(step_reasons::samples.is_not_null())
+                    .select(PackedReasonRow::as_select())
+                    .load(self)?;
+                Ok((events, selected, named, packed))
             }
 
             fn ping(&mut self) -> QueryResult<()> {
@@ -377,8 +419,10 @@ impl Store {
     }
 
     /// Writes a validated set of rows in one transaction. Re-writing the same rows is a no-op.
+    /// Kept samples are packed (see [`packed`]) before the transaction starts.
     pub fn write(&self, set: &WriteSet) -> Result<(), StoreError> {
-        with_conn!(&self.db, c => Ok(c.write(set)?))
+        let packed = packed::pack_set(set);
+        with_conn!(&self.db, c => Ok(c.write(set, &packed)?))
     }
 
     /// Runs, newest first.
@@ -396,10 +440,21 @@ impl Store {
 
     /// One run with all its steps, counts and samples; `None` if it is unknown.
     pub fn run_detail(&self, run_id: &str) -> Result<Option<RunDetail>, StoreError> {
-        let Some((run, steps, reasons, samples)) = with_conn!(&self.db, c => c.run_parts(run_id)?)
+        let Some((run, steps, packed_reasons, mut samples)) =
+            with_conn!(&self.db, c => c.run_parts(run_id)?)
         else {
             return Ok(None);
         };
+        let mut reasons = Vec::with_capacity(packed_reasons.len());
+        for r in packed_reasons {
+            packed::unpack(&r, run_id, &mut samples)?;
+            reasons.push(ReasonRow {
+                step_id: r.step_id,
+                outcome: r.outcome,
+                reason: r.reason,
+                count: r.count,
+            });
+        }
         let mut reasons_by_step: HashMap<String, Vec<ReasonRow>> = HashMap::new();
         for r in reasons {
             reasons_by_step
@@ -466,9 +521,16 @@ impl Store {
 
     /// Every recorded event about one item in one run; `None` if the run is unknown.
     pub fn item_fate(&self, run_id: &str, item: &str) -> Result<Option<ItemFate>, StoreError> {
-        let Some((steps, samples)) = with_conn!(&self.db, c => c.item_in_run(run_id, item)?) else {
+        let Some((steps, mut samples, packed)) =
+            with_conn!(&self.db, c => c.item_in_run(run_id, item)?)
+        else {
             return Ok(None);
         };
+        let mut unpacked = Vec::new();
+        for r in &packed {
+            packed::unpack(r, run_id, &mut unpacked)?;
+        }
+        samples.extend(unpacked.into_iter().filter(|s| s.item_id == item));
         let by_id: HashMap<&str, &StepRow> =
             steps.iter().map(|s| (s.step_id.as_str(), s)).collect();
         let mut events: Vec<ItemEvent> = samples
@@ -512,11 +574,26 @@ impl Store {
         pipeline: Option<&str>,
         limit: i64,
     ) -> Result<ItemHistory, StoreError> {
-        let (pairs, selected) =
+        let (pairs, selected, named, packed) =
             with_conn!(&self.db, c => c.item_across_runs(item, pipeline, limit)?);
+        let by_id: HashMap<&str, &StepRow> =
+            named.iter().map(|s| (s.step_id.as_str(), s)).collect();
+        let mut unpacked = Vec::new();
+        for r in &packed {
+            let run_id = by_id
+                .get(r.step_id.as_str())
+                .map_or("", |s| s.run_id.as_str());
+            packed::unpack(r, run_id, &mut unpacked)?;
+        }
         let mut events: Vec<ItemEvent> = pairs
             .iter()
             .map(|(sample, step)| sample_event(sample, step))
+            .chain(
+                unpacked
+                    .iter()
+                    .filter(|s| s.item_id == item)
+                    .filter_map(|s| by_id.get(s.step_id.as_str()).map(|st| sample_event(s, st))),
+            )
             .chain(selected.iter().map(selected_event))
             .collect();
         events.sort_by(|a, b| {
