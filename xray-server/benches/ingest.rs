@@ -54,7 +54,23 @@ fn main() {
     for &backend in &args.backends {
         let mut results = Vec::new();
         for round in 1..=rounds {
+            if args.num("direct-only", 0, 0) == 1 {
+                let (t, share) = direct(backend, &bodies);
+                println!(
+                    "direct: {:.0} steps/s, {:.0}% in Store::write",
+                    steps as f64 / t.as_secs_f64(),
+                    100.0 * share
+                );
+                continue;
+            }
             let base_rate = steps as f64 / baseline(backend, &bodies).as_secs_f64();
+            let (store_rate, write_share) = direct(backend, &bodies);
+            println!(
+                "{} round {round}: Store::write in-process, one body at a time: {:.0} steps/s ({:.0}% of it in Store::write)",
+                name(backend),
+                steps as f64 / store_rate.as_secs_f64(),
+                100.0 * write_share
+            );
             let r = server(backend, &bodies, clients);
             let rate = steps as f64 / r.took.as_secs_f64();
             println!(
@@ -116,7 +132,7 @@ fn baseline(backend: Backend, bodies: &[Vec<u8>]) -> Duration {
     }
     // Packing the samples is the server's work too, but not the database's: done before the clock.
     let packed = xray_server::store::packed::pack_set(&all);
-    let runs_per_tx = 100; // 1,000 steps
+    let runs_per_tx = Args::parse().num("baseline-tx-runs", 100, 100); // 1,000 steps
     let t = Instant::now();
     match db.url() {
         DatabaseUrl::Sqlite(path) => {
@@ -181,6 +197,24 @@ macro_rules! insert_raw {
             .expect("insert item index");
         }
     }};
+}
+
+/// Parses each body and writes it with `Store::write`, one at a time, in this process: the
+/// server's work without HTTP. Returns the time and the share of it spent in `Store::write`.
+fn direct(backend: Backend, bodies: &[Vec<u8>]) -> (Duration, f64) {
+    let db = TestDb::create(backend);
+    let store = Store::open(db.url(), 2).expect("open");
+    let t = Instant::now();
+    let mut writing = Duration::ZERO;
+    for body in bodies {
+        let batch: IngestBatch = serde_json::from_slice(body).expect("a valid body");
+        let set = WriteSet::from_batch(batch).expect("valid events");
+        let w = Instant::now();
+        store.write(&set).expect("write");
+        writing += w.elapsed();
+    }
+    let took = t.elapsed();
+    (took, writing.as_secs_f64() / took.as_secs_f64())
 }
 
 struct Served {

@@ -398,6 +398,9 @@ macro_rules! with_conn {
 #[derive(Clone)]
 pub struct Store {
     db: Db,
+    /// SQLite has one writer at a time: writers queue here rather than in SQLite's busy handler,
+    /// whose sleep-and-retry left concurrent ingest requests idle for up to seconds.
+    sqlite_writer: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -405,6 +408,7 @@ impl Store {
     pub fn open(url: &DatabaseUrl, pool_size: u32) -> Result<Store, DbError> {
         Ok(Store {
             db: Db::connect(url, pool_size)?,
+            sqlite_writer: Default::default(),
         })
     }
 
@@ -422,6 +426,11 @@ impl Store {
     /// Kept samples are packed (see [`packed`]) before the transaction starts.
     pub fn write(&self, set: &WriteSet) -> Result<(), StoreError> {
         let packed = packed::pack_set(set);
+        let _turn = match self.db {
+            // A poisoned lock only means another writer panicked; its transaction rolled back.
+            Db::Sqlite(_) => Some(self.sqlite_writer.lock().unwrap_or_else(|e| e.into_inner())),
+            Db::Postgres(_) => None,
+        };
         with_conn!(&self.db, c => Ok(c.write(set, &packed)?))
     }
 
