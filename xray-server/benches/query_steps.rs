@@ -128,6 +128,7 @@ fn load(store: &Store, steps: usize) -> Duration {
                         .then(|| (rng.next() % 1000) as f64 / 1000.0),
                     error: None,
                     attributes: None,
+                    step_key: None,
                 });
             }
         }

@@ -44,6 +44,7 @@ diesel::table! {
         decision_score -> Nullable<Double>,
         error -> Nullable<Text>,
         attributes -> Nullable<Text>,
+        step_key -> Nullable<BigInt>,
     }
 }
 
@@ -54,6 +55,14 @@ diesel::table! {
         outcome -> Text,
         reason -> Text,
         count -> BigInt,
+        samples -> Nullable<Binary>,
+    }
+}
+
+diesel::table! {
+    /// Item lookups across runs: `hash(item_id) << 32 | hash(step_id)` per kept sample.
+    item_index (entry) {
+        entry -> BigInt,
     }
 }
 
@@ -100,4 +109,4 @@ diesel::table! {
 }
 
 diesel::joinable!(samples -> steps (step_id));
-diesel::allow_tables_to_appear_in_same_query!(runs, steps, step_reasons, samples);
+diesel::allow_tables_to_appear_in_same_query!(runs, steps, step_reasons, samples, item_index);

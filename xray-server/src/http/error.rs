@@ -58,7 +58,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Store(StoreError::Unavailable(_)) | ApiError::ShuttingDown => "unavailable",
-            ApiError::Store(StoreError::Query(_)) => "internal",
+            ApiError::Store(StoreError::Query(_) | StoreError::Corrupt(_)) => "internal",
             ApiError::Store(StoreError::StepOfAnotherRun { .. }) => "conflict",
         }
     }
@@ -76,7 +76,9 @@ impl ResponseError for ApiError {
             ApiError::Store(StoreError::Unavailable(_)) | ApiError::ShuttingDown => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            ApiError::Store(StoreError::Query(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Store(StoreError::Query(_) | StoreError::Corrupt(_)) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             ApiError::Store(StoreError::StepOfAnotherRun { .. }) => StatusCode::CONFLICT,
         }
     }

@@ -5,15 +5,17 @@
 //! All calls block: the HTTP layer runs them on actix's blocking thread pool.
 
 pub mod filter;
+pub mod packed;
 pub mod rows;
 
 use crate::db::{DatabaseUrl, Db, DbError};
-use crate::schema::{runs, samples, step_reasons, steps};
+use crate::schema::{item_index, runs, samples, step_reasons, steps};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use diesel::upsert::excluded;
 use filter::{Cursor, RunFilter, StepFilter};
+use packed::{IndexEntry, PackedReasonRow};
 use rows::{ReasonRow, RunRow, SampleRow, StepRow, WriteSet, REJECTED};
 use std::collections::{BTreeMap, HashMap};
 use xray_wire::{
@@ -25,6 +27,8 @@ use xray_wire::{
 const ROWS_PER_INSERT: usize = 1000;
 /// Step rows per INSERT (22 columns each).
 const STEPS_PER_INSERT: usize = 500;
+/// Item-index entries per INSERT (one column each).
+const ENTRIES_PER_INSERT: usize = 5000;
 
 /// A failed read or write.
 #[derive(Debug, thiserror::Error)]
@@ -46,24 +50,33 @@ pub enum StoreError {
         /// The run that has it.
         owner: String,
     },
+    /// Stored samples could not be unpacked.
+    #[error(transparent)]
+    Corrupt(#[from] packed::CorruptSamples),
 }
 
-/// The data one run view needs.
-type RunParts = (RunRow, Vec<StepRow>, Vec<ReasonRow>, Vec<SampleRow>);
-/// Kept events about an item with their steps, and the steps that selected it.
-type ItemParts = (Vec<(SampleRow, StepRow)>, Vec<StepRow>);
+/// The data one run view needs (counts with packed samples, and samples stored unpacked).
+type RunParts = (RunRow, Vec<StepRow>, Vec<PackedReasonRow>, Vec<SampleRow>);
+/// Kept events about an item with their steps, the steps that selected it, and the steps the item
+/// index names with their packed samples (to be checked for the item).
+type ItemParts = (
+    Vec<(SampleRow, StepRow)>,
+    Vec<StepRow>,
+    Vec<StepRow>,
+    Vec<PackedReasonRow>,
+);
+/// A run's steps, the samples about an item stored unpacked, and the run's packed samples.
+type ItemInRun = (Vec<StepRow>, Vec<SampleRow>, Vec<PackedReasonRow>);
+/// What a write stores besides the rows of its [`WriteSet`].
+type Packed = (Vec<PackedReasonRow>, Vec<IndexEntry>);
 
 /// The queries, implemented for each backend's connection by [`impl_backend!`].
 trait Backend {
-    fn write(&mut self, set: &WriteSet) -> Result<(), StoreError>;
+    fn write(&mut self, set: &WriteSet, packed: &Packed) -> Result<(), StoreError>;
     fn list_runs(&mut self, f: &RunFilter) -> QueryResult<Vec<RunRow>>;
     fn run_parts(&mut self, run_id: &str) -> QueryResult<Option<RunParts>>;
     fn search_steps(&mut self, f: &StepFilter) -> QueryResult<(Vec<StepRow>, Vec<ReasonRow>)>;
-    fn item_in_run(
-        &mut self,
-        run_id: &str,
-        item: &str,
-    ) -> QueryResult<Option<(Vec<StepRow>, Vec<SampleRow>)>>;
+    fn item_in_run(&mut self, run_id: &str, item: &str) -> QueryResult<Option<ItemInRun>>;
     fn item_across_runs(
         &mut self,
         item: &str,
@@ -79,13 +92,13 @@ trait Backend {
         keep_newest: Option<i64>,
         batch: i64,
     ) -> QueryResult<Vec<String>>;
-    fn delete_runs(&mut self, ids: &[String]) -> QueryResult<(usize, usize, usize)>;
+    fn delete_runs(&mut self, ids: &[String]) -> Result<(usize, usize, usize), StoreError>;
 }
 
 macro_rules! impl_backend {
     ($conn:ty, $write_tx:ident) => {
         impl Backend for $conn {
-            fn write(&mut self, set: &WriteSet) -> Result<(), StoreError> {
+            fn write(&mut self, set: &WriteSet, packed: &Packed) -> Result<(), StoreError> {
                 self.$write_tx::<_, StoreError, _>(|c| {
                     for chunk in set.runs_complete.chunks(ROWS_PER_INSERT) {
                         diesel::insert_into(runs::table)
@@ -186,14 +199,15 @@ macro_rules! impl_backend {
                             owner: wanted[step.step_id.as_str()].to_string(),
                         });
                     }
-                    for chunk in set.reasons.chunks(ROWS_PER_INSERT) {
+                    let (reasons, entries) = packed;
+                    for chunk in reasons.chunks(ROWS_PER_INSERT) {
                         diesel::insert_into(step_reasons::table)
                             .values(chunk)
                             .on_conflict_do_nothing()
                             .execute(c)?;
                     }
-                    for chunk in set.samples.chunks(ROWS_PER_INSERT) {
-                        diesel::insert_into(samples::table)
+                    for chunk in entries.chunks(ENTRIES_PER_INSERT) {
+                        diesel::insert_into(item_index::table)
                             .values(chunk)
                             .on_conflict_do_nothing()
                             .execute(c)?;
@@ -255,7 +269,7 @@ macro_rules! impl_backend {
                     .select(steps::step_id);
                 let reasons = step_reasons::table
                     .filter(step_reasons::step_id.eq_any(run_steps))
-                    .select(ReasonRow::as_select())
+                    .select(PackedReasonRow::as_select())
                     .load(self)?;
                 let samples = samples::table
                     .filter(samples::run_id.eq(run_id))
@@ -328,11 +342,7 @@ macro_rules! impl_backend {
                 Ok((found, reasons))
             }
 
-            fn item_in_run(
-                &mut self,
-                run_id: &str,
-                item: &str,
-            ) -> QueryResult<Option<(Vec<StepRow>, Vec<SampleRow>)>> {
+            fn item_in_run(&mut self, run_id: &str, item: &str) -> QueryResult<Option<ItemInRun>> {
                 let exists = runs::table
                     .find(run_id)
                     .select(runs::run_id)
@@ -357,7 +367,15 @@ macro_rules! impl_backend {
                     ))
                     .select(SampleRow::as_select())
                     .load(self)?;
-                Ok(Some((steps, samples)))
+                let run_steps = steps::table
+                    .filter(steps::run_id.eq(run_id))
+                    .select(steps::step_id);
+                let packed = step_reasons::table
+                    .filter(step_reasons::step_id.eq_any(run_steps))
+                    .filter(step_reasons::samples.is_not_null())
+                    .select(PackedReasonRow::as_select())
+                    .load(self)?;
+                Ok(Some((steps, samples, packed)))
             }
 
             fn item_across_runs(
@@ -387,7 +405,31 @@ macro_rules! impl_backend {
                     .order((steps::started_at.desc(), steps::step_id.desc()))
                     .limit(limit)
                     .load(self)?;
-                Ok((events, selected))
+                // Packed samples: the steps the item index names, newest first. A colliding hash
+                // may name a step that did not keep the item; a few more than `limit` are read
+                // so that such a step rarely shortens the answer.
+                let (lo, hi) = packed::entry_range(item);
+                let keys = item_index::table
+                    .filter(item_index::entry.between(lo, hi))
+                    .select((item_index::entry - lo).nullable());
+                let mut cand = steps::table
+                    .filter(steps::step_key.eq_any(keys))
+                    .select(StepRow::as_select())
+                    .into_boxed();
+                if let Some(p) = pipeline {
+                    cand = cand.filter(steps::pipeline.eq(p));
+                }
+                let named: Vec<StepRow> = cand
+                    .order((steps::started_at.desc(), steps::step_id.desc()))
+                    .limit(limit.saturating_add(16))
+                    .load(self)?;
+                let ids: Vec<&str> = named.iter().map(|s| s.step_id.as_str()).collect();
+                let packed = step_reasons::table
+                    .filter(step_reasons::step_id.eq_any(&ids))
+                    .filter(step_reasons::samples.is_not_null())
+                    .select(PackedReasonRow::as_select())
+                    .load(self)?;
+                Ok((events, selected, named, packed))
             }
 
             fn pipelines(&mut self) -> QueryResult<Vec<String>> {
@@ -442,23 +484,76 @@ macro_rules! impl_backend {
                 Ok(ids)
             }
 
-            fn delete_runs(&mut self, ids: &[String]) -> QueryResult<(usize, usize, usize)> {
-                self.$write_tx(|c| {
+            fn delete_runs(&mut self, ids: &[String]) -> Result<(usize, usize, usize), StoreError> {
+                self.$write_tx::<_, StoreError, _>(|c| {
+                    let doomed = steps::table
+                        .filter(steps::run_id.eq_any(ids))
+                        .select(steps::step_id);
+                    // The item-index entries of the packed samples that go: unpack them to
+                    // learn their items (and count them).
+                    let keys: HashMap<String, Option<i64>> = steps::table
+                        .filter(steps::run_id.eq_any(ids))
+                        .select((steps::step_id, steps::step_key))
+                        .load::<(String, Option<i64>)>(c)?
+                        .into_iter()
+                        .collect();
+                    let packed_rows: Vec<PackedReasonRow> = step_reasons::table
+                        .filter(step_reasons::step_id.eq_any(doomed))
+                        .filter(step_reasons::samples.is_not_null())
+                        .select(PackedReasonRow::as_select())
+                        .load(c)?;
+                    let mut entries = std::collections::BTreeSet::new();
+                    let mut unpacked = Vec::new();
+                    let mut packed_samples = 0;
+                    for r in &packed_rows {
+                        unpacked.clear();
+                        packed::unpack(r, "", &mut unpacked)?;
+                        packed_samples += unpacked.len();
+                        if let Some(Some(k)) = keys.get(&r.step_id) {
+                            entries.extend(unpacked.iter().map(|s| packed::entry(&s.item_id, *k)));
+                        }
+                    }
+                    // An entry is shared by every step with the same 32-bit key: keep those
+                    // whose key a surviving step also has.
+                    let doomed_keys: Vec<i64> = keys.values().flatten().copied().collect();
+                    let mut shared = std::collections::HashSet::new();
+                    for chunk in doomed_keys.chunks(ROWS_PER_INSERT) {
+                        shared.extend(
+                            steps::table
+                                .filter(steps::step_key.eq_any(chunk))
+                                .filter(steps::run_id.ne_all(ids))
+                                .select(steps::step_key)
+                                .load::<Option<i64>>(c)?
+                                .into_iter()
+                                .flatten(),
+                        );
+                    }
+                    let gone: Vec<i64> = entries
+                        .into_iter()
+                        .filter(|e| !shared.contains(&(e & 0xffff_ffff)))
+                        .collect();
+                    for chunk in gone.chunks(ROWS_PER_INSERT) {
+                        diesel::delete(item_index::table.filter(item_index::entry.eq_any(chunk)))
+                            .execute(c)?;
+                    }
                     let samples =
                         diesel::delete(samples::table.filter(samples::run_id.eq_any(ids)))
                             .execute(c)?;
-                    let run_steps = steps::table
-                        .filter(steps::run_id.eq_any(ids))
-                        .select(steps::step_id);
                     diesel::delete(
-                        step_reasons::table.filter(step_reasons::step_id.eq_any(run_steps)),
+                        step_reasons::table.filter(
+                            step_reasons::step_id.eq_any(
+                                steps::table
+                                    .filter(steps::run_id.eq_any(ids))
+                                    .select(steps::step_id),
+                            ),
+                        ),
                     )
                     .execute(c)?;
                     let steps = diesel::delete(steps::table.filter(steps::run_id.eq_any(ids)))
                         .execute(c)?;
                     let runs =
                         diesel::delete(runs::table.filter(runs::run_id.eq_any(ids))).execute(c)?;
-                    Ok((runs, steps, samples))
+                    Ok((runs, steps, samples + packed_samples))
                 })
             }
 
@@ -498,6 +593,9 @@ pub mod alerts;
 #[derive(Clone)]
 pub struct Store {
     db: Db,
+    /// SQLite has one writer at a time: writers queue here rather than in SQLite's busy handler,
+    /// whose sleep-and-retry left concurrent ingest requests idle for up to seconds.
+    sqlite_writer: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -505,6 +603,7 @@ impl Store {
     pub fn open(url: &DatabaseUrl, pool_size: u32) -> Result<Store, DbError> {
         Ok(Store {
             db: Db::connect(url, pool_size)?,
+            sqlite_writer: Default::default(),
         })
     }
 
@@ -538,12 +637,19 @@ impl Store {
     /// Deletes runs with their steps, counts and samples in one transaction: (runs, steps,
     /// samples) deleted.
     pub fn delete_runs(&self, ids: &[String]) -> Result<(usize, usize, usize), StoreError> {
-        with_conn!(&self.db, c => Ok(c.delete_runs(ids)?))
+        with_conn!(&self.db, c => c.delete_runs(ids))
     }
 
     /// Writes a validated set of rows in one transaction. Re-writing the same rows is a no-op.
+    /// Kept samples are packed (see [`packed`]) before the transaction starts.
     pub fn write(&self, set: &WriteSet) -> Result<(), StoreError> {
-        with_conn!(&self.db, c => c.write(set))
+        let packed = packed::pack_set(set);
+        let _turn = match self.db {
+            // A poisoned lock only means another writer panicked; its transaction rolled back.
+            Db::Sqlite(_) => Some(self.sqlite_writer.lock().unwrap_or_else(|e| e.into_inner())),
+            Db::Postgres(_) => None,
+        };
+        with_conn!(&self.db, c => c.write(set, &packed))
     }
 
     /// Runs, newest first.
@@ -561,10 +667,21 @@ impl Store {
 
     /// One run with all its steps, counts and samples; `None` if it is unknown.
     pub fn run_detail(&self, run_id: &str) -> Result<Option<RunDetail>, StoreError> {
-        let Some((run, steps, reasons, samples)) = with_conn!(&self.db, c => c.run_parts(run_id)?)
+        let Some((run, steps, packed_reasons, mut samples)) =
+            with_conn!(&self.db, c => c.run_parts(run_id)?)
         else {
             return Ok(None);
         };
+        let mut reasons = Vec::with_capacity(packed_reasons.len());
+        for r in packed_reasons {
+            packed::unpack(&r, run_id, &mut samples)?;
+            reasons.push(ReasonRow {
+                step_id: r.step_id,
+                outcome: r.outcome,
+                reason: r.reason,
+                count: r.count,
+            });
+        }
         let mut reasons_by_step: HashMap<String, Vec<ReasonRow>> = HashMap::new();
         for r in reasons {
             reasons_by_step
@@ -631,9 +748,16 @@ impl Store {
 
     /// Every recorded event about one item in one run; `None` if the run is unknown.
     pub fn item_fate(&self, run_id: &str, item: &str) -> Result<Option<ItemFate>, StoreError> {
-        let Some((steps, samples)) = with_conn!(&self.db, c => c.item_in_run(run_id, item)?) else {
+        let Some((steps, mut samples, packed)) =
+            with_conn!(&self.db, c => c.item_in_run(run_id, item)?)
+        else {
             return Ok(None);
         };
+        let mut unpacked = Vec::new();
+        for r in &packed {
+            packed::unpack(r, run_id, &mut unpacked)?;
+        }
+        samples.extend(unpacked.into_iter().filter(|s| s.item_id == item));
         let by_id: HashMap<&str, &StepRow> =
             steps.iter().map(|s| (s.step_id.as_str(), s)).collect();
         let mut events: Vec<ItemEvent> = samples
@@ -677,11 +801,26 @@ impl Store {
         pipeline: Option<&str>,
         limit: i64,
     ) -> Result<ItemHistory, StoreError> {
-        let (pairs, selected) =
+        let (pairs, selected, named, packed) =
             with_conn!(&self.db, c => c.item_across_runs(item, pipeline, limit)?);
+        let by_id: HashMap<&str, &StepRow> =
+            named.iter().map(|s| (s.step_id.as_str(), s)).collect();
+        let mut unpacked = Vec::new();
+        for r in &packed {
+            let run_id = by_id
+                .get(r.step_id.as_str())
+                .map_or("", |s| s.run_id.as_str());
+            packed::unpack(r, run_id, &mut unpacked)?;
+        }
         let mut events: Vec<ItemEvent> = pairs
             .iter()
             .map(|(sample, step)| sample_event(sample, step))
+            .chain(
+                unpacked
+                    .iter()
+                    .filter(|s| s.item_id == item)
+                    .filter_map(|s| by_id.get(s.step_id.as_str()).map(|st| sample_event(s, st))),
+            )
             .chain(selected.iter().map(selected_event))
             .collect();
         events.sort_by(|a, b| {

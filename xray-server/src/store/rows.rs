@@ -83,6 +83,8 @@ pub struct StepRow {
     pub decision_score: Option<f64>,
     pub error: Option<String>,
     pub attributes: Option<String>,
+    /// [`super::packed::key`] of `step_id`: how the item index names the step.
+    pub step_key: Option<i64>,
 }
 
 /// An exact count for one step, outcome and reason.
@@ -351,7 +353,7 @@ impl WriteSet {
         )?;
 
         self.steps.push(StepRow {
-            step_id,
+            step_id: step_id.clone(),
             run_id: run_id.to_string(),
             pipeline: pipeline.to_string(),
             position,
@@ -380,6 +382,7 @@ impl WriteSet {
                 .and_then(|d| serde_json::to_string(d).ok()),
             error: step.error,
             attributes: json_text(step.attributes),
+            step_key: Some(super::packed::key(&step_id)),
         });
         Ok(())
     }

@@ -4,6 +4,7 @@
 //! Declared after `with_conn!` in the parent module, which it uses.
 
 use super::filter::Cursor;
+use super::packed::{self, PackedReasonRow};
 use super::rows::{self, ReasonRow, RunRow, SampleRow, StepRow, REJECTED};
 use super::{page_cursor, Store, StoreError};
 use crate::db::Db;
@@ -16,8 +17,8 @@ use xray_wire::{RunStepPage, StepHit, StepView};
 
 /// A run, a page of its steps and their rejection counts.
 type PageParts = (RunRow, Vec<StepRow>, Vec<ReasonRow>);
-/// One step with all its counts and kept samples.
-type StepParts = (StepRow, Vec<ReasonRow>, Vec<SampleRow>);
+/// One step with all its counts, its packed samples, and any samples stored unpacked.
+type StepParts = (StepRow, Vec<PackedReasonRow>, Vec<SampleRow>);
 
 /// The queries, implemented for each backend's connection by [`impl_run_steps!`].
 trait RunStepReads {
@@ -87,7 +88,7 @@ macro_rules! impl_run_steps {
                 };
                 let reasons = step_reasons::table
                     .filter(step_reasons::step_id.eq(step_id))
-                    .select(ReasonRow::as_select())
+                    .select(PackedReasonRow::as_select())
                     .load(self)?;
                 let samples = samples::table
                     .filter(samples::step_id.eq(step_id))
@@ -147,8 +148,22 @@ impl Store {
     /// One step of a run in full, with every kept sample; `None` if there is no such step in
     /// that run.
     pub fn step_detail(&self, run_id: &str, step_id: &str) -> Result<Option<StepView>, StoreError> {
-        let parts = with_conn!(&self.db, c => c.step_parts(run_id, step_id)?);
-        Ok(parts.map(|(step, reasons, samples)| step.into_view(&reasons, &samples)))
+        let Some((step, packed_reasons, mut samples)) =
+            with_conn!(&self.db, c => c.step_parts(run_id, step_id)?)
+        else {
+            return Ok(None);
+        };
+        let mut reasons = Vec::with_capacity(packed_reasons.len());
+        for r in packed_reasons {
+            packed::unpack(&r, run_id, &mut samples)?;
+            reasons.push(ReasonRow {
+                step_id: r.step_id,
+                outcome: r.outcome,
+                reason: r.reason,
+                count: r.count,
+            });
+        }
+        Ok(Some(step.into_view(&reasons, &samples)))
     }
 }
 

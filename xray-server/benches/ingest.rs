@@ -1,0 +1,302 @@
+//! Ingest throughput through the real HTTP API, against a raw diesel bulk insert of the same rows
+//! into the same backend in one process (the practical limit), with the server's memory.
+//!
+//! ```sh
+//! cargo bench -p xray-server --bench ingest                       # both backends, 3 rounds
+//! cargo bench -p xray-server --bench ingest -- --backend postgres --steps 20000 --clients 4
+//! ```
+//!
+//! The load: `--steps` realistic filter steps (2–3 rejection reasons, 50 kept samples each with
+//! ~100-byte details, as the SDK sends them at `sample` capture), 10 a run, 5 runs (50 steps, 60
+//! events) a `POST /ingest` body, made before the clock starts. Each round, on fresh databases:
+//!
+//! 1. baseline: the rows those bodies become (`WriteSet::from_batch`, done before the clock)
+//!    inserted with plain multi-row `INSERT`s (no upserts), 1,000 steps a transaction;
+//! 2. server: an `xray-server` child process (2 HTTP workers), `--clients` threads sending the
+//!    bodies; its `VmRSS` is sampled every 50 ms and its `VmHWM` read at the end.
+//!
+//! Printed per round and as the median over `--rounds`.
+
+mod common;
+
+use common::{ingest_body, median, name, percentile, send_all, Args, Rng};
+use diesel::prelude::*;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use xray_server::db::DatabaseUrl;
+use xray_server::schema::{item_index, runs, step_reasons, steps};
+use xray_server::store::rows::{RunRow, WriteSet};
+use xray_server::store::Store;
+use xray_server::testing::{Backend, TestDb};
+use xray_wire::IngestBatch;
+
+const STEPS_PER_BODY: usize = 50;
+
+fn main() {
+    let args = Args::parse();
+    let steps = args.num("steps", 20_000, 200);
+    let clients = args.num("clients", 4, 2);
+    let rounds = args.num("rounds", 3, 1);
+    let mut rng = Rng(0x1_6e57);
+    let base: i64 = 1_795_000_000_000_000;
+    let bodies: Vec<(Vec<u8>, usize)> = (0..steps.div_ceil(STEPS_PER_BODY))
+        .map(|_| ingest_body(&mut rng, STEPS_PER_BODY / 10, 10, 20, base))
+        .collect();
+    let steps: usize = bodies.iter().map(|(_, n)| n).sum();
+    let bytes: usize = bodies.iter().map(|(b, _)| b.len()).sum();
+    println!(
+        "{steps} steps in {} bodies, {:.1} MB of JSON ({:.1} KB a step); {clients} clients",
+        bodies.len(),
+        bytes as f64 / 1e6,
+        bytes as f64 / steps as f64 / 1e3
+    );
+    let bodies: Vec<Vec<u8>> = bodies.into_iter().map(|(b, _)| b).collect();
+    for &backend in &args.backends {
+        let mut results = Vec::new();
+        for round in 1..=rounds {
+            if args.num("direct-only", 0, 0) == 1 {
+                let (t, share) = direct(backend, &bodies);
+                println!(
+                    "direct: {:.0} steps/s, {:.0}% in Store::write",
+                    steps as f64 / t.as_secs_f64(),
+                    100.0 * share
+                );
+                continue;
+            }
+            let base_rate = steps as f64 / baseline(backend, &bodies).as_secs_f64();
+            let (store_rate, write_share) = direct(backend, &bodies);
+            println!(
+                "{} round {round}: Store::write in-process, one body at a time: {:.0} steps/s ({:.0}% of it in Store::write)",
+                name(backend),
+                steps as f64 / store_rate.as_secs_f64(),
+                100.0 * write_share
+            );
+            let r = server(backend, &bodies, clients);
+            let rate = steps as f64 / r.took.as_secs_f64();
+            println!(
+                "{} round {round}: baseline {base_rate:.0} steps/s; server {rate:.0} steps/s ({:.0}%), \
+                 request p50 {:.1} ms p99 {:.1} ms; server RSS at 25/50/75/100% of requests {} MB, peak (VmHWM) {:.1} MB",
+                name(backend),
+                100.0 * rate / base_rate,
+                percentile(&r.latencies, 0.5),
+                percentile(&r.latencies, 0.99),
+                r.rss_quartiles
+                    .iter()
+                    .map(|kb| format!("{:.1}", *kb as f64 / 1024.0))
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                r.hwm_kb as f64 / 1024.0,
+            );
+            results.push((base_rate, rate, r));
+        }
+        let col = |f: &dyn Fn(&(f64, f64, Served)) -> f64| {
+            median(&results.iter().map(f).collect::<Vec<_>>())
+        };
+        println!(
+            "{} median of {rounds}: baseline {:.0} steps/s, server {:.0} steps/s ({:.0}% of baseline), \
+             p50 {:.1} ms, p99 {:.1} ms, peak RSS {:.1} MB",
+            name(backend),
+            col(&|r| r.0),
+            col(&|r| r.1),
+            col(&|r| 100.0 * r.1 / r.0),
+            col(&|r| percentile(&r.2.latencies, 0.5)),
+            col(&|r| percentile(&r.2.latencies, 0.99)),
+            col(&|r| r.2.hwm_kb as f64 / 1024.0),
+        );
+    }
+}
+
+/// Parses the bodies into rows (untimed), then times inserting them with plain multi-row
+/// INSERTs into a fresh database.
+fn baseline(backend: Backend, bodies: &[Vec<u8>]) -> Duration {
+    let db = TestDb::create(backend);
+    drop(Store::open(db.url(), 1).expect("migrate"));
+    let mut all = WriteSet::default();
+    for body in bodies {
+        let batch: IngestBatch = serde_json::from_slice(body).expect("a valid body");
+        let mut set = WriteSet::from_batch(batch).expect("valid events");
+        // One complete row a run: its start merged with its end.
+        for fin in set.runs_finished.drain(..) {
+            all.runs_complete.push(RunRow {
+                input: set
+                    .runs_started
+                    .iter()
+                    .find(|s| s.run_id == fin.run_id)
+                    .and_then(|s| s.input.clone()),
+                ..fin
+            });
+        }
+        all.steps.append(&mut set.steps);
+        all.reasons.append(&mut set.reasons);
+        all.samples.append(&mut set.samples);
+    }
+    // Packing the samples is the server's work too, but not the database's: done before the clock.
+    let packed = xray_server::store::packed::pack_set(&all);
+    let runs_per_tx = Args::parse().num("baseline-tx-runs", 100, 100); // 1,000 steps
+    let t = Instant::now();
+    match db.url() {
+        DatabaseUrl::Sqlite(path) => {
+            let mut c = SqliteConnection::establish(path).expect("open");
+            diesel::sql_query("PRAGMA journal_mode = WAL")
+                .execute(&mut c)
+                .expect("wal");
+            diesel::sql_query("PRAGMA synchronous = NORMAL")
+                .execute(&mut c)
+                .expect("sync");
+            insert_raw!(c, all, packed, runs_per_tx);
+        }
+        DatabaseUrl::Postgres(u) => {
+            let mut c = PgConnection::establish(u).expect("open");
+            insert_raw!(c, all, packed, runs_per_tx);
+        }
+    }
+    t.elapsed()
+}
+
+/// Inserts `$all` (its samples as `$packed`) in transactions of `$runs` runs' rows, 500-row
+/// statements (5,000 for the one-column item index).
+#[macro_export]
+macro_rules! insert_raw {
+    ($c:ident, $all:ident, $packed:ident, $runs:expr) => {{
+        let steps_per_tx = $runs * 10;
+        let step_chunks: Vec<_> = $all.steps.chunks(steps_per_tx).collect();
+        for (i, runs_chunk) in $all.runs_complete.chunks($runs).enumerate() {
+            let step_chunk = step_chunks.get(i).copied().unwrap_or(&[]);
+            $c.transaction::<_, diesel::result::Error, _>(|c| {
+                for ch in runs_chunk.chunks(500) {
+                    diesel::insert_into(runs::table).values(ch).execute(c)?;
+                }
+                for ch in step_chunk.chunks(500) {
+                    diesel::insert_into(steps::table).values(ch).execute(c)?;
+                }
+                Ok(())
+            })
+            .expect("insert runs and steps");
+        }
+        let (reasons, entries) = &$packed;
+        for ch in reasons.chunks(steps_per_tx * 3) {
+            $c.transaction::<_, diesel::result::Error, _>(|c| {
+                for ch in ch.chunks(500) {
+                    diesel::insert_into(step_reasons::table)
+                        .values(ch)
+                        .execute(c)?;
+                }
+                Ok(())
+            })
+            .expect("insert reasons");
+        }
+        for ch in entries.chunks(steps_per_tx * 125) {
+            $c.transaction::<_, diesel::result::Error, _>(|c| {
+                for ch in ch.chunks(5000) {
+                    diesel::insert_into(item_index::table)
+                        .values(ch)
+                        .execute(c)?;
+                }
+                Ok(())
+            })
+            .expect("insert item index");
+        }
+    }};
+}
+
+/// Parses each body and writes it with `Store::write`, one at a time, in this process: the
+/// server's work without HTTP. Returns the time and the share of it spent in `Store::write`.
+fn direct(backend: Backend, bodies: &[Vec<u8>]) -> (Duration, f64) {
+    let db = TestDb::create(backend);
+    let store = Store::open(db.url(), 2).expect("open");
+    let t = Instant::now();
+    let mut writing = Duration::ZERO;
+    for body in bodies {
+        let batch: IngestBatch = serde_json::from_slice(body).expect("a valid body");
+        let set = WriteSet::from_batch(batch).expect("valid events");
+        let w = Instant::now();
+        store.write(&set).expect("write");
+        writing += w.elapsed();
+    }
+    let took = t.elapsed();
+    (took, writing.as_secs_f64() / took.as_secs_f64())
+}
+
+struct Served {
+    took: Duration,
+    latencies: Vec<Duration>,
+    rss_quartiles: Vec<u64>,
+    hwm_kb: u64,
+}
+
+/// Starts an `xray-server` process on a fresh database and sends it the bodies.
+fn server(backend: Backend, bodies: &[Vec<u8>], clients: usize) -> Served {
+    let db = TestDb::create(backend);
+    let (mut child, url) = spawn_server(&db);
+    let pid = child.id();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (took, latencies, samples) = std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            let mut rss = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                rss.push(status_kb(pid, "VmRSS:"));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            rss
+        });
+        let (took, latencies) = send_all(&url, bodies, clients);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        (took, latencies, sampler.join().expect("sampler"))
+    });
+    let hwm_kb = status_kb(pid, "VmHWM:");
+    let q = |f: f64| {
+        samples
+            .get(((samples.len().max(1) - 1) as f64 * f) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    let rss_quartiles = vec![q(0.25), q(0.5), q(0.75), q(1.0)];
+    let _ = child.kill();
+    let _ = child.wait();
+    Served {
+        took,
+        latencies,
+        rss_quartiles,
+        hwm_kb,
+    }
+}
+
+/// Starts the server binary on a free port over `db` and waits until it answers.
+pub fn spawn_server(db: &TestDb) -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("address")
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xray-server"))
+        .args(["--bind", &format!("127.0.0.1:{port}")])
+        .args(["--database-url", &db.url_string()])
+        .args(["--workers", "2"])
+        .env("XRAY_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start xray-server");
+    let url = format!("http://127.0.0.1:{port}");
+    let agent = ureq::agent();
+    for _ in 0..600 {
+        if agent.get(&format!("{url}/health")).call().is_ok() {
+            return (child, url);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("xray-server did not start");
+}
+
+/// A `/proc/PID/status` field in kB.
+fn status_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
+}

@@ -1,0 +1,223 @@
+//! Query latency and ingest rate as the data grows: 10,000, 100,000 and 1,000,000 steps
+//! (10 a run, 20 pipelines), on SQLite and PostgreSQL, through the real HTTP server.
+//!
+//! ```sh
+//! cargo bench -p xray-server --bench scale                         # both backends, up to 1M steps
+//! cargo bench -p xray-server --bench scale -- --backend sqlite --sizes 10000,100000
+//! ```
+//!
+//! Steps are loaded straight through the store (`Store::write`, 10,000 steps a transaction):
+//! the six step types in turn, rejection rates spread over 0..1, durations over 0..10 s, one run
+//! in ten failed, and the two filter steps of each run keeping 5 samples for each of 2 reasons.
+//! At each size: every query below 200 times after 20 warm-ups (p50/p99 of the whole HTTP round
+//! trip), then the ingest rate of 1,000 more realistic steps (as in the `ingest` bench, 4
+//! clients). The plans are printed at the largest size.
+
+mod common;
+
+use common::{ingest_body, name, percentile, plan, send_all, Args, Rng};
+use std::time::{Duration, Instant};
+use xray_server::store::rows::{ReasonRow, RunRow, SampleRow, StepRow, WriteSet, REJECTED};
+use xray_server::store::Store;
+use xray_server::testing::{TestDb, TestServer};
+use xray_wire::StepType;
+
+const BASE: i64 = 1_795_000_000_000_000;
+
+fn main() {
+    let args = Args::parse();
+    let sizes = args.list("sizes", &[10_000, 100_000, 1_000_000], &[1_000, 3_000]);
+    let requests = args.num("requests", 200, 10);
+    let window = args.num("ingest-steps", 1_000, 100);
+    for &backend in &args.backends {
+        let db = TestDb::create(backend);
+        let store = Store::open(db.url(), 4).expect("open");
+        let mut loaded = 0;
+        let mut rng = Rng(0x5ca1e);
+        let mut extra = 0;
+        for &size in &sizes {
+            let t = Instant::now();
+            load(&store, loaded, size, &mut rng);
+            let took = t.elapsed().as_secs_f64();
+            println!(
+                "{}: loaded steps {loaded}..{size} in {took:.1} s ({:.0} steps/s)",
+                name(backend),
+                (size - loaded) as f64 / took
+            );
+            loaded = size;
+            if let xray_server::db::DatabaseUrl::Postgres(u) = db.url() {
+                use diesel::prelude::*;
+                let mut c = PgConnection::establish(u).expect("open");
+                diesel::sql_query("VACUUM ANALYZE")
+                    .execute(&mut c)
+                    .expect("analyze");
+            }
+            let server = TestServer::start_url(db.url(), 64 << 20);
+            let runs = size / 10;
+            let run = format!("run-{:07}", runs / 2);
+            let item = sample_item(runs / 2, 2, 0);
+            let queries = [
+                "/steps?step_type=filter&rejection_rate_gt=0.9".to_string(),
+                "/steps?step_type=generate&duration_gt=5000".to_string(),
+                "/runs?pipeline=pipeline_07&status=failed".to_string(),
+                format!("/runs/{run}"),
+                format!("/runs/{run}/items/{item}"),
+                format!("/items/{item}"),
+            ];
+            let agent = ureq::agent();
+            for q in &queries {
+                let url = server.at(q);
+                let mut bytes = 0;
+                for _ in 0..20 {
+                    let mut res = agent.get(&url).call().expect("query");
+                    bytes = res.body_mut().read_to_string().expect("body").len();
+                }
+                let mut times: Vec<Duration> = (0..requests)
+                    .map(|_| {
+                        let t = Instant::now();
+                        let mut res = agent.get(&url).call().expect("query");
+                        res.body_mut().read_to_string().expect("body");
+                        t.elapsed()
+                    })
+                    .collect();
+                times.sort();
+                println!(
+                    "{} @ {size} steps: GET {q}: p50 {:.2} ms, p99 {:.2} ms ({bytes} B answer)",
+                    name(backend),
+                    percentile(&times, 0.5),
+                    percentile(&times, 0.99),
+                );
+            }
+            let bodies: Vec<Vec<u8>> = (0..window.div_ceil(50))
+                .map(|_| ingest_body(&mut rng, 5, 10, 20, BASE + 400_000_000_000).0)
+                .collect();
+            let (took, lat) = send_all(&server.url, &bodies, 4);
+            extra += bodies.len() * 50;
+            println!(
+                "{} @ {size} steps: ingest of {} more steps: {:.0} steps/s, request p50 {:.1} ms, p99 {:.1} ms",
+                name(backend),
+                bodies.len() * 50,
+                (bodies.len() * 50) as f64 / took.as_secs_f64(),
+                percentile(&lat, 0.5),
+                percentile(&lat, 0.99),
+            );
+            drop(server);
+        }
+        println!(
+            "{}: plans at {loaded} (+{extra} ingested) steps:",
+            name(backend)
+        );
+        for (what, sql) in plan_sql(&format!("run-{:07}", loaded / 20)) {
+            println!("{}:   {what}:", name(backend));
+            for line in plan(db.url(), &sql) {
+                println!("{}:     {line}", name(backend));
+            }
+        }
+    }
+}
+
+/// The SQL the store sends for each query (as diesel writes it, with the values inlined).
+pub fn plan_sql(run: &str) -> Vec<(&'static str, String)> {
+    let (lo, hi) = xray_server::store::packed::entry_range("sku-0000002");
+    vec![
+        ("steps filter rate", "SELECT * FROM steps WHERE step_type = 'filter' AND rejection_rate > 0.9 ORDER BY started_at DESC, step_id DESC LIMIT 51".to_string()),
+        ("steps generate duration", "SELECT * FROM steps WHERE step_type = 'generate' AND duration_ms > 5000 ORDER BY started_at DESC, step_id DESC LIMIT 51".to_string()),
+        ("runs pipeline failed", "SELECT * FROM runs WHERE pipeline = 'pipeline_07' AND status = 'failed' ORDER BY started_at DESC, run_id DESC LIMIT 51".to_string()),
+        ("run's steps", format!("SELECT * FROM steps WHERE run_id = '{run}' ORDER BY position, started_at, step_id")),
+        ("run's counts and packed samples", format!("SELECT * FROM step_reasons WHERE step_id IN (SELECT step_id FROM steps WHERE run_id = '{run}')")),
+        ("item across runs: index", format!("SELECT * FROM steps WHERE step_key IN (SELECT entry - {lo} FROM item_index WHERE entry BETWEEN {lo} AND {hi}) ORDER BY started_at DESC, step_id DESC LIMIT 116")),
+    ]
+}
+
+/// The item kept as sample `k` of reason `reason` by the filter step of run `r` at position `p`.
+fn sample_item(r: usize, p: usize, k: usize) -> String {
+    format!("sku-{:07}", (r * 7 + p * 3 + k * 13) % 1_000_000)
+}
+
+/// Loads steps `from..to` (10 a run).
+fn load(store: &Store, from: usize, to: usize, rng: &mut Rng) {
+    let runs: Vec<usize> = (from / 10..to.div_ceil(10)).collect();
+    for chunk in runs.chunks(1000) {
+        let mut set = WriteSet::default();
+        for &r in chunk {
+            let run_id = format!("run-{r:07}");
+            let pipeline = format!("pipeline_{:02}", r % 20);
+            let at = BASE + r as i64 * 1_000_000;
+            let failed = rng.below(10) == 0;
+            set.runs_complete.push(RunRow {
+                run_id: run_id.clone(),
+                pipeline: pipeline.clone(),
+                status: if failed { "failed" } else { "completed" }.into(),
+                input: Some(r#"{"q":"iPhone 15 Case"}"#.into()),
+                output: Some(r#"{"selected":"item-1"}"#.into()),
+                error: failed.then(|| "ranker timed out".to_string()),
+                metadata: None,
+                started_at: at,
+                ended_at: Some(at + 900_000),
+                duration_ms: Some(900.0),
+            });
+            for p in 0..10 {
+                let step_type = StepType::ALL[p % StepType::ALL.len()];
+                let input = 1000 + rng.below(1000) as i64;
+                let rejected = rng.below(input as u64 + 1) as i64;
+                let step_id = format!("{run_id}:{p}");
+                for (i, reason) in ["price_too_high", "low_rating"].iter().enumerate() {
+                    let count = if i == 0 {
+                        rejected / 2
+                    } else {
+                        rejected - rejected / 2
+                    };
+                    set.reasons.push(ReasonRow {
+                        step_id: step_id.clone(),
+                        outcome: REJECTED.into(),
+                        reason: reason.to_string(),
+                        count,
+                    });
+                    if step_type == StepType::Filter && count >= 5 {
+                        for k in 0..5 {
+                            set.samples.push(SampleRow {
+                                step_id: step_id.clone(),
+                                outcome: REJECTED.into(),
+                                reason: reason.to_string(),
+                                seq: k as i32,
+                                run_id: run_id.clone(),
+                                item_id: sample_item(r, p, k + 5 * i),
+                                details: Some(format!(
+                                    r#"{{"price":{}.99,"threshold":100}}"#,
+                                    100 + rng.below(200)
+                                )),
+                            });
+                        }
+                    }
+                }
+                set.steps.push(StepRow {
+                    step_key: Some(xray_server::store::packed::key(&step_id)),
+                    step_id,
+                    run_id: run_id.clone(),
+                    pipeline: pipeline.clone(),
+                    position: p as i32,
+                    name: format!("{}_step", step_type.as_str()),
+                    step_type: step_type.as_str().into(),
+                    capture: "sample".into(),
+                    input_count: Some(input),
+                    output_count: Some(input - rejected),
+                    rejected_count: rejected,
+                    accepted_count: input - rejected,
+                    rejection_rate: Some(rejected as f64 / input as f64),
+                    started_at: at + p as i64 * 50_000,
+                    ended_at: Some(at + p as i64 * 50_000 + 40_000),
+                    duration_ms: Some(rng.below(10_000) as f64),
+                    input: None,
+                    output: None,
+                    decision: None,
+                    decision_selected: None,
+                    decision_score: (step_type == StepType::Select)
+                        .then(|| rng.below(1000) as f64 / 1000.0),
+                    error: None,
+                    attributes: None,
+                });
+            }
+        }
+        store.write(&set).expect("load steps");
+    }
+}

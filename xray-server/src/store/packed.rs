@@ -1,0 +1,300 @@
+//! Kept samples, packed: one compressed blob per step, outcome and reason, and one integer per
+//! kept sample in the item index.
+//!
+//! A blob is a format byte (`1`) followed by a zstd frame of, per sample in order: the item id's
+//! length (LEB128) and bytes, then the details' length + 1 (0: no details) and bytes.
+
+use super::rows::{ReasonRow, SampleRow, WriteSet};
+use crate::schema::{item_index, step_reasons};
+use diesel::prelude::*;
+use std::collections::HashMap;
+
+/// The only blob format so far.
+const FORMAT: u8 = 1;
+/// zstd level: 1 is the fastest and already takes repetitive JSON details to a fifth or less.
+const LEVEL: i32 = 1;
+/// Largest unpacked blob read back (far above anything a request body can hold).
+const MAX_RAW: u64 = 64 << 20;
+
+/// A stored blob that cannot be read back.
+#[derive(Debug, thiserror::Error)]
+#[error("stored samples of step `{step_id}` cannot be read: {why}")]
+pub struct CorruptSamples {
+    /// The step.
+    pub step_id: String,
+    /// What is wrong.
+    pub why: String,
+}
+
+/// An exact count with its kept samples packed, as written to `step_reasons`.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = step_reasons, treat_none_as_default_value = false)]
+pub struct PackedReasonRow {
+    /// The step.
+    pub step_id: String,
+    /// `rejected` or `accepted`.
+    pub outcome: String,
+    /// The reason (`""` for acceptances).
+    pub reason: String,
+    /// The exact count.
+    pub count: i64,
+    /// The kept samples, packed ([`pack`]); `None` when none were kept.
+    pub samples: Option<Vec<u8>>,
+}
+
+/// One item-index entry, as written to `item_index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Insertable)]
+#[diesel(table_name = item_index, treat_none_as_default_value = false)]
+pub struct IndexEntry {
+    /// `key(item_id) << 32 | key(step_id)`.
+    pub entry: i64,
+}
+
+/// A stable 32-bit hash (FNV-1a, folded), the same on every platform and version.
+pub fn key(text: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    ((h ^ (h >> 32)) & 0xffff_ffff) as i64
+}
+
+/// The item-index entry of an item kept by a step.
+pub fn entry(item_id: &str, step_key: i64) -> i64 {
+    ((key(item_id) as u64) << 32 | step_key as u64) as i64
+}
+
+/// The range of entries of one item: every step that kept it (and, rarely, a colliding one).
+pub fn entry_range(item_id: &str) -> (i64, i64) {
+    let lo = (key(item_id) as u64) << 32;
+    (lo as i64, (lo | 0xffff_ffff) as i64)
+}
+
+/// What a write stores, packed: the count rows with their samples and the item-index entries.
+pub fn pack_set(set: &WriteSet) -> (Vec<PackedReasonRow>, Vec<IndexEntry>) {
+    let mut groups: HashMap<(&str, &str, &str), Vec<&SampleRow>> = HashMap::new();
+    for s in &set.samples {
+        groups
+            .entry((&s.step_id, &s.outcome, &s.reason))
+            .or_default()
+            .push(s);
+    }
+    let mut entries = Vec::with_capacity(set.samples.len());
+    let mut rows: Vec<PackedReasonRow> = Vec::with_capacity(set.reasons.len());
+    let mut add = |r: &ReasonRow, samples: Option<Vec<&SampleRow>>, rows: &mut Vec<_>| {
+        let samples = samples.map(|mut kept| {
+            kept.sort_by_key(|s| s.seq);
+            let step_key = key(&r.step_id);
+            entries.extend(kept.iter().map(|s| IndexEntry {
+                entry: entry(&s.item_id, step_key),
+            }));
+            pack(&kept)
+        });
+        rows.push(PackedReasonRow {
+            step_id: r.step_id.clone(),
+            outcome: r.outcome.clone(),
+            reason: r.reason.clone(),
+            count: r.count,
+            samples,
+        });
+    };
+    for r in &set.reasons {
+        let kept = groups.remove(&(r.step_id.as_str(), r.outcome.as_str(), r.reason.as_str()));
+        add(r, kept, &mut rows);
+    }
+    // Samples without a count row (only a hand-made write can have them): count what was kept.
+    let mut rest: Vec<_> = groups.into_iter().collect();
+    rest.sort_by(|a, b| a.0.cmp(&b.0));
+    for ((step_id, outcome, reason), kept) in rest {
+        let r = ReasonRow {
+            step_id: step_id.to_string(),
+            outcome: outcome.to_string(),
+            reason: reason.to_string(),
+            count: kept.len() as i64,
+        };
+        add(&r, Some(kept), &mut rows);
+    }
+    entries.sort_unstable();
+    entries.dedup();
+    (rows, entries)
+}
+
+/// Packs samples (in order) into a blob.
+pub fn pack(samples: &[&SampleRow]) -> Vec<u8> {
+    let mut raw = Vec::with_capacity(samples.len() * 64);
+    for s in samples {
+        put_len(&mut raw, s.item_id.len());
+        raw.extend_from_slice(s.item_id.as_bytes());
+        match &s.details {
+            Some(d) => {
+                put_len(&mut raw, d.len() + 1);
+                raw.extend_from_slice(d.as_bytes());
+            }
+            None => put_len(&mut raw, 0),
+        }
+    }
+    let mut out = vec![FORMAT];
+    // Compressing into memory cannot fail; should it ever, the samples are kept uncompressed
+    // under another format byte rather than lost.
+    match zstd::bulk::compress(&raw, LEVEL) {
+        Ok(z) => out.extend_from_slice(&z),
+        Err(_) => {
+            out[0] = 0;
+            out.extend_from_slice(&raw);
+        }
+    }
+    out
+}
+
+/// Unpacks the samples of one count row into sample rows (`seq` in kept order).
+pub fn unpack(
+    row: &PackedReasonRow,
+    run_id: &str,
+    out: &mut Vec<SampleRow>,
+) -> Result<(), CorruptSamples> {
+    let Some(blob) = &row.samples else {
+        return Ok(());
+    };
+    let bad = |why: &str| CorruptSamples {
+        step_id: row.step_id.clone(),
+        why: why.to_string(),
+    };
+    let raw = match blob.split_first() {
+        Some((&FORMAT, z)) => {
+            let mut d = zstd::bulk::Decompressor::new().map_err(|e| bad(&e.to_string()))?;
+            let size = zstd::zstd_safe::get_frame_content_size(z)
+                .ok()
+                .flatten()
+                .ok_or_else(|| bad("no content size"))?;
+            if size > MAX_RAW {
+                return Err(bad("declares more than 64 MiB"));
+            }
+            d.decompress(z, usize::try_from(size).map_err(|_| bad("too large"))?)
+                .map_err(|e| bad(&e.to_string()))?
+        }
+        Some((0, raw)) => raw.to_vec(),
+        _ => return Err(bad("unknown format")),
+    };
+    let mut at = 0;
+    let mut seq = 0;
+    while at < raw.len() {
+        let n = get_len(&raw, &mut at).ok_or_else(|| bad("truncated"))?;
+        let item = text(&raw, &mut at, n).ok_or_else(|| bad("truncated item id"))?;
+        let d = get_len(&raw, &mut at).ok_or_else(|| bad("truncated"))?;
+        let details = match d {
+            0 => None,
+            d => Some(text(&raw, &mut at, d - 1).ok_or_else(|| bad("truncated details"))?),
+        };
+        out.push(SampleRow {
+            step_id: row.step_id.clone(),
+            outcome: row.outcome.clone(),
+            reason: row.reason.clone(),
+            seq,
+            run_id: run_id.to_string(),
+            item_id: item,
+            details,
+        });
+        seq += 1;
+    }
+    Ok(())
+}
+
+fn put_len(out: &mut Vec<u8>, mut n: usize) {
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn get_len(raw: &[u8], at: &mut usize) -> Option<usize> {
+    let mut n: usize = 0;
+    for shift in (0..64).step_by(7) {
+        let b = *raw.get(*at)?;
+        *at += 1;
+        n |= usize::from(b & 0x7f).checked_shl(shift)?;
+        if b & 0x80 == 0 {
+            return Some(n);
+        }
+    }
+    None
+}
+
+fn text(raw: &[u8], at: &mut usize, n: usize) -> Option<String> {
+    let bytes = raw.get(*at..at.checked_add(n)?)?;
+    *at += n;
+    String::from_utf8(bytes.to_vec()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(seq: i32, item: &str, details: Option<&str>) -> SampleRow {
+        SampleRow {
+            step_id: "s1".into(),
+            outcome: "rejected".into(),
+            reason: "price".into(),
+            seq,
+            run_id: "r1".into(),
+            item_id: item.into(),
+            details: details.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn samples_round_trip_in_order() {
+        let kept = [
+            sample(0, "sku-1", Some(r#"{"price":150}"#)),
+            sample(1, "ünï", None),
+            sample(2, &"x".repeat(300), Some("")),
+        ];
+        let row = PackedReasonRow {
+            step_id: "s1".into(),
+            outcome: "rejected".into(),
+            reason: "price".into(),
+            count: 9,
+            samples: Some(pack(&kept.iter().collect::<Vec<_>>())),
+        };
+        let mut back = Vec::new();
+        unpack(&row, "r1", &mut back).unwrap();
+        assert_eq!(back.len(), 3);
+        for (a, b) in kept.iter().zip(&back) {
+            assert_eq!(
+                (a.seq, &a.item_id, &a.details),
+                (b.seq, &b.item_id, &b.details)
+            );
+        }
+    }
+
+    #[test]
+    fn a_damaged_blob_is_an_error_not_a_panic() {
+        let mut row = PackedReasonRow {
+            step_id: "s1".into(),
+            outcome: "rejected".into(),
+            reason: "price".into(),
+            count: 1,
+            samples: Some(vec![1, 2, 3]),
+        };
+        assert!(unpack(&row, "r", &mut Vec::new()).is_err());
+        row.samples = Some(vec![0, 5, b'a']);
+        assert!(unpack(&row, "r", &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn an_items_entries_fall_in_its_range() {
+        for item in ["sku-1", "", "ünïcode", "a very long item id indeed"] {
+            let (lo, hi) = entry_range(item);
+            for step in ["s", "run:1", "0b7c…"] {
+                let e = entry(item, key(step));
+                assert!(lo <= e && e <= hi, "{item} {step}");
+                assert_eq!(e - lo, key(step));
+            }
+        }
+    }
+}
