@@ -15,7 +15,8 @@
 //! 2. server: an `xray-server` child process (2 HTTP workers), `--clients` threads sending the
 //!    bodies; its `VmRSS` is sampled every 50 ms and its `VmHWM` read at the end.
 //!
-//! Printed per round and as the median over `--rounds`.
+//! Printed per round and as the median over `--rounds`, with `Store::write` in-process one body at
+//! a time (the server's work without HTTP; `--direct-only 1` runs only that, for profiling).
 
 mod common;
 

@@ -37,6 +37,11 @@ fn args() -> Args {
         backends: vec![Backend::Sqlite, Backend::Postgres],
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo test` runs this binary too (`test = true`): without `--bench`, a smoke run.
+    if !argv.iter().any(|a| a == "--bench") {
+        a.steps = 1_000;
+        a.requests = 10;
+    }
     let mut it = argv.iter();
     while let Some(flag) = it.next() {
         let mut value = || it.next().cloned().unwrap_or_default();

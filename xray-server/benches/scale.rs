@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::{ingest_body, name, percentile, plan, send_all, Args, Rng};
+use common::{ingest_body, name, percentile, plan, plan_sql, send_all, Args, Rng};
 use std::time::{Duration, Instant};
 use xray_server::store::rows::{ReasonRow, RunRow, SampleRow, StepRow, WriteSet, REJECTED};
 use xray_server::store::Store;
@@ -114,19 +114,6 @@ fn main() {
             }
         }
     }
-}
-
-/// The SQL the store sends for each query (as diesel writes it, with the values inlined).
-pub fn plan_sql(run: &str) -> Vec<(&'static str, String)> {
-    let (lo, hi) = xray_server::store::packed::entry_range("sku-0000002");
-    vec![
-        ("steps filter rate", "SELECT * FROM steps WHERE step_type = 'filter' AND rejection_rate > 0.9 ORDER BY started_at DESC, step_id DESC LIMIT 51".to_string()),
-        ("steps generate duration", "SELECT * FROM steps WHERE step_type = 'generate' AND duration_ms > 5000 ORDER BY started_at DESC, step_id DESC LIMIT 51".to_string()),
-        ("runs pipeline failed", "SELECT * FROM runs WHERE pipeline = 'pipeline_07' AND status = 'failed' ORDER BY started_at DESC, run_id DESC LIMIT 51".to_string()),
-        ("run's steps", format!("SELECT * FROM steps WHERE run_id = '{run}' ORDER BY position, started_at, step_id")),
-        ("run's counts and packed samples", format!("SELECT * FROM step_reasons WHERE step_id IN (SELECT step_id FROM steps WHERE run_id = '{run}')")),
-        ("item across runs: index", format!("SELECT * FROM steps WHERE step_key IN (SELECT entry - {lo} FROM item_index WHERE entry BETWEEN {lo} AND {hi}) ORDER BY started_at DESC, step_id DESC LIMIT 116")),
-    ]
 }
 
 /// The item kept as sample `k` of reason `reason` by the filter step of run `r` at position `p`.

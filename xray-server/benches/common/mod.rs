@@ -142,6 +142,12 @@ struct PgPlan {
 
 /// The plan the database picks for `sql` (`EXPLAIN QUERY PLAN` / `EXPLAIN`), one line a node.
 pub fn plan(url: &DatabaseUrl, sql: &str) -> Vec<String> {
+    plan_opts(url, sql, false)
+}
+
+/// [`plan`], optionally telling PostgreSQL to avoid sequential scans (for a tiny test database,
+/// where a scan is always cheapest: the question there is whether an index can serve the query).
+pub fn plan_opts(url: &DatabaseUrl, sql: &str, avoid_seq_scan: bool) -> Vec<String> {
     match url {
         DatabaseUrl::Sqlite(path) => {
             let mut c = SqliteConnection::establish(path).expect("open");
@@ -154,6 +160,13 @@ pub fn plan(url: &DatabaseUrl, sql: &str) -> Vec<String> {
         }
         DatabaseUrl::Postgres(u) => {
             let mut c = PgConnection::establish(u).expect("open");
+            if avoid_seq_scan {
+                diesel::connection::SimpleConnection::batch_execute(
+                    &mut c,
+                    "SET enable_seqscan = off",
+                )
+                .expect("set");
+            }
             diesel::sql_query(format!("EXPLAIN {sql}"))
                 .load::<PgPlan>(&mut c)
                 .expect("explain")
@@ -402,4 +415,17 @@ pub fn send_all(url: &str, bodies: &[Vec<u8>], clients: usize) -> (Duration, Vec
     let took = started.elapsed();
     latencies.sort();
     (took, latencies)
+}
+
+/// The SQL the store sends for each query (as diesel writes it, with the values inlined).
+pub fn plan_sql(run: &str) -> Vec<(&'static str, String)> {
+    let (lo, hi) = xray_server::store::packed::entry_range("sku-0000002");
+    vec![
+        ("steps filter rate", "SELECT * FROM steps WHERE step_type = 'filter' AND rejection_rate > 0.9 ORDER BY started_at DESC, step_id DESC LIMIT 51".to_string()),
+        ("steps generate duration", "SELECT * FROM steps WHERE step_type = 'generate' AND duration_ms > 5000 ORDER BY started_at DESC, step_id DESC LIMIT 51".to_string()),
+        ("runs pipeline failed", "SELECT * FROM runs WHERE pipeline = 'pipeline_07' AND status = 'failed' ORDER BY started_at DESC, run_id DESC LIMIT 51".to_string()),
+        ("run's steps", format!("SELECT * FROM steps WHERE run_id = '{run}' ORDER BY position, started_at, step_id")),
+        ("run's counts and packed samples", format!("SELECT * FROM step_reasons WHERE step_id IN (SELECT step_id FROM steps WHERE run_id = '{run}')")),
+        ("item across runs: index", format!("SELECT * FROM steps WHERE step_key IN (SELECT entry - {lo} FROM item_index WHERE entry BETWEEN {lo} AND {hi}) ORDER BY started_at DESC, step_id DESC LIMIT 116")),
+    ]
 }

@@ -1,0 +1,51 @@
+//! Every query the `scale` bench times is answered from an index, on both backends (checked on a
+//! small database: SQLite's planner does not need statistics for this; PostgreSQL is told to avoid
+//! sequential scans, so the test asks whether an index can serve the query, and that it is used).
+
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+use xray_server::store::Store;
+use xray_server::testing::{Backend, TestDb};
+
+fn plans(backend: Backend) -> Vec<(&'static str, Vec<String>)> {
+    let db = TestDb::create(backend);
+    drop(Store::open(db.url(), 1).expect("migrate"));
+    common::plan_sql("run-0000001")
+        .into_iter()
+        .map(|(what, sql)| (what, common::plan_opts(db.url(), &sql, true)))
+        .collect()
+}
+
+#[test]
+fn sqlite_answers_every_timed_query_from_an_index() {
+    for (what, plan) in plans(Backend::Sqlite) {
+        for line in &plan {
+            let reads_a_table = line.starts_with("SCAN") || line.starts_with("SEARCH");
+            assert!(
+                !reads_a_table || line.contains("INDEX") || line.contains("PRIMARY KEY"),
+                "{what}: `{line}` reads a table without an index\n{plan:#?}"
+            );
+        }
+        assert!(
+            !plan
+                .iter()
+                .any(|l| l.contains("TEMP B-TREE") && what.starts_with("steps")),
+            "{what}: sorts instead of reading in index order\n{plan:#?}"
+        );
+    }
+}
+
+#[test]
+fn postgres_answers_every_timed_query_from_an_index() {
+    for (what, plan) in plans(Backend::Postgres) {
+        assert!(
+            !plan.iter().any(|l| l.contains("Seq Scan")),
+            "{what}: sequential scan\n{plan:#?}"
+        );
+        assert!(
+            plan.iter().any(|l| l.contains("Index")),
+            "{what}: no index\n{plan:#?}"
+        );
+    }
+}
