@@ -142,6 +142,9 @@ fn load(store: &Store, from: usize, to: usize, rng: &mut Rng) {
                 started_at: at,
                 ended_at: Some(at + 900_000),
                 duration_ms: Some(900.0),
+                correlation_id: None,
+                trace_id: None,
+                traceparent: None,
             });
             for p in 0..10 {
                 let step_type = StepType::ALL[p % StepType::ALL.len()];

@@ -19,8 +19,7 @@ use packed::{IndexEntry, PackedReasonRow};
 use rows::{ReasonRow, RunRow, SampleRow, StepRow, WriteSet, REJECTED};
 use std::collections::{BTreeMap, HashMap};
 use xray_wire::{
-    ItemEvent, ItemFate, ItemHistory, ItemId, JsonText, Outcome, RunDetail, RunList, StepHit,
-    StepList,
+    ItemEvent, ItemFate, ItemHistory, ItemId, JsonText, Outcome, RunDetail, RunList, StepList,
 };
 
 /// Rows per INSERT statement, well inside both backends' bind-parameter limits.
@@ -725,22 +724,9 @@ impl Store {
         }
         let steps = found
             .into_iter()
-            .map(|s| StepHit {
-                step_type: s.step_type(),
-                capture: s.capture(),
-                decision: s.decision(),
-                rejections: by_step.remove(&s.step_id).unwrap_or_default(),
-                step_id: s.step_id,
-                run_id: s.run_id,
-                pipeline: s.pipeline,
-                position: u32::try_from(s.position).unwrap_or(0),
-                name: s.name,
-                input_count: s.input_count.and_then(|v| u64::try_from(v).ok()),
-                output_count: s.output_count.and_then(|v| u64::try_from(v).ok()),
-                rejection_rate: s.rejection_rate,
-                started_at: rows::from_micros(s.started_at),
-                duration_ms: s.duration_ms,
-                error: s.error,
+            .map(|s| {
+                let rejections = by_step.remove(&s.step_id).unwrap_or_default();
+                s.into_hit(rejections)
             })
             .collect();
         Ok(StepList { steps, next_cursor })

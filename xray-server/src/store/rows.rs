@@ -631,6 +631,27 @@ impl RunRow {
 }
 
 impl StepRow {
+    /// The step as a search hit: without samples, naming its run, with its rejection counts.
+    pub fn into_hit(self, rejections: BTreeMap<String, u64>) -> xray_wire::StepHit {
+        xray_wire::StepHit {
+            step_type: self.step_type(),
+            capture: self.capture(),
+            decision: self.decision(),
+            rejections,
+            step_id: self.step_id,
+            run_id: self.run_id,
+            pipeline: self.pipeline,
+            position: u32::try_from(self.position).unwrap_or(0),
+            name: self.name,
+            input_count: self.input_count.and_then(|v| u64::try_from(v).ok()),
+            output_count: self.output_count.and_then(|v| u64::try_from(v).ok()),
+            rejection_rate: self.rejection_rate,
+            started_at: from_micros(self.started_at),
+            duration_ms: self.duration_ms,
+            error: self.error,
+        }
+    }
+
     /// The step's type.
     pub fn step_type(&self) -> StepType {
         parse_enum(&self.step_type, StepType::Transform)

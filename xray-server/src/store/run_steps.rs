@@ -5,7 +5,7 @@
 
 use super::filter::Cursor;
 use super::packed::{self, PackedReasonRow};
-use super::rows::{self, ReasonRow, RunRow, SampleRow, StepRow, REJECTED};
+use super::rows::{ReasonRow, RunRow, SampleRow, StepRow, REJECTED};
 use super::{page_cursor, Store, StoreError};
 use crate::db::Db;
 use crate::schema::{runs, samples, step_reasons, steps};
@@ -13,7 +13,7 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use std::collections::{BTreeMap, HashMap};
-use xray_wire::{RunStepPage, StepHit, StepView};
+use xray_wire::{RunStepPage, StepView};
 
 /// A run, a page of its steps and their rejection counts.
 type PageParts = (RunRow, Vec<StepRow>, Vec<ReasonRow>);
@@ -135,7 +135,7 @@ impl Store {
             .into_iter()
             .map(|s| {
                 let rejections = by_step.remove(&s.step_id).unwrap_or_default();
-                step_hit(s, rejections)
+                s.into_hit(rejections)
             })
             .collect();
         Ok(Some(RunStepPage {
@@ -164,26 +164,5 @@ impl Store {
             });
         }
         Ok(Some(step.into_view(&reasons, &samples)))
-    }
-}
-
-/// A step without its samples, naming its run.
-fn step_hit(s: StepRow, rejections: BTreeMap<String, u64>) -> StepHit {
-    StepHit {
-        step_type: s.step_type(),
-        capture: s.capture(),
-        decision: s.decision(),
-        rejections,
-        step_id: s.step_id,
-        run_id: s.run_id,
-        pipeline: s.pipeline,
-        position: u32::try_from(s.position).unwrap_or(0),
-        name: s.name,
-        input_count: s.input_count.and_then(|v| u64::try_from(v).ok()),
-        output_count: s.output_count.and_then(|v| u64::try_from(v).ok()),
-        rejection_rate: s.rejection_rate,
-        started_at: rows::from_micros(s.started_at),
-        duration_ms: s.duration_ms,
-        error: s.error,
     }
 }
