@@ -267,7 +267,15 @@ struct Capped<'a> {
 }
 
 impl std::io::Write for Capped<'_> {
+    #[inline]
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.write_all(data).map(|()| data.len())
+    }
+
+    /// serde_json writes through `write_all`, many small pieces per value: one length check and
+    /// a copy each, without the default loop.
+    #[inline]
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
         if self.buf.len() + data.len() > self.max {
             self.over = true;
             let room = self.max.saturating_sub(self.buf.len());
@@ -275,7 +283,7 @@ impl std::io::Write for Capped<'_> {
             return Err(std::io::Error::other("over the size limit"));
         }
         self.buf.extend_from_slice(data);
-        Ok(data.len())
+        Ok(())
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
