@@ -671,16 +671,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let mut reasons = Vec::with_capacity(packed_reasons.len());
-        for r in packed_reasons {
-            packed::unpack(&r, run_id, &mut samples)?;
-            reasons.push(ReasonRow {
-                step_id: r.step_id,
-                outcome: r.outcome,
-                reason: r.reason,
-                count: r.count,
-            });
-        }
+        let reasons = unpack_all(packed_reasons, run_id, &mut samples)?;
         let mut reasons_by_step: HashMap<String, Vec<ReasonRow>> = HashMap::new();
         for r in reasons {
             reasons_by_step
@@ -715,21 +706,10 @@ impl Store {
             at: s.started_at,
             id: s.step_id.clone(),
         });
-        let mut by_step: HashMap<String, BTreeMap<String, u64>> = HashMap::new();
-        for r in reasons {
-            by_step
-                .entry(r.step_id)
-                .or_default()
-                .insert(r.reason, u64::try_from(r.count).unwrap_or(0));
-        }
-        let steps = found
-            .into_iter()
-            .map(|s| {
-                let rejections = by_step.remove(&s.step_id).unwrap_or_default();
-                s.into_hit(rejections)
-            })
-            .collect();
-        Ok(StepList { steps, next_cursor })
+        Ok(StepList {
+            steps: hits(found, reasons),
+            next_cursor,
+        })
     }
 
     /// Every recorded event about one item in one run; `None` if the run is unknown.
@@ -822,6 +802,43 @@ impl Store {
             events,
         })
     }
+}
+
+/// Steps as search hits, each with its rejection counts from `reasons`.
+fn hits(found: Vec<StepRow>, reasons: Vec<ReasonRow>) -> Vec<xray_wire::StepHit> {
+    let mut by_step: HashMap<String, BTreeMap<String, u64>> = HashMap::new();
+    for r in reasons {
+        by_step
+            .entry(r.step_id)
+            .or_default()
+            .insert(r.reason, u64::try_from(r.count).unwrap_or(0));
+    }
+    found
+        .into_iter()
+        .map(|s| {
+            let rejections = by_step.remove(&s.step_id).unwrap_or_default();
+            s.into_hit(rejections)
+        })
+        .collect()
+}
+
+/// Unpacks every packed row's samples into `samples`, returning the rows' counts.
+fn unpack_all(
+    packed_reasons: Vec<PackedReasonRow>,
+    run_id: &str,
+    samples: &mut Vec<SampleRow>,
+) -> Result<Vec<ReasonRow>, StoreError> {
+    let mut reasons = Vec::with_capacity(packed_reasons.len());
+    for r in packed_reasons {
+        packed::unpack(&r, run_id, samples)?;
+        reasons.push(ReasonRow {
+            step_id: r.step_id,
+            outcome: r.outcome,
+            reason: r.reason,
+            count: r.count,
+        });
+    }
+    Ok(reasons)
 }
 
 /// Drops the extra row fetched to learn whether another page exists, and names that page.

@@ -4,7 +4,7 @@
 //! Declared after `with_conn!` in the parent module, which it uses.
 
 use super::filter::Cursor;
-use super::packed::{self, PackedReasonRow};
+use super::packed::PackedReasonRow;
 use super::rows::{ReasonRow, RunRow, SampleRow, StepRow, REJECTED};
 use super::{page_cursor, Store, StoreError};
 use crate::db::Db;
@@ -12,7 +12,6 @@ use crate::schema::{runs, samples, step_reasons, steps};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
-use std::collections::{BTreeMap, HashMap};
 use xray_wire::{RunStepPage, StepView};
 
 /// A run, a page of its steps and their rejection counts.
@@ -124,23 +123,9 @@ impl Store {
             at: i64::from(s.position),
             id: s.step_id.clone(),
         });
-        let mut by_step: HashMap<String, BTreeMap<String, u64>> = HashMap::new();
-        for r in reasons {
-            by_step
-                .entry(r.step_id)
-                .or_default()
-                .insert(r.reason, u64::try_from(r.count).unwrap_or(0));
-        }
-        let steps = found
-            .into_iter()
-            .map(|s| {
-                let rejections = by_step.remove(&s.step_id).unwrap_or_default();
-                s.into_hit(rejections)
-            })
-            .collect();
         Ok(Some(RunStepPage {
             run: run.into_summary(),
-            steps,
+            steps: super::hits(found, reasons),
             next_cursor,
         }))
     }
@@ -153,16 +138,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let mut reasons = Vec::with_capacity(packed_reasons.len());
-        for r in packed_reasons {
-            packed::unpack(&r, run_id, &mut samples)?;
-            reasons.push(ReasonRow {
-                step_id: r.step_id,
-                outcome: r.outcome,
-                reason: r.reason,
-                count: r.count,
-            });
-        }
+        let reasons = super::unpack_all(packed_reasons, run_id, &mut samples)?;
         Ok(Some(step.into_view(&reasons, &samples)))
     }
 }
