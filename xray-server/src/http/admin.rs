@@ -5,6 +5,7 @@ use super::handlers::{parse_json, read_body};
 use super::params::{check_segment, Params};
 use super::AppState;
 use crate::alerts::{check_rule, event_view, new_rule_row, rule_view};
+use crate::store::alerts::AlertRow;
 use actix_web::{web, HttpRequest, HttpResponse};
 use xray_wire::{
     AlertEventList, AlertList, AlertRule, AlertRuleSpec, ApiErrorBody, RetentionStatus, SweepReport,
@@ -60,10 +61,16 @@ pub async fn list_alerts(req: HttpRequest, state: web::Data<AppState>) -> Result
     }))
 }
 
-fn alert_id(path: web::Path<String>) -> Result<String> {
+/// The rule a path names, with its id; 404 when there is none.
+async fn find_alert(state: &AppState, path: web::Path<String>) -> Result<(String, AlertRow)> {
     let id = path.into_inner();
     check_segment("alert id", &id)?;
-    Ok(id)
+    let store = state.store.clone();
+    let key = id.clone();
+    match web::block(move || store.get_alert(&key)).await?? {
+        Some(row) => Ok((id, row)),
+        None => Err(ApiError::NotFound(format!("no alert with id `{id}`"))),
+    }
 }
 
 /// `GET /alerts/{id}`: one rule.
@@ -84,13 +91,8 @@ pub async fn get_alert(
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     Params::parse(req.query_string(), &[])?;
-    let id = alert_id(path)?;
-    let store = state.store.clone();
-    let key = id.clone();
-    match web::block(move || store.get_alert(&key)).await?? {
-        Some(row) => Ok(HttpResponse::Ok().json(rule_view(&row))),
-        None => Err(ApiError::NotFound(format!("no alert with id `{id}`"))),
-    }
+    let (_, row) = find_alert(&state, path).await?;
+    Ok(HttpResponse::Ok().json(rule_view(&row)))
 }
 
 /// `DELETE /alerts/{id}`: removes a rule made over the API, with its firings.
@@ -111,21 +113,15 @@ pub async fn delete_alert(
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     Params::parse(req.query_string(), &[])?;
-    let id = alert_id(path)?;
-    let store = state.store.clone();
-    let key = id.clone();
-    let found = web::block(move || store.get_alert(&key)).await??;
-    match found {
-        None => Err(ApiError::NotFound(format!("no alert with id `{id}`"))),
-        Some(row) if row.source == "config" => Err(ApiError::BadRequest(format!(
+    let (id, row) = find_alert(&state, path).await?;
+    if row.source == "config" {
+        return Err(ApiError::BadRequest(format!(
             "alert `{id}` comes from the server's config file; remove it there"
-        ))),
-        Some(_) => {
-            let store = state.store.clone();
-            web::block(move || store.delete_alert(&id)).await??;
-            Ok(HttpResponse::NoContent().finish())
-        }
+        )));
     }
+    let store = state.store.clone();
+    web::block(move || store.delete_alert(&id)).await??;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// `GET /alerts/{id}/events`: the rule's firings, newest first.
@@ -150,18 +146,9 @@ pub async fn alert_events(
 ) -> Result<HttpResponse> {
     let p = Params::parse(req.query_string(), &["limit"])?;
     let limit = p.limit(100)?;
-    let id = alert_id(path)?;
+    let (id, _) = find_alert(&state, path).await?;
     let store = state.store.clone();
-    let key = id.clone();
-    let (rule, rows) = web::block(move || {
-        let rule = store.get_alert(&key)?;
-        let rows = store.alert_events(&key, limit)?;
-        Ok::<_, crate::store::StoreError>((rule, rows))
-    })
-    .await??;
-    if rule.is_none() {
-        return Err(ApiError::NotFound(format!("no alert with id `{id}`")));
-    }
+    let rows = web::block(move || store.alert_events(&id, limit)).await??;
     Ok(HttpResponse::Ok().json(AlertEventList {
         events: rows.into_iter().filter_map(event_view).collect(),
     }))
