@@ -21,6 +21,7 @@ on_both_backends!(
     retention_deletes_expired_runs_with_everything_they_own,
     alerts_notify_webhooks_once_per_window_with_retries,
     a_firing_left_mid_delivery_by_a_dead_server_is_delivered_by_the_next,
+    rules_taken_out_of_the_config_file_are_removed_at_start,
 );
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -256,7 +257,29 @@ fn api_keys_open_each_route_to_its_scope_only(backend: Backend) {
         call(&server, "POST", "/alerts", Some("k-admin"), Some(&rule)).0,
         201
     );
-    assert_eq!(call(&server, "GET", "/alerts", Some("k-read"), None).0, 200);
+    // Rules hold webhook URLs (often with a token): reading them is admin too.
+    assert_eq!(call(&server, "GET", "/alerts", Some("k-read"), None).0, 403);
+    assert_eq!(
+        call(&server, "GET", "/alerts", Some("k-admin"), None).0,
+        200
+    );
+    // The scope follows the path the router matches: percent-encoding a letter changes nothing.
+    assert_eq!(
+        call(&server, "GET", "/%61dmin/retention", Some("k-read"), None).0,
+        403
+    );
+    assert_eq!(
+        call(&server, "POST", "/%61lerts", Some("k-read"), Some(&rule)).0,
+        403
+    );
+    assert_eq!(
+        call(&server, "POST", "/%72uns", Some("k-read"), Some(&run)).0,
+        403
+    );
+    assert_eq!(
+        call(&server, "GET", "/%72uns/r1", Some("k-in"), None).0,
+        403
+    );
     assert_eq!(
         call(&server, "GET", "/admin/retention", Some("k-read"), None).0,
         403
@@ -648,5 +671,48 @@ fn a_firing_left_mid_delivery_by_a_dead_server_is_delivered_by_the_next(backend:
         "delivered once"
     );
     drop(api);
+    drop(db);
+}
+
+fn rules_taken_out_of_the_config_file_are_removed_at_start(backend: Backend) {
+    let rule = |name: &str| -> xray_wire::AlertRuleSpec {
+        serde_json::from_value(
+            json!({"name": name, "webhook_url": "http://127.0.0.1:9/hook",
+            "condition": {"kind": "run_failed", "pipeline": "p"}}),
+        )
+        .expect("rule")
+    };
+    let db = TestDb::create(backend);
+    let start = |rules: Vec<xray_wire::AlertRuleSpec>| {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        Api::on(TestServer::start_listener_with(
+            db.url(),
+            listener,
+            Settings {
+                alerts: rules,
+                ..Settings::default()
+            },
+        ))
+    };
+    let names = |api: &Api| -> Vec<String> {
+        let mut n: Vec<String> = api.ok("/alerts")["alerts"]
+            .as_array()
+            .expect("alerts")
+            .iter()
+            .map(|a| a["name"].as_str().expect("name").to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    let first = start(vec![rule("old"), rule("kept")]);
+    let (status, _) = first.post("/alerts", &json!({"name": "from the api",
+        "webhook_url": "http://127.0.0.1:9/hook", "condition": {"kind": "run_failed", "pipeline": "p"}}));
+    assert_eq!(status, 201);
+    assert_eq!(names(&first), ["from the api", "kept", "old"]);
+    drop(first);
+    // The file now has `kept` and `new`: `old` goes, the API's rule stays.
+    let second = start(vec![rule("kept"), rule("new")]);
+    assert_eq!(names(&second), ["from the api", "kept", "new"]);
+    drop(second);
     drop(db);
 }

@@ -47,9 +47,20 @@ impl Correlation {
         Correlation::default()
     }
 
-    /// Sets the correlation id (a request id, an order number…).
+    /// Sets the correlation id (a request id, an order number…). One the server would refuse
+    /// (empty, over 512 bytes, or holding NUL) is ignored with a warning: it must never cost the
+    /// run.
     pub fn id(mut self, id: impl Into<String>) -> Correlation {
-        self.id = Some(id.into());
+        let id = id.into();
+        if id.is_empty() || id.len() > xray_wire::MAX_CORRELATION_ID_LEN || id.contains('\0') {
+            tracing::warn!(
+                "X-Ray: ignoring a correlation id of {} bytes (1 to {} without NUL are kept)",
+                id.len(),
+                xray_wire::MAX_CORRELATION_ID_LEN
+            );
+        } else {
+            self.id = Some(id);
+        }
         self
     }
 
@@ -116,6 +127,20 @@ mod tests {
         let c = Correlation::new().id("r").traceparent("not-a-traceparent");
         assert_eq!(c.correlation_id(), Some("r"));
         assert_eq!(c.trace_id(), None);
+    }
+
+    #[test]
+    fn an_id_the_server_would_refuse_is_dropped_not_sent() {
+        for bad in [String::new(), "x".repeat(513), "a\0b".to_string()] {
+            assert_eq!(Correlation::new().id(bad).correlation_id(), None);
+        }
+        assert_eq!(
+            Correlation::new()
+                .id("x".repeat(512))
+                .correlation_id()
+                .map(str::len),
+            Some(512)
+        );
     }
 
     #[test]

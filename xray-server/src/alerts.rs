@@ -30,8 +30,9 @@ const BACKOFF: [Duration; 7] = [
 ];
 /// Time allowed for one webhook call.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a claim on a firing lasts: past it, another server may deliver it.
-const CLAIM: Duration = Duration::from_secs(60);
+/// How long a claim on a firing lasts: past it, another server may deliver it. Longer than a
+/// whole claimed batch can take (`CLAIM_BATCH` × `WEBHOOK_TIMEOUT` = 100 s).
+const CLAIM: Duration = Duration::from_secs(300);
 /// How often the notifier looks for due firings when nothing wakes it.
 const NOTIFIER_POLL: Duration = Duration::from_millis(200);
 /// Firings claimed at a time.
@@ -176,11 +177,17 @@ impl Alerts {
         })
     }
 
-    /// Stores the config file's rules (idempotent).
+    /// Stores the config file's rules (idempotent) and removes config rules no longer in it.
     pub fn install_config_rules(&self) -> Result<(), StoreError> {
+        let mut ids = Vec::new();
         for spec in &self.config_rules {
             let row = new_rule_row(config_rule_id(&spec.name), spec, "config");
             self.store.put_alert(&row)?;
+            ids.push(row.alert_id);
+        }
+        let pruned = self.store.prune_alerts("config", &ids)?;
+        if pruned > 0 {
+            tracing::info!("removed {pruned} alert rules no longer in the config file");
         }
         Ok(())
     }
@@ -246,16 +253,19 @@ impl Alerts {
                     match (firing, &row.firing_key, newest) {
                         (true, None, Some(newest)) => {
                             let key = format!("window:{newest}");
+                            // One server turns the rule on; only it notifies.
+                            if !self.store.start_firing(&row.alert_id, &key)? {
+                                continue;
+                            }
                             let summary = format!(
                                 "{} of the last {last_runs} runs of `{pipeline}` had a {} step rejecting more than {above} of its input (threshold: more than {more_than})",
                                 over.len(),
                                 step_type.as_str()
                             );
                             let run_ids = over.into_iter().map(|(_, r)| r).collect();
-                            self.fire(&rule, &row, key.clone(), summary, run_ids, out)?;
-                            self.store.set_firing(&row.alert_id, Some(&key))?;
+                            self.fire(&rule, &row, key, summary, run_ids, out)?;
                         }
-                        (false, Some(_), _) => self.store.set_firing(&row.alert_id, None)?,
+                        (false, Some(_), _) => self.store.stop_firing(&row.alert_id)?,
                         _ => {}
                     }
                 }
@@ -375,38 +385,46 @@ fn micros(d: Duration) -> i64 {
 /// Claims the firings due now and makes one delivery attempt of each.
 fn deliver_due(store: &Store, agent: &ureq::Agent) -> Result<(), StoreError> {
     let now = chrono::Utc::now().timestamp_micros();
-    for row in store.claim_due(now, now + micros(CLAIM), CLAIM_BATCH)? {
-        let error = match store.webhook_of(&row.alert_id)? {
-            None => Some("the rule was deleted".to_string()),
-            Some(url) => {
-                let result = agent
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header(
-                        "user-agent",
-                        concat!("xray-server/", env!("CARGO_PKG_VERSION")),
-                    )
-                    .send(row.payload.as_bytes());
-                match result {
-                    Ok(res) if res.status().is_success() => None,
-                    Ok(res) => Some(format!("webhook answered {}", res.status())),
-                    Err(e) => Some(format!("webhook unreachable: {e}")),
-                }
-            }
+    let until = now + micros(CLAIM);
+    for row in store.claim_due(now, until, CLAIM_BATCH)? {
+        let Some(url) = store.webhook_of(&row.alert_id)? else {
+            let done = chrono::Utc::now().timestamp_micros();
+            store.finish_attempt(
+                &row,
+                until,
+                "failed",
+                Some("the rule was deleted"),
+                None,
+                done,
+            )?;
+            continue;
+        };
+        let result = agent
+            .post(&url)
+            .header("content-type", "application/json")
+            .header(
+                "user-agent",
+                concat!("xray-server/", env!("CARGO_PKG_VERSION")),
+            )
+            .send(row.payload.as_bytes());
+        let error = match result {
+            Ok(res) if res.status().is_success() => None,
+            Ok(res) => Some(format!("webhook answered {}", res.status())),
+            Err(e) => Some(format!("webhook unreachable: {e}")),
         };
         let done = chrono::Utc::now().timestamp_micros();
         let retry_in = usize::try_from(row.attempts)
             .ok()
             .and_then(|n| BACKOFF.get(n));
         match (&error, retry_in) {
-            (None, _) => store.finish_attempt(&row, "delivered", None, Some(done), done)?,
+            (None, _) => store.finish_attempt(&row, until, "delivered", None, Some(done), done)?,
             (Some(e), Some(wait)) => {
                 tracing::warn!(alert = %row.alert_id, "{e}; retrying in {wait:?}");
-                store.finish_attempt(&row, "pending", Some(e), None, done + micros(*wait))?
+                store.finish_attempt(&row, until, "pending", Some(e), None, done + micros(*wait))?
             }
             (Some(e), None) => {
                 tracing::warn!(alert = %row.alert_id, "{e}; giving up");
-                store.finish_attempt(&row, "failed", Some(e), None, done)?
+                store.finish_attempt(&row, until, "failed", Some(e), None, done)?
             }
         }
     }

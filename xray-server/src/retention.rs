@@ -162,7 +162,7 @@ impl Retention {
             let policy = self.config.policy_of(&pipeline);
             let older_than = policy
                 .max_age_days
-                .map(|d| now_us.saturating_sub(i64::from(d) * 86_400_000_000));
+                .map(|d| now_us.saturating_sub(i64::from(d).saturating_mul(86_400_000_000)));
             let keep = policy
                 .max_runs
                 .map(|n| i64::try_from(n).unwrap_or(i64::MAX));

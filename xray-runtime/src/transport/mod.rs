@@ -310,15 +310,16 @@ impl Shipper {
             if let Some(handle) = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 let _ = handle.join();
             }
-            // Producers that read `closed` before it was set finish their hand-over in
-            // nanoseconds; what they queued after the worker's last look is spooled here.
-            let deadline = Instant::now() + Duration::from_millis(100);
-            while self.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-                std::thread::yield_now();
-            }
-            while let Ok(event) = self.leftover.try_recv() {
-                self.overflow(event, "the client is shut down");
-            }
+        }
+        // Producers that read `closed` before it was set finish their hand-over in nanoseconds;
+        // what they queued after the worker's last look — or everything, if the worker never
+        // started or did not answer in time — is spooled (or counted) here, never left behind.
+        let deadline = Instant::now() + Duration::from_millis(100);
+        while self.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        while let Ok(event) = self.leftover.try_recv() {
+            self.overflow(event, "the client is shut down");
         }
         result
     }

@@ -2,7 +2,8 @@
 //! needs `Authorization: Bearer <key>` with a key of the right scope.
 //!
 //! Scopes: `ingest` (POST /runs, POST /ingest), `read` (every GET of data), `admin` (alert
-//! rules, /admin; an admin key may also ingest and read). No key: 401. A key of another scope:
+//! rules and their firings, /admin; an admin key may also ingest and read). The scope is decided
+//! on the percent-decoded path, the one the router matches. No key: 401. A key of another scope:
 //! 403. Keys are kept only as SHA-256 digests, compared in constant time, and never logged.
 
 use super::error::ApiError;
@@ -91,7 +92,8 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
     if is_public(method, path) {
         return None;
     }
-    if path.starts_with("/admin") || (path.starts_with("/alerts") && method != Method::GET) {
+    // Alert rules carry webhook URLs, which often hold a token: admin only, reads included.
+    if path.starts_with("/admin") || path.starts_with("/alerts") {
         Some(Scope::Admin)
     } else if method == Method::POST && (path == "/runs" || path == "/ingest") {
         Some(Scope::Ingest)
@@ -214,6 +216,10 @@ mod tests {
         ));
         assert!(matches!(
             k.check(&post, "/alerts", Some(&bearer("read-1"))),
+            Err(ApiError::Forbidden(_))
+        ));
+        assert!(matches!(
+            k.check(&get, "/alerts", Some(&bearer("read-1"))),
             Err(ApiError::Forbidden(_))
         ));
         for (m, p) in [(&post, "/alerts"), (&get, "/runs"), (&post, "/ingest")] {

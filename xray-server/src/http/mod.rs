@@ -61,9 +61,11 @@ async fn require_key(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        // The path as the router matches it (percent-decoded), not as sent: `/%61dmin` must
+        // need the scope of `/admin`.
         state.keys.check(
             req.method(),
-            req.path(),
+            req.match_info().as_str(),
             req.headers().get(actix_web::http::header::AUTHORIZATION),
         )?;
     }

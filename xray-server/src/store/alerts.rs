@@ -189,22 +189,50 @@ impl Store {
             .optional()?))
     }
 
-    /// Deletes a rule and its firings; false if there was none.
+    /// Deletes a rule and its firings, in one transaction; false if there was none.
     pub fn delete_alert(&self, id: &str) -> Result<bool, StoreError> {
-        with_conn!(&self.db, c => {
+        with_conn!(&self.db, c => c.transaction::<_, StoreError, _>(|c| {
+            let gone = diesel::delete(alerts::table.find(id)).execute(c)? > 0;
             diesel::delete(alert_events::table.filter(alert_events::alert_id.eq(id))).execute(c)?;
-            Ok(diesel::delete(alerts::table.find(id)).execute(c)? > 0)
-        })
+            Ok(gone)
+        }))
     }
 
-    /// Sets (or clears) the firing in progress of a window rule.
-    pub fn set_firing(&self, id: &str, key: Option<&str>) -> Result<(), StoreError> {
+    /// Marks a window rule as firing with `key`, if it was not: true if this call did (and so
+    /// must notify), false if it was firing already (another server got there first).
+    pub fn start_firing(&self, id: &str, key: &str) -> Result<bool, StoreError> {
+        with_conn!(&self.db, c => Ok(diesel::update(
+            alerts::table
+                .find(id)
+                .filter(alerts::firing_key.is_null()),
+        )
+        .set(alerts::firing_key.eq(key))
+        .execute(c)?
+            == 1))
+    }
+
+    /// Clears a window rule's firing (its condition is false again).
+    pub fn stop_firing(&self, id: &str) -> Result<(), StoreError> {
         with_conn!(&self.db, c => {
             diesel::update(alerts::table.find(id))
-                .set(alerts::firing_key.eq(key))
+                .set(alerts::firing_key.eq(None::<String>))
                 .execute(c)?;
             Ok(())
         })
+    }
+
+    /// Deletes the rules of `source` whose ids are not in `keep` (rules taken out of the config
+    /// file), with their firings.
+    pub fn prune_alerts(&self, source: &str, keep: &[String]) -> Result<usize, StoreError> {
+        let stale: Vec<String> = with_conn!(&self.db, c => alerts::table
+            .filter(alerts::source.eq(source))
+            .filter(alerts::alert_id.ne_all(keep))
+            .select(alerts::alert_id)
+            .load(c)?);
+        for id in &stale {
+            self.delete_alert(id)?;
+        }
+        Ok(stale.len())
     }
 
     /// Evaluates what a condition reads.
@@ -254,11 +282,17 @@ impl Store {
                 .load(c)?;
             let mut claimed = Vec::new();
             for row in due {
+                // The same test as above, again: a server that claimed it meanwhile has moved
+                // `claimed_until` past `now`, so this one loses.
                 let won = diesel::update(
                     alert_events::table
                         .find((&row.alert_id, &row.window_key))
-                        .filter(alert_events::status.eq(&row.status))
-                        .filter(alert_events::attempts.eq(row.attempts)),
+                        .filter(alert_events::attempts.eq(row.attempts))
+                        .filter(
+                            alert_events::status.eq("pending").or(alert_events::status
+                                .eq("sending")
+                                .and(alert_events::claimed_until.lt(now))),
+                        ),
                 )
                 .set((
                     alert_events::status.eq("sending"),
@@ -273,17 +307,24 @@ impl Store {
         })
     }
 
-    /// Records the outcome of one delivery attempt of a claimed firing.
+    /// Records the outcome of one delivery attempt of a firing claimed until `claimed_until`;
+    /// nothing if the claim was lost meanwhile (another server's result stands).
     pub fn finish_attempt(
         &self,
         row: &AlertEventRow,
+        claimed_until: i64,
         status: &str,
         last_error: Option<&str>,
         delivered_at: Option<i64>,
         next_attempt_at: i64,
     ) -> Result<(), StoreError> {
         with_conn!(&self.db, c => {
-            diesel::update(alert_events::table.find((&row.alert_id, &row.window_key)))
+            diesel::update(
+                alert_events::table
+                    .find((&row.alert_id, &row.window_key))
+                    .filter(alert_events::status.eq("sending"))
+                    .filter(alert_events::claimed_until.eq(claimed_until)),
+            )
                 .set((
                     alert_events::status.eq(status),
                     alert_events::attempts.eq(row.attempts + 1),
