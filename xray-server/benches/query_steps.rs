@@ -11,10 +11,10 @@
 //! warm-up; the median, p90 and p99 of the whole HTTP round trip are printed, with the plan the
 //! database chose for it.
 
-use diesel::prelude::*;
-use diesel::sql_types::Text;
+mod common;
+
+use common::{percentile, Rng};
 use std::time::{Duration, Instant};
-use xray_server::db::DatabaseUrl;
 use xray_server::store::rows::{ReasonRow, RunRow, StepRow, WriteSet, REJECTED};
 use xray_server::store::Store;
 use xray_server::testing::{Backend, TestDb, TestServer};
@@ -59,17 +59,6 @@ fn args() -> Args {
         }
     }
     a
-}
-
-/// A small deterministic generator, so every run loads the same data.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 fn load(store: &Store, steps: usize) -> Duration {
@@ -142,49 +131,6 @@ fn load(store: &Store, steps: usize) -> Duration {
     started.elapsed()
 }
 
-#[derive(QueryableByName)]
-struct SqlitePlan {
-    #[diesel(sql_type = Text)]
-    detail: String,
-}
-
-#[derive(QueryableByName)]
-struct PgPlan {
-    #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
-    plan: String,
-}
-
-fn plan(url: &DatabaseUrl) -> Vec<String> {
-    match url {
-        DatabaseUrl::Sqlite(path) => {
-            let mut c = SqliteConnection::establish(path).expect("open");
-            diesel::sql_query(format!("EXPLAIN QUERY PLAN {PLAN_SQL}"))
-                .load::<SqlitePlan>(&mut c)
-                .expect("explain")
-                .into_iter()
-                .map(|r| r.detail)
-                .collect()
-        }
-        DatabaseUrl::Postgres(u) => {
-            let mut c = PgConnection::establish(u).expect("open");
-            diesel::sql_query("ANALYZE")
-                .execute(&mut c)
-                .expect("analyze");
-            diesel::sql_query(format!("EXPLAIN {PLAN_SQL}"))
-                .load::<PgPlan>(&mut c)
-                .expect("explain")
-                .into_iter()
-                .map(|r| r.plan)
-                .collect()
-        }
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
-
 fn main() {
     let args = args();
     for backend in &args.backends {
@@ -198,7 +144,8 @@ fn main() {
             took.as_secs_f64(),
             args.steps as f64 / took.as_secs_f64()
         );
-        for line in plan(db.url()) {
+        common::analyze(db.url());
+        for line in common::plan(db.url(), PLAN_SQL) {
             println!("{name}:   plan: {line}");
         }
         let server = TestServer::start_url(db.url(), 1 << 20);

@@ -140,6 +140,16 @@ struct PgPlan {
     plan: String,
 }
 
+/// Refreshes PostgreSQL's planner statistics after a bulk load (SQLite plans without them).
+pub fn analyze(url: &DatabaseUrl) {
+    if let DatabaseUrl::Postgres(u) = url {
+        let mut c = PgConnection::establish(u).expect("open");
+        diesel::sql_query("ANALYZE")
+            .execute(&mut c)
+            .expect("analyze");
+    }
+}
+
 /// The plan the database picks for `sql` (`EXPLAIN QUERY PLAN` / `EXPLAIN`), one line a node.
 pub fn plan(url: &DatabaseUrl, sql: &str) -> Vec<String> {
     plan_opts(url, sql, false)
