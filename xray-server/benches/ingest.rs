@@ -11,7 +11,8 @@
 //! events) a `POST /ingest` body, made before the clock starts. Each round, on fresh databases:
 //!
 //! 1. baseline: the rows those bodies become (`WriteSet::from_batch`, done before the clock)
-//!    inserted with plain multi-row `INSERT`s (no upserts), 1,000 steps a transaction;
+//!    inserted with plain multi-row `INSERT`s (no upserts), 1,000 steps a transaction, each step
+//!    with its item document (numbered before the clock);
 //! 2. server: an `xray-server` child process (2 HTTP workers), `--clients` threads sending the
 //!    bodies; its `VmRSS` is sampled every 50 ms and its `VmHWM` read at the end.
 //!
@@ -25,7 +26,8 @@ use diesel::prelude::*;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use xray_server::db::DatabaseUrl;
-use xray_server::schema::{item_index, runs, step_reasons, steps};
+use xray_server::schema::{item_docs, item_fts, runs, step_reasons, steps};
+use xray_server::store::items::token;
 use xray_server::store::rows::{RunRow, WriteSet};
 use xray_server::store::Store;
 use xray_server::testing::{Backend, TestDb};
@@ -131,10 +133,25 @@ fn baseline(backend: Backend, bodies: &[Vec<u8>]) -> Duration {
         all.reasons.append(&mut set.reasons);
         all.samples.append(&mut set.samples);
     }
-    // Packing the samples is the server's work too, but not the database's: done before the clock.
-    let packed = xray_server::store::packed::pack_set(&all);
+    // Packing the samples and numbering the item documents is the server's work too, but not the
+    // database's: done before the clock.
+    let (reasons, items) = xray_server::store::packed::pack_set(&all);
+    let doc_of: std::collections::HashMap<&str, i64> = items
+        .iter()
+        .zip(1..)
+        .map(|(it, n)| (it.step_id.as_str(), n))
+        .collect();
+    let step_rows: Vec<_> = all
+        .steps
+        .iter()
+        .map(|st| {
+            let doc = doc_of.get(st.step_id.as_str()).copied();
+            (st.clone(), steps::item_doc.eq(doc))
+        })
+        .collect();
     let runs_per_tx = Args::parse().num("baseline-tx-runs", 100, 100); // 1,000 steps
-    let t = Instant::now();
+    let steps_per_tx = runs_per_tx * 10;
+    let t;
     match db.url() {
         DatabaseUrl::Sqlite(path) => {
             let mut c = SqliteConnection::establish(path).expect("open");
@@ -144,24 +161,62 @@ fn baseline(backend: Backend, bodies: &[Vec<u8>]) -> Duration {
             diesel::sql_query("PRAGMA synchronous = NORMAL")
                 .execute(&mut c)
                 .expect("sync");
-            insert_raw!(c, all, packed, runs_per_tx);
+            let docs: Vec<_> = items
+                .iter()
+                .zip(1i64..)
+                .map(|(it, n)| {
+                    let tokens: Vec<String> = it.keys.iter().map(|k| token(*k)).collect();
+                    (item_fts::rowid.eq(n), item_fts::items.eq(tokens.join(" ")))
+                })
+                .collect();
+            t = Instant::now();
+            insert_raw!(c, all, step_rows, reasons, steps_per_tx);
+            for ch in docs.chunks(steps_per_tx) {
+                c.transaction::<_, diesel::result::Error, _>(|c| {
+                    for ch in ch.chunks(500) {
+                        diesel::insert_into(item_fts::table).values(ch).execute(c)?;
+                    }
+                    Ok(())
+                })
+                .expect("insert item documents");
+            }
         }
         DatabaseUrl::Postgres(u) => {
             let mut c = PgConnection::establish(u).expect("open");
-            insert_raw!(c, all, packed, runs_per_tx);
+            let docs: Vec<_> = items
+                .iter()
+                .zip(1i64..)
+                .map(|(it, n)| {
+                    let keys: Vec<i32> = it.keys.iter().map(|k| *k as u32 as i32).collect();
+                    (item_docs::doc.eq(n), item_docs::items.eq(keys))
+                })
+                .collect();
+            t = Instant::now();
+            insert_raw!(c, all, step_rows, reasons, steps_per_tx);
+            for ch in docs.chunks(steps_per_tx) {
+                c.transaction::<_, diesel::result::Error, _>(|c| {
+                    for ch in ch.chunks(500) {
+                        diesel::insert_into(item_docs::table)
+                            .values(ch)
+                            .execute(c)?;
+                    }
+                    Ok(())
+                })
+                .expect("insert item documents");
+            }
         }
     }
     t.elapsed()
 }
 
-/// Inserts `$all` (its samples as `$packed`) in transactions of `$runs` runs' rows, 500-row
-/// statements (5,000 for the one-column item index).
+/// Inserts `$all`'s runs and `$steps` (step rows with their document numbers) in transactions of
+/// `$per_tx` steps with their runs, then the count rows with packed samples (`$reasons`),
+/// 500-row statements.
 #[macro_export]
 macro_rules! insert_raw {
-    ($c:ident, $all:ident, $packed:ident, $runs:expr) => {{
-        let steps_per_tx = $runs * 10;
-        let step_chunks: Vec<_> = $all.steps.chunks(steps_per_tx).collect();
-        for (i, runs_chunk) in $all.runs_complete.chunks($runs).enumerate() {
+    ($c:ident, $all:ident, $steps:ident, $reasons:ident, $per_tx:expr) => {{
+        let step_chunks: Vec<_> = $steps.chunks($per_tx).collect();
+        for (i, runs_chunk) in $all.runs_complete.chunks($per_tx / 10).enumerate() {
             let step_chunk = step_chunks.get(i).copied().unwrap_or(&[]);
             $c.transaction::<_, diesel::result::Error, _>(|c| {
                 for ch in runs_chunk.chunks(500) {
@@ -174,8 +229,7 @@ macro_rules! insert_raw {
             })
             .expect("insert runs and steps");
         }
-        let (reasons, entries) = &$packed;
-        for ch in reasons.chunks(steps_per_tx * 3) {
+        for ch in $reasons.chunks($per_tx * 3) {
             $c.transaction::<_, diesel::result::Error, _>(|c| {
                 for ch in ch.chunks(500) {
                     diesel::insert_into(step_reasons::table)
@@ -185,17 +239,6 @@ macro_rules! insert_raw {
                 Ok(())
             })
             .expect("insert reasons");
-        }
-        for ch in entries.chunks(steps_per_tx * 125) {
-            $c.transaction::<_, diesel::result::Error, _>(|c| {
-                for ch in ch.chunks(5000) {
-                    diesel::insert_into(item_index::table)
-                        .values(ch)
-                        .execute(c)?;
-                }
-                Ok(())
-            })
-            .expect("insert item index");
         }
     }};
 }

@@ -107,7 +107,7 @@ fn main() {
             "{}: plans at {loaded} (+{extra} ingested) steps:",
             name(backend)
         );
-        for (what, sql) in plan_sql(&format!("run-{:07}", loaded / 20)) {
+        for (what, sql) in plan_sql(&format!("run-{:07}", loaded / 20), backend) {
             println!("{}:   {what}:", name(backend));
             for line in plan(db.url(), &sql) {
                 println!("{}:     {line}", name(backend));

@@ -12,6 +12,10 @@ use std::time::Duration;
 
 /// The schema, compiled into the binary and applied at start-up (one SQL for both backends).
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+/// What only SQLite has (its full-text item index), applied after [`MIGRATIONS`].
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations_sqlite");
+/// What only PostgreSQL has (its GIN item index), applied after [`MIGRATIONS`].
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations_postgres");
 
 /// How long SQLite waits for another writer before giving up (milliseconds).
 const SQLITE_BUSY_TIMEOUT_MS: u64 = 30_000;
@@ -139,8 +143,10 @@ impl Db {
                     .build(ConnectionManager::<SqliteConnection>::new(path))
                     .map_err(connect_err)?;
                 let mut conn = pool.get().map_err(connect_err)?;
-                conn.run_pending_migrations(MIGRATIONS)
-                    .map_err(|e| DbError::Migrate(e.to_string()))?;
+                for migrations in [MIGRATIONS, SQLITE_MIGRATIONS] {
+                    conn.run_pending_migrations(migrations)
+                        .map_err(|e| DbError::Migrate(e.to_string()))?;
+                }
                 Ok(Db::Sqlite(pool))
             }
             DatabaseUrl::Postgres(pg) => {
@@ -153,9 +159,9 @@ impl Db {
                 // Several servers may start at once against one database: one migrates at a time.
                 diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
                     .execute(&mut *conn)?;
-                let migrated = conn
-                    .run_pending_migrations(MIGRATIONS)
-                    .map(|_| ())
+                let migrated = [MIGRATIONS, POSTGRES_MIGRATIONS]
+                    .into_iter()
+                    .try_for_each(|m| conn.run_pending_migrations(m).map(|_| ()))
                     .map_err(|e| DbError::Migrate(e.to_string()));
                 diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
                     .execute(&mut *conn)?;

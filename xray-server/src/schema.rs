@@ -45,6 +45,7 @@ diesel::table! {
         error -> Nullable<Text>,
         attributes -> Nullable<Text>,
         step_key -> Nullable<BigInt>,
+        item_doc -> Nullable<BigInt>,
     }
 }
 
@@ -63,6 +64,22 @@ diesel::table! {
     /// Item lookups across runs: `hash(item_id) << 32 | hash(step_id)` per kept sample.
     item_index (entry) {
         entry -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// SQLite only: the item index's documents (an FTS5 table; see `store::items`).
+    item_fts (rowid) {
+        rowid -> BigInt,
+        items -> Text,
+    }
+}
+
+diesel::table! {
+    /// PostgreSQL only: the item index's documents (GIN-indexed; see `store::items`).
+    item_docs (doc) {
+        doc -> BigInt,
+        items -> Array<Integer>,
     }
 }
 
@@ -109,4 +126,12 @@ diesel::table! {
 }
 
 diesel::joinable!(samples -> steps (step_id));
-diesel::allow_tables_to_appear_in_same_query!(runs, steps, step_reasons, samples, item_index);
+diesel::allow_tables_to_appear_in_same_query!(
+    runs,
+    steps,
+    step_reasons,
+    samples,
+    item_index,
+    item_fts,
+    item_docs
+);

@@ -11,7 +11,7 @@ use xray_server::testing::{Backend, TestDb};
 fn plans(backend: Backend) -> Vec<(&'static str, Vec<String>)> {
     let db = TestDb::create(backend);
     drop(Store::open(db.url(), 1).expect("migrate"));
-    common::plan_sql("run-0000001")
+    common::plan_sql("run-0000001", backend)
         .into_iter()
         .map(|(what, sql)| (what, common::plan_opts(db.url(), &sql, true)))
         .collect()

@@ -1,8 +1,12 @@
-//! Deleting runs (retention) removes their packed samples' item-index entries, and only theirs.
+//! The item index across runs: deleting runs (retention) removes their documents (and, for steps
+//! written before the documents, their `item_index` entries), and only theirs; an item is found
+//! through either form.
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use xray_server::db::DatabaseUrl;
+use xray_server::store::items::token;
+use xray_server::store::packed::{entry, key};
 use xray_server::store::rows::WriteSet;
 use xray_server::store::Store;
 use xray_server::testing::{Backend, TestDb};
@@ -14,19 +18,46 @@ struct Count {
     n: i64,
 }
 
-fn index_entries(url: &DatabaseUrl) -> i64 {
-    let sql = "SELECT COUNT(*) AS n FROM item_index";
-    let rows: Vec<Count> = match url {
+fn exec(url: &DatabaseUrl, sql: &str) {
+    match url {
         DatabaseUrl::Sqlite(path) => {
             let mut c = SqliteConnection::establish(path).expect("sqlite");
-            diesel::sql_query(sql).load(&mut c).expect("count")
+            diesel::sql_query(sql).execute(&mut c).expect(sql);
         }
         DatabaseUrl::Postgres(u) => {
             let mut c = PgConnection::establish(u).expect("postgres");
-            diesel::sql_query(sql).load(&mut c).expect("count")
+            diesel::sql_query(sql).execute(&mut c).expect(sql);
+        }
+    }
+}
+
+fn count(url: &DatabaseUrl, sql: &str) -> i64 {
+    let rows: Vec<Count> = match url {
+        DatabaseUrl::Sqlite(path) => {
+            let mut c = SqliteConnection::establish(path).expect("sqlite");
+            diesel::sql_query(sql).load(&mut c).expect(sql)
+        }
+        DatabaseUrl::Postgres(u) => {
+            let mut c = PgConnection::establish(u).expect("postgres");
+            diesel::sql_query(sql).load(&mut c).expect(sql)
         }
     };
     rows[0].n
+}
+
+/// How many documents of the backend's item index hold `item`'s hash.
+fn docs_holding(url: &DatabaseUrl, item: &str) -> i64 {
+    let sql = match url {
+        DatabaseUrl::Sqlite(_) => format!(
+            "SELECT COUNT(*) AS n FROM item_fts WHERE item_fts MATCH '\"{}\"'",
+            token(key(item))
+        ),
+        DatabaseUrl::Postgres(_) => format!(
+            "SELECT COUNT(*) AS n FROM item_docs WHERE items @> ARRAY[{}]",
+            key(item) as u32 as i32
+        ),
+    };
+    count(url, &sql)
 }
 
 fn run(id: &str) -> RunRecord {
@@ -35,14 +66,58 @@ fn run(id: &str) -> RunRecord {
         .chain([serde_json::json!({"item_id": "shared"})])
         .collect();
     serde_json::from_value(serde_json::json!({
-        "run_id": id, "pipeline": "p", "started_at": "2026-11-20T10:00:00Z",
-        "steps": [{"name": "f", "step_type": "filter",
+        "run_id": id, "pipeline": "p", "started_at": format!("2026-11-20T10:00:0{}Z", &id[1..]),
+        "steps": [{"step_id": format!("{id}-s"), "name": "f", "step_type": "filter",
                    "rejections": {"r": {"count": 6, "samples": samples}}}]
     }))
     .expect("run")
 }
 
-fn deleting_runs_removes_their_index_entries(backend: Backend) {
+fn runs_of(store: &Store, item: &str) -> Vec<String> {
+    let history = store.item_history(item, None, 10).expect("history");
+    history.events.iter().map(|e| e.run_id.clone()).collect()
+}
+
+fn deleting_runs_removes_their_documents(backend: Backend) {
+    let db = TestDb::create(backend);
+    let store = Store::open(db.url(), 2).expect("open");
+    for id in ["r0", "r1", "r2"] {
+        let set = WriteSet::from_run(run(id)).expect("valid");
+        store.write(&set).expect("stored");
+        // Sent again (a retry): the step keeps its one document.
+        store.write(&set).expect("stored again");
+    }
+    assert_eq!(docs_holding(db.url(), "shared"), 3);
+    assert_eq!(docs_holding(db.url(), "r1-3"), 1);
+    assert_eq!(runs_of(&store, "shared"), ["r2", "r1", "r0"]);
+    let (runs, steps, samples) = store
+        .delete_runs(&["r0".to_string(), "r1".to_string()])
+        .expect("deleted");
+    assert_eq!((runs, steps, samples), (2, 2, 12));
+    assert_eq!(
+        docs_holding(db.url(), "shared"),
+        1,
+        "only r2's document is left"
+    );
+    assert_eq!(docs_holding(db.url(), "r1-3"), 0);
+    assert_eq!(docs_holding(db.url(), "r2-3"), 1);
+    // The survivor's items are still found across runs.
+    assert_eq!(runs_of(&store, "shared"), ["r2"]);
+    assert!(runs_of(&store, "r0-1").is_empty());
+}
+
+#[test]
+fn sqlite_deleting_runs_removes_their_documents() {
+    deleting_runs_removes_their_documents(Backend::Sqlite);
+}
+
+#[test]
+fn postgres_deleting_runs_removes_their_documents() {
+    deleting_runs_removes_their_documents(Backend::Postgres);
+}
+
+/// Steps stored before the item documents: named by `item_index` entries and a step key.
+fn legacy_entries_are_read_and_deleted(backend: Backend) {
     let db = TestDb::create(backend);
     let store = Store::open(db.url(), 2).expect("open");
     for id in ["r0", "r1", "r2"] {
@@ -50,24 +125,62 @@ fn deleting_runs_removes_their_index_entries(backend: Backend) {
             .write(&WriteSet::from_run(run(id)).expect("valid"))
             .expect("stored");
     }
-    assert_eq!(index_entries(db.url()), 18);
-    let (runs, steps, samples) = store
-        .delete_runs(&["r0".to_string(), "r1".to_string()])
+    // Turn r0 and r1 into what the first index wrote: no document, a step key, entries.
+    let docs = match db.url() {
+        DatabaseUrl::Sqlite(_) => "item_fts WHERE rowid",
+        DatabaseUrl::Postgres(_) => "item_docs WHERE doc",
+    };
+    for id in ["r0", "r1"] {
+        let step = format!("{id}-s");
+        exec(
+            db.url(),
+            &format!("DELETE FROM {docs} IN (SELECT item_doc FROM steps WHERE step_id = '{step}')"),
+        );
+        exec(
+            db.url(),
+            &format!(
+                "UPDATE steps SET item_doc = NULL, step_key = {} WHERE step_id = '{step}'",
+                key(&step)
+            ),
+        );
+        let items = (0..5)
+            .map(|i| format!("{id}-{i}"))
+            .chain(["shared".to_string()]);
+        for item in items {
+            exec(
+                db.url(),
+                &format!(
+                    "INSERT INTO item_index (entry) VALUES ({})",
+                    entry(&item, key(&step))
+                ),
+            );
+        }
+    }
+    assert_eq!(docs_holding(db.url(), "shared"), 1);
+    assert_eq!(
+        runs_of(&store, "shared"),
+        ["r2", "r1", "r0"],
+        "both forms are read"
+    );
+    assert_eq!(runs_of(&store, "r1-2"), ["r1"]);
+    store
+        .delete_runs(&["r1".to_string(), "r2".to_string()])
         .expect("deleted");
-    assert_eq!((runs, steps, samples), (2, 2, 12));
-    assert_eq!(index_entries(db.url()), 6, "only r2's entries are left");
-    // The survivor's items are still found across runs.
-    let history = store.item_history("shared", None, 10).expect("history");
-    let runs: Vec<&str> = history.events.iter().map(|e| e.run_id.as_str()).collect();
-    assert_eq!(runs, ["r2"]);
+    assert_eq!(
+        count(db.url(), "SELECT COUNT(*) AS n FROM item_index"),
+        6,
+        "only r0's entries are left"
+    );
+    assert_eq!(docs_holding(db.url(), "shared"), 0);
+    assert_eq!(runs_of(&store, "shared"), ["r0"]);
 }
 
 #[test]
-fn sqlite_deleting_runs_removes_their_index_entries() {
-    deleting_runs_removes_their_index_entries(Backend::Sqlite);
+fn sqlite_legacy_entries_are_read_and_deleted() {
+    legacy_entries_are_read_and_deleted(Backend::Sqlite);
 }
 
 #[test]
-fn postgres_deleting_runs_removes_their_index_entries() {
-    deleting_runs_removes_their_index_entries(Backend::Postgres);
+fn postgres_legacy_entries_are_read_and_deleted() {
+    legacy_entries_are_read_and_deleted(Backend::Postgres);
 }

@@ -428,14 +428,27 @@ pub fn send_all(url: &str, bodies: &[Vec<u8>], clients: usize) -> (Duration, Vec
 }
 
 /// The SQL the store sends for each query (as diesel writes it, with the values inlined).
-pub fn plan_sql(run: &str) -> Vec<(&'static str, String)> {
-    let (lo, hi) = xray_server::store::packed::entry_range("sku-0000002");
+pub fn plan_sql(run: &str, backend: Backend) -> Vec<(&'static str, String)> {
+    let item = "sku-0000002";
+    let (lo, hi) = xray_server::store::packed::entry_range(item);
+    let key = xray_server::store::packed::key(item);
+    let docs = match backend {
+        Backend::Sqlite => format!(
+            "SELECT rowid FROM item_fts WHERE item_fts MATCH '\"{}\"'",
+            xray_server::store::items::token(key)
+        ),
+        Backend::Postgres => format!(
+            "SELECT doc FROM item_docs WHERE items @> ARRAY[{}]",
+            key as u32 as i32
+        ),
+    };
     vec![
         ("steps filter rate", "SELECT * FROM steps WHERE step_type = 'filter' AND rejection_rate > 0.9 ORDER BY started_at DESC, step_id DESC LIMIT 51".to_string()),
         ("steps generate duration", "SELECT * FROM steps WHERE step_type = 'generate' AND duration_ms > 5000 ORDER BY started_at DESC, step_id DESC LIMIT 51".to_string()),
         ("runs pipeline failed", "SELECT * FROM runs WHERE pipeline = 'pipeline_07' AND status = 'failed' ORDER BY started_at DESC, run_id DESC LIMIT 51".to_string()),
         ("run's steps", format!("SELECT * FROM steps WHERE run_id = '{run}' ORDER BY position, started_at, step_id")),
         ("run's counts and packed samples", format!("SELECT * FROM step_reasons WHERE step_id IN (SELECT step_id FROM steps WHERE run_id = '{run}')")),
-        ("item across runs: index", format!("SELECT * FROM steps WHERE step_key IN (SELECT entry - {lo} FROM item_index WHERE entry BETWEEN {lo} AND {hi}) ORDER BY started_at DESC, step_id DESC LIMIT 116")),
+        ("item across runs: documents", format!("SELECT * FROM steps WHERE item_doc IN ({docs}) ORDER BY started_at DESC, step_id DESC LIMIT 116")),
+        ("item across runs: first index", format!("SELECT * FROM steps WHERE step_key IN (SELECT entry - {lo} FROM item_index WHERE entry BETWEEN {lo} AND {hi}) ORDER BY started_at DESC, step_id DESC LIMIT 116")),
     ]
 }

@@ -5,6 +5,7 @@
 //! All calls block: the HTTP layer runs them on actix's blocking thread pool.
 
 pub mod filter;
+pub mod items;
 pub mod packed;
 pub mod rows;
 
@@ -15,7 +16,8 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use diesel::upsert::excluded;
 use filter::{Cursor, RunFilter, StepFilter};
-use packed::{IndexEntry, PackedReasonRow};
+use items::{ItemDocs, StepItems};
+use packed::PackedReasonRow;
 use rows::{ReasonRow, RunRow, SampleRow, StepRow, WriteSet, REJECTED};
 use std::collections::{BTreeMap, HashMap};
 use xray_wire::{
@@ -26,8 +28,6 @@ use xray_wire::{
 const ROWS_PER_INSERT: usize = 1000;
 /// Step rows per INSERT (22 columns each).
 const STEPS_PER_INSERT: usize = 500;
-/// Item-index entries per INSERT (one column each).
-const ENTRIES_PER_INSERT: usize = 5000;
 
 /// A failed read or write.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +67,7 @@ type ItemParts = (
 /// A run's steps, the samples about an item stored unpacked, and the run's packed samples.
 type ItemInRun = (Vec<StepRow>, Vec<SampleRow>, Vec<PackedReasonRow>);
 /// What a write stores besides the rows of its [`WriteSet`].
-type Packed = (Vec<PackedReasonRow>, Vec<IndexEntry>);
+type Packed = (Vec<PackedReasonRow>, Vec<StepItems>);
 
 /// The queries, implemented for each backend's connection by [`impl_backend!`].
 trait Backend {
@@ -198,19 +198,14 @@ macro_rules! impl_backend {
                             owner: wanted[step.step_id.as_str()].to_string(),
                         });
                     }
-                    let (reasons, entries) = packed;
+                    let (reasons, items) = packed;
                     for chunk in reasons.chunks(ROWS_PER_INSERT) {
                         diesel::insert_into(step_reasons::table)
                             .values(chunk)
                             .on_conflict_do_nothing()
                             .execute(c)?;
                     }
-                    for chunk in entries.chunks(ENTRIES_PER_INSERT) {
-                        diesel::insert_into(item_index::table)
-                            .values(chunk)
-                            .on_conflict_do_nothing()
-                            .execute(c)?;
-                    }
+                    c.add_docs(items)?;
                     Ok(())
                 })
             }
@@ -406,7 +401,10 @@ macro_rules! impl_backend {
                     .load(self)?;
                 // Packed samples: the steps the item index names, newest first. A colliding hash
                 // may name a step that did not keep the item; a few more than `limit` are read
-                // so that such a step rarely shortens the answer.
+                // so that such a step rarely shortens the answer. Steps written before the item
+                // documents are named by the first index, `item_index`.
+                let wanted = limit.saturating_add(16);
+                let mut named = self.steps_with_item(item, pipeline, wanted)?;
                 let (lo, hi) = packed::entry_range(item);
                 let keys = item_index::table
                     .filter(item_index::entry.between(lo, hi))
@@ -418,10 +416,19 @@ macro_rules! impl_backend {
                 if let Some(p) = pipeline {
                     cand = cand.filter(steps::pipeline.eq(p));
                 }
-                let named: Vec<StepRow> = cand
+                let legacy: Vec<StepRow> = cand
                     .order((steps::started_at.desc(), steps::step_id.desc()))
-                    .limit(limit.saturating_add(16))
+                    .limit(wanted)
                     .load(self)?;
+                if !legacy.is_empty() {
+                    let seen: std::collections::HashSet<String> =
+                        named.iter().map(|s| s.step_id.clone()).collect();
+                    named.extend(legacy.into_iter().filter(|s| !seen.contains(&s.step_id)));
+                    named.sort_by(|a, b| {
+                        (b.started_at, &b.step_id).cmp(&(a.started_at, &a.step_id))
+                    });
+                    named.truncate(usize::try_from(wanted).unwrap_or(usize::MAX));
+                }
                 let ids: Vec<&str> = named.iter().map(|s| s.step_id.as_str()).collect();
                 let packed = step_reasons::table
                     .filter(step_reasons::step_id.eq_any(&ids))
@@ -485,11 +492,13 @@ macro_rules! impl_backend {
 
             fn delete_runs(&mut self, ids: &[String]) -> Result<(usize, usize, usize), StoreError> {
                 self.$write_tx::<_, StoreError, _>(|c| {
+                    c.remove_docs(ids)?;
                     let doomed = steps::table
                         .filter(steps::run_id.eq_any(ids))
                         .select(steps::step_id);
-                    // The item-index entries of the packed samples that go: unpack them to
-                    // learn their items (and count them).
+                    // The first item index's entries of the packed samples that go (steps written
+                    // before the item documents have a step key): unpack them to learn their
+                    // items (and count them).
                     let keys: HashMap<String, Option<i64>> = steps::table
                         .filter(steps::run_id.eq_any(ids))
                         .select((steps::step_id, steps::step_key))

@@ -1,11 +1,12 @@
-//! Kept samples, packed: one compressed blob per step, outcome and reason, and one integer per
-//! kept sample in the item index.
+//! Kept samples, packed: one compressed blob per step, outcome and reason, and the hashes of the
+//! kept items for the item index ([`super::items`]).
 //!
 //! A blob is a format byte (`1`) followed by a zstd frame of, per sample in order: the item id's
 //! length (LEB128) and bytes, then the details' length + 1 (0: no details) and bytes.
 
+use super::items::StepItems;
 use super::rows::{ReasonRow, SampleRow, WriteSet};
-use crate::schema::{item_index, step_reasons};
+use crate::schema::step_reasons;
 use diesel::prelude::*;
 use std::collections::HashMap;
 
@@ -42,14 +43,6 @@ pub struct PackedReasonRow {
     pub samples: Option<Vec<u8>>,
 }
 
-/// One item-index entry, as written to `item_index`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Insertable)]
-#[diesel(table_name = item_index, treat_none_as_default_value = false)]
-pub struct IndexEntry {
-    /// `key(item_id) << 32 | key(step_id)`.
-    pub entry: i64,
-}
-
 /// A stable 32-bit hash (FNV-1a, folded), the same on every platform and version.
 pub fn key(text: &str) -> i64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -60,7 +53,8 @@ pub fn key(text: &str) -> i64 {
     ((h ^ (h >> 32)) & 0xffff_ffff) as i64
 }
 
-/// The item-index entry of an item kept by a step.
+/// The entry of an item kept by a step in the first item index, `item_index` (no longer written;
+/// its entries are still read and deleted).
 pub fn entry(item_id: &str, step_key: i64) -> i64 {
     ((key(item_id) as u64) << 32 | step_key as u64) as i64
 }
@@ -71,8 +65,8 @@ pub fn entry_range(item_id: &str) -> (i64, i64) {
     (lo as i64, (lo | 0xffff_ffff) as i64)
 }
 
-/// What a write stores, packed: the count rows with their samples and the item-index entries.
-pub fn pack_set(set: &WriteSet) -> (Vec<PackedReasonRow>, Vec<IndexEntry>) {
+/// What a write stores, packed: the count rows with their samples, and each step's kept items.
+pub fn pack_set<'a>(set: &'a WriteSet) -> (Vec<PackedReasonRow>, Vec<StepItems>) {
     let mut groups: HashMap<(&str, &str, &str), Vec<&SampleRow>> = HashMap::new();
     for s in &set.samples {
         groups
@@ -80,15 +74,17 @@ pub fn pack_set(set: &WriteSet) -> (Vec<PackedReasonRow>, Vec<IndexEntry>) {
             .or_default()
             .push(s);
     }
-    let mut entries = Vec::with_capacity(set.samples.len());
+    let mut items: HashMap<&'a str, Vec<i64>> = HashMap::new();
     let mut rows: Vec<PackedReasonRow> = Vec::with_capacity(set.reasons.len());
-    let mut add = |r: &ReasonRow, samples: Option<Vec<&SampleRow>>, rows: &mut Vec<_>| {
+    let mut add = |r: &ReasonRow, samples: Option<Vec<&'a SampleRow>>, rows: &mut Vec<_>| {
         let samples = samples.map(|mut kept| {
             kept.sort_by_key(|s| s.seq);
-            let step_key = key(&r.step_id);
-            entries.extend(kept.iter().map(|s| IndexEntry {
-                entry: entry(&s.item_id, step_key),
-            }));
+            if let Some(first) = kept.first() {
+                items
+                    .entry(first.step_id.as_str())
+                    .or_default()
+                    .extend(kept.iter().map(|s| key(&s.item_id)));
+            }
             pack(&kept)
         });
         rows.push(PackedReasonRow {
@@ -115,9 +111,19 @@ pub fn pack_set(set: &WriteSet) -> (Vec<PackedReasonRow>, Vec<IndexEntry>) {
         };
         add(&r, Some(kept), &mut rows);
     }
-    entries.sort_unstable();
-    entries.dedup();
-    (rows, entries)
+    let mut items: Vec<StepItems> = items
+        .into_iter()
+        .map(|(step_id, mut keys)| {
+            keys.sort_unstable();
+            keys.dedup();
+            StepItems {
+                step_id: step_id.to_string(),
+                keys,
+            }
+        })
+        .collect();
+    items.sort_by(|a, b| a.step_id.cmp(&b.step_id));
+    (rows, items)
 }
 
 /// Packs samples (in order) into a blob.

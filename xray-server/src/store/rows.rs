@@ -83,7 +83,8 @@ pub struct StepRow {
     pub decision_score: Option<f64>,
     pub error: Option<String>,
     pub attributes: Option<String>,
-    /// [`super::packed::key`] of `step_id`: how the item index names the step.
+    /// [`super::packed::key`] of `step_id`, how the first item index (`item_index`) named the
+    /// step; `None` for steps written since (the item index now numbers them by `item_doc`).
     pub step_key: Option<i64>,
 }
 
@@ -382,7 +383,7 @@ impl WriteSet {
                 .and_then(|d| serde_json::to_string(d).ok()),
             error: step.error,
             attributes: json_text(step.attributes),
-            step_key: Some(super::packed::key(&step_id)),
+            step_key: None,
         });
         Ok(())
     }

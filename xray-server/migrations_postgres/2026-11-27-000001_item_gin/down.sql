@@ -1,0 +1,2 @@
+DROP TABLE item_docs;
+DROP SEQUENCE item_doc_seq;

@@ -1,0 +1,262 @@
+//! The item index: which steps kept samples of an item (`GET /items/{item}`).
+//!
+//! Each step that keeps samples gets one *document* listing its kept items' 32-bit hashes
+//! ([`packed::key`]), numbered by `steps.item_doc`, in the backend's own inverted index: an FTS5
+//! table on SQLite (`item_fts`), a GIN-indexed array on PostgreSQL (`item_docs`). Both take a
+//! write as appends and merge them into the index in sorted batches later, where one B-tree entry
+//! per kept sample (the first form, `item_index`, still read for rows written before) cost a
+//! random page per entry. A lookup finds the documents that hold the item's hash; the caller then
+//! reads those steps' samples and keeps only those whose item id really matches, so a colliding
+//! hash costs a little reading, never a wrong answer.
+
+use super::packed;
+use super::rows::StepRow;
+use crate::schema::{item_docs, item_fts, steps};
+use diesel::dsl::{max, sql};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Text};
+use diesel::sqlite::SqliteConnection;
+use std::collections::HashMap;
+
+/// Documents per INSERT statement (two binds each).
+const DOCS_PER_INSERT: usize = 500;
+/// Step ids or document numbers per `IN (…)` list.
+const IDS_PER_STATEMENT: usize = 1000;
+
+/// The kept items of one step, as sorted, distinct hashes ([`packed::key`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepItems {
+    /// The step.
+    pub step_id: String,
+    /// Its kept items' hashes.
+    pub keys: Vec<i64>,
+}
+
+/// One SQLite document: the step's number and its items as tokens.
+#[derive(Insertable)]
+#[diesel(table_name = item_fts)]
+struct FtsDoc {
+    rowid: i64,
+    items: String,
+}
+
+/// One PostgreSQL document: the step's number and its items' hashes.
+#[derive(Insertable)]
+#[diesel(table_name = item_docs)]
+struct GinDoc {
+    doc: i64,
+    items: Vec<i32>,
+}
+
+/// The token of an item hash in SQLite's full-text index: `k` and 8 hex digits.
+pub fn token(key: i64) -> String {
+    format!("k{key:08x}")
+}
+
+/// An item hash as PostgreSQL's `INTEGER` (the same 32 bits).
+fn int4(key: i64) -> i32 {
+    key as u32 as i32
+}
+
+/// The item index of one backend (see the module docs).
+pub(super) trait ItemDocs {
+    /// Gives each step of `items` that has no document yet one listing its kept items; a step
+    /// that has one (a re-sent event) keeps it. Runs inside the write's transaction, after the
+    /// steps are stored.
+    fn add_docs(&mut self, items: &[StepItems]) -> QueryResult<()>;
+
+    /// Up to `limit` steps, newest first, whose document holds `item`'s hash (and `pipeline`'s,
+    /// if given).
+    fn steps_with_item(
+        &mut self,
+        item: &str,
+        pipeline: Option<&str>,
+        limit: i64,
+    ) -> QueryResult<Vec<StepRow>>;
+
+    /// Deletes the documents of the steps of runs `ids`; runs inside the delete's transaction,
+    /// before the steps go. Returns how many went.
+    fn remove_docs(&mut self, ids: &[String]) -> QueryResult<usize>;
+}
+
+/// The document numbers of the steps of runs `ids`.
+macro_rules! docs_of_runs {
+    ($c:expr, $ids:expr) => {{
+        let mut docs: Vec<i64> = Vec::new();
+        for chunk in $ids.chunks(IDS_PER_STATEMENT) {
+            docs.extend(
+                steps::table
+                    .filter(steps::run_id.eq_any(chunk))
+                    .filter(steps::item_doc.is_not_null())
+                    .select(steps::item_doc)
+                    .load::<Option<i64>>($c)?
+                    .into_iter()
+                    .flatten(),
+            );
+        }
+        docs
+    }};
+}
+
+/// The steps whose document number is in `docs` (a subquery), newest first.
+macro_rules! steps_in_docs {
+    ($c:expr, $docs:expr, $pipeline:expr, $limit:expr) => {{
+        let mut q = steps::table
+            .filter(steps::item_doc.eq_any($docs))
+            .select(StepRow::as_select())
+            .into_boxed();
+        if let Some(p) = $pipeline {
+            q = q.filter(steps::pipeline.eq(p));
+        }
+        q.order((steps::started_at.desc(), steps::step_id.desc()))
+            .limit($limit)
+            .load($c)
+    }};
+}
+
+impl ItemDocs for SqliteConnection {
+    fn add_docs(&mut self, items: &[StepItems]) -> QueryResult<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        // A write transaction holds SQLite's only write lock: the next number is the largest + 1.
+        let last: Option<i64> = steps::table.select(max(steps::item_doc)).first(self)?;
+        let mut next = last.unwrap_or(0) + 1;
+        let mut docs = Vec::with_capacity(items.len());
+        for it in items {
+            let claimed = diesel::update(
+                steps::table
+                    .filter(steps::step_id.eq(&it.step_id))
+                    .filter(steps::item_doc.is_null()),
+            )
+            .set(steps::item_doc.eq(next))
+            .execute(self)?;
+            if claimed == 1 {
+                let mut text = String::with_capacity(it.keys.len() * 10);
+                for k in &it.keys {
+                    if !text.is_empty() {
+                        text.push(' ');
+                    }
+                    text.push_str(&token(*k));
+                }
+                docs.push(FtsDoc {
+                    rowid: next,
+                    items: text,
+                });
+                next += 1;
+            }
+        }
+        for chunk in docs.chunks(DOCS_PER_INSERT) {
+            diesel::insert_into(item_fts::table)
+                .values(chunk)
+                .execute(self)?;
+        }
+        Ok(())
+    }
+
+    fn steps_with_item(
+        &mut self,
+        item: &str,
+        pipeline: Option<&str>,
+        limit: i64,
+    ) -> QueryResult<Vec<StepRow>> {
+        // A quoted string: the token is one term whatever FTS5's query syntax makes of it.
+        let phrase = format!("\"{}\"", token(packed::key(item)));
+        let docs = item_fts::table
+            .filter(sql::<Bool>("item_fts MATCH ").bind::<Text, _>(phrase))
+            .select(item_fts::rowid.nullable());
+        steps_in_docs!(self, docs, pipeline, limit)
+    }
+
+    fn remove_docs(&mut self, ids: &[String]) -> QueryResult<usize> {
+        let docs = docs_of_runs!(self, ids);
+        let mut n = 0;
+        for chunk in docs.chunks(IDS_PER_STATEMENT) {
+            n += diesel::delete(item_fts::table.filter(item_fts::rowid.eq_any(chunk)))
+                .execute(self)?;
+        }
+        Ok(n)
+    }
+}
+
+impl ItemDocs for PgConnection {
+    fn add_docs(&mut self, items: &[StepItems]) -> QueryResult<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let by_step: HashMap<&str, &StepItems> =
+            items.iter().map(|i| (i.step_id.as_str(), i)).collect();
+        let mut ids: Vec<&str> = by_step.keys().copied().collect();
+        // One order for every writer, so two servers claiming overlapping steps cannot deadlock.
+        ids.sort_unstable();
+        let mut docs = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            // Only a step without a document claims a number: a concurrent writer of the same
+            // step waits for this row and then finds it taken.
+            let claimed: Vec<(String, Option<i64>)> = diesel::update(
+                steps::table
+                    .filter(steps::step_id.eq_any(chunk))
+                    .filter(steps::item_doc.is_null()),
+            )
+            .set(steps::item_doc.eq(sql::<BigInt>("nextval('item_doc_seq')").nullable()))
+            .returning((steps::step_id, steps::item_doc))
+            .get_results(self)?;
+            for (step_id, doc) in claimed {
+                if let (Some(doc), Some(it)) = (doc, by_step.get(step_id.as_str())) {
+                    docs.push(GinDoc {
+                        doc,
+                        items: it.keys.iter().map(|k| int4(*k)).collect(),
+                    });
+                }
+            }
+        }
+        for chunk in docs.chunks(DOCS_PER_INSERT) {
+            diesel::insert_into(item_docs::table)
+                .values(chunk)
+                .execute(self)?;
+        }
+        Ok(())
+    }
+
+    fn steps_with_item(
+        &mut self,
+        item: &str,
+        pipeline: Option<&str>,
+        limit: i64,
+    ) -> QueryResult<Vec<StepRow>> {
+        let docs = item_docs::table
+            .filter(item_docs::items.contains(vec![int4(packed::key(item))]))
+            .select(item_docs::doc.nullable());
+        steps_in_docs!(self, docs, pipeline, limit)
+    }
+
+    fn remove_docs(&mut self, ids: &[String]) -> QueryResult<usize> {
+        let docs = docs_of_runs!(self, ids);
+        let mut n = 0;
+        for chunk in docs.chunks(IDS_PER_STATEMENT) {
+            n += diesel::delete(item_docs::table.filter(item_docs::doc.eq_any(chunk)))
+                .execute(self)?;
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_one_fixed_width_word() {
+        assert_eq!(token(0), "k00000000");
+        assert_eq!(token(0xffff_ffff), "kffffffff");
+        assert_eq!(token(packed::key("sku-1")).len(), 9);
+    }
+
+    #[test]
+    fn hashes_keep_their_32_bits_as_int4() {
+        assert_eq!(int4(0xffff_ffff), -1);
+        assert_eq!(int4(0x7fff_ffff), i32::MAX);
+        assert_eq!(int4(5), 5);
+    }
+}
