@@ -173,6 +173,9 @@ pub fn start(
         background.push(Box::new(sweeper));
     }
     background.push(Box::new(state.alerts.start()));
+    if let Some(cleaner) = store::items::PendingListCleaner::start(&state.store) {
+        background.push(Box::new(cleaner));
+    }
     let server = http::serve(listener, state.clone(), workers)?;
     Ok(Running {
         server,

@@ -184,3 +184,26 @@ fn sqlite_legacy_entries_are_read_and_deleted() {
 fn postgres_legacy_entries_are_read_and_deleted() {
     legacy_entries_are_read_and_deleted(Backend::Postgres);
 }
+
+#[test]
+fn postgres_pending_list_is_emptied_and_items_still_found() {
+    let db = TestDb::create(Backend::Postgres);
+    let store = Store::open(db.url(), 2).expect("open");
+    for id in ["r0", "r1", "r2"] {
+        store
+            .write(&WriteSet::from_run(run(id)).expect("valid"))
+            .expect("stored");
+    }
+    // New documents wait in GIN's pending list; cleaning moves them into the index proper.
+    assert!(store.clean_item_index().expect("cleaned") > 0);
+    assert_eq!(store.clean_item_index().expect("cleaned again"), 0);
+    assert_eq!(runs_of(&store, "shared"), ["r2", "r1", "r0"]);
+    assert_eq!(docs_holding(db.url(), "r1-4"), 1);
+}
+
+#[test]
+fn sqlite_has_no_pending_list() {
+    let db = TestDb::create(Backend::Sqlite);
+    let store = Store::open(db.url(), 2).expect("open");
+    assert_eq!(store.clean_item_index().expect("nothing to do"), 0);
+}

@@ -11,6 +11,7 @@
 
 use super::packed;
 use super::rows::StepRow;
+use super::Store;
 use crate::schema::{item_docs, item_fts, steps};
 use diesel::dsl::{max, sql};
 use diesel::pg::PgConnection;
@@ -18,6 +19,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 use diesel::sqlite::SqliteConnection;
 use std::collections::HashMap;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// Documents per INSERT statement (two binds each).
 const DOCS_PER_INSERT: usize = 500;
@@ -240,6 +243,70 @@ impl ItemDocs for PgConnection {
         }
         Ok(n)
     }
+}
+
+/// How often [`PendingListCleaner`] empties PostgreSQL's GIN pending list.
+const CLEAN_EVERY: Duration = Duration::from_millis(250);
+
+/// Empties PostgreSQL's GIN pending list (what new documents are appended to) into the index,
+/// off the request path: without it, the request that finds the list over its limit merges it
+/// itself and waits for it (p99 ingest latency 690 ms instead of ~200 ms in the `ingest` bench).
+/// Stops when dropped. On SQLite there is nothing to do (FTS5 merges a little on every write).
+pub struct PendingListCleaner {
+    stop: Option<crossbeam_channel::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl PendingListCleaner {
+    /// Starts cleaning for `store`, if it is PostgreSQL.
+    pub fn start(store: &Store) -> Option<PendingListCleaner> {
+        if store.backend() != "postgres" {
+            return None;
+        }
+        let store = store.clone();
+        let (tx, rx) = crossbeam_channel::bounded::<()>(0);
+        let thread = std::thread::Builder::new()
+            .name("xray-gin-cleaner".into())
+            .spawn(move || {
+                let mut failing = false;
+                loop {
+                    match store.clean_item_index() {
+                        Ok(_) => failing = false,
+                        Err(e) if !failing => {
+                            failing = true;
+                            tracing::warn!("cleaning the item index's pending list failed: {e}");
+                        }
+                        Err(_) => {}
+                    }
+                    match rx.recv_timeout(CLEAN_EVERY) {
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+                        _ => break,
+                    }
+                }
+            })
+            .ok()?;
+        Some(PendingListCleaner {
+            stop: Some(tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for PendingListCleaner {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Moves PostgreSQL's GIN pending list into the index; the number of pending-list pages emptied.
+pub(super) fn clean_pending_list(c: &mut PgConnection) -> QueryResult<i64> {
+    diesel::select(sql::<BigInt>(
+        "gin_clean_pending_list('item_docs_by_item'::regclass)",
+    ))
+    .get_result(c)
 }
 
 #[cfg(test)]

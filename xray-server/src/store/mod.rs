@@ -5,6 +5,7 @@
 //! All calls block: the HTTP layer runs them on actix's blocking thread pool.
 
 pub mod filter;
+mod group_commit;
 pub mod items;
 pub mod packed;
 pub mod rows;
@@ -72,6 +73,8 @@ type Packed = (Vec<PackedReasonRow>, Vec<StepItems>);
 /// The queries, implemented for each backend's connection by [`impl_backend!`].
 trait Backend {
     fn write(&mut self, set: &WriteSet, packed: &Packed) -> Result<(), StoreError>;
+    /// [`Backend::write`] inside a transaction the caller opened.
+    fn write_rows(&mut self, set: &WriteSet, packed: &Packed) -> Result<(), StoreError>;
     fn list_runs(&mut self, f: &RunFilter) -> QueryResult<Vec<RunRow>>;
     fn run_parts(&mut self, run_id: &str) -> QueryResult<Option<RunParts>>;
     fn search_steps(&mut self, f: &StepFilter) -> QueryResult<(Vec<StepRow>, Vec<ReasonRow>)>;
@@ -98,7 +101,12 @@ macro_rules! impl_backend {
     ($conn:ty, $write_tx:ident) => {
         impl Backend for $conn {
             fn write(&mut self, set: &WriteSet, packed: &Packed) -> Result<(), StoreError> {
-                self.$write_tx::<_, StoreError, _>(|c| {
+                self.$write_tx::<_, StoreError, _>(|c| c.write_rows(set, packed))
+            }
+
+            fn write_rows(&mut self, set: &WriteSet, packed: &Packed) -> Result<(), StoreError> {
+                let c = self;
+                {
                     for chunk in set.runs_complete.chunks(ROWS_PER_INSERT) {
                         diesel::insert_into(runs::table)
                             .values(chunk)
@@ -207,7 +215,7 @@ macro_rules! impl_backend {
                     }
                     c.add_docs(items)?;
                     Ok(())
-                })
+                }
             }
 
             fn list_runs(&mut self, f: &RunFilter) -> QueryResult<Vec<RunRow>> {
@@ -601,9 +609,10 @@ pub mod alerts;
 #[derive(Clone)]
 pub struct Store {
     db: Db,
-    /// SQLite has one writer at a time: writers queue here rather than in SQLite's busy handler,
-    /// whose sleep-and-retry left concurrent ingest requests idle for up to seconds.
-    sqlite_writer: std::sync::Arc<std::sync::Mutex<()>>,
+    /// SQLite has one writer at a time: writers queue here rather than in SQLite's busy handler
+    /// (whose sleep-and-retry left concurrent ingest requests idle for up to seconds), and those
+    /// that queue are committed together.
+    sqlite_writes: std::sync::Arc<group_commit::GroupCommit>,
 }
 
 impl Store {
@@ -611,13 +620,22 @@ impl Store {
     pub fn open(url: &DatabaseUrl, pool_size: u32) -> Result<Store, DbError> {
         Ok(Store {
             db: Db::connect(url, pool_size)?,
-            sqlite_writer: Default::default(),
+            sqlite_writes: Default::default(),
         })
     }
 
     /// `sqlite` or `postgres`.
     pub fn backend(&self) -> &'static str {
         self.db.backend()
+    }
+
+    /// Moves what PostgreSQL's item index holds in its pending list into the index proper (see
+    /// [`items::PendingListCleaner`]); the pages emptied. Nothing to do on SQLite.
+    pub fn clean_item_index(&self) -> Result<i64, StoreError> {
+        match &self.db {
+            Db::Sqlite(_) => Ok(0),
+            Db::Postgres(pool) => Ok(items::clean_pending_list(&mut *pool.get()?)?),
+        }
     }
 
     /// Checks that the database answers.
@@ -652,12 +670,12 @@ impl Store {
     /// Kept samples are packed (see [`packed`]) before the transaction starts.
     pub fn write(&self, set: &WriteSet) -> Result<(), StoreError> {
         let packed = packed::pack_set(set);
-        let _turn = match self.db {
-            // A poisoned lock only means another writer panicked; its transaction rolled back.
-            Db::Sqlite(_) => Some(self.sqlite_writer.lock().unwrap_or_else(|e| e.into_inner())),
-            Db::Postgres(_) => None,
-        };
-        with_conn!(&self.db, c => c.write(set, &packed))
+        match &self.db {
+            Db::Sqlite(pool) => self
+                .sqlite_writes
+                .write(group_commit::Job::new(set, packed), || Ok(pool.get()?)),
+            Db::Postgres(pool) => pool.get()?.write(set, &packed),
+        }
     }
 
     /// Runs, newest first.

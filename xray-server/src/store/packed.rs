@@ -8,6 +8,7 @@ use super::items::StepItems;
 use super::rows::{ReasonRow, SampleRow, WriteSet};
 use crate::schema::step_reasons;
 use diesel::prelude::*;
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// The only blob format so far.
@@ -143,7 +144,7 @@ pub fn pack(samples: &[&SampleRow]) -> Vec<u8> {
     let mut out = vec![FORMAT];
     // Compressing into memory cannot fail; should it ever, the samples are kept uncompressed
     // under another format byte rather than lost.
-    match zstd::bulk::compress(&raw, LEVEL) {
+    match compress(&raw) {
         Ok(z) => out.extend_from_slice(&z),
         Err(_) => {
             out[0] = 0;
@@ -168,7 +169,6 @@ pub fn unpack(
     };
     let raw = match blob.split_first() {
         Some((&FORMAT, z)) => {
-            let mut d = zstd::bulk::Decompressor::new().map_err(|e| bad(&e.to_string()))?;
             let size = zstd::zstd_safe::get_frame_content_size(z)
                 .ok()
                 .flatten()
@@ -176,7 +176,7 @@ pub fn unpack(
             if size > MAX_RAW {
                 return Err(bad("declares more than 64 MiB"));
             }
-            d.decompress(z, usize::try_from(size).map_err(|_| bad("too large"))?)
+            decompress(z, usize::try_from(size).map_err(|_| bad("too large"))?)
                 .map_err(|e| bad(&e.to_string()))?
         }
         Some((0, raw)) => raw.to_vec(),
@@ -204,6 +204,40 @@ pub fn unpack(
         seq += 1;
     }
     Ok(())
+}
+
+thread_local! {
+    /// One zstd compression context a thread, reused: making one costs as much as compressing
+    /// a blob.
+    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { RefCell::new(None) };
+    /// One zstd decompression context a thread, reused.
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { RefCell::new(None) };
+}
+
+/// `raw` as one zstd frame that records its content size.
+fn compress(raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        let z = match slot.as_mut() {
+            Some(z) => z,
+            None => slot.insert(zstd::bulk::Compressor::new(LEVEL)?),
+        };
+        z.compress(raw)
+    })
+}
+
+/// One zstd frame back, at most `capacity` bytes.
+fn decompress(frame: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        let d = match slot.as_mut() {
+            Some(d) => d,
+            None => slot.insert(zstd::bulk::Decompressor::new()?),
+        };
+        d.decompress(frame, capacity)
+    })
 }
 
 fn put_len(out: &mut Vec<u8>, mut n: usize) {

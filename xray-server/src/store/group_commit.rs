@@ -1,0 +1,203 @@
+//! SQLite's writes, committed in groups.
+//!
+//! SQLite has one writer at a time, and a commit has a cost of its own (the WAL append of every
+//! page the transaction dirtied, the full-text index's new segment). Requests that arrive while
+//! another is writing queue here; whichever takes the writer's turn next writes every queued
+//! request (up to [`MAX_GROUP_STEPS`] steps) in one transaction, each inside its own savepoint,
+//! so one refused request (a step id of another run) rolls back alone and the others commit.
+//! Should the shared commit itself fail, each request is written again on its own, so each gets
+//! its own answer. A request alone in the queue is written at once: grouping adds no waiting.
+
+use super::rows::WriteSet;
+use super::{Backend, Packed, StoreError};
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Steps in one group transaction, at most (a request is never split).
+const MAX_GROUP_STEPS: usize = 1000;
+
+/// One request's rows, waiting for the writer.
+pub(super) struct Job {
+    set: WriteSet,
+    packed: Packed,
+    result: Mutex<Option<Result<(), StoreError>>>,
+}
+
+impl Job {
+    /// The rows [`Backend::write`] needs from `set` (runs and steps; its counts and samples are
+    /// in `packed`).
+    pub(super) fn new(set: &WriteSet, packed: Packed) -> Arc<Job> {
+        Arc::new(Job {
+            set: WriteSet {
+                runs_complete: set.runs_complete.clone(),
+                runs_started: set.runs_started.clone(),
+                runs_finished: set.runs_finished.clone(),
+                runs_placeholder: set.runs_placeholder.clone(),
+                steps: set.steps.clone(),
+                reasons: Vec::new(),
+                samples: Vec::new(),
+            },
+            packed,
+            result: Mutex::new(None),
+        })
+    }
+}
+
+/// The queue and the writer's turn.
+#[derive(Default)]
+pub(super) struct GroupCommit {
+    pending: Mutex<Vec<Arc<Job>>>,
+    writer: Mutex<()>,
+}
+
+/// A lock whose holder panicked is still usable: every holder leaves the data consistent.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl GroupCommit {
+    /// Writes `job` (and whatever else is queued), returning its own result.
+    pub(super) fn write(
+        &self,
+        job: Arc<Job>,
+        conn: impl FnOnce() -> Result<ConnGuard, StoreError>,
+    ) -> Result<(), StoreError> {
+        lock(&self.pending).push(job.clone());
+        let _turn = lock(&self.writer);
+        if let Some(done) = lock(&job.result).take() {
+            return done;
+        }
+        let mut guard = match conn() {
+            Ok(c) => c,
+            Err(e) => {
+                // Without a connection this request fails alone; the others stay queued for
+                // their own turn.
+                lock(&self.pending).retain(|j| !Arc::ptr_eq(j, &job));
+                return Err(e);
+            }
+        };
+        loop {
+            if let Some(done) = lock(&job.result).take() {
+                return done;
+            }
+            let group = self.next_group();
+            if group.is_empty() {
+                // Not queued and not done cannot happen; should it, write the job alone.
+                return guard.write(&job.set, &job.packed);
+            }
+            write_group(&mut guard, &group);
+        }
+    }
+
+    /// The oldest queued jobs, up to [`MAX_GROUP_STEPS`] steps (at least one job).
+    fn next_group(&self) -> Vec<Arc<Job>> {
+        let mut pending = lock(&self.pending);
+        let mut steps = 0;
+        let mut n = 0;
+        for j in pending.iter() {
+            if n > 0 && steps + j.set.steps.len() > MAX_GROUP_STEPS {
+                break;
+            }
+            steps += j.set.steps.len();
+            n += 1;
+        }
+        pending.drain(..n).collect()
+    }
+}
+
+/// A pooled SQLite connection.
+pub(super) type ConnGuard =
+    diesel::r2d2::PooledConnection<diesel::r2d2::ConnectionManager<SqliteConnection>>;
+
+/// Writes `group` in one transaction, one savepoint a job; on a failed commit, one transaction a
+/// job. Every job gets its result.
+fn write_group(c: &mut SqliteConnection, group: &[Arc<Job>]) {
+    if let [job] = group {
+        *lock(&job.result) = Some(c.write(&job.set, &job.packed));
+        return;
+    }
+    let together = c.immediate_transaction::<_, diesel::result::Error, _>(|c| {
+        Ok(group
+            .iter()
+            .map(|j| c.transaction::<_, StoreError, _>(|c| c.write_rows(&j.set, &j.packed)))
+            .collect::<Vec<_>>())
+    });
+    match together {
+        Ok(results) => {
+            for (j, r) in group.iter().zip(results) {
+                *lock(&j.result) = Some(r);
+            }
+        }
+        Err(_) => {
+            for j in group {
+                *lock(&j.result) = Some(c.write(&j.set, &j.packed));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Db;
+    use crate::store::packed::pack_set;
+    use crate::testing::{Backend as TestBackend, TestDb};
+    use diesel::prelude::*;
+
+    fn run(run_id: &str, step_id: &str) -> WriteSet {
+        let run: xray_wire::RunRecord = serde_json::from_value(serde_json::json!({
+            "run_id": run_id, "pipeline": "p", "started_at": "2026-11-20T10:00:00Z",
+            "steps": [{"step_id": step_id, "name": "f", "step_type": "filter",
+                       "rejections": {"r": {"count": 1, "samples": [{"item_id": run_id}]}}}]
+        }))
+        .expect("run");
+        WriteSet::from_run(run).expect("valid")
+    }
+
+    #[test]
+    fn queued_writes_commit_together_and_a_refused_one_alone_rolls_back() {
+        let db = TestDb::create(TestBackend::Sqlite);
+        let Db::Sqlite(pool) = Db::connect(db.url(), 2).expect("open") else {
+            panic!("a SQLite database")
+        };
+        let q = GroupCommit::default();
+        let jobs: Vec<Arc<Job>> = [("r1", "s1"), ("r2", "s1"), ("r3", "s3")]
+            .into_iter()
+            .map(|(r, s)| {
+                let set = run(r, s);
+                let packed = pack_set(&set);
+                Job::new(&set, packed)
+            })
+            .collect();
+        // r1 and r2 queued while another request was writing; r3's turn writes all three, in
+        // the order they came.
+        lock(&q.pending).extend(jobs[..2].iter().cloned());
+        q.write(jobs[2].clone(), || Ok(pool.get()?))
+            .expect("r3 is written");
+        assert!(
+            lock(&q.pending).is_empty(),
+            "one turn took every queued job"
+        );
+        assert!(matches!(lock(&jobs[0].result).take(), Some(Ok(()))));
+        let r2 = lock(&jobs[1].result).take().expect("r2 has its answer");
+        assert!(
+            matches!(r2, Err(StoreError::StepOfAnotherRun { ref owner, .. }) if owner == "r1"),
+            "{r2:?}"
+        );
+        let mut c = pool.get().expect("conn");
+        use crate::schema::{runs, steps};
+        let stored: Vec<String> = runs::table
+            .select(runs::run_id)
+            .order(runs::run_id)
+            .load(&mut c)
+            .expect("runs");
+        assert_eq!(stored, ["r1", "r3"], "r2 rolled back alone");
+        let docs: Vec<Option<i64>> = steps::table
+            .select(steps::item_doc)
+            .order(steps::step_id)
+            .load(&mut c)
+            .expect("steps");
+        assert_eq!(docs, [Some(1), Some(2)], "r2 used no document number");
+    }
+}
