@@ -170,16 +170,15 @@ fn baseline(backend: Backend, bodies: &[Vec<u8>]) -> Duration {
                 })
                 .collect();
             t = Instant::now();
-            insert_raw!(c, all, step_rows, reasons, steps_per_tx);
-            for ch in docs.chunks(steps_per_tx) {
-                c.transaction::<_, diesel::result::Error, _>(|c| {
-                    for ch in ch.chunks(500) {
-                        diesel::insert_into(item_fts::table).values(ch).execute(c)?;
-                    }
-                    Ok(())
-                })
-                .expect("insert item documents");
-            }
+            insert_raw!(
+                c,
+                all,
+                step_rows,
+                reasons,
+                docs,
+                item_fts::table,
+                steps_per_tx
+            );
         }
         DatabaseUrl::Postgres(u) => {
             let mut c = PgConnection::establish(u).expect("open");
@@ -192,29 +191,26 @@ fn baseline(backend: Backend, bodies: &[Vec<u8>]) -> Duration {
                 })
                 .collect();
             t = Instant::now();
-            insert_raw!(c, all, step_rows, reasons, steps_per_tx);
-            for ch in docs.chunks(steps_per_tx) {
-                c.transaction::<_, diesel::result::Error, _>(|c| {
-                    for ch in ch.chunks(500) {
-                        diesel::insert_into(item_docs::table)
-                            .values(ch)
-                            .execute(c)?;
-                    }
-                    Ok(())
-                })
-                .expect("insert item documents");
-            }
+            insert_raw!(
+                c,
+                all,
+                step_rows,
+                reasons,
+                docs,
+                item_docs::table,
+                steps_per_tx
+            );
         }
     }
     t.elapsed()
 }
 
 /// Inserts `$all`'s runs and `$steps` (step rows with their document numbers) in transactions of
-/// `$per_tx` steps with their runs, then the count rows with packed samples (`$reasons`),
-/// 500-row statements.
+/// `$per_tx` steps with their runs, then the count rows with packed samples (`$reasons`), then
+/// the item documents (`$docs` into `$docs_table`), 500-row statements.
 #[macro_export]
 macro_rules! insert_raw {
-    ($c:ident, $all:ident, $steps:ident, $reasons:ident, $per_tx:expr) => {{
+    ($c:ident, $all:ident, $steps:ident, $reasons:ident, $docs:ident, $docs_table:expr, $per_tx:expr) => {{
         let step_chunks: Vec<_> = $steps.chunks($per_tx).collect();
         for (i, runs_chunk) in $all.runs_complete.chunks($per_tx / 10).enumerate() {
             let step_chunk = step_chunks.get(i).copied().unwrap_or(&[]);
@@ -239,6 +235,15 @@ macro_rules! insert_raw {
                 Ok(())
             })
             .expect("insert reasons");
+        }
+        for ch in $docs.chunks($per_tx) {
+            $c.transaction::<_, diesel::result::Error, _>(|c| {
+                for ch in ch.chunks(500) {
+                    diesel::insert_into($docs_table).values(ch).execute(c)?;
+                }
+                Ok(())
+            })
+            .expect("insert item documents");
         }
     }};
 }
