@@ -86,6 +86,7 @@ mod config;
 mod context;
 mod correlation;
 mod error;
+mod item;
 #[doc(hidden)]
 pub mod __private {
     //! Used by the attributes' expansion; not a public API.
@@ -102,6 +103,7 @@ pub use config::{ApiKey, Config, ConfigBuilder, OfflineMode};
 pub use context::{Context, Entered, Instrument, Instrumented};
 pub use correlation::Correlation;
 pub use error::XRayError;
+pub use item::IntoItemId;
 pub use run::{Run, RunGuard};
 pub use step::{Step, StepGuard};
 pub use transport::Stats;

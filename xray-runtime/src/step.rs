@@ -2,6 +2,7 @@
 
 use crate::client::{Core, XRay};
 use crate::context::{Context, Entered};
+use crate::item::IntoItemId;
 use crate::run::{Run, RunGuard, RunShared};
 use crate::sampling::{capped_json, details_json, to_json_text, Recorder};
 use crate::transport::Outgoing;
@@ -11,7 +12,7 @@ use std::fmt::Display;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use xray_wire::{
-    Capture, Decision, Event, ItemId, JsonText, StepFinished, StepRecord, StepType, Timestamp,
+    Capture, Decision, Event, JsonText, StepFinished, StepRecord, StepType, Timestamp,
 };
 
 pub(crate) struct StepShared {
@@ -170,7 +171,7 @@ impl Step {
     /// Records that `item` was rejected for `reason`, with details (anything `Serialize`; `()`
     /// for none). The count is exact; the item and details are kept per the capture level.
     #[inline]
-    pub fn reject<D: Serialize>(&self, item: impl Into<ItemId>, reason: &str, details: D) {
+    pub fn reject<D: Serialize>(&self, item: impl IntoItemId, reason: &str, details: D) {
         self.with(|_, d| d.rec.reject(item, reason, &details));
     }
 
@@ -181,20 +182,20 @@ impl Step {
 
     /// Records that `item` was let through.
     #[inline]
-    pub fn accept(&self, item: impl Into<ItemId>) {
+    pub fn accept(&self, item: impl IntoItemId) {
         self.with(|_, d| d.rec.accept::<()>(item, None));
     }
 
     /// Records that `item` was let through, with details.
-    pub fn accept_with<D: Serialize>(&self, item: impl Into<ItemId>, details: D) {
+    pub fn accept_with<D: Serialize>(&self, item: impl IntoItemId, details: D) {
         self.with(|_, d| d.rec.accept(item, Some(&details)));
     }
 
     /// Records what the step chose, its score and why. The last decision stands.
-    pub fn decide<D: Serialize>(&self, selected: impl Into<ItemId>, score: f64, details: D) {
+    pub fn decide<D: Serialize>(&self, selected: impl IntoItemId, score: f64, details: D) {
         self.with(|s, d| {
             d.decision = Some(Decision {
-                selected: Some(selected.into()),
+                selected: Some(selected.into_item_id()),
                 score: score.is_finite().then_some(score),
                 details: details_json(&details, s.max_details()),
             })
@@ -287,7 +288,8 @@ impl StepGuard {
     ) -> StepGuard {
         let core: &Core = &run.core;
         let capture = capture.unwrap_or(core.config.capture);
-        let rec = Recorder::new(capture, core.config.max_details_bytes, core.seed());
+        let rec = Recorder::new(capture, core.config.max_details_bytes, core.seed())
+            .pooled(core.buffers.clone());
         let shared = StepShared {
             step_id: uuid::Uuid::new_v4().to_string(),
             position: run.next_position(),
