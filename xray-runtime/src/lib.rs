@@ -87,6 +87,7 @@ mod context;
 mod correlation;
 mod error;
 mod item;
+mod local;
 #[doc(hidden)]
 pub mod __private {
     //! Used by the attributes' expansion; not a public API.

@@ -17,6 +17,7 @@ use serde_json::ser::{CompactFormatter, Formatter};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use xray_wire::{
     Capture, ItemId, JsonText, ReasonSummary, Sample, ACCEPTANCES_KEPT, SAMPLES_PER_REASON,
@@ -52,6 +53,9 @@ enum Place {
 /// when empty) lie in the recorder's buffer, one after the other.
 #[derive(Debug, Clone, Copy)]
 struct Kept {
+    /// Its place among the events of both of the step's recorders (see [`Clock`]), then among
+    /// those of its own.
+    at: u64,
     seq: u64,
     start: usize,
     id_len: usize,
@@ -71,6 +75,21 @@ struct Outcome {
     kept: Vec<Kept>,
 }
 
+/// How a recorder orders its kept events against those of the step's other recorder, when the
+/// step has two (one for its owner thread, one shared): the owner publishes how many events it
+/// has seen at each event it keeps, and an event of the shared recorder is placed right after
+/// the owner's events seen by then.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Clock {
+    /// The only recorder.
+    #[default]
+    Alone,
+    /// The owner thread's recorder.
+    Owner(Arc<AtomicU64>),
+    /// The recorder of other threads and handles.
+    Others(Arc<AtomicU64>),
+}
+
 /// The events of one step.
 #[derive(Debug)]
 pub(crate) struct Recorder {
@@ -79,8 +98,9 @@ pub(crate) struct Recorder {
     rng: u64,
     seq: u64,
     reasons: Vec<(Box<str>, Outcome)>,
-    /// The address and length of the text each of the first reasons was last given as.
-    seen: Vec<(usize, usize)>,
+    /// The address and length of the text each of the first reasons was last given as
+    /// (`(0, 0)`, which no text has, for none).
+    seen: [(usize, usize); SCAN_LIMIT],
     index: HashMap<Box<str>, usize>,
     accepted: Outcome,
     /// The kept events' item ids and details, back to back (UTF-8 pieces; see [`Kept`]).
@@ -89,6 +109,7 @@ pub(crate) struct Recorder {
     dead: usize,
     /// Where the buffers come from and go back to (the client's), if anywhere.
     pool: Option<Arc<BufferPool>>,
+    clock: Clock,
     /// Events kept so far (including those later replaced), for the allocation test.
     #[cfg(test)]
     kept_events: u64,
@@ -102,12 +123,13 @@ impl Recorder {
             rng: seed | 1,
             seq: 0,
             reasons: Vec::new(),
-            seen: Vec::new(),
+            seen: [(0, 0); SCAN_LIMIT],
             index: HashMap::new(),
             accepted: Outcome::default(),
             text: Vec::new(),
             dead: 0,
             pool: None,
+            clock: Clock::Alone,
             #[cfg(test)]
             kept_events: 0,
         }
@@ -116,6 +138,12 @@ impl Recorder {
     /// Takes its buffers from `pool` and gives them back there once its samples are out.
     pub(crate) fn pooled(mut self, pool: Arc<BufferPool>) -> Recorder {
         self.pool = Some(pool);
+        self
+    }
+
+    /// Orders its kept events by `clock` (against the step's other recorder).
+    pub(crate) fn clocked(mut self, clock: Clock) -> Recorder {
+        self.clock = clock;
         self
     }
 
@@ -128,16 +156,28 @@ impl Recorder {
         ((u128::from(r) * u128::from(n)) >> 64) as u64
     }
 
+    /// The index of a reason, added if new.
+    #[inline]
     fn reason_slot(&mut self, reason: &str) -> usize {
         // Reasons are nearly always string literals: the same pointer each call. Compare
-        // pointers first, text second.
+        // pointers first, text second. Which reason an item gets depends on the data, so the
+        // search is written without branches that depend on it (a mispredicted branch costs
+        // more than the comparisons).
         let key = (reason.as_ptr() as usize, reason.len());
-        if let Some(i) = self.seen.iter().position(|k| *k == key) {
-            // The same address can hold other text by now (a freed `String`): check it.
-            if same_text(&self.reasons[i].0, reason) {
-                return i;
-            }
+        let mut hit = SCAN_LIMIT;
+        for (k, seen) in self.seen.iter().enumerate() {
+            hit = if *seen == key { k } else { hit };
         }
+        // The same address can hold other text by now (a freed `String`): check it.
+        match self.reasons.get(hit) {
+            Some((text, _)) if same_text(text, reason) => hit,
+            _ => self.find_reason(reason, key),
+        }
+    }
+
+    /// [`Self::reason_slot`] for a reason not found at its last address.
+    #[inline(never)]
+    fn find_reason(&mut self, reason: &str, key: (usize, usize)) -> usize {
         let found = if self.reasons.len() <= SCAN_LIMIT {
             self.reasons.iter().position(|(r, _)| &**r == reason)
         } else {
@@ -148,9 +188,6 @@ impl Recorder {
             None => {
                 let i = self.reasons.len();
                 self.reasons.push((reason.into(), Outcome::default()));
-                if self.seen.len() < SCAN_LIMIT {
-                    self.seen.push((0, 0));
-                }
                 if self.reasons.len() > SCAN_LIMIT {
                     if self.index.is_empty() {
                         for (j, (r, _)) in self.reasons.iter().enumerate() {
@@ -264,7 +301,17 @@ impl Recorder {
             Place::Push(seq) => (seq, None),
             Place::Replace(j, seq) => (seq, Some(j)),
         };
+        let at = match &self.clock {
+            Clock::Alone => 2 * seq + 1,
+            Clock::Owner(clock) => {
+                // Only this thread writes it: a plain store, no read-modify-write.
+                clock.store(seq + 1, Ordering::Relaxed);
+                2 * seq + 1
+            }
+            Clock::Others(clock) => 2 * clock.load(Ordering::Relaxed),
+        };
         let kept = Kept {
+            at,
             seq,
             start,
             id_len,
@@ -316,9 +363,87 @@ impl Recorder {
         self.dead = 0;
     }
 
+    /// Events kept so far, over all outcomes.
+    fn kept_total(&self) -> usize {
+        self.reasons
+            .iter()
+            .map(|(_, o)| o.kept.len())
+            .sum::<usize>()
+            + self.accepted.kept.len()
+    }
+
+    /// One recorder holding the events of both, as if one had recorded them all: exact counts,
+    /// every kept event at `full`, and at `sample` a uniform sample of each outcome's events
+    /// (the two reservoirs are uniform samples of their own events: drawing from them, each in
+    /// proportion to the events it stands for, gives a uniform sample of all).
+    pub(crate) fn merge(a: Recorder, b: Recorder) -> Recorder {
+        let (mut base, mut other) = if a.kept_total() >= b.kept_total() {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let text = std::mem::take(&mut other.text);
+        for (reason, o) in &mut other.reasons {
+            let i = base.find_reason(reason, (0, 0));
+            base.absorb(Target::Reason(i), o, &text);
+        }
+        base.absorb(Target::Accepted, &mut other.accepted, &text);
+        other.text = text;
+        base
+    }
+
+    /// Adds another recorder's outcome (kept events in `text`) to one of this recorder's.
+    fn absorb(&mut self, target: Target, theirs: &mut Outcome, text: &[u8]) {
+        let room = match target {
+            Target::Accepted => ACCEPTANCES_KEPT,
+            Target::Reason(_) => SAMPLES_PER_REASON,
+        };
+        let (mut a, mut b) = (self.outcome(target).count, theirs.count);
+        self.outcome(target).count = a.saturating_add(b);
+        let mut mine = std::mem::take(&mut self.outcome(target).kept);
+        let mut other = std::mem::take(&mut theirs.kept);
+        let kept = if self.capture != Capture::Sample || mine.len() + other.len() <= room {
+            mine.extend(other.drain(..).map(|k| self.copy_in(k, text)));
+            mine
+        } else {
+            let mut kept = Vec::with_capacity(room);
+            while kept.len() < room && a.saturating_add(b) > 0 {
+                // An event counted without an item (`reject_count`) yields no sample.
+                if self.below(a.saturating_add(b)) < a {
+                    a -= 1;
+                    if !mine.is_empty() {
+                        let j = self.below(mine.len() as u64) as usize;
+                        kept.push(mine.swap_remove(j));
+                    }
+                } else {
+                    b -= 1;
+                    if !other.is_empty() {
+                        let j = self.below(other.len() as u64) as usize;
+                        let k = other.swap_remove(j);
+                        kept.push(self.copy_in(k, text));
+                    }
+                }
+            }
+            self.dead += mine.iter().map(Kept::len).sum::<usize>();
+            kept
+        };
+        self.outcome(target).kept = kept;
+        if let Some(pool) = &self.pool {
+            pool.give_slots(other);
+        }
+    }
+
+    /// A kept event of another recorder, its text copied to the end of this one's buffer.
+    fn copy_in(&mut self, k: Kept, text: &[u8]) -> Kept {
+        let start = self.text.len();
+        self.text
+            .extend_from_slice(&text[k.start..k.start + k.len()]);
+        Kept { start, ..k }
+    }
+
     /// Exact counts and kept samples (in order of arrival), by reason.
     pub(crate) fn rejections(&mut self) -> BTreeMap<String, ReasonSummary> {
-        self.seen.clear();
+        self.seen = [(0, 0); SCAN_LIMIT];
         let (text, pool) = (&self.text, &self.pool);
         self.reasons
             .drain(..)
@@ -365,7 +490,7 @@ impl Drop for Recorder {
 impl Outcome {
     /// The count and the kept samples in order of arrival; the slots go back to the pool.
     fn summary(&mut self, text: &[u8], pool: &Option<Arc<BufferPool>>) -> ReasonSummary {
-        self.kept.sort_unstable_by_key(|k| k.seq);
+        self.kept.sort_unstable_by_key(|k| (k.at, k.seq));
         let piece = |start: usize, len: usize| {
             let bytes = &text[start..start + len];
             match std::str::from_utf8(bytes) {
@@ -448,8 +573,8 @@ impl BufferPool {
     }
 }
 
-/// Whether two texts are the same, compared inline for the short texts reasons usually are
-/// (a few word compares rather than a call to `memcmp`).
+/// Whether two texts are the same, compared inline and without data-dependent branches for
+/// the 8 to 32 bytes reasons usually have (four word compares rather than a call to `memcmp`).
 #[inline]
 fn same_text(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
@@ -463,16 +588,14 @@ fn same_text(a: &str, b: &str) -> bool {
         u64::from_ne_bytes(w)
     };
     match n {
-        0..8 => a.iter().zip(b).all(|(x, y)| x == y),
         8..=32 => {
-            let mut at = 0;
-            while at + 8 < n {
-                if word(a, at) != word(b, at) {
-                    return false;
-                }
-                at += 8;
-            }
-            word(a, n - 8) == word(b, n - 8)
+            // Words at 0, 8, 16 and n - 8, each moved back to fit: together they cover all.
+            let last = n - 8;
+            [0, 8, 16, last]
+                .into_iter()
+                .map(|at| at.min(last))
+                .fold(0, |diff, at| diff | (word(a, at) ^ word(b, at)))
+                == 0
         }
         _ => a == b,
     }
@@ -915,6 +1038,85 @@ mod tests {
             assert_eq!(r.rejections()["r"].samples.len(), SAMPLES_PER_REASON);
             assert_eq!(r.acceptances().samples.len(), ACCEPTANCES_KEPT);
         }
+    }
+
+    fn ids(summary: &ReasonSummary) -> Vec<u64> {
+        summary
+            .samples
+            .iter()
+            .map(|s| s.item_id.as_str().parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn two_recorders_merge_in_order_of_arrival() {
+        let clock = Arc::new(AtomicU64::new(0));
+        let mut owner = Recorder::new(Capture::Full, 4096, 1).clocked(Clock::Owner(clock.clone()));
+        let mut others = Recorder::new(Capture::Full, 4096, 2).clocked(Clock::Others(clock));
+        owner.reject(1u64, "r", &json!({"n": 1}));
+        others.reject(2u64, "r", &json!({"n": 2}));
+        others.reject(3u64, "r", &json!({"n": 3}));
+        owner.reject(4u64, "s", &());
+        owner.reject(5u64, "r", &json!({"n": 5}));
+        others.accept(6u64, Some(&"six"));
+        owner.accept::<()>(7u64, None);
+        others.reject_count("r", 10);
+        let mut merged = Recorder::merge(owner, others);
+        let rej = merged.rejections();
+        assert_eq!(rej["r"].count, 14);
+        assert_eq!(ids(&rej["r"]), [1, 2, 3, 5]);
+        for s in &rej["r"].samples {
+            assert_eq!(
+                s.details.as_ref().unwrap().to_value()["n"],
+                s.item_id.as_str().parse::<u64>().unwrap()
+            );
+        }
+        assert_eq!(ids(&rej["s"]), [4]);
+        let acc = merged.acceptances();
+        assert_eq!((acc.count, ids(&acc)), (2, vec![6, 7]));
+        assert_eq!(acc.samples[0].details.as_ref().unwrap().get(), "\"six\"");
+    }
+
+    #[test]
+    fn merged_reservoirs_stay_uniform_over_both() {
+        // 1,000 events on one side, 3,000 on the other: a quarter of the merged samples should
+        // come from the first, whichever side kept more.
+        let mut from_first = 0;
+        let trials = 200;
+        for seed in 0..trials {
+            let mut a = Recorder::new(Capture::Sample, 4096, seed);
+            let mut b = Recorder::new(Capture::Sample, 4096, seed + 1000);
+            for i in 0..1000u64 {
+                a.reject(i, "x", &());
+            }
+            for i in 1000..4000u64 {
+                b.reject(i, "x", &());
+            }
+            let (a, b) = if seed % 2 == 0 { (a, b) } else { (b, a) };
+            let rej = Recorder::merge(a, b).rejections();
+            assert_eq!(rej["x"].count, 4000);
+            let kept = ids(&rej["x"]);
+            assert_eq!(kept.len(), SAMPLES_PER_REASON);
+            from_first += kept.iter().filter(|&&i| i < 1000).count();
+        }
+        let share = from_first as f64 / (trials as f64 * SAMPLES_PER_REASON as f64);
+        assert!((0.22..0.28).contains(&share), "{share}");
+    }
+
+    #[test]
+    fn merging_counted_only_rejections_never_fails() {
+        let mut a = Recorder::new(Capture::Sample, 4096, 1);
+        let mut b = Recorder::new(Capture::Sample, 4096, 2);
+        a.reject_count("x", 1000);
+        for i in 0..10u64 {
+            a.reject(i, "x", &());
+        }
+        for i in 10..110u64 {
+            b.reject(i, "x", &());
+        }
+        let rej = Recorder::merge(a, b).rejections();
+        assert_eq!(rej["x"].count, 1110);
+        assert!(rej["x"].samples.len() <= SAMPLES_PER_REASON);
     }
 
     #[test]
