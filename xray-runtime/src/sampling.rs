@@ -601,15 +601,26 @@ fn same_text(a: &str, b: &str) -> bool {
     }
 }
 
-/// serde_json's compact output, with whole-number floats written as integers plus `.0` without
-/// the shortest-round-trip float algorithm (the text is the same as serde_json's own).
+/// serde_json's compact output, with whole numbers and numbers of one or two decimals (prices,
+/// ratings, scores) written with integer formatting rather than the shortest-round-trip float
+/// algorithm. The text is the same as serde_json's own: see `write_f64`.
 struct FastFloats;
 
 /// Whole numbers below this magnitude are written `<integer>.0` by serde_json too (from 1e16 on
 /// it switches to exponents).
 const WHOLE_FLOAT_LIMIT: f64 = 1e15;
 
+/// Below this magnitude, hundredths are exact integers in an `f64` and neighbouring candidates
+/// with one or two decimals are far more than a rounding step apart.
+const DECIMAL_FLOAT_LIMIT: f64 = 1e13;
+
 impl Formatter for FastFloats {
+    /// A finite `value` (serde_json writes the others as `null` before asking).
+    ///
+    /// If `t / 10^d` (correctly rounded, as parsing the text `t/10^d` would give) is `value`
+    /// for an integer `t` and `d` decimals, that text reads back as `value`; a shorter one
+    /// would have matched at `d - 1` decimals, and no other text with `d` decimals is as close,
+    /// so it is the one shortest text serde_json's algorithm writes. Anything else goes to it.
     #[inline]
     fn write_f64<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
         let whole = value as i64;
@@ -621,6 +632,29 @@ impl Formatter for FastFloats {
             let mut digits = itoa::Buffer::new();
             writer.write_all(digits.format(whole).as_bytes())?;
             return writer.write_all(b".0");
+        }
+        let magnitude = value.abs();
+        if magnitude < DECIMAL_FLOAT_LIMIT {
+            for (scale, places) in [(10u64, 1), (100, 2)] {
+                let scaled = (magnitude * scale as f64 + 0.5) as u64;
+                if scaled as f64 / scale as f64 == magnitude {
+                    if value.is_sign_negative() {
+                        writer.write_all(b"-")?;
+                    }
+                    let mut digits = itoa::Buffer::new();
+                    writer.write_all(digits.format(scaled / scale).as_bytes())?;
+                    let fraction = scaled % scale;
+                    let text = [
+                        b'.',
+                        b'0' + (fraction / 10) as u8,
+                        b'0' + (fraction % 10) as u8,
+                    ];
+                    return match places {
+                        1 => writer.write_all(&[b'.', text[2]]),
+                        _ => writer.write_all(&text),
+                    };
+                }
+            }
         }
         CompactFormatter.write_f64(writer, value)
     }
@@ -960,6 +994,27 @@ mod tests {
         ];
         values.extend((0..2000).map(|i| f64::from(i) * 0.37 - 300.0));
         values.extend((0..64).map(|k| 2f64.powi(k)));
+        for scale in [10.0, 100.0, 1000.0] {
+            values.extend((-3000..3000).map(|i| f64::from(i) / scale));
+            values.extend((0..2000).map(|i| (f64::from(i) * 7919.0 + 0.5) / scale));
+            values.extend((0..200).map(|i| 1e12 + f64::from(i) / scale));
+            values.extend((0..200).map(|i| 9.9e12 + f64::from(i) / scale));
+            values.extend((0..200).map(|i| 1e13 + f64::from(i) / scale));
+        }
+        values.extend([
+            0.05, 0.01, 0.001, 1e-5, 1e-6, 1e-7, 0.15, 2.675, 1.005, 0.995, 0.045,
+        ]);
+        values.extend((0..1000).map(|i| f64::from(i) * 0.1 + 0.05));
+        values.extend((0..1000).map(|i| (f64::from(i) * 0.01).sqrt()));
+        // Random bit patterns, and random integers over 10 and 100 up to 1e16.
+        let mut r = Recorder::new(Capture::Sample, 0, 99);
+        for _ in 0..20_000 {
+            let bits = r.below(u64::MAX) ^ (r.below(u64::MAX) << 1);
+            values.push(f64::from_bits(bits));
+            let digits = 1 + r.below(16) as u32;
+            let t = r.below(10u64.pow(digits)) as f64;
+            values.extend([t / 10.0, -t / 100.0]);
+        }
         for v in values {
             let ours = capped_json(&mut Vec::new(), &(v, [v]), 4096);
             let theirs = serde_json::to_string(&(v, [v])).unwrap();
