@@ -84,3 +84,15 @@ impl Local {
         self.rec.get_mut().take()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Step, StepGuard};
+
+    #[test]
+    fn guards_and_handles_still_go_anywhere() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<StepGuard>();
+        send_sync::<Step>();
+    }
+}
