@@ -4,7 +4,7 @@ use crate::config::{Config, ConfigBuilder};
 use crate::correlation::Correlation;
 use crate::error::XRayError;
 use crate::run::RunGuard;
-use crate::sampling::capped_json;
+use crate::sampling::{capped_json, BufferPool};
 use crate::transport::{Shipper, Stats};
 use once_cell::sync::{Lazy, OnceCell};
 use serde::Serialize;
@@ -19,6 +19,8 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) struct Core {
     pub(crate) config: Config,
     pub(crate) shipper: Shipper,
+    /// Sample buffers of finished steps, for the next steps.
+    pub(crate) buffers: Arc<BufferPool>,
     seeds: AtomicU64,
 }
 
@@ -44,6 +46,7 @@ impl Core {
         let core = Arc::new(Core {
             shipper: Shipper::start(&config),
             config,
+            buffers: Arc::default(),
             seeds: AtomicU64::new(seed),
         });
         if let Ok(mut live) = LIVE.lock() {

@@ -86,6 +86,8 @@ mod config;
 mod context;
 mod correlation;
 mod error;
+mod item;
+mod local;
 #[doc(hidden)]
 pub mod __private {
     //! Used by the attributes' expansion; not a public API.
@@ -102,6 +104,7 @@ pub use config::{ApiKey, Config, ConfigBuilder, OfflineMode};
 pub use context::{Context, Entered, Instrument, Instrumented};
 pub use correlation::Correlation;
 pub use error::XRayError;
+pub use item::IntoItemId;
 pub use run::{Run, RunGuard};
 pub use step::{Step, StepGuard};
 pub use transport::Stats;

@@ -4,19 +4,36 @@
 //! `minimal` keeps nothing, `full` keeps every event, and `sample` keeps at most
 //! [`SAMPLES_PER_REASON`] events per rejection reason and [`ACCEPTANCES_KEPT`] acceptances, chosen
 //! by **reservoir sampling** (Algorithm R): every
-//! event of the step has the same chance to be kept, whether it came first or last. Details are
-//! turned into JSON only for events that are kept, so a counted-but-not-kept event costs no
-//! allocation.
+//! event of the step has the same chance to be kept, whether it came first or last. Whether an
+//! event is kept is decided before anything is written for it, so a counted-but-not-kept event
+//! costs no allocation and no serialisation. A kept event's item id and details (as JSON) are
+//! written one after the other into one growing buffer per step; the slot remembers where. A
+//! sample the reservoir later replaces leaves dead bytes behind, and the buffer is compacted
+//! when they outweigh the live ones, so memory stays proportional to what is kept.
 
+use crate::item::IntoItemId;
 use serde::Serialize;
+use serde_json::ser::{CompactFormatter, Formatter};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use xray_wire::{
     Capture, ItemId, JsonText, ReasonSummary, Sample, ACCEPTANCES_KEPT, SAMPLES_PER_REASON,
 };
 
 /// Past this many reasons, reasons are found through a hash map rather than a scan.
 const SCAN_LIMIT: usize = 8;
+
+/// The first size of a step's buffer of kept ids and details.
+const FIRST_TEXT_BYTES: usize = 2048;
+
+/// The first number of kept events an outcome makes room for (a reason's whole reservoir).
+const FIRST_KEPT: usize = SAMPLES_PER_REASON;
+
+/// Dead bytes (of replaced samples) tolerated in a step's buffer before it is compacted.
+const COMPACT_AFTER: usize = 64 * 1024;
 
 /// Which outcome an event counts towards.
 #[derive(Debug, Clone, Copy)]
@@ -32,12 +49,23 @@ enum Place {
     Replace(usize, u64),
 }
 
-/// One kept event, as recorded: its order of arrival, the item, and its details as JSON text.
-#[derive(Debug)]
+/// One kept event: its order of arrival, and where its item id and its details (JSON text, none
+/// when empty) lie in the recorder's buffer, one after the other.
+#[derive(Debug, Clone, Copy)]
 struct Kept {
+    /// Its place among the events of both of the step's recorders (see [`Clock`]), then among
+    /// those of its own.
+    at: u64,
     seq: u64,
-    item: ItemId,
-    details: Option<Box<str>>,
+    start: usize,
+    id_len: usize,
+    details_len: usize,
+}
+
+impl Kept {
+    fn len(&self) -> usize {
+        self.id_len + self.details_len
+    }
 }
 
 /// One outcome (a rejection reason, or acceptance): its exact count and the events kept.
@@ -45,6 +73,21 @@ struct Kept {
 struct Outcome {
     count: u64,
     kept: Vec<Kept>,
+}
+
+/// How a recorder orders its kept events against those of the step's other recorder, when the
+/// step has two (one for its owner thread, one shared): the owner publishes how many events it
+/// has seen at each event it keeps, and an event of the shared recorder is placed right after
+/// the owner's events seen by then.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Clock {
+    /// The only recorder.
+    #[default]
+    Alone,
+    /// The owner thread's recorder.
+    Owner(Arc<AtomicU64>),
+    /// The recorder of other threads and handles.
+    Others(Arc<AtomicU64>),
 }
 
 /// The events of one step.
@@ -55,12 +98,18 @@ pub(crate) struct Recorder {
     rng: u64,
     seq: u64,
     reasons: Vec<(Box<str>, Outcome)>,
-    /// The address and length of the text each of the first reasons was last given as.
-    seen: Vec<(usize, usize)>,
+    /// The address and length of the text each of the first reasons was last given as
+    /// (`(0, 0)`, which no text has, for none).
+    seen: [(usize, usize); SCAN_LIMIT],
     index: HashMap<Box<str>, usize>,
     accepted: Outcome,
-    /// Reused for serialising details, so a kept event allocates only its exact-size text.
-    scratch: Vec<u8>,
+    /// The kept events' item ids and details, back to back (UTF-8 pieces; see [`Kept`]).
+    text: Vec<u8>,
+    /// Bytes of `text` that belong to samples since replaced.
+    dead: usize,
+    /// Where the buffers come from and go back to (the client's), if anywhere.
+    pool: Option<Arc<BufferPool>>,
+    clock: Clock,
     /// Events kept so far (including those later replaced), for the allocation test.
     #[cfg(test)]
     kept_events: u64,
@@ -74,13 +123,28 @@ impl Recorder {
             rng: seed | 1,
             seq: 0,
             reasons: Vec::new(),
-            seen: Vec::new(),
+            seen: [(0, 0); SCAN_LIMIT],
             index: HashMap::new(),
             accepted: Outcome::default(),
-            scratch: Vec::new(),
+            text: Vec::new(),
+            dead: 0,
+            pool: None,
+            clock: Clock::Alone,
             #[cfg(test)]
             kept_events: 0,
         }
+    }
+
+    /// Takes its buffers from `pool` and gives them back there once its samples are out.
+    pub(crate) fn pooled(mut self, pool: Arc<BufferPool>) -> Recorder {
+        self.pool = Some(pool);
+        self
+    }
+
+    /// Orders its kept events by `clock` (against the step's other recorder).
+    pub(crate) fn clocked(mut self, clock: Clock) -> Recorder {
+        self.clock = clock;
+        self
     }
 
     /// A uniform number in `0..n` (xorshift64* and a multiply-shift; no allocation, no lock).
@@ -92,16 +156,28 @@ impl Recorder {
         ((u128::from(r) * u128::from(n)) >> 64) as u64
     }
 
+    /// The index of a reason, added if new.
+    #[inline]
     fn reason_slot(&mut self, reason: &str) -> usize {
         // Reasons are nearly always string literals: the same pointer each call. Compare
-        // pointers first, text second.
+        // pointers first, text second. Which reason an item gets depends on the data, so the
+        // search is written without branches that depend on it (a mispredicted branch costs
+        // more than the comparisons).
         let key = (reason.as_ptr() as usize, reason.len());
-        if let Some(i) = self.seen.iter().position(|k| *k == key) {
-            // The same address can hold other text by now (a freed `String`): check it.
-            if &*self.reasons[i].0 == reason {
-                return i;
-            }
+        let mut hit = SCAN_LIMIT;
+        for (k, seen) in self.seen.iter().enumerate() {
+            hit = if *seen == key { k } else { hit };
         }
+        // The same address can hold other text by now (a freed `String`): check it.
+        match self.reasons.get(hit) {
+            Some((text, _)) if same_text(text, reason) => hit,
+            _ => self.find_reason(reason, key),
+        }
+    }
+
+    /// [`Self::reason_slot`] for a reason not found at its last address.
+    #[inline(never)]
+    fn find_reason(&mut self, reason: &str, key: (usize, usize)) -> usize {
         let found = if self.reasons.len() <= SCAN_LIMIT {
             self.reasons.iter().position(|(r, _)| &**r == reason)
         } else {
@@ -112,9 +188,6 @@ impl Recorder {
             None => {
                 let i = self.reasons.len();
                 self.reasons.push((reason.into(), Outcome::default()));
-                if self.seen.len() < SCAN_LIMIT {
-                    self.seen.push((0, 0));
-                }
                 if self.reasons.len() > SCAN_LIMIT {
                     if self.index.is_empty() {
                         for (j, (r, _)) in self.reasons.iter().enumerate() {
@@ -134,16 +207,16 @@ impl Recorder {
     }
 
     /// Counts a rejection and keeps it if the capture level and the sampler say so.
+    #[inline]
     pub(crate) fn reject<D: Serialize + ?Sized>(
         &mut self,
-        item: impl Into<ItemId>,
+        item: impl IntoItemId,
         reason: &str,
         details: &D,
     ) {
         let target = Target::Reason(self.reason_slot(reason));
         if let Some(place) = self.decide(target) {
-            let details = capped_json(&mut self.scratch, details, self.max_details);
-            self.keep(target, place, item.into(), details);
+            self.keep(target, place, item, Some(details));
         }
     }
 
@@ -154,14 +227,14 @@ impl Recorder {
     }
 
     /// Counts an acceptance and keeps it if the capture level and the sampler say so.
+    #[inline]
     pub(crate) fn accept<D: Serialize + ?Sized>(
         &mut self,
-        item: impl Into<ItemId>,
+        item: impl IntoItemId,
         details: Option<&D>,
     ) {
         if let Some(place) = self.decide(Target::Accepted) {
-            let details = details.and_then(|d| capped_json(&mut self.scratch, d, self.max_details));
-            self.keep(Target::Accepted, place, item.into(), details);
+            self.keep(Target::Accepted, place, item, details);
         }
     }
 
@@ -173,6 +246,7 @@ impl Recorder {
     }
 
     /// Counts one event; says where to keep it, if at all.
+    #[inline]
     fn decide(&mut self, target: Target) -> Option<Place> {
         let seq = self.seq;
         self.seq += 1;
@@ -196,30 +270,190 @@ impl Recorder {
         }
     }
 
-    fn keep(&mut self, target: Target, place: Place, item: ItemId, details: Option<Box<str>>) {
+    /// Writes a kept event's id and details at the end of the buffer and puts it in its place.
+    fn keep<D: Serialize + ?Sized>(
+        &mut self,
+        target: Target,
+        place: Place,
+        item: impl IntoItemId,
+        details: Option<&D>,
+    ) {
         #[cfg(test)]
         {
             self.kept_events += 1;
         }
-        let o = self.outcome(target);
-        match place {
-            Place::Push(seq) => o.kept.push(Kept { seq, item, details }),
-            Place::Replace(j, seq) => o.kept[j] = Kept { seq, item, details },
+        if self.text.capacity() == 0 {
+            self.text = self
+                .pool
+                .as_ref()
+                .and_then(|p| p.take_text())
+                .unwrap_or_default();
+            self.text.reserve(FIRST_TEXT_BYTES);
         }
+        let start = self.text.len();
+        item.with_id_text(|id| self.text.extend_from_slice(id.as_bytes()));
+        let id_len = self.text.len() - start;
+        let details_len = match details {
+            Some(d) => append_capped_json(&mut self.text, d, self.max_details),
+            None => 0,
+        };
+        let (seq, j) = match place {
+            Place::Push(seq) => (seq, None),
+            Place::Replace(j, seq) => (seq, Some(j)),
+        };
+        let at = match &self.clock {
+            Clock::Alone => 2 * seq + 1,
+            Clock::Owner(clock) => {
+                // Only this thread writes it: a plain store, no read-modify-write.
+                clock.store(seq + 1, Ordering::Relaxed);
+                2 * seq + 1
+            }
+            Clock::Others(clock) => 2 * clock.load(Ordering::Relaxed),
+        };
+        let kept = Kept {
+            at,
+            seq,
+            start,
+            id_len,
+            details_len,
+        };
+        let pool = &self.pool;
+        let o = match target {
+            Target::Reason(i) => &mut self.reasons[i].1,
+            Target::Accepted => &mut self.accepted,
+        };
+        match j {
+            None => {
+                if o.kept.capacity() == 0 {
+                    o.kept = pool
+                        .as_ref()
+                        .and_then(|p| p.take_slots())
+                        .unwrap_or_default();
+                    o.kept.reserve(FIRST_KEPT);
+                }
+                o.kept.push(kept)
+            }
+            Some(j) => {
+                let old = std::mem::replace(&mut o.kept[j], kept);
+                self.dead += old.len();
+                if self.dead > COMPACT_AFTER && self.dead > self.text.len() / 2 {
+                    self.compact();
+                }
+            }
+        }
+    }
+
+    /// Copies the live samples' text into a new buffer, dropping what replaced samples left.
+    fn compact(&mut self) {
+        let mut text = Vec::with_capacity((self.text.len() - self.dead) * 2);
+        let old = &self.text;
+        let outcomes = self
+            .reasons
+            .iter_mut()
+            .map(|(_, o)| o)
+            .chain(std::iter::once(&mut self.accepted));
+        for o in outcomes {
+            for k in &mut o.kept {
+                let start = text.len();
+                text.extend_from_slice(&old[k.start..k.start + k.len()]);
+                k.start = start;
+            }
+        }
+        self.text = text;
+        self.dead = 0;
+    }
+
+    /// Events kept so far, over all outcomes.
+    fn kept_total(&self) -> usize {
+        self.reasons
+            .iter()
+            .map(|(_, o)| o.kept.len())
+            .sum::<usize>()
+            + self.accepted.kept.len()
+    }
+
+    /// One recorder holding the events of both, as if one had recorded them all: exact counts,
+    /// every kept event at `full`, and at `sample` a uniform sample of each outcome's events
+    /// (the two reservoirs are uniform samples of their own events: drawing from them, each in
+    /// proportion to the events it stands for, gives a uniform sample of all).
+    pub(crate) fn merge(a: Recorder, b: Recorder) -> Recorder {
+        let (mut base, mut other) = if a.kept_total() >= b.kept_total() {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let text = std::mem::take(&mut other.text);
+        for (reason, o) in &mut other.reasons {
+            let i = base.find_reason(reason, (0, 0));
+            base.absorb(Target::Reason(i), o, &text);
+        }
+        base.absorb(Target::Accepted, &mut other.accepted, &text);
+        other.text = text;
+        base
+    }
+
+    /// Adds another recorder's outcome (kept events in `text`) to one of this recorder's.
+    fn absorb(&mut self, target: Target, theirs: &mut Outcome, text: &[u8]) {
+        let room = match target {
+            Target::Accepted => ACCEPTANCES_KEPT,
+            Target::Reason(_) => SAMPLES_PER_REASON,
+        };
+        let (mut a, mut b) = (self.outcome(target).count, theirs.count);
+        self.outcome(target).count = a.saturating_add(b);
+        let mut mine = std::mem::take(&mut self.outcome(target).kept);
+        let mut other = std::mem::take(&mut theirs.kept);
+        let kept = if self.capture != Capture::Sample || mine.len() + other.len() <= room {
+            mine.extend(other.drain(..).map(|k| self.copy_in(k, text)));
+            mine
+        } else {
+            let mut kept = Vec::with_capacity(room);
+            while kept.len() < room && a.saturating_add(b) > 0 {
+                // An event counted without an item (`reject_count`) yields no sample.
+                if self.below(a.saturating_add(b)) < a {
+                    a -= 1;
+                    if !mine.is_empty() {
+                        let j = self.below(mine.len() as u64) as usize;
+                        kept.push(mine.swap_remove(j));
+                    }
+                } else {
+                    b -= 1;
+                    if !other.is_empty() {
+                        let j = self.below(other.len() as u64) as usize;
+                        let k = other.swap_remove(j);
+                        kept.push(self.copy_in(k, text));
+                    }
+                }
+            }
+            self.dead += mine.iter().map(Kept::len).sum::<usize>();
+            kept
+        };
+        self.outcome(target).kept = kept;
+        if let Some(pool) = &self.pool {
+            pool.give_slots(other);
+        }
+    }
+
+    /// A kept event of another recorder, its text copied to the end of this one's buffer.
+    fn copy_in(&mut self, k: Kept, text: &[u8]) -> Kept {
+        let start = self.text.len();
+        self.text
+            .extend_from_slice(&text[k.start..k.start + k.len()]);
+        Kept { start, ..k }
     }
 
     /// Exact counts and kept samples (in order of arrival), by reason.
     pub(crate) fn rejections(&mut self) -> BTreeMap<String, ReasonSummary> {
-        self.seen.clear();
+        self.seen = [(0, 0); SCAN_LIMIT];
+        let (text, pool) = (&self.text, &self.pool);
         self.reasons
             .drain(..)
-            .map(|(reason, o)| (reason.into(), o.into_summary()))
+            .map(|(reason, mut o)| (reason.into(), o.summary(text, pool)))
             .collect()
     }
 
     /// Exact count and kept samples of acceptances.
     pub(crate) fn acceptances(&mut self) -> ReasonSummary {
-        std::mem::take(&mut self.accepted).into_summary()
+        self.accepted.summary(&self.text, &self.pool)
     }
 
     /// Moves everything recorded out, leaving an empty recorder (no allocation).
@@ -241,57 +475,226 @@ impl Recorder {
     }
 }
 
-impl Outcome {
-    fn into_summary(mut self) -> ReasonSummary {
-        self.kept.sort_unstable_by_key(|k| k.seq);
-        ReasonSummary {
-            count: self.count,
-            samples: self
-                .kept
-                .into_iter()
-                .map(|k| Sample {
-                    item_id: k.item,
-                    details: k.details.map(to_json_text),
-                })
-                .collect(),
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if let Some(pool) = &self.pool {
+            pool.give_text(std::mem::take(&mut self.text));
+            for (_, o) in &mut self.reasons {
+                pool.give_slots(std::mem::take(&mut o.kept));
+            }
+            pool.give_slots(std::mem::take(&mut self.accepted.kept));
         }
     }
 }
 
-/// Collects serialised JSON and stops the serialiser once `max` bytes are written, so recording
-/// a huge value costs no more than recording `max` bytes of it.
+impl Outcome {
+    /// The count and the kept samples in order of arrival; the slots go back to the pool.
+    fn summary(&mut self, text: &[u8], pool: &Option<Arc<BufferPool>>) -> ReasonSummary {
+        self.kept.sort_unstable_by_key(|k| (k.at, k.seq));
+        let piece = |start: usize, len: usize| {
+            let bytes = &text[start..start + len];
+            match std::str::from_utf8(bytes) {
+                Ok(s) => s.to_owned(),
+                Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+            }
+        };
+        let samples = self
+            .kept
+            .iter()
+            .map(|k| Sample {
+                item_id: ItemId(piece(k.start, k.id_len)),
+                details: (k.details_len > 0).then(|| {
+                    to_json_text(piece(k.start + k.id_len, k.details_len).into_boxed_str())
+                }),
+            })
+            .collect();
+        if let Some(pool) = pool {
+            pool.give_slots(std::mem::take(&mut self.kept));
+        }
+        ReasonSummary {
+            count: std::mem::take(&mut self.count),
+            samples,
+        }
+    }
+}
+
+/// Buffers of finished steps, emptied and kept for the client's next steps, so that a step
+/// which keeps samples neither grows fresh buffers nor has the shipper free them each time.
+#[derive(Debug, Default)]
+pub(crate) struct BufferPool {
+    pooled: Mutex<Pooled>,
+}
+
+#[derive(Debug, Default)]
+struct Pooled {
+    texts: Vec<Vec<u8>>,
+    slots: Vec<Vec<Kept>>,
+}
+
+/// Text buffers and slot lists a pool holds at most, and the largest it keeps (bytes): at most
+/// `(8 + 32) × 256 KiB` stay allocated, typically a few KiB per step in flight.
+const POOL_TEXTS: usize = 8;
+const POOL_SLOTS: usize = 32;
+const POOL_MAX_BYTES: usize = 256 * 1024;
+
+impl BufferPool {
+    fn pooled(&self) -> MutexGuard<'_, Pooled> {
+        self.pooled.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn take_text(&self) -> Option<Vec<u8>> {
+        self.pooled().texts.pop()
+    }
+
+    fn take_slots(&self) -> Option<Vec<Kept>> {
+        self.pooled().slots.pop()
+    }
+
+    fn give_text(&self, mut text: Vec<u8>) {
+        if text.capacity() == 0 || text.capacity() > POOL_MAX_BYTES {
+            return;
+        }
+        text.clear();
+        let mut pooled = self.pooled();
+        if pooled.texts.len() < POOL_TEXTS {
+            pooled.texts.push(text);
+        }
+    }
+
+    fn give_slots(&self, mut slots: Vec<Kept>) {
+        if slots.capacity() == 0 || slots.capacity() * size_of::<Kept>() > POOL_MAX_BYTES {
+            return;
+        }
+        slots.clear();
+        let mut pooled = self.pooled();
+        if pooled.slots.len() < POOL_SLOTS {
+            pooled.slots.push(slots);
+        }
+    }
+}
+
+/// Whether two texts are the same, compared inline and without data-dependent branches for
+/// the 8 to 32 bytes reasons usually have (four word compares rather than a call to `memcmp`).
+#[inline]
+fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[at..at + 8]);
+        u64::from_ne_bytes(w)
+    };
+    match n {
+        8..=32 => {
+            // Words at 0, 8, 16 and n - 8, each moved back to fit: together they cover all.
+            let last = n - 8;
+            [0, 8, 16, last]
+                .into_iter()
+                .map(|at| at.min(last))
+                .fold(0, |diff, at| diff | (word(a, at) ^ word(b, at)))
+                == 0
+        }
+        _ => a == b,
+    }
+}
+
+/// serde_json's compact output, with whole numbers and numbers of one or two decimals (prices,
+/// ratings, scores) written with integer formatting rather than the shortest-round-trip float
+/// algorithm. The text is the same as serde_json's own: see `write_f64`.
+struct FastFloats;
+
+/// Whole numbers below this magnitude are written `<integer>.0` by serde_json too (from 1e16 on
+/// it switches to exponents).
+const WHOLE_FLOAT_LIMIT: f64 = 1e15;
+
+/// Below this magnitude, hundredths are exact integers in an `f64` and neighbouring candidates
+/// with one or two decimals are far more than a rounding step apart.
+const DECIMAL_FLOAT_LIMIT: f64 = 1e13;
+
+impl Formatter for FastFloats {
+    /// A finite `value` (serde_json writes the others as `null` before asking).
+    ///
+    /// If `t / 10^d` (correctly rounded, as parsing the text `t/10^d` would give) is `value`
+    /// for an integer `t` and `d` decimals, that text reads back as `value`; a shorter one
+    /// would have matched at `d - 1` decimals, and no other text with `d` decimals is as close,
+    /// so it is the one shortest text serde_json's algorithm writes. Anything else goes to it.
+    #[inline]
+    fn write_f64<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
+        let whole = value as i64;
+        // `-0.0` converts to 0 and back to `0.0 == -0.0`, but is written "-0.0": not this path.
+        if whole as f64 == value
+            && value.abs() < WHOLE_FLOAT_LIMIT
+            && (whole != 0 || value.is_sign_positive())
+        {
+            let mut digits = itoa::Buffer::new();
+            writer.write_all(digits.format(whole).as_bytes())?;
+            return writer.write_all(b".0");
+        }
+        let magnitude = value.abs();
+        if magnitude < DECIMAL_FLOAT_LIMIT {
+            for (scale, places) in [(10u64, 1), (100, 2)] {
+                let scaled = (magnitude * scale as f64 + 0.5) as u64;
+                if scaled as f64 / scale as f64 == magnitude {
+                    if value.is_sign_negative() {
+                        writer.write_all(b"-")?;
+                    }
+                    let mut digits = itoa::Buffer::new();
+                    writer.write_all(digits.format(scaled / scale).as_bytes())?;
+                    let fraction = scaled % scale;
+                    let text = [
+                        b'.',
+                        b'0' + (fraction / 10) as u8,
+                        b'0' + (fraction % 10) as u8,
+                    ];
+                    return match places {
+                        1 => writer.write_all(&[b'.', text[2]]),
+                        _ => writer.write_all(&text),
+                    };
+                }
+            }
+        }
+        CompactFormatter.write_f64(writer, value)
+    }
+}
+
+/// Collects serialised JSON at the end of a buffer and stops the serialiser once the value's
+/// text reaches `end`, so recording a huge value costs no more than recording its first bytes.
 struct Capped<'a> {
     buf: &'a mut Vec<u8>,
-    max: usize,
+    end: usize,
     over: bool,
 }
 
-impl std::io::Write for Capped<'_> {
+impl io::Write for Capped<'_> {
     #[inline]
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.write_all(data).map(|()| data.len())
     }
 
-    /// serde_json writes through `write_all`, many small pieces per value: one length check and
-    /// a copy each, without the default loop.
-    #[inline]
-    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        if self.buf.len() + data.len() > self.max {
+    /// serde_json writes through `write_all`, many small pieces per value (`{`, `"`, a key…):
+    /// one length check and a copy each, without the default loop. Always inlined, so the
+    /// one-byte pieces become plain stores rather than calls to `memcpy`.
+    #[inline(always)]
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.buf.len() + data.len() > self.end {
             self.over = true;
-            let room = self.max.saturating_sub(self.buf.len());
+            let room = self.end.saturating_sub(self.buf.len());
             self.buf.extend_from_slice(&data[..room]);
-            return Err(std::io::Error::other("over the size limit"));
+            return Err(io::Error::other("over the size limit"));
         }
         self.buf.extend_from_slice(data);
         Ok(())
     }
-    fn flush(&mut self) -> std::io::Result<()> {
+    fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
 
 /// What stands in for a value whose JSON is over the limit: a note and the start of the JSON.
-fn truncated(partial: &[u8], max: usize) -> Box<str> {
+fn truncated(partial: &[u8], max: usize) -> String {
     let text = String::from_utf8_lossy(partial);
     let mut cut = (max / 2).min(text.len());
     while !text.is_char_boundary(cut) {
@@ -303,36 +706,57 @@ fn truncated(partial: &[u8], max: usize) -> Box<str> {
         "preview": &text[..cut],
     })
     .to_string()
-    .into_boxed_str()
 }
 
-/// A value as JSON text, serialised once into `scratch` and capped at `max` bytes.
+/// Appends a value's JSON text to `buf`, capped at `max` bytes; returns how many bytes it took
+/// (0 for `null`, which is no value).
 ///
-/// `null` is no value. A value that cannot be serialised becomes `{"_xray_error": "..."}`. A value
-/// whose JSON is over `max` bytes becomes `{"_xray_truncated": true, "limit_bytes": max,
-/// "preview": "<its first max/2 bytes>"}`; serialisation stops at the limit, so the cost is
-/// bounded too. Item details are capped at `Config::max_details_bytes`, inputs and outputs at
-/// `Config::max_io_bytes`.
+/// A value that cannot be serialised becomes `{"_xray_error": "..."}`. A value whose JSON is
+/// over `max` bytes becomes `{"_xray_truncated": true, "limit_bytes": max, "preview": "<its first
+/// max/2 bytes>"}`; serialisation stops at the limit, so the cost is bounded too.
+pub(crate) fn append_capped_json<T: Serialize + ?Sized>(
+    buf: &mut Vec<u8>,
+    value: &T,
+    max: usize,
+) -> usize {
+    let start = buf.len();
+    let mut ser = serde_json::Serializer::with_formatter(
+        Capped {
+            end: start.saturating_add(max),
+            buf: &mut *buf,
+            over: false,
+        },
+        FastFloats,
+    );
+    let result = value.serialize(&mut ser);
+    let over = ser.into_inner().over;
+    if let Err(e) = result {
+        let note = if over {
+            truncated(&buf[start..], max)
+        } else {
+            serde_json::json!({"_xray_error": format!("could not be serialised: {e}")}).to_string()
+        };
+        buf.truncate(start);
+        buf.extend_from_slice(note.as_bytes());
+    } else if &buf[start..] == b"null" {
+        buf.truncate(start);
+    }
+    buf.len() - start
+}
+
+/// A value as JSON text, serialised once into `scratch` and capped at `max` bytes (see
+/// [`append_capped_json`]); `None` for `null`. Item details are capped at
+/// `Config::max_details_bytes`, inputs and outputs at `Config::max_io_bytes`.
 pub(crate) fn capped_json<T: Serialize + ?Sized>(
     scratch: &mut Vec<u8>,
     value: &T,
     max: usize,
 ) -> Option<Box<str>> {
     scratch.clear();
-    let mut out = Capped {
-        buf: scratch,
-        max,
-        over: false,
-    };
-    if let Err(e) = serde_json::to_writer(&mut out, value) {
-        if out.over {
-            return Some(truncated(out.buf, max));
-        }
-        let error = serde_json::json!({"_xray_error": format!("could not be serialised: {e}")});
-        return Some(error.to_string().into_boxed_str());
+    if append_capped_json(scratch, value, max) == 0 {
+        return None;
     }
-    let text = std::str::from_utf8(out.buf).ok()?;
-    (text != "null").then(|| text.into())
+    std::str::from_utf8(scratch).ok().map(Into::into)
 }
 
 /// A value's `Debug` text as a JSON string, capped at `max` bytes (formatting stops there).
@@ -543,6 +967,211 @@ mod tests {
         assert_eq!(rej.len(), 100);
         assert_eq!(rej["reason_99"].count, 3);
         assert_eq!(rej["reason_5"].count, 13);
+    }
+
+    #[test]
+    fn floats_are_written_as_serde_json_writes_them() {
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            120.0,
+            0.5,
+            -2.25,
+            0.1,
+            1e15 - 1.0,
+            1e15,
+            -1e15,
+            1e16,
+            9_007_199_254_740_993.0,
+            1e300,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::NAN,
+            f64::INFINITY,
+        ];
+        values.extend((0..2000).map(|i| f64::from(i) * 0.37 - 300.0));
+        values.extend((0..64).map(|k| 2f64.powi(k)));
+        for scale in [10.0, 100.0, 1000.0] {
+            values.extend((-3000..3000).map(|i| f64::from(i) / scale));
+            values.extend((0..2000).map(|i| (f64::from(i) * 7919.0 + 0.5) / scale));
+            values.extend((0..200).map(|i| 1e12 + f64::from(i) / scale));
+            values.extend((0..200).map(|i| 9.9e12 + f64::from(i) / scale));
+            values.extend((0..200).map(|i| 1e13 + f64::from(i) / scale));
+        }
+        values.extend([
+            0.05, 0.01, 0.001, 1e-5, 1e-6, 1e-7, 0.15, 2.675, 1.005, 0.995, 0.045,
+        ]);
+        values.extend((0..1000).map(|i| f64::from(i) * 0.1 + 0.05));
+        values.extend((0..1000).map(|i| (f64::from(i) * 0.01).sqrt()));
+        // Random bit patterns, and random integers over 10 and 100 up to 1e16.
+        let mut r = Recorder::new(Capture::Sample, 0, 99);
+        for _ in 0..20_000 {
+            let bits = r.below(u64::MAX) ^ (r.below(u64::MAX) << 1);
+            values.push(f64::from_bits(bits));
+            let digits = 1 + r.below(16) as u32;
+            let t = r.below(10u64.pow(digits)) as f64;
+            values.extend([t / 10.0, -t / 100.0]);
+        }
+        for v in values {
+            let ours = capped_json(&mut Vec::new(), &(v, [v]), 4096);
+            let theirs = serde_json::to_string(&(v, [v])).unwrap();
+            assert_eq!(ours.as_deref(), Some(theirs.as_str()), "{v:e}");
+        }
+    }
+
+    #[test]
+    fn replaced_samples_are_compacted_away() {
+        let pool = Arc::new(BufferPool::default());
+        let mut r = Recorder::new(Capture::Sample, 4096, 5).pooled(pool.clone());
+        let pad = "x".repeat(300);
+        for i in 0..20_000u64 {
+            r.reject(
+                i,
+                ["a", "b"][(i % 2) as usize],
+                &json!({"i": i, "pad": pad}),
+            );
+            assert!(r.dead <= COMPACT_AFTER.max(r.text.len() / 2));
+        }
+        // 100 live samples of ~330 bytes, however many were written and replaced.
+        assert!(
+            r.text.len() < 2 * COMPACT_AFTER + 100 * 400,
+            "{}",
+            r.text.len()
+        );
+        let rej = r.rejections();
+        for (reason, parity) in [("a", 0), ("b", 1)] {
+            assert_eq!(rej[reason].count, 10_000);
+            assert_eq!(rej[reason].samples.len(), SAMPLES_PER_REASON);
+            for s in &rej[reason].samples {
+                let i: u64 = s.item_id.as_str().parse().unwrap();
+                assert_eq!(i % 2, parity);
+                let details = s.details.as_ref().unwrap().to_value();
+                assert_eq!(details["i"], i, "the details kept with their item");
+            }
+        }
+        drop(r);
+        let pooled = pool.pooled();
+        assert_eq!(
+            (pooled.texts.len(), pooled.slots.len()),
+            (1, 2),
+            "buffers back"
+        );
+        assert!(pooled.texts[0].is_empty() && pooled.slots.iter().all(Vec::is_empty));
+    }
+
+    #[test]
+    fn a_step_reuses_the_buffers_of_the_one_before() {
+        let pool = Arc::new(BufferPool::default());
+        for round in 0..3u64 {
+            let mut r = Recorder::new(Capture::Sample, 4096, round).pooled(pool.clone());
+            let before = allocations();
+            for i in 0..5000u64 {
+                r.reject(
+                    i,
+                    "r",
+                    &Price {
+                        price: i,
+                        threshold: 1,
+                    },
+                );
+                r.accept::<()>(i, None);
+            }
+            let allocated = allocations() - before;
+            // The first round grows its buffers (about 20 allocations); later ones only list
+            // their reason (3) and may grow a slot list the pool handed to the other outcome (4).
+            if round > 0 {
+                assert!(
+                    allocated <= 8,
+                    "{allocated} allocations with pooled buffers"
+                );
+            } else {
+                assert!(allocated > 8, "{allocated} allocations without");
+            }
+            assert_eq!(r.rejections()["r"].samples.len(), SAMPLES_PER_REASON);
+            assert_eq!(r.acceptances().samples.len(), ACCEPTANCES_KEPT);
+        }
+    }
+
+    fn ids(summary: &ReasonSummary) -> Vec<u64> {
+        summary
+            .samples
+            .iter()
+            .map(|s| s.item_id.as_str().parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn two_recorders_merge_in_order_of_arrival() {
+        let clock = Arc::new(AtomicU64::new(0));
+        let mut owner = Recorder::new(Capture::Full, 4096, 1).clocked(Clock::Owner(clock.clone()));
+        let mut others = Recorder::new(Capture::Full, 4096, 2).clocked(Clock::Others(clock));
+        owner.reject(1u64, "r", &json!({"n": 1}));
+        others.reject(2u64, "r", &json!({"n": 2}));
+        others.reject(3u64, "r", &json!({"n": 3}));
+        owner.reject(4u64, "s", &());
+        owner.reject(5u64, "r", &json!({"n": 5}));
+        others.accept(6u64, Some(&"six"));
+        owner.accept::<()>(7u64, None);
+        others.reject_count("r", 10);
+        let mut merged = Recorder::merge(owner, others);
+        let rej = merged.rejections();
+        assert_eq!(rej["r"].count, 14);
+        assert_eq!(ids(&rej["r"]), [1, 2, 3, 5]);
+        for s in &rej["r"].samples {
+            assert_eq!(
+                s.details.as_ref().unwrap().to_value()["n"],
+                s.item_id.as_str().parse::<u64>().unwrap()
+            );
+        }
+        assert_eq!(ids(&rej["s"]), [4]);
+        let acc = merged.acceptances();
+        assert_eq!((acc.count, ids(&acc)), (2, vec![6, 7]));
+        assert_eq!(acc.samples[0].details.as_ref().unwrap().get(), "\"six\"");
+    }
+
+    #[test]
+    fn merged_reservoirs_stay_uniform_over_both() {
+        // 1,000 events on one side, 3,000 on the other: a quarter of the merged samples should
+        // come from the first, whichever side kept more.
+        let mut from_first = 0;
+        let trials = 200;
+        for seed in 0..trials {
+            let mut a = Recorder::new(Capture::Sample, 4096, seed);
+            let mut b = Recorder::new(Capture::Sample, 4096, seed + 1000);
+            for i in 0..1000u64 {
+                a.reject(i, "x", &());
+            }
+            for i in 1000..4000u64 {
+                b.reject(i, "x", &());
+            }
+            let (a, b) = if seed % 2 == 0 { (a, b) } else { (b, a) };
+            let rej = Recorder::merge(a, b).rejections();
+            assert_eq!(rej["x"].count, 4000);
+            let kept = ids(&rej["x"]);
+            assert_eq!(kept.len(), SAMPLES_PER_REASON);
+            from_first += kept.iter().filter(|&&i| i < 1000).count();
+        }
+        let share = from_first as f64 / (trials as f64 * SAMPLES_PER_REASON as f64);
+        assert!((0.22..0.28).contains(&share), "{share}");
+    }
+
+    #[test]
+    fn merging_counted_only_rejections_never_fails() {
+        let mut a = Recorder::new(Capture::Sample, 4096, 1);
+        let mut b = Recorder::new(Capture::Sample, 4096, 2);
+        a.reject_count("x", 1000);
+        for i in 0..10u64 {
+            a.reject(i, "x", &());
+        }
+        for i in 10..110u64 {
+            b.reject(i, "x", &());
+        }
+        let rej = Recorder::merge(a, b).rejections();
+        assert_eq!(rej["x"].count, 1110);
+        assert!(rej["x"].samples.len() <= SAMPLES_PER_REASON);
     }
 
     #[test]

@@ -2,16 +2,19 @@
 
 use crate::client::{Core, XRay};
 use crate::context::{Context, Entered};
+use crate::item::IntoItemId;
+use crate::local::Local;
 use crate::run::{Run, RunGuard, RunShared};
-use crate::sampling::{capped_json, details_json, to_json_text, Recorder};
+use crate::sampling::{capped_json, details_json, to_json_text, Clock, Recorder};
 use crate::transport::Outgoing;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::fmt::Display;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use xray_wire::{
-    Capture, Decision, Event, ItemId, JsonText, StepFinished, StepRecord, StepType, Timestamp,
+    Capture, Decision, Event, JsonText, StepFinished, StepRecord, StepType, Timestamp,
 };
 
 pub(crate) struct StepShared {
@@ -51,8 +54,9 @@ impl StepShared {
         self.run.core.config.max_io_bytes
     }
 
-    /// Ends the step once and ships it; returns its output and error for a run it owns.
-    fn finish(&self) -> (Option<Box<str>>, Option<String>) {
+    /// Ends the step once and ships it, with what the owner thread recorded on its own;
+    /// returns its output and error for a run it owns.
+    fn finish(&self, local: Recorder) -> (Option<Box<str>>, Option<String>) {
         let mut d = self.data();
         if d.finished {
             return (None, None);
@@ -61,8 +65,9 @@ impl StepShared {
         if d.error.is_none() && std::thread::panicking() {
             d.error = Some("panicked".into());
         }
-        let rejected = d.rec.rejected_total();
-        let accepted = d.rec.accepted_total();
+        let rec = Recorder::merge(d.rec.take(), local);
+        let rejected = rec.rejected_total();
+        let accepted = rec.accepted_total();
         let input_count = d.input_count.or_else(|| {
             let total = rejected.saturating_add(accepted);
             (total > 0).then_some(total)
@@ -85,7 +90,7 @@ impl StepShared {
             position: Some(self.position),
             name: self.name.clone(),
             step_type: self.step_type,
-            capture: d.rec.capture,
+            capture: rec.capture,
             input_count,
             output_count,
             started_at: Some(self.started_at),
@@ -101,7 +106,7 @@ impl StepShared {
         };
         let (input, output) = (d.input.take(), d.output.clone());
         let attributes = std::mem::take(&mut d.attributes);
-        let mut rec = d.rec.take();
+        let mut rec = rec;
         let result = (d.output.take(), d.error.take());
         drop(d);
         let (run_id, pipeline) = (self.run.run_id.clone(), self.run.pipeline.clone());
@@ -170,7 +175,7 @@ impl Step {
     /// Records that `item` was rejected for `reason`, with details (anything `Serialize`; `()`
     /// for none). The count is exact; the item and details are kept per the capture level.
     #[inline]
-    pub fn reject<D: Serialize>(&self, item: impl Into<ItemId>, reason: &str, details: D) {
+    pub fn reject<D: Serialize>(&self, item: impl IntoItemId, reason: &str, details: D) {
         self.with(|_, d| d.rec.reject(item, reason, &details));
     }
 
@@ -181,20 +186,20 @@ impl Step {
 
     /// Records that `item` was let through.
     #[inline]
-    pub fn accept(&self, item: impl Into<ItemId>) {
+    pub fn accept(&self, item: impl IntoItemId) {
         self.with(|_, d| d.rec.accept::<()>(item, None));
     }
 
     /// Records that `item` was let through, with details.
-    pub fn accept_with<D: Serialize>(&self, item: impl Into<ItemId>, details: D) {
+    pub fn accept_with<D: Serialize>(&self, item: impl IntoItemId, details: D) {
         self.with(|_, d| d.rec.accept(item, Some(&details)));
     }
 
     /// Records what the step chose, its score and why. The last decision stands.
-    pub fn decide<D: Serialize>(&self, selected: impl Into<ItemId>, score: f64, details: D) {
+    pub fn decide<D: Serialize>(&self, selected: impl IntoItemId, score: f64, details: D) {
         self.with(|s, d| {
             d.decision = Some(Decision {
-                selected: Some(selected.into()),
+                selected: Some(selected.into_item_id()),
                 score: score.is_finite().then_some(score),
                 details: details_json(&details, s.max_details()),
             })
@@ -276,6 +281,8 @@ pub struct StepGuard {
     step: Step,
     /// The run this step opened for itself, when it was opened outside any run.
     own_run: Option<RunGuard>,
+    /// What the guard records on the thread that opened the step, without a lock.
+    local: Local,
 }
 
 impl StepGuard {
@@ -287,7 +294,13 @@ impl StepGuard {
     ) -> StepGuard {
         let core: &Core = &run.core;
         let capture = capture.unwrap_or(core.config.capture);
-        let rec = Recorder::new(capture, core.config.max_details_bytes, core.seed());
+        let clock = Arc::new(AtomicU64::new(0));
+        let recorder = || {
+            Recorder::new(capture, core.config.max_details_bytes, core.seed())
+                .pooled(core.buffers.clone())
+        };
+        let rec = recorder().clocked(Clock::Others(clock.clone()));
+        let local = Local::new(recorder().clocked(Clock::Owner(clock)), true);
         let shared = StepShared {
             step_id: uuid::Uuid::new_v4().to_string(),
             position: run.next_position(),
@@ -313,6 +326,7 @@ impl StepGuard {
                 shared: Some(Arc::new(shared)),
             },
             own_run: None,
+            local,
         }
     }
 
@@ -334,6 +348,7 @@ impl StepGuard {
                 return StepGuard {
                     step: Step::none(),
                     own_run: None,
+                    local: Local::new(Recorder::new(Capture::Minimal, 0, 0), false),
                 }
             }
         };
@@ -344,6 +359,61 @@ impl StepGuard {
     /// A handle on this step, to pass around or into threads.
     pub fn handle(&self) -> Step {
         self.step.clone()
+    }
+
+    /// [`Step::reject`]. On the thread that opened the step it takes no lock.
+    #[inline]
+    pub fn reject<D: Serialize>(&self, item: impl IntoItemId, reason: &str, details: D) {
+        // An item is only ever passed on once: the closure runs, or the step records it.
+        let mut item = Some(item);
+        let done = self.local.with(|rec| {
+            if let Some(item) = item.take() {
+                rec.reject(item, reason, &details);
+            }
+        });
+        if done.is_none() {
+            if let Some(item) = item {
+                self.step.reject(item, reason, details);
+            }
+        }
+    }
+
+    /// [`Step::reject_count`]. On the thread that opened the step it takes no lock.
+    pub fn reject_count(&self, reason: &str, n: u64) {
+        if self.local.with(|rec| rec.reject_count(reason, n)).is_none() {
+            self.step.reject_count(reason, n);
+        }
+    }
+
+    /// [`Step::accept`]. On the thread that opened the step it takes no lock.
+    #[inline]
+    pub fn accept(&self, item: impl IntoItemId) {
+        let mut item = Some(item);
+        let done = self.local.with(|rec| {
+            if let Some(item) = item.take() {
+                rec.accept::<()>(item, None);
+            }
+        });
+        if done.is_none() {
+            if let Some(item) = item {
+                self.step.accept(item);
+            }
+        }
+    }
+
+    /// [`Step::accept_with`]. On the thread that opened the step it takes no lock.
+    pub fn accept_with<D: Serialize>(&self, item: impl IntoItemId, details: D) {
+        let mut item = Some(item);
+        let done = self.local.with(|rec| {
+            if let Some(item) = item.take() {
+                rec.accept(item, Some(&details));
+            }
+        });
+        if done.is_none() {
+            if let Some(item) = item {
+                self.step.accept_with(item, details);
+            }
+        }
     }
 
     /// Ends the step now.
@@ -367,7 +437,7 @@ impl Drop for StepGuard {
         let Some(shared) = &self.step.shared else {
             return;
         };
-        let (output, error) = shared.finish();
+        let (output, error) = shared.finish(self.local.take());
         if let Some(run) = self.own_run.take() {
             if output.is_some() {
                 run.set_output_text(output);

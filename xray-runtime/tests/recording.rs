@@ -354,3 +354,79 @@ fn late_and_no_op_recording_never_breaks_anything() {
     run.finish().unwrap();
     assert_eq!(xray.stats().failed, 0);
 }
+
+/// Details that record into the same step while being serialised.
+struct Reentrant<'a>(&'a xray::StepGuard);
+
+impl serde::Serialize for Reentrant<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.reject(900u64, "inner", ());
+        s.serialize_str("outer")
+    }
+}
+
+#[test]
+fn the_guard_its_handles_and_other_threads_record_into_one_step() {
+    let server = TestServer::start(Backend::Sqlite);
+    let (xray, _spool) = client(&server, "mixed");
+    let run = xray.run(());
+    let step = run.step_with_capture("mixed", StepType::Filter, Capture::Full);
+    let handle = step.handle();
+    // The guard (no lock on this thread) and a handle (locked), interleaved.
+    for i in 0..6u64 {
+        if i % 2 == 0 {
+            step.reject(i, "r", json!({"i": i}));
+        } else {
+            handle.reject(i, "r", json!({"i": i}));
+        }
+    }
+    step.accept(100u64);
+    handle.accept_with(101u64, "via handle");
+    step.reject_count("r", 4);
+    // The guard shared with other threads: they take the locked way.
+    std::thread::scope(|s| {
+        for t in 0..3u64 {
+            let step = &step;
+            s.spawn(move || {
+                for i in 0..10 {
+                    step.reject(1000 + t * 100 + i, "threads", ());
+                }
+            });
+        }
+    });
+    // A re-entrant call while the guard's own recorder is busy.
+    step.reject(800u64, "outer", Reentrant(&step));
+    step.finish();
+    let run_id = run.id().unwrap().to_string();
+    run.finish().unwrap();
+
+    let stored = support::run(&server.url, &run_id);
+    let s = &stored["steps"][0];
+    let ids = |v: &Value| -> Vec<String> {
+        v["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["item_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let r = &s["rejections"]["r"];
+    assert_eq!(r["count"], 10);
+    assert_eq!(
+        ids(r),
+        ["0", "1", "2", "3", "4", "5"],
+        "in order of arrival"
+    );
+    for sample in r["samples"].as_array().unwrap() {
+        assert_eq!(
+            sample["details"]["i"].as_u64().unwrap().to_string(),
+            sample["item_id"].as_str().unwrap()
+        );
+    }
+    assert_eq!(s["rejections"]["threads"]["count"], 30);
+    assert_eq!(s["rejections"]["inner"]["count"], 1);
+    assert_eq!(s["rejections"]["outer"]["samples"][0]["details"], "outer");
+    assert_eq!(ids(&s["acceptances"]), ["100", "101"]);
+    assert_eq!(s["acceptances"]["samples"][1]["details"], "via handle");
+    assert_eq!(s["input_count"], 10 + 30 + 2 + 2);
+}

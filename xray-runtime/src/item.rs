@@ -1,0 +1,134 @@
+//! What can name an item: strings and integers, written straight into the step's buffer when
+//! the event is kept, so an integer id costs no allocation and no `Display` formatting.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use xray_wire::ItemId;
+
+/// Anything that names an item: `&str`, `String`, integers (and references to them), [`ItemId`].
+///
+/// The text is only asked for when an event is kept, so recording an event that the sampler
+/// skips does no work for its id. A type of your own can implement this trait (one method), or
+/// be passed as an [`ItemId`] (`ItemId::from(...)`).
+pub trait IntoItemId {
+    /// Calls `f` with the id's text.
+    fn with_id_text<R>(self, f: impl FnOnce(&str) -> R) -> R;
+
+    /// The id as an owned [`ItemId`].
+    fn into_item_id(self) -> ItemId
+    where
+        Self: Sized,
+    {
+        self.with_id_text(|text| ItemId(text.to_owned()))
+    }
+}
+
+impl IntoItemId for &str {
+    #[inline]
+    fn with_id_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
+        f(self)
+    }
+}
+
+impl IntoItemId for &&str {
+    #[inline]
+    fn with_id_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
+        f(self)
+    }
+}
+
+impl IntoItemId for String {
+    #[inline]
+    fn with_id_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
+        f(&self)
+    }
+    fn into_item_id(self) -> ItemId {
+        ItemId(self)
+    }
+}
+
+impl IntoItemId for &String {
+    #[inline]
+    fn with_id_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
+        f(self)
+    }
+}
+
+impl IntoItemId for Box<str> {
+    #[inline]
+    fn with_id_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
+        f(&self)
+    }
+}
+
+impl IntoItemId for Arc<str> {
+    #[inline]
+    fn with_id_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
+        f(&self)
+    }
+}
+
+impl IntoItemId for Cow<'_, str> {
+    #[inline]
+    fn with_id_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
+        f(&self)
+    }
+}
+
+impl IntoItemId for ItemId {
+    #[inline]
+    fn with_id_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
+        f(&self.0)
+    }
+    fn into_item_id(self) -> ItemId {
+        self
+    }
+}
+
+impl IntoItemId for &ItemId {
+    #[inline]
+    fn with_id_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
+        f(&self.0)
+    }
+}
+
+macro_rules! integer_ids {
+    ($($t:ty),*) => {$(
+        impl IntoItemId for $t {
+            #[inline]
+            fn with_id_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
+                f(itoa::Buffer::new().format(self))
+            }
+        }
+        impl IntoItemId for &$t {
+            #[inline]
+            fn with_id_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
+                f(itoa::Buffer::new().format(*self))
+            }
+        }
+    )*};
+}
+integer_ids!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(id: impl IntoItemId) -> String {
+        id.with_id_text(str::to_owned)
+    }
+
+    #[test]
+    #[allow(clippy::needless_borrows_for_generic_args)] // the impls for references are tested
+    fn ids_read_as_their_text_as_before() {
+        assert_eq!(text(42u64), ItemId::from(42u64).0);
+        assert_eq!(text(-7i64), ItemId::from(-7i64).0);
+        assert_eq!(text(&usize::MAX), usize::MAX.to_string());
+        assert_eq!(text(i128::MIN), i128::MIN.to_string());
+        assert_eq!(text("case_1"), "case_1");
+        assert_eq!(text(&String::from("é")), "é");
+        assert_eq!(text(ItemId("x".into())), "x");
+        assert_eq!(7u8.into_item_id(), ItemId("7".into()));
+        assert_eq!(String::from("s").into_item_id(), ItemId("s".into()));
+    }
+}
