@@ -207,3 +207,34 @@ fn sqlite_has_no_pending_list() {
     let store = Store::open(db.url(), 2).expect("open");
     assert_eq!(store.clean_item_index().expect("nothing to do"), 0);
 }
+
+/// A document number is never handed out twice, not even once its step is gone.
+fn numbers_are_not_reused_after_the_newest_steps_go(backend: Backend) {
+    let db = TestDb::create(backend);
+    let store = Store::open(db.url(), 2).expect("open");
+    for id in ["r0", "r1", "r2"] {
+        store
+            .write(&WriteSet::from_run(run(id)).expect("valid"))
+            .expect("stored");
+    }
+    let newest = "SELECT MAX(item_doc) AS n FROM steps";
+    assert_eq!(count(db.url(), newest), 3);
+    store.delete_runs(&["r2".to_string()]).expect("deleted");
+    store
+        .write(&WriteSet::from_run(run("r3")).expect("valid"))
+        .expect("stored");
+    assert_eq!(count(db.url(), newest), 4, "r2's number stays retired");
+    assert_eq!(docs_holding(db.url(), "r2-1"), 0);
+    assert_eq!(docs_holding(db.url(), "r3-1"), 1);
+    assert_eq!(runs_of(&store, "shared"), ["r3", "r1", "r0"]);
+}
+
+#[test]
+fn sqlite_numbers_are_not_reused_after_the_newest_steps_go() {
+    numbers_are_not_reused_after_the_newest_steps_go(Backend::Sqlite);
+}
+
+#[test]
+fn postgres_numbers_are_not_reused_after_the_newest_steps_go() {
+    numbers_are_not_reused_after_the_newest_steps_go(Backend::Postgres);
+}

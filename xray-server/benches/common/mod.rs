@@ -448,7 +448,9 @@ pub fn plan_sql(run: &str, backend: Backend) -> Vec<(&'static str, String)> {
         ("runs pipeline failed", "SELECT * FROM runs WHERE pipeline = 'pipeline_07' AND status = 'failed' ORDER BY started_at DESC, run_id DESC LIMIT 51".to_string()),
         ("run's steps", format!("SELECT * FROM steps WHERE run_id = '{run}' ORDER BY position, started_at, step_id")),
         ("run's counts and packed samples", format!("SELECT * FROM step_reasons WHERE step_id IN (SELECT step_id FROM steps WHERE run_id = '{run}')")),
-        ("item across runs: documents", format!("SELECT * FROM steps WHERE item_doc IN ({docs}) ORDER BY started_at DESC, step_id DESC LIMIT 116")),
+        ("item across runs: documents", docs),
+        ("item across runs: the documents' steps", "SELECT * FROM steps WHERE item_doc IN (11, 12, 13) ORDER BY started_at DESC, step_id DESC LIMIT 116".to_string()),
+        ("item across runs: the documents' steps in a pipeline", "SELECT * FROM steps WHERE item_doc IN (11, 12, 13) AND pipeline = 'pipeline_07' ORDER BY started_at DESC, step_id DESC LIMIT 116".to_string()),
         ("item across runs: first index", format!("SELECT * FROM steps WHERE step_key IN (SELECT entry - {lo} FROM item_index WHERE entry BETWEEN {lo} AND {hi}) ORDER BY started_at DESC, step_id DESC LIMIT 116")),
     ]
 }

@@ -5,4 +5,5 @@
 -- `migrations_postgres`). `item_doc` is that document's number; entries already in `item_index`
 -- stay there and are still read.
 ALTER TABLE steps ADD COLUMN item_doc BIGINT;
-CREATE INDEX steps_by_item_doc ON steps (item_doc);
+-- Unique: a number names one step's document (NULLs, steps without one, do not collide).
+CREATE UNIQUE INDEX steps_by_item_doc ON steps (item_doc);

@@ -7,6 +7,5 @@ CREATE TABLE item_docs (
     items INTEGER[] NOT NULL
 );
 -- The server empties the pending list in the background every 250 ms (`store::items`), so a
--- request rarely finds it over its limit and has to merge it itself; the limit (KB) is a margin.
-CREATE INDEX item_docs_by_item ON item_docs USING gin (items)
-    WITH (fastupdate = on, gin_pending_list_limit = 16384);
+-- request rarely finds it over its limit (the default 4 MB) and has to merge it itself.
+CREATE INDEX item_docs_by_item ON item_docs USING gin (items) WITH (fastupdate = on);

@@ -1,1 +1,2 @@
+DROP TABLE item_doc_seq;
 DROP TABLE item_fts;

@@ -10,3 +10,11 @@ CREATE VIRTUAL TABLE item_fts USING fts5(
     detail = none,
     tokenize = 'ascii'
 );
+
+-- Document numbers: a counter that only goes up, so a number is never handed out twice (FTS5
+-- would merge a reused number's old and new documents without complaint).
+CREATE TABLE item_doc_seq (
+    id   INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+    last BIGINT NOT NULL
+);
+INSERT INTO item_doc_seq (id, last) VALUES (1, 0);

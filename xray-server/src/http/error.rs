@@ -57,7 +57,8 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::Store(StoreError::Unavailable(_)) | ApiError::ShuttingDown => "unavailable",
+            ApiError::Store(StoreError::Unavailable(_) | StoreError::Busy(_))
+            | ApiError::ShuttingDown => "unavailable",
             ApiError::Store(StoreError::Query(_) | StoreError::Corrupt(_)) => "internal",
             ApiError::Store(StoreError::StepOfAnotherRun { .. }) => "conflict",
         }
@@ -73,9 +74,8 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Store(StoreError::Unavailable(_)) | ApiError::ShuttingDown => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Store(StoreError::Unavailable(_) | StoreError::Busy(_))
+            | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(StoreError::Query(_) | StoreError::Corrupt(_)) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

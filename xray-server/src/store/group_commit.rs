@@ -1,12 +1,15 @@
 //! SQLite's writes, committed in groups.
 //!
 //! SQLite has one writer at a time, and a commit has a cost of its own (the WAL append of every
-//! page the transaction dirtied, the full-text index's new segment). Requests that arrive while
-//! another is writing queue here; whichever takes the writer's turn next writes every queued
-//! request (up to [`MAX_GROUP_STEPS`] steps) in one transaction, each inside its own savepoint,
-//! so one refused request (a step id of another run) rolls back alone and the others commit.
-//! Should the shared commit itself fail, each request is written again on its own, so each gets
-//! its own answer. A request alone in the queue is written at once: grouping adds no waiting.
+//! page the transaction dirtied, once however often the transaction touched it). Requests that
+//! arrive while another is writing queue here; whichever takes the writer's turn next writes
+//! every queued request (up to [`MAX_GROUP_STEPS`] steps) in one transaction, each inside its own
+//! savepoint, so one refused request (a step id of another run) rolls back alone and the others
+//! commit. (FTS5 still writes one segment a savepoint.) Should the shared commit fail, each request
+//! is written again on its own, so each gets its own answer; should the transaction not even
+//! begin (the database stayed locked past the busy timeout), every request of the group gets that
+//! error at once rather than waiting for the lock again one by one. A request alone in the queue
+//! is written at once: grouping adds no waiting.
 
 use super::rows::WriteSet;
 use super::{Backend, Packed, StoreError};
@@ -117,7 +120,9 @@ fn write_group(c: &mut SqliteConnection, group: &[Arc<Job>]) {
         *lock(&job.result) = Some(c.write(&job.set, &job.packed));
         return;
     }
+    let mut began = false;
     let together = c.immediate_transaction::<_, diesel::result::Error, _>(|c| {
+        began = true;
         Ok(group
             .iter()
             .map(|j| c.transaction::<_, StoreError, _>(|c| c.write_rows(&j.set, &j.packed)))
@@ -127,6 +132,12 @@ fn write_group(c: &mut SqliteConnection, group: &[Arc<Job>]) {
         Ok(results) => {
             for (j, r) in group.iter().zip(results) {
                 *lock(&j.result) = Some(r);
+            }
+        }
+        Err(e) if !began => {
+            let why = e.to_string();
+            for j in group {
+                *lock(&j.result) = Some(Err(StoreError::Busy(why.clone())));
             }
         }
         Err(_) => {

@@ -10,15 +10,13 @@
 //! hash costs a little reading, never a wrong answer.
 
 use super::packed;
-use super::rows::StepRow;
 use super::Store;
 use crate::schema::{item_docs, item_fts, steps};
-use diesel::dsl::{max, sql};
+use diesel::dsl::sql;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 use diesel::sqlite::SqliteConnection;
-use std::collections::HashMap;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -62,21 +60,24 @@ fn int4(key: i64) -> i32 {
     key as u32 as i32
 }
 
+/// A number read back from a query.
+#[derive(QueryableByName)]
+struct Number {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
 /// The item index of one backend (see the module docs).
 pub(super) trait ItemDocs {
-    /// Gives each step of `items` that has no document yet one listing its kept items; a step
-    /// that has one (a re-sent event) keeps it. Runs inside the write's transaction, after the
-    /// steps are stored.
-    fn add_docs(&mut self, items: &[StepItems]) -> QueryResult<()>;
+    /// `n` document numbers never handed out before (none may be reused: a number names one
+    /// step's document for good). Runs inside the write's transaction.
+    fn new_doc_numbers(&mut self, n: usize) -> QueryResult<Vec<i64>>;
 
-    /// Up to `limit` steps, newest first, whose document holds `item`'s hash (and `pipeline`'s,
-    /// if given).
-    fn steps_with_item(
-        &mut self,
-        item: &str,
-        pipeline: Option<&str>,
-        limit: i64,
-    ) -> QueryResult<Vec<StepRow>>;
+    /// Stores the documents of steps this write inserted: (number, the step's kept items).
+    fn add_docs(&mut self, docs: &[(i64, &StepItems)]) -> QueryResult<()>;
+
+    /// The numbers of the documents that hold `item`'s hash.
+    fn docs_with_item(&mut self, item: &str) -> QueryResult<Vec<i64>>;
 
     /// Deletes the documents of the steps of runs `ids`; runs inside the delete's transaction,
     /// before the steps go. Returns how many went.
@@ -102,40 +103,37 @@ macro_rules! docs_of_runs {
     }};
 }
 
-/// The steps whose document number is in `docs` (a subquery), newest first.
-macro_rules! steps_in_docs {
-    ($c:expr, $docs:expr, $pipeline:expr, $limit:expr) => {{
-        let mut q = steps::table
-            .filter(steps::item_doc.eq_any($docs))
-            .select(StepRow::as_select())
-            .into_boxed();
-        if let Some(p) = $pipeline {
-            q = q.filter(steps::pipeline.eq(p));
+/// Deletes the documents numbered `docs` from `$table` (whose number column is `$number`).
+macro_rules! delete_docs {
+    ($c:expr, $docs:expr, $table:path, $number:path) => {{
+        let mut n = 0;
+        for chunk in $docs.chunks(IDS_PER_STATEMENT) {
+            n += diesel::delete($table.filter($number.eq_any(chunk))).execute($c)?;
         }
-        q.order((steps::started_at.desc(), steps::step_id.desc()))
-            .limit($limit)
-            .load($c)
+        Ok(n)
     }};
 }
 
 impl ItemDocs for SqliteConnection {
-    fn add_docs(&mut self, items: &[StepItems]) -> QueryResult<()> {
-        if items.is_empty() {
-            return Ok(());
+    fn new_doc_numbers(&mut self, n: usize) -> QueryResult<Vec<i64>> {
+        if n == 0 {
+            return Ok(Vec::new());
         }
-        // A write transaction holds SQLite's only write lock: the next number is the largest + 1.
-        let last: Option<i64> = steps::table.select(max(steps::item_doc)).first(self)?;
-        let mut next = last.unwrap_or(0) + 1;
-        let mut docs = Vec::with_capacity(items.len());
-        for it in items {
-            let claimed = diesel::update(
-                steps::table
-                    .filter(steps::step_id.eq(&it.step_id))
-                    .filter(steps::item_doc.is_null()),
-            )
-            .set(steps::item_doc.eq(next))
-            .execute(self)?;
-            if claimed == 1 {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        // A counter that only goes up (`migrations_sqlite`): a number taken from the largest
+        // stored one could come back after its step was deleted some other way, and FTS5 would
+        // then merge the two documents without a word.
+        let last: Number =
+            diesel::sql_query("UPDATE item_doc_seq SET last = last + ? RETURNING last AS n")
+                .bind::<BigInt, _>(n)
+                .get_result(self)?;
+        Ok((last.n - n + 1..=last.n).collect())
+    }
+
+    fn add_docs(&mut self, docs: &[(i64, &StepItems)]) -> QueryResult<()> {
+        let rows: Vec<FtsDoc> = docs
+            .iter()
+            .map(|(doc, it)| {
                 let mut text = String::with_capacity(it.keys.len() * 10);
                 for k in &it.keys {
                     if !text.is_empty() {
@@ -143,14 +141,13 @@ impl ItemDocs for SqliteConnection {
                     }
                     text.push_str(&token(*k));
                 }
-                docs.push(FtsDoc {
-                    rowid: next,
+                FtsDoc {
+                    rowid: *doc,
                     items: text,
-                });
-                next += 1;
-            }
-        }
-        for chunk in docs.chunks(DOCS_PER_INSERT) {
+                }
+            })
+            .collect();
+        for chunk in rows.chunks(DOCS_PER_INSERT) {
             diesel::insert_into(item_fts::table)
                 .values(chunk)
                 .execute(self)?;
@@ -158,63 +155,42 @@ impl ItemDocs for SqliteConnection {
         Ok(())
     }
 
-    fn steps_with_item(
-        &mut self,
-        item: &str,
-        pipeline: Option<&str>,
-        limit: i64,
-    ) -> QueryResult<Vec<StepRow>> {
+    fn docs_with_item(&mut self, item: &str) -> QueryResult<Vec<i64>> {
         // A quoted string: the token is one term whatever FTS5's query syntax makes of it.
         let phrase = format!("\"{}\"", token(packed::key(item)));
-        let docs = item_fts::table
+        item_fts::table
             .filter(sql::<Bool>("item_fts MATCH ").bind::<Text, _>(phrase))
-            .select(item_fts::rowid.nullable());
-        steps_in_docs!(self, docs, pipeline, limit)
+            .select(item_fts::rowid)
+            .load(self)
     }
 
     fn remove_docs(&mut self, ids: &[String]) -> QueryResult<usize> {
         let docs = docs_of_runs!(self, ids);
-        let mut n = 0;
-        for chunk in docs.chunks(IDS_PER_STATEMENT) {
-            n += diesel::delete(item_fts::table.filter(item_fts::rowid.eq_any(chunk)))
-                .execute(self)?;
-        }
-        Ok(n)
+        delete_docs!(self, docs, item_fts::table, item_fts::rowid)
     }
 }
 
 impl ItemDocs for PgConnection {
-    fn add_docs(&mut self, items: &[StepItems]) -> QueryResult<()> {
-        if items.is_empty() {
-            return Ok(());
+    fn new_doc_numbers(&mut self, n: usize) -> QueryResult<Vec<i64>> {
+        if n == 0 {
+            return Ok(Vec::new());
         }
-        let by_step: HashMap<&str, &StepItems> =
-            items.iter().map(|i| (i.step_id.as_str(), i)).collect();
-        let mut ids: Vec<&str> = by_step.keys().copied().collect();
-        // One order for every writer, so two servers claiming overlapping steps cannot deadlock.
-        ids.sort_unstable();
-        let mut docs = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(IDS_PER_STATEMENT) {
-            // Only a step without a document claims a number: a concurrent writer of the same
-            // step waits for this row and then finds it taken.
-            let claimed: Vec<(String, Option<i64>)> = diesel::update(
-                steps::table
-                    .filter(steps::step_id.eq_any(chunk))
-                    .filter(steps::item_doc.is_null()),
-            )
-            .set(steps::item_doc.eq(sql::<BigInt>("nextval('item_doc_seq')").nullable()))
-            .returning((steps::step_id, steps::item_doc))
-            .get_results(self)?;
-            for (step_id, doc) in claimed {
-                if let (Some(doc), Some(it)) = (doc, by_step.get(step_id.as_str())) {
-                    docs.push(GinDoc {
-                        doc,
-                        items: it.keys.iter().map(|k| int4(*k)).collect(),
-                    });
-                }
-            }
-        }
-        for chunk in docs.chunks(DOCS_PER_INSERT) {
+        let rows: Vec<Number> =
+            diesel::sql_query("SELECT nextval('item_doc_seq') AS n FROM generate_series(1, $1)")
+                .bind::<BigInt, _>(i64::try_from(n).unwrap_or(i64::MAX))
+                .load(self)?;
+        Ok(rows.into_iter().map(|r| r.n).collect())
+    }
+
+    fn add_docs(&mut self, docs: &[(i64, &StepItems)]) -> QueryResult<()> {
+        let rows: Vec<GinDoc> = docs
+            .iter()
+            .map(|(doc, it)| GinDoc {
+                doc: *doc,
+                items: it.keys.iter().map(|k| int4(*k)).collect(),
+            })
+            .collect();
+        for chunk in rows.chunks(DOCS_PER_INSERT) {
             diesel::insert_into(item_docs::table)
                 .values(chunk)
                 .execute(self)?;
@@ -222,26 +198,16 @@ impl ItemDocs for PgConnection {
         Ok(())
     }
 
-    fn steps_with_item(
-        &mut self,
-        item: &str,
-        pipeline: Option<&str>,
-        limit: i64,
-    ) -> QueryResult<Vec<StepRow>> {
-        let docs = item_docs::table
+    fn docs_with_item(&mut self, item: &str) -> QueryResult<Vec<i64>> {
+        item_docs::table
             .filter(item_docs::items.contains(vec![int4(packed::key(item))]))
-            .select(item_docs::doc.nullable());
-        steps_in_docs!(self, docs, pipeline, limit)
+            .select(item_docs::doc)
+            .load(self)
     }
 
     fn remove_docs(&mut self, ids: &[String]) -> QueryResult<usize> {
         let docs = docs_of_runs!(self, ids);
-        let mut n = 0;
-        for chunk in docs.chunks(IDS_PER_STATEMENT) {
-            n += diesel::delete(item_docs::table.filter(item_docs::doc.eq_any(chunk)))
-                .execute(self)?;
-        }
-        Ok(n)
+        delete_docs!(self, docs, item_docs::table, item_docs::doc)
     }
 }
 
@@ -274,7 +240,11 @@ impl PendingListCleaner {
                         Ok(_) => failing = false,
                         Err(e) if !failing => {
                             failing = true;
-                            tracing::warn!("cleaning the item index's pending list failed: {e}");
+                            tracing::warn!(
+                                "cannot empty the item index's GIN pending list ({e}); requests \
+                                 will merge it themselves, with slower ingest at times (the \
+                                 server's database role must own index item_docs_by_item)"
+                            );
                         }
                         Err(_) => {}
                     }

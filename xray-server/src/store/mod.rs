@@ -39,6 +39,10 @@ pub enum StoreError {
     /// A statement failed.
     #[error("database error: {0}")]
     Query(#[from] diesel::result::Error),
+    /// The database did not let a write begin in time (another writer held it past the busy
+    /// timeout); nothing was written.
+    #[error("the database is busy: {0}")]
+    Busy(String),
     /// A step sent for one run has the id of a step of another run (step ids are unique across
     /// runs); nothing of the request is written.
     #[error("step_id `{step_id}` (of run `{run_id}`) is already the id of a step of run `{owner}`; step ids must be unique across runs")]
@@ -164,12 +168,44 @@ macro_rules! impl_backend {
                             .on_conflict_do_nothing()
                             .execute(c)?;
                     }
-                    for chunk in set.steps.chunks(STEPS_PER_INSERT) {
+                    // Steps that kept samples get their item document's number as they are
+                    // inserted; a step already stored keeps its own (and its document).
+                    let (reasons, items) = packed;
+                    let kept: HashMap<&str, &StepItems> =
+                        items.iter().map(|i| (i.step_id.as_str(), i)).collect();
+                    let wanted_docs = set
+                        .steps
+                        .iter()
+                        .filter(|s| kept.contains_key(s.step_id.as_str()))
+                        .count();
+                    let mut numbers = c.new_doc_numbers(wanted_docs)?.into_iter();
+                    let rows: Vec<(&StepRow, Option<i64>)> = set
+                        .steps
+                        .iter()
+                        .map(|s| {
+                            let doc = if kept.contains_key(s.step_id.as_str()) {
+                                numbers.next()
+                            } else {
+                                None
+                            };
+                            (s, doc)
+                        })
+                        .collect();
+                    for chunk in rows.chunks(STEPS_PER_INSERT) {
+                        let values: Vec<_> = chunk
+                            .iter()
+                            .map(|(s, doc)| (*s, steps::item_doc.eq(*doc)))
+                            .collect();
                         diesel::insert_into(steps::table)
-                            .values(chunk)
+                            .values(values)
                             .on_conflict_do_nothing()
                             .execute(c)?;
                     }
+                    let assigned: HashMap<&str, i64> = rows
+                        .iter()
+                        .filter_map(|(s, doc)| doc.map(|d| (s.step_id.as_str(), d)))
+                        .collect();
+                    let mut new_docs: Vec<(i64, &StepItems)> = Vec::new();
                     // A step id already stored (or sent twice) for another run would have been
                     // skipped above, and its counts and samples added to that run's step: refuse.
                     // Checked after the insert, so a concurrent writer of the same id is seen.
@@ -180,11 +216,11 @@ macro_rules! impl_backend {
                         .collect();
                     let ids: Vec<&str> = wanted.keys().copied().collect();
                     for chunk in ids.chunks(ROWS_PER_INSERT) {
-                        let owners: Vec<(String, String)> = steps::table
+                        let owners: Vec<(String, String, Option<i64>)> = steps::table
                             .filter(steps::step_id.eq_any(chunk))
-                            .select((steps::step_id, steps::run_id))
+                            .select((steps::step_id, steps::run_id, steps::item_doc))
                             .load(c)?;
-                        for (step_id, owner) in owners {
+                        for (step_id, owner, doc) in owners {
                             let run_id = wanted.get(step_id.as_str()).copied().unwrap_or_default();
                             if owner != run_id {
                                 return Err(StoreError::StepOfAnotherRun {
@@ -192,6 +228,14 @@ macro_rules! impl_backend {
                                     step_id,
                                     owner,
                                 });
+                            }
+                            // Numbers are never handed out twice: the stored number is ours
+                            // only if this write inserted the step.
+                            let ours = assigned.get(step_id.as_str()).copied();
+                            if let (Some(d), Some(it)) = (ours, kept.get(step_id.as_str())) {
+                                if doc == Some(d) {
+                                    new_docs.push((d, it));
+                                }
                             }
                         }
                     }
@@ -206,14 +250,13 @@ macro_rules! impl_backend {
                             owner: wanted[step.step_id.as_str()].to_string(),
                         });
                     }
-                    let (reasons, items) = packed;
                     for chunk in reasons.chunks(ROWS_PER_INSERT) {
                         diesel::insert_into(step_reasons::table)
                             .values(chunk)
                             .on_conflict_do_nothing()
                             .execute(c)?;
                     }
-                    c.add_docs(items)?;
+                    c.add_docs(&new_docs)?;
                     Ok(())
                 }
             }
@@ -412,7 +455,33 @@ macro_rules! impl_backend {
                 // so that such a step rarely shortens the answer. Steps written before the item
                 // documents are named by the first index, `item_index`.
                 let wanted = limit.saturating_add(16);
-                let mut named = self.steps_with_item(item, pipeline, wanted)?;
+                // The documents first, then their steps by an explicit list of numbers: both
+                // planners then know how few steps that is (as a subquery, PostgreSQL guessed
+                // 0.5% of all documents and could scan `steps`; SQLite, given a pipeline,
+                // walked the pipeline's steps instead).
+                let docs = self.docs_with_item(item)?;
+                let mut named: Vec<StepRow> = Vec::new();
+                for chunk in docs.chunks(ROWS_PER_INSERT) {
+                    let chunk: Vec<Option<i64>> = chunk.iter().map(|d| Some(*d)).collect();
+                    let mut q = steps::table
+                        .filter(steps::item_doc.eq_any(chunk))
+                        .select(StepRow::as_select())
+                        .into_boxed();
+                    if let Some(p) = pipeline {
+                        q = q.filter(steps::pipeline.eq(p));
+                    }
+                    named.extend(
+                        q.order((steps::started_at.desc(), steps::step_id.desc()))
+                            .limit(wanted)
+                            .load::<StepRow>(self)?,
+                    );
+                }
+                if docs.len() > ROWS_PER_INSERT {
+                    named.sort_by(|a, b| {
+                        (b.started_at, &b.step_id).cmp(&(a.started_at, &a.step_id))
+                    });
+                    named.truncate(usize::try_from(wanted).unwrap_or(usize::MAX));
+                }
                 let (lo, hi) = packed::entry_range(item);
                 let keys = item_index::table
                     .filter(item_index::entry.between(lo, hi))
