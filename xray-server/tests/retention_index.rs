@@ -106,16 +106,6 @@ fn deleting_runs_removes_their_documents(backend: Backend) {
     assert!(runs_of(&store, "r0-1").is_empty());
 }
 
-#[test]
-fn sqlite_deleting_runs_removes_their_documents() {
-    deleting_runs_removes_their_documents(Backend::Sqlite);
-}
-
-#[test]
-fn postgres_deleting_runs_removes_their_documents() {
-    deleting_runs_removes_their_documents(Backend::Postgres);
-}
-
 /// Steps stored before the item documents: named by `item_index` entries and a step key.
 fn legacy_entries_are_read_and_deleted(backend: Backend) {
     let db = TestDb::create(backend);
@@ -176,16 +166,6 @@ fn legacy_entries_are_read_and_deleted(backend: Backend) {
 }
 
 #[test]
-fn sqlite_legacy_entries_are_read_and_deleted() {
-    legacy_entries_are_read_and_deleted(Backend::Sqlite);
-}
-
-#[test]
-fn postgres_legacy_entries_are_read_and_deleted() {
-    legacy_entries_are_read_and_deleted(Backend::Postgres);
-}
-
-#[test]
 fn postgres_pending_list_is_emptied_and_items_still_found() {
     let db = TestDb::create(Backend::Postgres);
     let store = Store::open(db.url(), 2).expect("open");
@@ -229,12 +209,26 @@ fn numbers_are_not_reused_after_the_newest_steps_go(backend: Backend) {
     assert_eq!(runs_of(&store, "shared"), ["r3", "r1", "r0"]);
 }
 
-#[test]
-fn sqlite_numbers_are_not_reused_after_the_newest_steps_go() {
-    numbers_are_not_reused_after_the_newest_steps_go(Backend::Sqlite);
+/// Each scenario, as one test per backend.
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $scenario() {
+                super::$scenario(xray_server::testing::Backend::Sqlite);
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $scenario() {
+                super::$scenario(xray_server::testing::Backend::Postgres);
+            })*
+        }
+    };
 }
 
-#[test]
-fn postgres_numbers_are_not_reused_after_the_newest_steps_go() {
-    numbers_are_not_reused_after_the_newest_steps_go(Backend::Postgres);
-}
+on_both_backends!(
+    deleting_runs_removes_their_documents,
+    legacy_entries_are_read_and_deleted,
+    numbers_are_not_reused_after_the_newest_steps_go,
+);
