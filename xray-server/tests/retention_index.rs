@@ -73,6 +73,18 @@ fn run(id: &str) -> RunRecord {
     .expect("run")
 }
 
+/// A fresh database with `runs` (see [`run`]) stored.
+fn stored(backend: Backend, runs: &[&str]) -> (TestDb, Store) {
+    let db = TestDb::create(backend);
+    let store = Store::open(db.url(), 2).expect("open");
+    for id in runs {
+        store
+            .write(&WriteSet::from_run(run(id)).expect("valid"))
+            .expect("stored");
+    }
+    (db, store)
+}
+
 fn runs_of(store: &Store, item: &str) -> Vec<String> {
     let history = store.item_history(item, None, 10).expect("history");
     history.events.iter().map(|e| e.run_id.clone()).collect()
@@ -108,13 +120,7 @@ fn deleting_runs_removes_their_documents(backend: Backend) {
 
 /// Steps stored before the item documents: named by `item_index` entries and a step key.
 fn legacy_entries_are_read_and_deleted(backend: Backend) {
-    let db = TestDb::create(backend);
-    let store = Store::open(db.url(), 2).expect("open");
-    for id in ["r0", "r1", "r2"] {
-        store
-            .write(&WriteSet::from_run(run(id)).expect("valid"))
-            .expect("stored");
-    }
+    let (db, store) = stored(backend, &["r0", "r1", "r2"]);
     // Turn r0 and r1 into what the first index wrote: no document, a step key, entries.
     let docs = match db.url() {
         DatabaseUrl::Sqlite(_) => "item_fts WHERE rowid",
@@ -167,13 +173,7 @@ fn legacy_entries_are_read_and_deleted(backend: Backend) {
 
 #[test]
 fn postgres_pending_list_is_emptied_and_items_still_found() {
-    let db = TestDb::create(Backend::Postgres);
-    let store = Store::open(db.url(), 2).expect("open");
-    for id in ["r0", "r1", "r2"] {
-        store
-            .write(&WriteSet::from_run(run(id)).expect("valid"))
-            .expect("stored");
-    }
+    let (db, store) = stored(Backend::Postgres, &["r0", "r1", "r2"]);
     // New documents wait in GIN's pending list; cleaning moves them into the index proper.
     assert!(store.clean_item_index().expect("cleaned") > 0);
     assert_eq!(store.clean_item_index().expect("cleaned again"), 0);
@@ -190,13 +190,7 @@ fn sqlite_has_no_pending_list() {
 
 /// A document number is never handed out twice, not even once its step is gone.
 fn numbers_are_not_reused_after_the_newest_steps_go(backend: Backend) {
-    let db = TestDb::create(backend);
-    let store = Store::open(db.url(), 2).expect("open");
-    for id in ["r0", "r1", "r2"] {
-        store
-            .write(&WriteSet::from_run(run(id)).expect("valid"))
-            .expect("stored");
-    }
+    let (db, store) = stored(backend, &["r0", "r1", "r2"]);
     let newest = "SELECT MAX(item_doc) AS n FROM steps";
     assert_eq!(count(db.url(), newest), 3);
     store.delete_runs(&["r2".to_string()]).expect("deleted");
