@@ -17,7 +17,8 @@
 //!    bodies; its `VmRSS` is sampled every 50 ms and its `VmHWM` read at the end.
 //!
 //! Printed per round and as the median over `--rounds`, with `Store::write` in-process one body at
-//! a time (the server's work without HTTP; `--direct-only 1` runs only that, for profiling).
+//! a time (the server's work without HTTP; `--direct-only 1` runs only that, for profiling;
+//! `--server-only 1` only the server).
 
 mod common;
 
@@ -66,7 +67,18 @@ fn main() {
                 );
                 continue;
             }
-            let base_rate = steps as f64 / baseline(backend, &bodies).as_secs_f64();
+            if args.num("server-only", 0, 0) == 1 {
+                let r = server(backend, &bodies, clients);
+                println!(
+                    "server: {:.0} steps/s, CPU a step: server {:.0} µs, database {:.0} µs",
+                    steps as f64 / r.took.as_secs_f64(),
+                    r.server_cpu * 1e6 / steps as f64,
+                    r.database_cpu * 1e6 / steps as f64
+                );
+                continue;
+            }
+            let (base_took, base_cpu) = baseline(backend, &bodies);
+            let base_rate = steps as f64 / base_took.as_secs_f64();
             let (store_rate, write_share) = direct(backend, &bodies);
             println!(
                 "{} round {round}: Store::write in-process, one body at a time: {:.0} steps/s ({:.0}% of it in Store::write)",
@@ -76,13 +88,19 @@ fn main() {
             );
             let r = server(backend, &bodies, clients);
             let rate = steps as f64 / r.took.as_secs_f64();
+            let per_step = |cpu: f64| cpu * 1e6 / steps as f64;
             println!(
-                "{} round {round}: baseline {base_rate:.0} steps/s; server {rate:.0} steps/s ({:.0}%), \
-                 request p50 {:.1} ms p99 {:.1} ms; server RSS at 25/50/75/100% of requests {} MB, peak (VmHWM) {:.1} MB",
+                "{} round {round}: baseline {base_rate:.0} steps/s (database CPU {:.0} µs a step); \
+                 server {rate:.0} steps/s ({:.0}%), request p50 {:.1} ms p99 {:.1} ms, \
+                 CPU a step: server {:.0} µs, database {:.0} µs; \
+                 server RSS at 25/50/75/100% of requests {} MB, peak (VmHWM) {:.1} MB",
                 name(backend),
+                per_step(base_cpu),
                 100.0 * rate / base_rate,
                 percentile(&r.latencies, 0.5),
                 percentile(&r.latencies, 0.99),
+                per_step(r.server_cpu),
+                per_step(r.database_cpu),
                 r.rss_quartiles
                     .iter()
                     .map(|kb| format!("{:.1}", *kb as f64 / 1024.0))
@@ -90,14 +108,15 @@ fn main() {
                     .join("/"),
                 r.hwm_kb as f64 / 1024.0,
             );
-            results.push((base_rate, rate, r));
+            results.push((base_rate, rate, r, per_step(base_cpu)));
         }
-        let col = |f: &dyn Fn(&(f64, f64, Served)) -> f64| {
+        let col = |f: &dyn Fn(&Round) -> f64| {
             median(&results.iter().map(f).collect::<Vec<_>>())
         };
         println!(
             "{} median of {rounds}: baseline {:.0} steps/s, server {:.0} steps/s ({:.0}% of baseline), \
-             p50 {:.1} ms, p99 {:.1} ms, peak RSS {:.1} MB",
+             p50 {:.1} ms, p99 {:.1} ms, peak RSS {:.1} MB; CPU a step: baseline database {:.0} µs, \
+             server {:.0} µs, server's database {:.0} µs",
             name(backend),
             col(&|r| r.0),
             col(&|r| r.1),
@@ -105,13 +124,16 @@ fn main() {
             col(&|r| percentile(&r.2.latencies, 0.5)),
             col(&|r| percentile(&r.2.latencies, 0.99)),
             col(&|r| r.2.hwm_kb as f64 / 1024.0),
+            col(&|r| r.3),
+            col(&|r| r.2.server_cpu * 1e6 / steps as f64),
+            col(&|r| r.2.database_cpu * 1e6 / steps as f64),
         );
     }
 }
 
 /// Parses the bodies into rows (untimed), then times inserting them with plain multi-row
-/// INSERTs into a fresh database.
-fn baseline(backend: Backend, bodies: &[Vec<u8>]) -> Duration {
+/// INSERTs into a fresh database. Returns the time and the database's CPU seconds.
+fn baseline(backend: Backend, bodies: &[Vec<u8>]) -> (Duration, f64) {
     let db = TestDb::create(backend);
     drop(Store::open(db.url(), 1).expect("migrate"));
     let mut all = WriteSet::default();
@@ -151,8 +173,8 @@ fn baseline(backend: Backend, bodies: &[Vec<u8>]) -> Duration {
         .collect();
     let runs_per_tx = Args::parse().num("baseline-tx-runs", 100, 100); // 1,000 steps
     let steps_per_tx = runs_per_tx * 10;
-    let t;
-    match db.url() {
+    let (t, cpu0);
+    let cpu = match db.url() {
         DatabaseUrl::Sqlite(path) => {
             let mut c = SqliteConnection::establish(path).expect("open");
             diesel::sql_query("PRAGMA journal_mode = WAL")
@@ -169,7 +191,7 @@ fn baseline(backend: Backend, bodies: &[Vec<u8>]) -> Duration {
                     (item_fts::rowid.eq(n), item_fts::items.eq(tokens.join(" ")))
                 })
                 .collect();
-            t = Instant::now();
+            (t, cpu0) = (Instant::now(), database_cpu_seconds(backend));
             insert_raw!(
                 c,
                 all,
@@ -179,6 +201,7 @@ fn baseline(backend: Backend, bodies: &[Vec<u8>]) -> Duration {
                 item_fts::table,
                 steps_per_tx
             );
+            database_cpu_seconds(backend) - cpu0
         }
         DatabaseUrl::Postgres(u) => {
             let mut c = PgConnection::establish(u).expect("open");
@@ -190,7 +213,7 @@ fn baseline(backend: Backend, bodies: &[Vec<u8>]) -> Duration {
                     (item_docs::doc.eq(n), item_docs::items.eq(keys))
                 })
                 .collect();
-            t = Instant::now();
+            (t, cpu0) = (Instant::now(), database_cpu_seconds(backend));
             insert_raw!(
                 c,
                 all,
@@ -200,9 +223,10 @@ fn baseline(backend: Backend, bodies: &[Vec<u8>]) -> Duration {
                 item_docs::table,
                 steps_per_tx
             );
+            database_cpu_seconds(backend) - cpu0
         }
-    }
-    t.elapsed()
+    };
+    (t.elapsed(), cpu)
 }
 
 /// Inserts `$all`'s runs and `$steps` (step rows with their document numbers) in transactions of
@@ -266,8 +290,16 @@ fn direct(backend: Backend, bodies: &[Vec<u8>]) -> (Duration, f64) {
     (took, writing.as_secs_f64() / took.as_secs_f64())
 }
 
+/// One round: baseline steps/s, server steps/s, what the server did, baseline CPU µs a step.
+type Round = (f64, f64, Served, f64);
+
+/// What serving the bodies took and cost.
 struct Served {
     took: Duration,
+    /// CPU seconds of the server process while it served.
+    server_cpu: f64,
+    /// CPU seconds of the PostgreSQL processes meanwhile (0 for SQLite: it is in the server).
+    database_cpu: f64,
     latencies: Vec<Duration>,
     rss_quartiles: Vec<u64>,
     hwm_kb: u64,
@@ -279,6 +311,11 @@ fn server(backend: Backend, bodies: &[Vec<u8>], clients: usize) -> Served {
     let (mut child, url) = spawn_server(&db);
     let pid = child.id();
     let done = std::sync::atomic::AtomicBool::new(false);
+    let pg = backend == Backend::Postgres;
+    let (cpu0, db0) = (
+        cpu_seconds(&pid.to_string()),
+        if pg { postgres_cpu_seconds() } else { 0.0 },
+    );
     let (took, latencies, samples) = std::thread::scope(|s| {
         let sampler = s.spawn(|| {
             let mut rss = Vec::new();
@@ -292,6 +329,12 @@ fn server(backend: Backend, bodies: &[Vec<u8>], clients: usize) -> Served {
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         (took, latencies, sampler.join().expect("sampler"))
     });
+    let server_cpu = cpu_seconds(&pid.to_string()) - cpu0;
+    let database_cpu = if pg {
+        postgres_cpu_seconds() - db0
+    } else {
+        0.0
+    };
     let hwm_kb = status_kb(pid, "VmHWM:");
     let q = |f: f64| {
         samples
@@ -304,6 +347,8 @@ fn server(backend: Backend, bodies: &[Vec<u8>], clients: usize) -> Served {
     let _ = child.wait();
     Served {
         took,
+        server_cpu,
+        database_cpu,
         latencies,
         rss_quartiles,
         hwm_kb,
@@ -348,4 +393,47 @@ fn status_kb(pid: u32, field: &str) -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
         })
         .unwrap_or(0)
+}
+
+/// CPU seconds (user + system) a process has used so far, from `/proc/PID/stat` (`self` for
+/// this process); 0 if it is gone.
+fn cpu_seconds(pid: &str) -> f64 {
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces) in parentheses.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    ticks as f64 / 100.0 // USER_HZ
+}
+
+/// CPU seconds used so far by every live `postgres` process (the database server's share of a
+/// PostgreSQL run: backends, WAL writer, checkpointer).
+fn postgres_cpu_seconds() -> f64 {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().into_string().ok()?;
+            pid.bytes().all(|b| b.is_ascii_digit()).then_some(pid)
+        })
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "postgres")
+        })
+        .map(|pid| cpu_seconds(&pid))
+        .sum()
+}
+
+/// CPU seconds the database used: this process's for SQLite (embedded), the PostgreSQL
+/// processes' for PostgreSQL.
+fn database_cpu_seconds(backend: Backend) -> f64 {
+    match backend {
+        Backend::Sqlite => cpu_seconds("thread-self"),
+        Backend::Postgres => postgres_cpu_seconds(),
+    }
 }

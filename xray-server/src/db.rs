@@ -19,6 +19,9 @@ pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migration
 
 /// How long SQLite waits for another writer before giving up (milliseconds).
 const SQLITE_BUSY_TIMEOUT_MS: u64 = 30_000;
+/// WAL pages after which a commit checkpoints the WAL itself: a backstop, as the server's
+/// [`crate::store::items::IndexMaintainer`] checkpoints it off the request path far sooner.
+pub const SQLITE_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// Any PostgreSQL advisory-lock key that is ours: serialises migrations across server processes.
 const MIGRATION_LOCK_KEY: i64 = 0x5852_4159; // "XRAY"
@@ -100,6 +103,7 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         conn.batch_execute(&format!(
             "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
+             PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES};
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;"
         ))

@@ -173,8 +173,8 @@ pub fn start(
         background.push(Box::new(sweeper));
     }
     background.push(Box::new(state.alerts.start()));
-    if let Some(cleaner) = store::items::PendingListCleaner::start(&state.store) {
-        background.push(Box::new(cleaner));
+    if let Some(maintainer) = store::items::IndexMaintainer::start(&state.store) {
+        background.push(Box::new(maintainer));
     }
     let server = http::serve(listener, state.clone(), workers)?;
     Ok(Running {

@@ -51,6 +51,11 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
             "the request body is empty; expected JSON".into(),
         ));
     }
+    // Most bodies are valid: parse without tracking the path, and only parse a refused body
+    // again, tracking it, to say where it went wrong.
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

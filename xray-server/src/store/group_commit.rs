@@ -5,12 +5,14 @@
 //! arrive while another is writing queue here; whichever takes the writer's turn next writes
 //! every queued request (up to [`MAX_GROUP_STEPS`] steps) in one transaction, each inside its own
 //! savepoint, so one refused request (a step id of another run) rolls back alone and the others
-//! commit. (FTS5 still writes one segment a savepoint.) Should the shared commit fail, each request
+//! commit; their item documents are added after the savepoints, all at once, so FTS5 writes one
+//! segment for the group rather than one a request. Should the shared commit fail, each request
 //! is written again on its own, so each gets its own answer; should the transaction not even
 //! begin (the database stayed locked past the busy timeout), every request of the group gets that
 //! error at once rather than waiting for the lock again one by one. A request alone in the queue
 //! is written at once: grouping adds no waiting.
 
+use super::items::ItemDocs;
 use super::rows::WriteSet;
 use super::{Backend, Packed, StoreError};
 use diesel::sqlite::SqliteConnection;
@@ -121,12 +123,19 @@ fn write_group(c: &mut SqliteConnection, group: &[Arc<Job>]) {
         return;
     }
     let mut began = false;
-    let together = c.immediate_transaction::<_, diesel::result::Error, _>(|c| {
+    let together = c.immediate_transaction::<_, StoreError, _>(|c| {
         began = true;
-        Ok(group
+        let mut docs = Vec::new();
+        let results = group
             .iter()
-            .map(|j| c.transaction::<_, StoreError, _>(|c| c.write_rows(&j.set, &j.packed)))
-            .collect::<Vec<_>>())
+            .map(|j| {
+                c.transaction::<_, StoreError, _>(|c| c.write_rows(&j.set, &j.packed))
+                    .map(|mine| docs.extend(mine))
+            })
+            .collect::<Vec<_>>();
+        // Every accepted request's documents at once: one FTS5 segment for the group.
+        c.add_docs(&docs)?;
+        Ok(results)
     });
     match together {
         Ok(results) => {

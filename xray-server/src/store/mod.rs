@@ -20,7 +20,7 @@ use filter::{Cursor, RunFilter, StepFilter};
 use items::{ItemDocs, StepItems};
 use packed::PackedReasonRow;
 use rows::{ReasonRow, RunRow, SampleRow, StepRow, WriteSet, REJECTED};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use xray_wire::{
     ItemEvent, ItemFate, ItemHistory, ItemId, JsonText, Outcome, RunDetail, RunList, StepList,
 };
@@ -74,11 +74,21 @@ type ItemInRun = (Vec<StepRow>, Vec<SampleRow>, Vec<PackedReasonRow>);
 /// What a write stores besides the rows of its [`WriteSet`].
 type Packed = (Vec<PackedReasonRow>, Vec<StepItems>);
 
+/// The item documents a write owes the index: (number, the step's kept items) of each step it
+/// inserted. Added last, so a group commit adds all its requests' documents at once (FTS5 writes
+/// a segment for every savepoint that added any).
+type NewDocs<'p> = Vec<(i64, &'p StepItems)>;
+
 /// The queries, implemented for each backend's connection by [`impl_backend!`].
 trait Backend {
     fn write(&mut self, set: &WriteSet, packed: &Packed) -> Result<(), StoreError>;
-    /// [`Backend::write`] inside a transaction the caller opened.
-    fn write_rows(&mut self, set: &WriteSet, packed: &Packed) -> Result<(), StoreError>;
+    /// [`Backend::write`] inside a transaction the caller opened, but for the item documents:
+    /// the caller adds them.
+    fn write_rows<'p>(
+        &mut self,
+        set: &WriteSet,
+        packed: &'p Packed,
+    ) -> Result<NewDocs<'p>, StoreError>;
     fn list_runs(&mut self, f: &RunFilter) -> QueryResult<Vec<RunRow>>;
     fn run_parts(&mut self, run_id: &str) -> QueryResult<Option<RunParts>>;
     fn search_steps(&mut self, f: &StepFilter) -> QueryResult<(Vec<StepRow>, Vec<ReasonRow>)>;
@@ -105,10 +115,17 @@ macro_rules! impl_backend {
     ($conn:ty, $write_tx:ident) => {
         impl Backend for $conn {
             fn write(&mut self, set: &WriteSet, packed: &Packed) -> Result<(), StoreError> {
-                self.$write_tx::<_, StoreError, _>(|c| c.write_rows(set, packed))
+                self.$write_tx::<_, StoreError, _>(|c| {
+                    let docs = c.write_rows(set, packed)?;
+                    Ok(c.add_docs(&docs)?)
+                })
             }
 
-            fn write_rows(&mut self, set: &WriteSet, packed: &Packed) -> Result<(), StoreError> {
+            fn write_rows<'p>(
+                &mut self,
+                set: &WriteSet,
+                packed: &'p Packed,
+            ) -> Result<NewDocs<'p>, StoreError> {
                 let c = self;
                 {
                     for chunk in set.runs_complete.chunks(ROWS_PER_INSERT) {
@@ -191,36 +208,46 @@ macro_rules! impl_backend {
                             (s, doc)
                         })
                         .collect();
+                    // Each insert answers which steps it stored, with their numbers; only a
+                    // step it skipped (stored before, or twice in this write) is read back.
+                    let mut new_docs: Vec<(i64, &StepItems)> = Vec::new();
+                    let mut inserted: HashSet<String> = HashSet::with_capacity(rows.len());
                     for chunk in rows.chunks(STEPS_PER_INSERT) {
                         let values: Vec<_> = chunk
                             .iter()
                             .map(|(s, doc)| (*s, steps::item_doc.eq(*doc)))
                             .collect();
-                        diesel::insert_into(steps::table)
+                        let stored: Vec<(String, Option<i64>)> = diesel::insert_into(steps::table)
                             .values(values)
                             .on_conflict_do_nothing()
-                            .execute(c)?;
+                            .returning((steps::step_id, steps::item_doc))
+                            .get_results(c)?;
+                        for (step_id, doc) in stored {
+                            if let (Some(d), Some(it)) = (doc, kept.get(step_id.as_str())) {
+                                new_docs.push((d, it));
+                            }
+                            inserted.insert(step_id);
+                        }
                     }
-                    let assigned: HashMap<&str, i64> = rows
-                        .iter()
-                        .filter_map(|(s, doc)| doc.map(|d| (s.step_id.as_str(), d)))
-                        .collect();
-                    let mut new_docs: Vec<(i64, &StepItems)> = Vec::new();
                     // A step id already stored (or sent twice) for another run would have been
                     // skipped above, and its counts and samples added to that run's step: refuse.
-                    // Checked after the insert, so a concurrent writer of the same id is seen.
                     let wanted: HashMap<&str, &str> = set
                         .steps
                         .iter()
                         .map(|s| (s.step_id.as_str(), s.run_id.as_str()))
                         .collect();
-                    let ids: Vec<&str> = wanted.keys().copied().collect();
-                    for chunk in ids.chunks(ROWS_PER_INSERT) {
-                        let owners: Vec<(String, String, Option<i64>)> = steps::table
+                    let skipped: Vec<&str> = set
+                        .steps
+                        .iter()
+                        .map(|s| s.step_id.as_str())
+                        .filter(|id| !inserted.contains(*id))
+                        .collect();
+                    for chunk in skipped.chunks(ROWS_PER_INSERT) {
+                        let owners: Vec<(String, String)> = steps::table
                             .filter(steps::step_id.eq_any(chunk))
-                            .select((steps::step_id, steps::run_id, steps::item_doc))
+                            .select((steps::step_id, steps::run_id))
                             .load(c)?;
-                        for (step_id, owner, doc) in owners {
+                        for (step_id, owner) in owners {
                             let run_id = wanted.get(step_id.as_str()).copied().unwrap_or_default();
                             if owner != run_id {
                                 return Err(StoreError::StepOfAnotherRun {
@@ -228,14 +255,6 @@ macro_rules! impl_backend {
                                     step_id,
                                     owner,
                                 });
-                            }
-                            // Numbers are never handed out twice: the stored number is ours
-                            // only if this write inserted the step.
-                            let ours = assigned.get(step_id.as_str()).copied();
-                            if let (Some(d), Some(it)) = (ours, kept.get(step_id.as_str())) {
-                                if doc == Some(d) {
-                                    new_docs.push((d, it));
-                                }
                             }
                         }
                     }
@@ -256,8 +275,7 @@ macro_rules! impl_backend {
                             .on_conflict_do_nothing()
                             .execute(c)?;
                     }
-                    c.add_docs(&new_docs)?;
-                    Ok(())
+                    Ok(new_docs)
                 }
             }
 
@@ -698,11 +716,12 @@ impl Store {
         self.db.backend()
     }
 
-    /// Moves what PostgreSQL's item index holds in its pending list into the index proper (see
-    /// [`items::PendingListCleaner`]); the pages emptied. Nothing to do on SQLite.
-    pub fn clean_item_index(&self) -> Result<i64, StoreError> {
+    /// The database's deferred work (see [`items::IndexMaintainer`]): on PostgreSQL, moves what
+    /// the item index holds in its pending list into the index proper (the pages emptied); on
+    /// SQLite, checkpoints the WAL (the frames copied).
+    pub fn maintain(&self) -> Result<i64, StoreError> {
         match &self.db {
-            Db::Sqlite(_) => Ok(0),
+            Db::Sqlite(pool) => Ok(items::checkpoint(&mut *pool.get()?)?),
             Db::Postgres(pool) => Ok(items::clean_pending_list(&mut *pool.get()?)?),
         }
     }

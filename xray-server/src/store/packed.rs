@@ -66,14 +66,28 @@ pub fn entry_range(item_id: &str) -> (i64, i64) {
     (lo as i64, (lo | 0xffff_ffff) as i64)
 }
 
+/// The samples of one count row: step id, outcome, reason.
+type GroupKey<'a> = (&'a str, &'a str, &'a str);
+
 /// What a write stores, packed: the count rows with their samples, and each step's kept items.
 pub fn pack_set<'a>(set: &'a WriteSet) -> (Vec<PackedReasonRow>, Vec<StepItems>) {
-    let mut groups: HashMap<(&str, &str, &str), Vec<&SampleRow>> = HashMap::new();
+    let mut groups: HashMap<GroupKey, Vec<&SampleRow>> = HashMap::new();
+    // A reason's samples come one after another: look its group up once for the run of them.
+    let mut run: Option<(GroupKey, Vec<&SampleRow>)> = None;
     for s in &set.samples {
-        groups
-            .entry((&s.step_id, &s.outcome, &s.reason))
-            .or_default()
-            .push(s);
+        let k = (s.step_id.as_str(), s.outcome.as_str(), s.reason.as_str());
+        match &mut run {
+            Some((key, kept)) if *key == k => kept.push(s),
+            _ => {
+                if let Some((key, kept)) = run.take() {
+                    groups.entry(key).or_default().extend(kept);
+                }
+                run = Some((k, vec![s]));
+            }
+        }
+    }
+    if let Some((key, kept)) = run {
+        groups.entry(key).or_default().extend(kept);
     }
     let mut items: HashMap<&'a str, Vec<i64>> = HashMap::new();
     let mut rows: Vec<PackedReasonRow> = Vec::with_capacity(set.reasons.len());

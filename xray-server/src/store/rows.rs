@@ -417,7 +417,11 @@ impl WriteSet {
             });
         }
         for (seq, sample) in summary.samples.iter().enumerate() {
-            check_name(&format!("{path}.samples[{seq}].item_id"), &sample.item_id.0)?;
+            let id = &sample.item_id.0;
+            // The path is only written out for an id that is refused.
+            if id.is_empty() || id.len() > MAX_NAME_LEN || id.contains('\0') {
+                check_name(&format!("{path}.samples[{seq}].item_id"), id)?;
+            }
             self.samples.push(SampleRow {
                 step_id: step_id.into(),
                 outcome: outcome.into(),
@@ -551,26 +555,25 @@ fn json_text(value: Option<JsonText>) -> Option<String> {
 /// JSON text without the whitespace between tokens (clients may send it pretty-printed; it is
 /// stored and served compact). The text is valid JSON already, so only strings need care.
 pub fn compact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for c in text.chars() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
+    // Byte-wise: every byte JSON's structure is made of is ASCII, and no byte of a multi-byte
+    // UTF-8 sequence is, so dropping ASCII whitespace between tokens keeps the text UTF-8.
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let (mut copied, mut i, mut in_string) = (0, 0, false);
+    while i < b.len() {
+        match b[i] {
+            b'\\' if in_string => i += 1, // the escaped byte cannot end the string
+            b'"' => in_string = !in_string,
+            c if !in_string && c.is_ascii_whitespace() => {
+                out.extend_from_slice(&b[copied..i]);
+                copied = i + 1;
             }
-        } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if !c.is_ascii_whitespace() {
-            out.push(c);
+            _ => {}
         }
+        i += 1;
     }
-    out
+    out.extend_from_slice(&b[copied.min(b.len())..]);
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// A time as stored: microseconds since the Unix epoch.
@@ -738,6 +741,11 @@ mod tests {
     fn compact_drops_whitespace_between_tokens_only() {
         let pretty = "{\n  \"a b\": [1, 2],\n  \"q\": \"say \\\"hi there\\\"\"\n}";
         assert_eq!(compact(pretty), r#"{"a b":[1,2],"q":"say \"hi there\""}"#);
+        // Multi-byte characters, an escaped backslash right before a closing quote, tabs.
+        assert_eq!(
+            compact("{ \"é ü\" :\t\"a\\\\\" , \"😀\": [ 1 ,\n2 ] }"),
+            r#"{"é ü":"a\\","😀":[1,2]}"#
+        );
         let v: serde_json::Value = serde_json::from_str(&compact(pretty)).unwrap();
         assert_eq!(
             v,
