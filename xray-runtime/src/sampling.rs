@@ -925,6 +925,117 @@ mod tests {
         );
     }
 
+    /// How often each event of `n` (recorded as rejections, or as acceptances) was kept over
+    /// `trials` steps.
+    fn times_kept(n: u64, trials: u64, accept: bool) -> Vec<u64> {
+        let mut times = vec![0u64; n as usize];
+        for seed in 0..trials {
+            let mut r = Recorder::new(Capture::Sample, 4096, seed * 7919 + 1);
+            for i in 0..n {
+                if accept {
+                    r.accept::<()>(i, None);
+                } else {
+                    r.reject(i, "x", &());
+                }
+            }
+            let summary = if accept {
+                r.acceptances()
+            } else {
+                r.rejections().remove("x").unwrap()
+            };
+            let kept = ids(&summary);
+            assert_eq!(kept.len() as u64, n.min(room_of(accept) as u64));
+            assert!(kept.windows(2).all(|w| w[0] < w[1]), "in arrival order");
+            for i in kept {
+                times[i as usize] += 1;
+            }
+        }
+        times
+    }
+
+    fn room_of(accept: bool) -> usize {
+        if accept {
+            ACCEPTANCES_KEPT
+        } else {
+            SAMPLES_PER_REASON
+        }
+    }
+
+    /// Pearson's chi-square of how often the events of each of `buckets` equal runs were kept,
+    /// against the same number for all.
+    fn chi_square(times: &[u64], buckets: usize) -> f64 {
+        let per = times.len() / buckets;
+        let sums: Vec<f64> = times
+            .chunks(per)
+            .map(|c| c.iter().sum::<u64>() as f64)
+            .collect();
+        let expected = sums.iter().sum::<f64>() / sums.len() as f64;
+        sums.iter()
+            .map(|s| (s - expected) * (s - expected) / expected)
+            .sum()
+    }
+
+    #[test]
+    fn every_event_has_the_same_chance_to_be_kept() {
+        // Each event of n is kept k/n of the time, at any n (the sampler cannot know when the
+        // step ends): checked per run of events with Pearson's chi-square (20 runs, 19 degrees
+        // of freedom: 43.8 is exceeded one time in a thousand by chance).
+        for (n, trials, accept) in [
+            (2_000, 400, false),
+            (51, 2_000, false),
+            (120, 1_000, false),
+            (20_000, 200, false),
+            (575, 100, true),
+            (5_000, 100, true),
+        ] {
+            let times = times_kept(n, trials, accept);
+            let k = room_of(accept) as f64;
+            let expected = trials as f64 * k / n as f64;
+            let buckets = if n < 100 { n as usize / 3 } else { 20 };
+            let chi = chi_square(&times[..times.len() / buckets * buckets], buckets);
+            assert!(
+                chi < 43.8,
+                "n {n}, accept {accept}: chi-square {chi:.1} over {buckets} runs of events"
+            );
+            // The first events (the reservoir's fill) and the last ones, each as often as the rest.
+            let first = times[..k as usize].iter().sum::<u64>() as f64 / k;
+            let last = times[times.len() - k as usize..].iter().sum::<u64>() as f64 / k;
+            for (which, mean) in [("first", first), ("last", last)] {
+                assert!(
+                    (mean - expected).abs() < 4.0 * (expected / k).sqrt() + 1e-9,
+                    "n {n}: the {which} events were kept {mean:.2} times each, not {expected:.2}"
+                );
+            }
+        }
+        // Below the reservoir's size everything is kept, every time.
+        assert!(times_kept(50, 3, false).iter().all(|&t| t == 3));
+    }
+
+    #[test]
+    fn events_after_counted_only_rejections_are_kept_as_often_as_with_items() {
+        // 100 events with items, 9,900 counted without, 10,000 with: the last 10,000 are half
+        // of the step's events, so about half of the samples come from them.
+        let mut late = 0;
+        let trials = 300;
+        for seed in 0..trials {
+            let mut r = Recorder::new(Capture::Sample, 4096, seed + 1);
+            for i in 0..100u64 {
+                r.reject(i, "x", &());
+            }
+            r.reject_count("x", 9_900);
+            for i in 100..10_100u64 {
+                r.reject(i, "x", &());
+            }
+            let rej = r.rejections();
+            assert_eq!(rej["x"].count, 20_000);
+            let kept = ids(&rej["x"]);
+            assert_eq!(kept.len(), SAMPLES_PER_REASON);
+            late += kept.iter().filter(|&&i| i >= 100).count();
+        }
+        let share = late as f64 / (trials as f64 * SAMPLES_PER_REASON as f64);
+        assert!((0.47..0.53).contains(&share), "{share}");
+    }
+
     #[test]
     fn minimal_keeps_counts_and_full_keeps_everything() {
         let mut min = Recorder::new(Capture::Minimal, 4096, 1);
