@@ -45,16 +45,16 @@ enum Target {
 /// Where a kept event goes: appended, or replacing a reservoir slot.
 #[derive(Debug, Clone, Copy)]
 enum Place {
-    Push(u64),
-    Replace(usize, u64),
+    Push,
+    Replace(usize),
 }
 
 /// One kept event: its order of arrival, and where its item id and its details (JSON text, none
 /// when empty) lie in the recorder's buffer, one after the other.
 #[derive(Debug, Clone, Copy)]
 struct Kept {
-    /// Its place among the events of both of the step's recorders (see [`Clock`]), then among
-    /// those of its own.
+    /// Its place among the kept events of both of the step's recorders (see [`Clock`]), then
+    /// among those of its own (`seq`: how many its recorder had kept before it).
     at: u64,
     seq: u64,
     start: usize,
@@ -77,8 +77,8 @@ struct Outcome {
 
 /// How a recorder orders its kept events against those of the step's other recorder, when the
 /// step has two (one for its owner thread, one shared): the owner publishes how many events it
-/// has seen at each event it keeps, and an event of the shared recorder is placed right after
-/// the owner's events seen by then.
+/// has kept at each event it keeps, and an event of the shared recorder is placed right after
+/// the owner's kept events published by then.
 #[derive(Debug, Clone, Default)]
 pub(crate) enum Clock {
     /// The only recorder.
@@ -96,11 +96,12 @@ pub(crate) struct Recorder {
     pub(crate) capture: Capture,
     max_details: usize,
     rng: u64,
+    /// Events kept so far (including those later replaced): the order of arrival of the next.
     seq: u64,
     reasons: Vec<(Box<str>, Outcome)>,
-    /// The address and length of the text each of the first reasons was last given as
-    /// (`(0, 0)`, which no text has, for none).
-    seen: [(usize, usize); SCAN_LIMIT],
+    /// The first reasons as last given, to find them again without following a pointer (held
+    /// inline: the owner thread's recorder lives in the step guard, on the caller's stack).
+    seen: Seen,
     index: HashMap<Box<str>, usize>,
     accepted: Outcome,
     /// The kept events' item ids and details, back to back (UTF-8 pieces; see [`Kept`]).
@@ -110,9 +111,6 @@ pub(crate) struct Recorder {
     /// Where the buffers come from and go back to (the client's), if anywhere.
     pool: Option<Arc<BufferPool>>,
     clock: Clock,
-    /// Events kept so far (including those later replaced), for the allocation test.
-    #[cfg(test)]
-    kept_events: u64,
 }
 
 impl Recorder {
@@ -123,15 +121,13 @@ impl Recorder {
             rng: seed | 1,
             seq: 0,
             reasons: Vec::new(),
-            seen: [(0, 0); SCAN_LIMIT],
+            seen: Seen::default(),
             index: HashMap::new(),
             accepted: Outcome::default(),
             text: Vec::new(),
             dead: 0,
             pool: None,
             clock: Clock::Alone,
-            #[cfg(test)]
-            kept_events: 0,
         }
     }
 
@@ -147,37 +143,45 @@ impl Recorder {
         self
     }
 
-    /// A uniform number in `0..n` (xorshift64* and a multiply-shift; no allocation, no lock).
-    fn below(&mut self, n: u64) -> u64 {
+    /// 64 random bits (xorshift64*; no allocation, no lock).
+    #[inline(always)]
+    fn random(&mut self) -> u64 {
         self.rng ^= self.rng >> 12;
         self.rng ^= self.rng << 25;
         self.rng ^= self.rng >> 27;
-        let r = self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        ((u128::from(r) * u128::from(n)) >> 64) as u64
+        self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A uniform number in `0..n` (a multiply-shift of [`Self::random`]).
+    #[inline(always)]
+    fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.random()) * u128::from(n)) >> 64) as u64
     }
 
     /// The index of a reason, added if new.
-    #[inline]
+    #[inline(always)]
     fn reason_slot(&mut self, reason: &str) -> usize {
-        // Reasons are nearly always string literals: the same pointer each call. Compare
-        // pointers first, text second. Which reason an item gets depends on the data, so the
-        // search is written without branches that depend on it (a mispredicted branch costs
-        // more than the comparisons).
-        let key = (reason.as_ptr() as usize, reason.len());
-        let mut hit = SCAN_LIMIT;
-        for (k, seen) in self.seen.iter().enumerate() {
-            hit = if *seen == key { k } else { hit };
-        }
+        // Reasons are nearly always string literals: the same address each call. Compare
+        // addresses first, then the text with the copy kept beside it. Which reason an item gets
+        // depends on the data, so the search is written without branches that depend on it (a
+        // mispredicted branch costs more than the comparisons), and as a tree of independent
+        // compares rather than a chain.
+        let at = reason.as_ptr() as usize;
+        let mask = (0..SCAN_LIMIT).fold(0u32, |mask, k| {
+            mask | (u32::from(self.seen.at[k] == at) << k)
+        });
+        let hit = (mask | 1 << SCAN_LIMIT).trailing_zeros() as usize;
         // The same address can hold other text by now (a freed `String`): check it.
-        match self.reasons.get(hit) {
-            Some((text, _)) if same_text(text, reason) => hit,
-            _ => self.find_reason(reason, key),
+        if hit < SCAN_LIMIT && self.seen.key[hit].matches(reason, || &self.reasons[hit].0) {
+            hit
+        } else {
+            self.find_reason(reason)
         }
     }
 
     /// [`Self::reason_slot`] for a reason not found at its last address.
     #[inline(never)]
-    fn find_reason(&mut self, reason: &str, key: (usize, usize)) -> usize {
+    fn find_reason(&mut self, reason: &str) -> usize {
         let found = if self.reasons.len() <= SCAN_LIMIT {
             self.reasons.iter().position(|(r, _)| &**r == reason)
         } else {
@@ -201,7 +205,7 @@ impl Recorder {
             }
         };
         if i < SCAN_LIMIT {
-            self.seen[i] = key;
+            self.seen.remember(i, reason);
         }
         i
     }
@@ -220,7 +224,8 @@ impl Recorder {
         }
     }
 
-    /// Counts `n` rejections for which no item is known.
+    /// Counts `n` rejections for which no item is known (later events are kept as often as
+    /// if the `n` had come with items).
     pub(crate) fn reject_count(&mut self, reason: &str, n: u64) {
         let slot = self.reason_slot(reason);
         self.reasons[slot].1.count = self.reasons[slot].1.count.saturating_add(n);
@@ -245,32 +250,28 @@ impl Recorder {
         }
     }
 
-    /// Counts one event; says where to keep it, if at all.
-    #[inline]
+    /// Counts one event; says where to keep it, if at all (Algorithm R: the event that makes
+    /// the count `n` replaces a random one of the `room` kept with probability `room / n`).
+    #[inline(always)]
     fn decide(&mut self, target: Target) -> Option<Place> {
-        let seq = self.seq;
-        self.seq += 1;
-        let (count, kept) = {
-            let o = self.outcome(target);
-            o.count += 1;
-            (o.count, o.kept.len())
-        };
-        let room = match target {
-            Target::Accepted => ACCEPTANCES_KEPT,
-            Target::Reason(_) => SAMPLES_PER_REASON,
-        };
-        match self.capture {
+        let capture = self.capture;
+        let o = self.outcome(target);
+        o.count += 1;
+        let (count, kept) = (o.count, o.kept.len());
+        let room = room(target);
+        match capture {
             Capture::Minimal => None,
-            Capture::Full => Some(Place::Push(seq)),
-            Capture::Sample if kept < room => Some(Place::Push(seq)),
+            Capture::Full => Some(Place::Push),
+            Capture::Sample if kept < room => Some(Place::Push),
             Capture::Sample => {
                 let j = self.below(count) as usize;
-                (j < room).then_some(Place::Replace(j, seq))
+                (j < room).then_some(Place::Replace(j))
             }
         }
     }
 
     /// Writes a kept event's id and details at the end of the buffer and puts it in its place.
+    #[inline(never)]
     fn keep<D: Serialize + ?Sized>(
         &mut self,
         target: Target,
@@ -278,17 +279,10 @@ impl Recorder {
         item: impl IntoItemId,
         details: Option<&D>,
     ) {
-        #[cfg(test)]
-        {
-            self.kept_events += 1;
-        }
+        let seq = self.seq;
+        self.seq += 1;
         if self.text.capacity() == 0 {
-            self.text = self
-                .pool
-                .as_ref()
-                .and_then(|p| p.take_text())
-                .unwrap_or_default();
-            self.text.reserve(FIRST_TEXT_BYTES);
+            self.take_text();
         }
         let start = self.text.len();
         item.with_id_text(|id| self.text.extend_from_slice(id.as_bytes()));
@@ -296,10 +290,6 @@ impl Recorder {
         let details_len = match details {
             Some(d) => append_capped_json(&mut self.text, d, self.max_details),
             None => 0,
-        };
-        let (seq, j) = match place {
-            Place::Push(seq) => (seq, None),
-            Place::Replace(j, seq) => (seq, Some(j)),
         };
         let at = match &self.clock {
             Clock::Alone => 2 * seq + 1,
@@ -322,8 +312,8 @@ impl Recorder {
             Target::Reason(i) => &mut self.reasons[i].1,
             Target::Accepted => &mut self.accepted,
         };
-        match j {
-            None => {
+        match place {
+            Place::Push => {
                 if o.kept.capacity() == 0 {
                     o.kept = pool
                         .as_ref()
@@ -333,7 +323,7 @@ impl Recorder {
                 }
                 o.kept.push(kept)
             }
-            Some(j) => {
+            Place::Replace(j) => {
                 let old = std::mem::replace(&mut o.kept[j], kept);
                 self.dead += old.len();
                 if self.dead > COMPACT_AFTER && self.dead > self.text.len() / 2 {
@@ -341,6 +331,18 @@ impl Recorder {
                 }
             }
         }
+    }
+
+    /// A text buffer from the pool, if it has one, for the first kept event.
+    #[cold]
+    #[inline(never)]
+    fn take_text(&mut self) {
+        self.text = self
+            .pool
+            .as_ref()
+            .and_then(|p| p.take_text())
+            .unwrap_or_default();
+        self.text.reserve(FIRST_TEXT_BYTES);
     }
 
     /// Copies the live samples' text into a new buffer, dropping what replaced samples left.
@@ -384,7 +386,7 @@ impl Recorder {
         };
         let text = std::mem::take(&mut other.text);
         for (reason, o) in &mut other.reasons {
-            let i = base.find_reason(reason, (0, 0));
+            let i = base.find_reason(reason);
             base.absorb(Target::Reason(i), o, &text);
         }
         base.absorb(Target::Accepted, &mut other.accepted, &text);
@@ -394,10 +396,7 @@ impl Recorder {
 
     /// Adds another recorder's outcome (kept events in `text`) to one of this recorder's.
     fn absorb(&mut self, target: Target, theirs: &mut Outcome, text: &[u8]) {
-        let room = match target {
-            Target::Accepted => ACCEPTANCES_KEPT,
-            Target::Reason(_) => SAMPLES_PER_REASON,
-        };
+        let room = room(target);
         let (mut a, mut b) = (self.outcome(target).count, theirs.count);
         self.outcome(target).count = a.saturating_add(b);
         let mut mine = std::mem::take(&mut self.outcome(target).kept);
@@ -443,7 +442,7 @@ impl Recorder {
 
     /// Exact counts and kept samples (in order of arrival), by reason.
     pub(crate) fn rejections(&mut self) -> BTreeMap<String, ReasonSummary> {
-        self.seen = [(0, 0); SCAN_LIMIT];
+        self.seen = Seen::default();
         let (text, pool) = (&self.text, &self.pool);
         self.reasons
             .drain(..)
@@ -518,6 +517,14 @@ impl Outcome {
     }
 }
 
+/// How many events an outcome's reservoir holds at `sample`.
+fn room(target: Target) -> usize {
+    match target {
+        Target::Accepted => ACCEPTANCES_KEPT,
+        Target::Reason(_) => SAMPLES_PER_REASON,
+    }
+}
+
 /// Buffers of finished steps, emptied and kept for the client's next steps, so that a step
 /// which keeps samples neither grows fresh buffers nor has the shipper free them each time.
 #[derive(Debug, Default)]
@@ -571,6 +578,82 @@ impl BufferPool {
             pooled.slots.push(slots);
         }
     }
+}
+
+/// Where and how each of a recorder's first [`SCAN_LIMIT`] reasons was last given: the address
+/// of the text (0, which no text has, for none), and its length and words.
+#[derive(Debug, Default)]
+struct Seen {
+    at: [usize; SCAN_LIMIT],
+    key: [Key; SCAN_LIMIT],
+}
+
+impl Seen {
+    /// Notes that reason `i` was just given as `text`.
+    fn remember(&mut self, i: usize, text: &str) {
+        let at = text.as_ptr() as usize;
+        // An address names one text at a time: a reason last seen there is not there any more.
+        for other in &mut self.at {
+            if *other == at {
+                *other = 0;
+            }
+        }
+        self.at[i] = at;
+        self.key[i] = Key::of(text);
+    }
+}
+
+/// A reason's length and, for the 8 to 32 bytes reasons usually have, the four words that
+/// [`text_words`] reads: enough to tell the text from any other without reading it again. One
+/// cache line.
+#[derive(Debug, Default, Clone, Copy)]
+#[repr(align(64))]
+struct Key {
+    len: usize,
+    words: [u64; 4],
+}
+
+impl Key {
+    fn of(text: &str) -> Key {
+        let len = text.len();
+        Key {
+            len,
+            words: match len {
+                8..=32 => text_words(text.as_bytes()),
+                _ => [0; 4],
+            },
+        }
+    }
+
+    /// Whether `text` is the reason this key was made of (`stored` gives the reason's own text,
+    /// read only for lengths the words do not cover).
+    #[inline(always)]
+    fn matches<'a>(&self, text: &str, stored: impl FnOnce() -> &'a str) -> bool {
+        if text.len() != self.len {
+            return false;
+        }
+        match text.len() {
+            8..=32 => {
+                let words = text_words(text.as_bytes());
+                (0..4).fold(0, |diff, k| diff | (words[k] ^ self.words[k])) == 0
+            }
+            _ => same_text(stored(), text),
+        }
+    }
+}
+
+/// The words at bytes 0, 8, 16 and `len - 8` of an 8 to 32 bytes text, each moved back to fit:
+/// together they cover it all.
+#[inline(always)]
+fn text_words(text: &[u8]) -> [u64; 4] {
+    let last = text.len() - 8;
+    let word = |at: usize| {
+        let at = at.min(last);
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&text[at..at + 8]);
+        u64::from_ne_bytes(w)
+    };
+    [word(0), word(8), word(16), word(last)]
 }
 
 /// Whether two texts are the same, compared inline and without data-dependent branches for
@@ -730,18 +813,27 @@ pub(crate) fn append_capped_json<T: Serialize + ?Sized>(
     );
     let result = value.serialize(&mut ser);
     let over = ser.into_inner().over;
-    if let Err(e) = result {
-        let note = if over {
-            truncated(&buf[start..], max)
-        } else {
-            serde_json::json!({"_xray_error": format!("could not be serialised: {e}")}).to_string()
-        };
-        buf.truncate(start);
-        buf.extend_from_slice(note.as_bytes());
-    } else if &buf[start..] == b"null" {
-        buf.truncate(start);
+    match result {
+        Err(e) => failed_json(buf, start, max, over, e),
+        Ok(()) if &buf[start..] == b"null" => buf.truncate(start),
+        Ok(()) => {}
     }
     buf.len() - start
+}
+
+/// Replaces a value's partial JSON text (from `start`) by the note that stands for it: the value
+/// was over `max` bytes (`over`), or could not be serialised. One function for all types, out of
+/// the way of the code that serialises.
+#[cold]
+#[inline(never)]
+fn failed_json(buf: &mut Vec<u8>, start: usize, max: usize, over: bool, e: serde_json::Error) {
+    let note = if over {
+        truncated(&buf[start..], max)
+    } else {
+        serde_json::json!({"_xray_error": format!("could not be serialised: {e}")}).to_string()
+    };
+    buf.truncate(start);
+    buf.extend_from_slice(note.as_bytes());
 }
 
 /// A value as JSON text, serialised once into `scratch` and capped at `max` bytes (see
@@ -864,7 +956,7 @@ mod tests {
         for reason in reasons {
             r.reject(0u64, reason, &());
         }
-        let (before, kept_before) = (allocations(), r.kept_events);
+        let (before, kept_before) = (allocations(), r.seq);
         for i in 0..5000u64 {
             r.reject(
                 i,
@@ -875,7 +967,7 @@ mod tests {
                 },
             );
         }
-        let (allocated, kept) = (allocations() - before, r.kept_events - kept_before);
+        let (allocated, kept) = (allocations() - before, r.seq - kept_before);
         // The scratch buffer and the sample vectors grow a few times as well.
         assert!(
             allocated <= 2 * kept + 30,
@@ -923,6 +1015,117 @@ mod tests {
             kept.windows(2).all(|w| w[0] < w[1]),
             "kept in arrival order"
         );
+    }
+
+    /// How often each event of `n` (recorded as rejections, or as acceptances) was kept over
+    /// `trials` steps.
+    fn times_kept(n: u64, trials: u64, accept: bool) -> Vec<u64> {
+        let mut times = vec![0u64; n as usize];
+        for seed in 0..trials {
+            let mut r = Recorder::new(Capture::Sample, 4096, seed * 7919 + 1);
+            for i in 0..n {
+                if accept {
+                    r.accept::<()>(i, None);
+                } else {
+                    r.reject(i, "x", &());
+                }
+            }
+            let summary = if accept {
+                r.acceptances()
+            } else {
+                r.rejections().remove("x").unwrap()
+            };
+            let kept = ids(&summary);
+            assert_eq!(kept.len() as u64, n.min(room_of(accept) as u64));
+            assert!(kept.windows(2).all(|w| w[0] < w[1]), "in arrival order");
+            for i in kept {
+                times[i as usize] += 1;
+            }
+        }
+        times
+    }
+
+    fn room_of(accept: bool) -> usize {
+        if accept {
+            ACCEPTANCES_KEPT
+        } else {
+            SAMPLES_PER_REASON
+        }
+    }
+
+    /// Pearson's chi-square of how often the events of each of `buckets` equal runs were kept,
+    /// against the same number for all.
+    fn chi_square(times: &[u64], buckets: usize) -> f64 {
+        let per = times.len() / buckets;
+        let sums: Vec<f64> = times
+            .chunks(per)
+            .map(|c| c.iter().sum::<u64>() as f64)
+            .collect();
+        let expected = sums.iter().sum::<f64>() / sums.len() as f64;
+        sums.iter()
+            .map(|s| (s - expected) * (s - expected) / expected)
+            .sum()
+    }
+
+    #[test]
+    fn every_event_has_the_same_chance_to_be_kept() {
+        // Each event of n is kept k/n of the time, at any n (the sampler cannot know when the
+        // step ends): checked per run of events with Pearson's chi-square (20 runs, 19 degrees
+        // of freedom: 43.8 is exceeded one time in a thousand by chance).
+        for (n, trials, accept) in [
+            (2_000, 400, false),
+            (51, 2_000, false),
+            (120, 1_000, false),
+            (20_000, 200, false),
+            (575, 100, true),
+            (5_000, 100, true),
+        ] {
+            let times = times_kept(n, trials, accept);
+            let k = room_of(accept) as f64;
+            let expected = trials as f64 * k / n as f64;
+            let buckets = if n < 100 { n as usize / 3 } else { 20 };
+            let chi = chi_square(&times[..times.len() / buckets * buckets], buckets);
+            assert!(
+                chi < 43.8,
+                "n {n}, accept {accept}: chi-square {chi:.1} over {buckets} runs of events"
+            );
+            // The first events (the reservoir's fill) and the last ones, each as often as the rest.
+            let first = times[..k as usize].iter().sum::<u64>() as f64 / k;
+            let last = times[times.len() - k as usize..].iter().sum::<u64>() as f64 / k;
+            for (which, mean) in [("first", first), ("last", last)] {
+                assert!(
+                    (mean - expected).abs() < 4.0 * (expected / k).sqrt() + 1e-9,
+                    "n {n}: the {which} events were kept {mean:.2} times each, not {expected:.2}"
+                );
+            }
+        }
+        // Below the reservoir's size everything is kept, every time.
+        assert!(times_kept(50, 3, false).iter().all(|&t| t == 3));
+    }
+
+    #[test]
+    fn events_after_counted_only_rejections_are_kept_as_often_as_with_items() {
+        // 100 events with items, 9,900 counted without, 10,000 with: the last 10,000 are half
+        // of the step's events, so about half of the samples come from them.
+        let mut late = 0;
+        let trials = 300;
+        for seed in 0..trials {
+            let mut r = Recorder::new(Capture::Sample, 4096, seed + 1);
+            for i in 0..100u64 {
+                r.reject(i, "x", &());
+            }
+            r.reject_count("x", 9_900);
+            for i in 100..10_100u64 {
+                r.reject(i, "x", &());
+            }
+            let rej = r.rejections();
+            assert_eq!(rej["x"].count, 20_000);
+            let kept = ids(&rej["x"]);
+            assert_eq!(kept.len(), SAMPLES_PER_REASON);
+            late += kept.iter().filter(|&&i| i >= 100).count();
+        }
+        let share = late as f64 / (trials as f64 * SAMPLES_PER_REASON as f64);
+        assert!((0.47..0.53).contains(&share), "{share}");
     }
 
     #[test]

@@ -364,23 +364,21 @@ impl StepGuard {
     /// [`Step::reject`]. On the thread that opened the step it takes no lock.
     #[inline]
     pub fn reject<D: Serialize>(&self, item: impl IntoItemId, reason: &str, details: D) {
-        // An item is only ever passed on once: the closure runs, or the step records it.
-        let mut item = Some(item);
-        let done = self.local.with(|rec| {
-            if let Some(item) = item.take() {
-                rec.reject(item, reason, &details);
-            }
+        let local = self.local.with((item, details), |rec, (item, details)| {
+            rec.reject(item, reason, &details)
         });
-        if done.is_none() {
-            if let Some(item) = item {
-                self.step.reject(item, reason, details);
-            }
+        if let Err((item, details)) = local {
+            self.step.reject(item, reason, details);
         }
     }
 
     /// [`Step::reject_count`]. On the thread that opened the step it takes no lock.
     pub fn reject_count(&self, reason: &str, n: u64) {
-        if self.local.with(|rec| rec.reject_count(reason, n)).is_none() {
+        if self
+            .local
+            .with((), |rec, ()| rec.reject_count(reason, n))
+            .is_err()
+        {
             self.step.reject_count(reason, n);
         }
     }
@@ -388,31 +386,21 @@ impl StepGuard {
     /// [`Step::accept`]. On the thread that opened the step it takes no lock.
     #[inline]
     pub fn accept(&self, item: impl IntoItemId) {
-        let mut item = Some(item);
-        let done = self.local.with(|rec| {
-            if let Some(item) = item.take() {
-                rec.accept::<()>(item, None);
-            }
-        });
-        if done.is_none() {
-            if let Some(item) = item {
-                self.step.accept(item);
-            }
+        if let Err(item) = self
+            .local
+            .with(item, |rec, item| rec.accept::<()>(item, None))
+        {
+            self.step.accept(item);
         }
     }
 
     /// [`Step::accept_with`]. On the thread that opened the step it takes no lock.
     pub fn accept_with<D: Serialize>(&self, item: impl IntoItemId, details: D) {
-        let mut item = Some(item);
-        let done = self.local.with(|rec| {
-            if let Some(item) = item.take() {
-                rec.accept(item, Some(&details));
-            }
+        let local = self.local.with((item, details), |rec, (item, details)| {
+            rec.accept(item, Some(&details))
         });
-        if done.is_none() {
-            if let Some(item) = item {
-                self.step.accept_with(item, details);
-            }
+        if let Err((item, details)) = local {
+            self.step.accept_with(item, details);
         }
     }
 
