@@ -110,9 +110,7 @@ fn main() {
             );
             results.push((base_rate, rate, r, per_step(base_cpu)));
         }
-        let col = |f: &dyn Fn(&Round) -> f64| {
-            median(&results.iter().map(f).collect::<Vec<_>>())
-        };
+        let col = |f: &dyn Fn(&Round) -> f64| median(&results.iter().map(f).collect::<Vec<_>>());
         println!(
             "{} median of {rounds}: baseline {:.0} steps/s, server {:.0} steps/s ({:.0}% of baseline), \
              p50 {:.1} ms, p99 {:.1} ms, peak RSS {:.1} MB; CPU a step: baseline database {:.0} µs, \
@@ -153,7 +151,7 @@ fn baseline(backend: Backend, bodies: &[Vec<u8>]) -> (Duration, f64) {
         }
         all.steps.append(&mut set.steps);
         all.reasons.append(&mut set.reasons);
-        all.samples.append(&mut set.samples);
+        all.kept.append(&mut set.kept);
     }
     // Packing the samples and numbering the item documents is the server's work too, but not the
     // database's: done before the clock.

@@ -17,7 +17,7 @@ mod common;
 
 use common::{ingest_body, name, percentile, plan, plan_sql, send_all, Args, Rng};
 use std::time::{Duration, Instant};
-use xray_server::store::rows::{ReasonRow, RunRow, SampleRow, StepRow, WriteSet, REJECTED};
+use xray_server::store::rows::{KeptSamples, ReasonRow, RunRow, StepRow, WriteSet, REJECTED};
 use xray_server::store::Store;
 use xray_server::testing::{TestDb, TestServer};
 use xray_wire::StepType;
@@ -164,20 +164,15 @@ fn load(store: &Store, from: usize, to: usize, rng: &mut Rng) {
                         count,
                     });
                     if step_type == StepType::Filter && count >= 5 {
+                        let mut kept = KeptSamples::new(&step_id, REJECTED, reason);
                         for k in 0..5 {
-                            set.samples.push(SampleRow {
-                                step_id: step_id.clone(),
-                                outcome: REJECTED.into(),
-                                reason: reason.to_string(),
-                                seq: k as i32,
-                                run_id: run_id.clone(),
-                                item_id: sample_item(r, p, k + 5 * i),
-                                details: Some(format!(
-                                    r#"{{"price":{}.99,"threshold":100}}"#,
-                                    100 + rng.below(200)
-                                )),
-                            });
+                            let details = format!(
+                                r#"{{"price":{}.99,"threshold":100}}"#,
+                                100 + rng.below(200)
+                            );
+                            kept.push(&sample_item(r, p, k + 5 * i), Some(details.as_bytes()));
                         }
+                        set.kept.push(kept);
                     }
                 }
                 set.steps.push(StepRow {

@@ -41,7 +41,7 @@ impl Job {
                 runs_placeholder: set.runs_placeholder.clone(),
                 steps: set.steps.clone(),
                 reasons: Vec::new(),
-                samples: Vec::new(),
+                kept: Vec::new(),
             },
             packed,
             result: Mutex::new(None),

@@ -5,7 +5,7 @@
 //! length (LEB128) and bytes, then the details' length + 1 (0: no details) and bytes.
 
 use super::items::StepItems;
-use super::rows::{ReasonRow, SampleRow, WriteSet};
+use super::rows::{KeptSamples, ReasonRow, SampleRow, WriteSet};
 use crate::schema::step_reasons;
 use diesel::prelude::*;
 use std::cell::RefCell;
@@ -70,37 +70,24 @@ pub fn entry_range(item_id: &str) -> (i64, i64) {
 type GroupKey<'a> = (&'a str, &'a str, &'a str);
 
 /// What a write stores, packed: the count rows with their samples, and each step's kept items.
+/// Should a write hold one count row twice (the same step sent twice), the first one's samples
+/// go with the first row, which is the one stored.
 pub fn pack_set<'a>(set: &'a WriteSet) -> (Vec<PackedReasonRow>, Vec<StepItems>) {
-    let mut groups: HashMap<GroupKey, Vec<&SampleRow>> = HashMap::new();
-    // A reason's samples come one after another: look its group up once for the run of them.
-    let mut run: Option<(GroupKey, Vec<&SampleRow>)> = None;
-    for s in &set.samples {
-        let k = (s.step_id.as_str(), s.outcome.as_str(), s.reason.as_str());
-        match &mut run {
-            Some((key, kept)) if *key == k => kept.push(s),
-            _ => {
-                if let Some((key, kept)) = run.take() {
-                    groups.entry(key).or_default().extend(kept);
-                }
-                run = Some((k, vec![s]));
-            }
-        }
-    }
-    if let Some((key, kept)) = run {
-        groups.entry(key).or_default().extend(kept);
+    let mut groups: HashMap<GroupKey, &KeptSamples> = HashMap::with_capacity(set.kept.len());
+    for k in &set.kept {
+        groups
+            .entry((&k.step_id, &k.outcome, &k.reason))
+            .or_insert(k);
     }
     let mut items: HashMap<&'a str, Vec<i64>> = HashMap::new();
     let mut rows: Vec<PackedReasonRow> = Vec::with_capacity(set.reasons.len());
-    let mut add = |r: &ReasonRow, samples: Option<Vec<&'a SampleRow>>, rows: &mut Vec<_>| {
-        let samples = samples.map(|mut kept| {
-            kept.sort_by_key(|s| s.seq);
-            if let Some(first) = kept.first() {
-                items
-                    .entry(first.step_id.as_str())
-                    .or_default()
-                    .extend(kept.iter().map(|s| key(&s.item_id)));
-            }
-            pack(&kept)
+    let mut add = |r: &ReasonRow, kept: Option<&'a KeptSamples>, rows: &mut Vec<_>| {
+        let samples = kept.filter(|k| !k.is_empty()).map(|k| {
+            items
+                .entry(k.step_id.as_str())
+                .or_default()
+                .extend_from_slice(&k.keys);
+            pack_raw(&k.raw)
         });
         rows.push(PackedReasonRow {
             step_id: r.step_id.clone(),
@@ -141,28 +128,30 @@ pub fn pack_set<'a>(set: &'a WriteSet) -> (Vec<PackedReasonRow>, Vec<StepItems>)
     (rows, items)
 }
 
-/// Packs samples (in order) into a blob.
-pub fn pack(samples: &[&SampleRow]) -> Vec<u8> {
-    let mut raw = Vec::with_capacity(samples.len() * 64);
-    for s in samples {
-        put_len(&mut raw, s.item_id.len());
-        raw.extend_from_slice(s.item_id.as_bytes());
-        match &s.details {
-            Some(d) => {
-                put_len(&mut raw, d.len() + 1);
-                raw.extend_from_slice(d.as_bytes());
-            }
-            None => put_len(&mut raw, 0),
+/// Lays out one sample for a blob: the item id's length and bytes, then the details' length + 1
+/// (0: no details) and bytes.
+pub fn put_sample(raw: &mut Vec<u8>, item_id: &str, details: Option<&[u8]>) {
+    put_len(raw, item_id.len());
+    raw.extend_from_slice(item_id.as_bytes());
+    match details {
+        Some(d) => {
+            put_len(raw, d.len() + 1);
+            raw.extend_from_slice(d);
         }
+        None => put_len(raw, 0),
     }
+}
+
+/// Packs samples laid out by [`put_sample`] into a blob.
+pub fn pack_raw(raw: &[u8]) -> Vec<u8> {
     let mut out = vec![FORMAT];
     // Compressing into memory cannot fail; should it ever, the samples are kept uncompressed
     // under another format byte rather than lost.
-    match compress(&raw) {
+    match compress(raw) {
         Ok(z) => out.extend_from_slice(&z),
         Err(_) => {
             out[0] = 0;
-            out.extend_from_slice(&raw);
+            out.extend_from_slice(raw);
         }
     }
     out
@@ -289,41 +278,34 @@ fn text(raw: &[u8], at: &mut usize, n: usize) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn sample(seq: i32, item: &str, details: Option<&str>) -> SampleRow {
-        SampleRow {
-            step_id: "s1".into(),
-            outcome: "rejected".into(),
-            reason: "price".into(),
-            seq,
-            run_id: "r1".into(),
-            item_id: item.into(),
-            details: details.map(str::to_string),
-        }
-    }
-
     #[test]
     fn samples_round_trip_in_order() {
         let kept = [
-            sample(0, "sku-1", Some(r#"{"price":150}"#)),
-            sample(1, "ünï", None),
-            sample(2, &"x".repeat(300), Some("")),
+            ("sku-1", Some(r#"{"price":150}"#)),
+            ("ünï", None),
+            (&*"x".repeat(300), Some("")),
         ];
+        let mut k = KeptSamples::new("s1", "rejected", "price");
+        for (item, details) in kept {
+            k.push(item, details.map(str::as_bytes));
+        }
         let row = PackedReasonRow {
             step_id: "s1".into(),
             outcome: "rejected".into(),
             reason: "price".into(),
             count: 9,
-            samples: Some(pack(&kept.iter().collect::<Vec<_>>())),
+            samples: Some(pack_raw(&k.raw)),
         };
         let mut back = Vec::new();
         unpack(&row, "r1", &mut back).unwrap();
         assert_eq!(back.len(), 3);
-        for (a, b) in kept.iter().zip(&back) {
+        for (seq, ((item, details), b)) in kept.iter().zip(&back).enumerate() {
             assert_eq!(
-                (a.seq, &a.item_id, &a.details),
-                (b.seq, &b.item_id, &b.details)
+                (seq as i32, item.to_string(), details.map(str::to_string)),
+                (b.seq, b.item_id.clone(), b.details.clone())
             );
         }
+        assert_eq!(k.keys, [key("sku-1"), key("ünï"), key(&"x".repeat(300))]);
     }
 
     #[test]

@@ -126,8 +126,53 @@ pub struct WriteSet {
     pub steps: Vec<StepRow>,
     /// Exact counts of those steps.
     pub reasons: Vec<ReasonRow>,
-    /// Kept events of those steps.
-    pub samples: Vec<SampleRow>,
+    /// Kept events of those steps, one entry a count row, ready to pack.
+    pub kept: Vec<KeptSamples>,
+}
+
+/// The samples one count row kept, in order, already laid out as its stored blob holds them
+/// before compression ([`super::packed`]): a write packs them without another copy.
+#[derive(Debug, Clone, Default)]
+pub struct KeptSamples {
+    /// The step.
+    pub step_id: String,
+    /// `rejected` or `accepted`.
+    pub outcome: String,
+    /// The reason (empty for acceptances).
+    pub reason: String,
+    /// The samples, laid out for the blob (see [`super::packed::put_sample`]).
+    pub raw: Vec<u8>,
+    /// Each sample's item hash ([`super::packed::key`]), in order.
+    pub keys: Vec<i64>,
+}
+
+impl KeptSamples {
+    /// No samples yet of `step_id`'s `outcome` for `reason`.
+    pub fn new(step_id: &str, outcome: &str, reason: &str) -> KeptSamples {
+        KeptSamples {
+            step_id: step_id.into(),
+            outcome: outcome.into(),
+            reason: reason.into(),
+            raw: Vec::new(),
+            keys: Vec::new(),
+        }
+    }
+
+    /// Adds one sample: its item id and, if any, its details as compact JSON text.
+    pub fn push(&mut self, item_id: &str, details: Option<&[u8]>) {
+        super::packed::put_sample(&mut self.raw, item_id, details);
+        self.keys.push(super::packed::key(item_id));
+    }
+
+    /// How many samples.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
 }
 
 impl WriteSet {
@@ -339,7 +384,7 @@ impl WriteSet {
         for (reason, summary) in &step.rejections {
             let rpath = at(&format!("rejections.{reason}"));
             check_name(&rpath, reason)?;
-            let n = self.add_outcome(&rpath, &step_id, run_id, REJECTED, reason, summary)?;
+            let n = self.add_outcome(&rpath, &step_id, REJECTED, reason, summary)?;
             rejected = rejected
                 .checked_add(n)
                 .ok_or_else(|| invalid(&rpath, "total rejection count is too large"))?;
@@ -347,7 +392,6 @@ impl WriteSet {
         let accepted = self.add_outcome(
             &at("acceptances"),
             &step_id,
-            run_id,
             ACCEPTED,
             "",
             &step.acceptances,
@@ -392,7 +436,6 @@ impl WriteSet {
         &mut self,
         path: &str,
         step_id: &str,
-        run_id: &str,
         outcome: &str,
         reason: &str,
         summary: &ReasonSummary,
@@ -416,22 +459,33 @@ impl WriteSet {
                 count: n,
             });
         }
+        if summary.samples.is_empty() {
+            return Ok(n);
+        }
+        let mut kept = KeptSamples::new(step_id, outcome, reason);
+        kept.raw.reserve(
+            summary
+                .samples
+                .iter()
+                .map(|s| s.item_id.0.len() + s.details.as_ref().map_or(0, |d| d.get().len()) + 4)
+                .sum(),
+        );
+        let mut details = Vec::new();
         for (seq, sample) in summary.samples.iter().enumerate() {
             let id = &sample.item_id.0;
             // The path is only written out for an id that is refused.
             if id.is_empty() || id.len() > MAX_NAME_LEN || id.contains('\0') {
                 check_name(&format!("{path}.samples[{seq}].item_id"), id)?;
             }
-            self.samples.push(SampleRow {
-                step_id: step_id.into(),
-                outcome: outcome.into(),
-                reason: reason.into(),
-                seq: i32::try_from(seq).map_err(|_| invalid(path, "too many samples"))?,
-                run_id: run_id.into(),
-                item_id: sample.item_id.0.clone(),
-                details: sample.details.as_ref().map(|d| compact(d.get())),
-            });
+            match &sample.details {
+                Some(d) => {
+                    compact_into(d.get(), &mut details);
+                    kept.push(id, Some(&details));
+                }
+                None => kept.push(id, None),
+            }
         }
+        self.kept.push(kept);
         Ok(n)
     }
 }
@@ -555,10 +609,18 @@ fn json_text(value: Option<JsonText>) -> Option<String> {
 /// JSON text without the whitespace between tokens (clients may send it pretty-printed; it is
 /// stored and served compact). The text is valid JSON already, so only strings need care.
 pub fn compact(text: &str) -> String {
+    let mut out = Vec::with_capacity(text.len());
+    compact_into(text, &mut out);
+    // Only ASCII bytes were left out, so the text is still UTF-8.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// [`compact`] into `out` (emptied first), as bytes.
+pub fn compact_into(text: &str, out: &mut Vec<u8>) {
     // Byte-wise: every byte JSON's structure is made of is ASCII, and no byte of a multi-byte
     // UTF-8 sequence is, so dropping ASCII whitespace between tokens keeps the text UTF-8.
+    out.clear();
     let b = text.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
     let (mut copied, mut i, mut in_string) = (0, 0, false);
     while i < b.len() {
         match b[i] {
@@ -573,7 +635,6 @@ pub fn compact(text: &str) -> String {
         i += 1;
     }
     out.extend_from_slice(&b[copied.min(b.len())..]);
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// A time as stored: microseconds since the Unix epoch.
