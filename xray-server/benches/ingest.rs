@@ -16,6 +16,10 @@
 //! 2. server: an `xray-server` child process (2 HTTP workers), `--clients` threads sending the
 //!    bodies; its `VmRSS` is sampled every 50 ms and its `VmHWM` read at the end.
 //!
+//! Each also reports its CPU a step: the server process's user + system time (`/proc/PID/stat`)
+//! and, on PostgreSQL, every `postgres` process's, over the steps sent (the baseline's: the
+//! database's). Unlike steps/s, it holds when another job shares the cores.
+//!
 //! Printed per round and as the median over `--rounds`, with `Store::write` in-process one body at
 //! a time (the server's work without HTTP; `--direct-only 1` runs only that, for profiling;
 //! `--server-only 1` only the server).
