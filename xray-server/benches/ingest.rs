@@ -364,7 +364,10 @@ pub fn spawn_server(db: &TestDb) -> (Child, String) {
         .local_addr()
         .expect("address")
         .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xray-server"))
+    // `XRAY_SERVER_BIN` runs another build of the server (to compare two builds in turn).
+    let bin = std::env::var("XRAY_SERVER_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_xray-server").to_string());
+    let mut child = Command::new(bin)
         .args(["--bind", &format!("127.0.0.1:{port}")])
         .args(["--database-url", &db.url_string()])
         .args(["--workers", "2"])

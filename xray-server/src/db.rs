@@ -19,9 +19,13 @@ pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migration
 
 /// How long SQLite waits for another writer before giving up (milliseconds).
 const SQLITE_BUSY_TIMEOUT_MS: u64 = 30_000;
-/// WAL pages after which a commit checkpoints the WAL itself: a backstop, as the server's
-/// [`crate::store::items::IndexMaintainer`] checkpoints it off the request path far sooner.
-pub const SQLITE_AUTOCHECKPOINT_PAGES: u32 = 10_000;
+/// WAL pages after which a commit checkpoints the WAL itself (16 MB at 4 KiB pages): a backstop
+/// for when the server's [`crate::store::items::DbMaintainer`] (every 250 ms, off the request
+/// path) is not running or falls behind; SQLite's own default is 1,000.
+pub const SQLITE_AUTOCHECKPOINT_PAGES: u32 = 4_000;
+/// Bytes a WAL file is cut back to after a checkpoint resets it (it keeps its largest size on
+/// disk otherwise).
+pub const SQLITE_WAL_SIZE_LIMIT: u64 = 64 << 20;
 
 /// Any PostgreSQL advisory-lock key that is ours: serialises migrations across server processes.
 const MIGRATION_LOCK_KEY: i64 = 0x5852_4159; // "XRAY"
@@ -104,6 +108,7 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
         conn.batch_execute(&format!(
             "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
              PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES};
+             PRAGMA journal_size_limit = {SQLITE_WAL_SIZE_LIMIT};
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;"
         ))

@@ -151,7 +151,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 }
 
 /// A started server and its background work (retention sweeps, alert evaluation and webhook
-/// delivery), which stops when this is dropped.
+/// delivery, the database's deferred work), which stops when this is dropped.
 pub struct Running {
     /// The HTTP server: await it to serve; its handle stops it.
     pub server: actix_web::dev::Server,
@@ -173,8 +173,12 @@ pub fn start(
         background.push(Box::new(sweeper));
     }
     background.push(Box::new(state.alerts.start()));
-    if let Some(maintainer) = store::items::IndexMaintainer::start(&state.store) {
-        background.push(Box::new(maintainer));
+    match store::items::DbMaintainer::start(&state.store) {
+        Some(maintainer) => background.push(Box::new(maintainer)),
+        None => tracing::warn!(
+            "cannot start the database maintenance thread; requests will checkpoint (SQLite) or \
+             merge the item index (PostgreSQL) themselves"
+        ),
     }
     let server = http::serve(listener, state.clone(), workers)?;
     Ok(Running {

@@ -6,7 +6,8 @@
 //! every queued request (up to [`MAX_GROUP_STEPS`] steps) in one transaction, each inside its own
 //! savepoint, so one refused request (a step id of another run) rolls back alone and the others
 //! commit; their item documents are added after the savepoints, all at once, so FTS5 writes one
-//! segment for the group rather than one a request. Should the shared commit fail, each request
+//! segment for the group rather than one a request. Should the shared transaction fail (its
+//! commit, or adding those documents), each request
 //! is written again on its own, so each gets its own answer; should the transaction not even
 //! begin (the database stayed locked past the busy timeout), every request of the group gets that
 //! error at once rather than waiting for the lock again one by one. A request alone in the queue
@@ -149,7 +150,8 @@ fn write_group(c: &mut SqliteConnection, group: &[Arc<Job>]) {
                 *lock(&j.result) = Some(Err(StoreError::Busy(why.clone())));
             }
         }
-        Err(_) => {
+        Err(e) => {
+            tracing::warn!("a group commit failed ({e}); writing its requests one by one");
             for j in group {
                 *lock(&j.result) = Some(c.write(&j.set, &j.packed));
             }
@@ -219,5 +221,13 @@ mod tests {
             .load(&mut c)
             .expect("steps");
         assert_eq!(docs, [Some(1), Some(2)], "r2 used no document number");
+        // The group's documents were added after the savepoints: r1's and r3's items are found
+        // under their numbers, r2's (rolled back) nowhere.
+        assert_eq!(c.docs_with_item("r1").expect("r1's document"), [1]);
+        assert_eq!(c.docs_with_item("r3").expect("r3's document"), [2]);
+        assert_eq!(
+            c.docs_with_item("r2").expect("no document"),
+            Vec::<i64>::new()
+        );
     }
 }

@@ -211,8 +211,10 @@ impl ItemDocs for PgConnection {
     }
 }
 
-/// How often [`IndexMaintainer`] runs.
+/// How often [`DbMaintainer`] runs.
 const MAINTAIN_EVERY: Duration = Duration::from_millis(250);
+/// The longest wait between tries while the work keeps failing (each failure doubles the wait).
+const MAINTAIN_BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 /// Keeps the write path short by doing the database's deferred work on a thread of its own,
 /// off the request path. PostgreSQL: empties the GIN pending list (what new documents are
@@ -220,51 +222,54 @@ const MAINTAIN_EVERY: Duration = Duration::from_millis(250);
 /// merges it itself and waits for it (p99 ingest latency 690 ms instead of ~200 ms in the
 /// `ingest` bench). SQLite: checkpoints the WAL into the database file (`PASSIVE`: it never waits
 /// for, nor blocks, readers or the writer), which the writer would otherwise do inside a
-/// request's commit every 1,000 pages (the connections' own checkpoint stays as a backstop at
-/// [`crate::db::SQLITE_AUTOCHECKPOINT_PAGES`]). Stops when dropped.
-pub struct IndexMaintainer {
+/// request's commit (the connections' own checkpoint stays as a backstop at
+/// [`crate::db::SQLITE_AUTOCHECKPOINT_PAGES`]). While the work fails (say the server's
+/// PostgreSQL role does not own the index) it warns once and tries less and less often, up to
+/// once a minute. Stops when dropped.
+pub struct DbMaintainer {
     stop: Option<crossbeam_channel::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl IndexMaintainer {
-    /// Starts maintaining `store`'s database.
-    pub fn start(store: &Store) -> Option<IndexMaintainer> {
+impl DbMaintainer {
+    /// Starts maintaining `store`'s database; `None` if the thread cannot be started.
+    pub fn start(store: &Store) -> Option<DbMaintainer> {
         let store = store.clone();
         let (tx, rx) = crossbeam_channel::bounded::<()>(0);
         let thread = std::thread::Builder::new()
             .name("xray-maintainer".into())
             .spawn(move || {
-                let mut failing = false;
+                let mut wait = MAINTAIN_EVERY;
                 loop {
                     match store.maintain() {
-                        Ok(_) => failing = false,
-                        Err(e) if !failing => {
-                            failing = true;
-                            tracing::warn!(
-                                "cannot do the database's deferred work off the request path \
-                                 ({e}); requests will do it themselves, with slower ingest at \
-                                 times (on PostgreSQL, the server's database role must own index \
-                                 item_docs_by_item)"
-                            );
+                        Ok(_) => wait = MAINTAIN_EVERY,
+                        Err(e) => {
+                            if wait == MAINTAIN_EVERY {
+                                tracing::warn!(
+                                    "cannot do the database's deferred work off the request \
+                                     path ({e}); requests will do it themselves, with slower \
+                                     ingest at times (on PostgreSQL, the server's database role \
+                                     must own index item_docs_by_item); trying again less often"
+                                );
+                            }
+                            wait = (wait * 2).min(MAINTAIN_BACKOFF_MAX);
                         }
-                        Err(_) => {}
                     }
-                    match rx.recv_timeout(MAINTAIN_EVERY) {
+                    match rx.recv_timeout(wait) {
                         Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
                         _ => break,
                     }
                 }
             })
             .ok()?;
-        Some(IndexMaintainer {
+        Some(DbMaintainer {
             stop: Some(tx),
             thread: Some(thread),
         })
     }
 }
 
-impl Drop for IndexMaintainer {
+impl Drop for DbMaintainer {
     fn drop(&mut self) {
         drop(self.stop.take());
         if let Some(t) = self.thread.take() {
@@ -273,7 +278,10 @@ impl Drop for IndexMaintainer {
     }
 }
 
-/// Checkpoints SQLite's WAL without waiting for readers or the writer; the frames copied.
+/// Checkpoints SQLite's WAL without waiting for readers or the writer. Returns how many of the
+/// WAL's frames are now in the database file (all the WAL holds, when nothing held it back;
+/// counted since the WAL last started over, so two calls in a row give the same number), or -1
+/// when another checkpoint was running.
 pub(super) fn checkpoint(c: &mut SqliteConnection) -> QueryResult<i64> {
     #[derive(QueryableByName)]
     struct Checkpointed {

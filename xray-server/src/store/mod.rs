@@ -21,6 +21,7 @@ use items::{ItemDocs, StepItems};
 use packed::PackedReasonRow;
 use rows::{ReasonRow, RunRow, SampleRow, StepRow, WriteSet, REJECTED};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
 use xray_wire::{
     ItemEvent, ItemFate, ItemHistory, ItemId, JsonText, Outcome, RunDetail, RunList, StepList,
 };
@@ -219,7 +220,11 @@ macro_rules! impl_backend {
                             .collect();
                         let stored: Vec<(String, Option<i64>)> = diesel::insert_into(steps::table)
                             .values(values)
-                            .on_conflict_do_nothing()
+                            // Only a stored step id is skipped: any other conflict (a document
+                            // number taken, which cannot happen while numbers only go up) fails
+                            // the write rather than drop a step without a word.
+                            .on_conflict(steps::step_id)
+                            .do_nothing()
                             .returning((steps::step_id, steps::item_doc))
                             .get_results(c)?;
                         for (step_id, doc) in stored {
@@ -247,6 +252,16 @@ macro_rules! impl_backend {
                             .filter(steps::step_id.eq_any(chunk))
                             .select((steps::step_id, steps::run_id))
                             .load(c)?;
+                        // Skipped yet not there: deleted (retention) between the two statements.
+                        // Not stored, so not acknowledged; a retry stores it.
+                        if let Some(gone) = chunk
+                            .iter()
+                            .find(|id| !owners.iter().any(|(o, _)| o.as_str() == **id))
+                        {
+                            return Err(StoreError::Busy(format!(
+                                "step `{gone}` was deleted while this request wrote it; send it again"
+                            )));
+                        }
                         for (step_id, owner) in owners {
                             let run_id = wanted.get(step_id.as_str()).copied().unwrap_or_default();
                             if owner != run_id {
@@ -716,13 +731,16 @@ impl Store {
         self.db.backend()
     }
 
-    /// The database's deferred work (see [`items::IndexMaintainer`]): on PostgreSQL, moves what
-    /// the item index holds in its pending list into the index proper (the pages emptied); on
-    /// SQLite, checkpoints the WAL (the frames copied).
+    /// The database's deferred work (see [`items::DbMaintainer`]): on PostgreSQL, moves what
+    /// the item index holds in its pending list into the index proper (returns the pages
+    /// emptied); on SQLite, checkpoints the WAL (returns the WAL's frames now in the database
+    /// file: all of it when nothing held the checkpoint back). Waits at most a second for a
+    /// connection.
     pub fn maintain(&self) -> Result<i64, StoreError> {
+        const WAIT: Duration = Duration::from_secs(1);
         match &self.db {
-            Db::Sqlite(pool) => Ok(items::checkpoint(&mut *pool.get()?)?),
-            Db::Postgres(pool) => Ok(items::clean_pending_list(&mut *pool.get()?)?),
+            Db::Sqlite(pool) => Ok(items::checkpoint(&mut *pool.get_timeout(WAIT)?)?),
+            Db::Postgres(pool) => Ok(items::clean_pending_list(&mut *pool.get_timeout(WAIT)?)?),
         }
     }
 

@@ -40,7 +40,7 @@ pub struct PackedReasonRow {
     pub reason: String,
     /// The exact count.
     pub count: i64,
-    /// The kept samples, packed ([`pack`]); `None` when none were kept.
+    /// The kept samples, packed ([`pack_raw`]); `None` when none were kept.
     pub samples: Option<Vec<u8>>,
 }
 
@@ -70,8 +70,8 @@ pub fn entry_range(item_id: &str) -> (i64, i64) {
 type GroupKey<'a> = (&'a str, &'a str, &'a str);
 
 /// What a write stores, packed: the count rows with their samples, and each step's kept items.
-/// Should a write hold one count row twice (the same step sent twice), the first one's samples
-/// go with the first row, which is the one stored.
+/// Should a write hold one count row twice (the same step sent twice), one copy's samples go
+/// with the first row, which is the one stored.
 pub fn pack_set<'a>(set: &'a WriteSet) -> (Vec<PackedReasonRow>, Vec<StepItems>) {
     let mut groups: HashMap<GroupKey, &KeptSamples> = HashMap::with_capacity(set.kept.len());
     for k in &set.kept {

@@ -474,7 +474,7 @@ impl WriteSet {
         for (seq, sample) in summary.samples.iter().enumerate() {
             let id = &sample.item_id.0;
             // The path is only written out for an id that is refused.
-            if id.is_empty() || id.len() > MAX_NAME_LEN || id.contains('\0') {
+            if !name_is_valid(id) {
                 check_name(&format!("{path}.samples[{seq}].item_id"), id)?;
             }
             match &sample.details {
@@ -554,7 +554,16 @@ pub fn rejection_rate(
     }
 }
 
+/// Whether [`check_name`] accepts `value` (without a path to name).
+fn name_is_valid(value: &str) -> bool {
+    !value.is_empty() && value.len() <= MAX_NAME_LEN && !value.contains('\0')
+}
+
+/// Refuses a name [`name_is_valid`] refuses, saying why.
 fn check_name(path: &str, value: &str) -> Result<(), ValidationError> {
+    if name_is_valid(value) {
+        return Ok(());
+    }
     check_text(path, Some(value))?;
     if value.is_empty() {
         return Err(invalid(path, "must not be empty"));
@@ -568,7 +577,7 @@ fn check_name(path: &str, value: &str) -> Result<(), ValidationError> {
             ),
         ));
     }
-    Ok(())
+    Err(invalid(path, "is not a valid name"))
 }
 
 /// Text columns cannot hold NUL on PostgreSQL; refuse it on both backends alike.
