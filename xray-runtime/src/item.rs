@@ -14,6 +14,13 @@ pub trait IntoItemId {
     /// Calls `f` with the id's text.
     fn with_id_text<R>(self, f: impl FnOnce(&str) -> R) -> R;
 
+    /// The id as a number, when it is a non-negative integer: a kept event then stores the
+    /// number and writes its text only when the step ships (the default: `None`, use the text).
+    #[inline]
+    fn as_number(&self) -> Option<u64> {
+        None
+    }
+
     /// The id as an owned [`ItemId`].
     fn into_item_id(self) -> ItemId
     where
@@ -99,11 +106,21 @@ macro_rules! integer_ids {
             fn with_id_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
                 f(itoa::Buffer::new().format(self))
             }
+            #[inline]
+            #[allow(irrefutable_let_patterns, clippy::unnecessary_fallible_conversions)]
+            fn as_number(&self) -> Option<u64> {
+                u64::try_from(*self).ok()
+            }
         }
         impl IntoItemId for &$t {
             #[inline]
             fn with_id_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
                 f(itoa::Buffer::new().format(*self))
+            }
+            #[inline]
+            #[allow(clippy::unnecessary_fallible_conversions)]
+            fn as_number(&self) -> Option<u64> {
+                u64::try_from(**self).ok()
             }
         }
     )*};
@@ -130,5 +147,11 @@ mod tests {
         assert_eq!(text(ItemId("x".into())), "x");
         assert_eq!(7u8.into_item_id(), ItemId("7".into()));
         assert_eq!(String::from("s").into_item_id(), ItemId("s".into()));
+        assert_eq!(42u8.as_number(), Some(42));
+        assert_eq!(<&usize as IntoItemId>::as_number(&&7), Some(7));
+        assert_eq!(u64::MAX.as_number(), Some(u64::MAX));
+        assert_eq!((-1i64).as_number(), None);
+        assert_eq!((u128::MAX).as_number(), None);
+        assert_eq!("42".as_number(), None);
     }
 }

@@ -97,6 +97,7 @@ mod private;
 mod run;
 mod sampling;
 mod step;
+mod tape;
 mod transport;
 
 pub use client::{flush, init, shutdown, stats, RunBuilder, ShutdownGuard, XRay};

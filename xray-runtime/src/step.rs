@@ -25,11 +25,17 @@ pub(crate) struct StepShared {
     step_type: StepType,
     started_at: Timestamp,
     started: Instant,
+    /// The step's capture level.
+    capture: Capture,
+    /// Orders the kept events of the shared recorder against the owner thread's.
+    clock: Arc<AtomicU64>,
     data: Mutex<StepData>,
 }
 
 struct StepData {
-    rec: Recorder,
+    /// What other threads and handles record, made on the first such event (most steps
+    /// record only on the thread that opened them, through the guard).
+    rec: Option<Box<Recorder>>,
     input_count: Option<u64>,
     output_count: Option<u64>,
     /// Input and output as capped JSON text (checked and wrapped on the shipper's thread).
@@ -54,6 +60,18 @@ impl StepShared {
         self.run.core.config.max_io_bytes
     }
 
+    /// The shared recorder, made if this is its first event.
+    fn recorder<'d>(&self, d: &'d mut StepData) -> &'d mut Recorder {
+        d.rec.get_or_insert_with(|| {
+            let core: &Core = &self.run.core;
+            Box::new(
+                Recorder::new(self.capture, core.config.max_details_bytes, core.seed())
+                    .pooled(core.buffers.clone())
+                    .clocked(Clock::Others(self.clock.clone())),
+            )
+        })
+    }
+
     /// Ends the step once and ships it, with what the owner thread recorded on its own;
     /// returns its output and error for a run it owns.
     fn finish(&self, local: Recorder) -> (Option<Box<str>>, Option<String>) {
@@ -65,7 +83,12 @@ impl StepShared {
         if d.error.is_none() && std::thread::panicking() {
             d.error = Some("panicked".into());
         }
-        let rec = Recorder::merge(d.rec.take(), local);
+        let capture = local.capture;
+        let rec = match d.rec.take() {
+            Some(shared) => Recorder::merge(*shared, local),
+            None => local,
+        };
+        let mut rec = rec.into_recorded();
         let rejected = rec.rejected_total();
         let accepted = rec.accepted_total();
         let input_count = d.input_count.or_else(|| {
@@ -90,7 +113,7 @@ impl StepShared {
             position: Some(self.position),
             name: self.name.clone(),
             step_type: self.step_type,
-            capture: rec.capture,
+            capture,
             input_count,
             output_count,
             started_at: Some(self.started_at),
@@ -106,7 +129,6 @@ impl StepShared {
         };
         let (input, output) = (d.input.take(), d.output.clone());
         let attributes = std::mem::take(&mut d.attributes);
-        let mut rec = rec;
         let result = (d.output.take(), d.error.take());
         drop(d);
         let (run_id, pipeline) = (self.run.run_id.clone(), self.run.pipeline.clone());
@@ -176,23 +198,23 @@ impl Step {
     /// for none). The count is exact; the item and details are kept per the capture level.
     #[inline]
     pub fn reject<D: Serialize>(&self, item: impl IntoItemId, reason: &str, details: D) {
-        self.with(|_, d| d.rec.reject(item, reason, &details));
+        self.with(|s, d| s.recorder(d).reject(item, reason, &details));
     }
 
     /// Counts `n` rejections for `reason` without naming the items.
     pub fn reject_count(&self, reason: &str, n: u64) {
-        self.with(|_, d| d.rec.reject_count(reason, n));
+        self.with(|s, d| s.recorder(d).reject_count(reason, n));
     }
 
     /// Records that `item` was let through.
     #[inline]
     pub fn accept(&self, item: impl IntoItemId) {
-        self.with(|_, d| d.rec.accept::<()>(item, None));
+        self.with(|s, d| s.recorder(d).accept::<()>(item, None));
     }
 
     /// Records that `item` was let through, with details.
     pub fn accept_with<D: Serialize>(&self, item: impl IntoItemId, details: D) {
-        self.with(|_, d| d.rec.accept(item, Some(&details)));
+        self.with(|s, d| s.recorder(d).accept(item, Some(&details)));
     }
 
     /// Records what the step chose, its score and why. The last decision stands.
@@ -295,12 +317,12 @@ impl StepGuard {
         let core: &Core = &run.core;
         let capture = capture.unwrap_or(core.config.capture);
         let clock = Arc::new(AtomicU64::new(0));
-        let recorder = || {
+        let local = Local::new(
             Recorder::new(capture, core.config.max_details_bytes, core.seed())
                 .pooled(core.buffers.clone())
-        };
-        let rec = recorder().clocked(Clock::Others(clock.clone()));
-        let local = Local::new(recorder().clocked(Clock::Owner(clock)), true);
+                .clocked(Clock::Owner(clock.clone())),
+            true,
+        );
         let shared = StepShared {
             step_id: uuid::Uuid::new_v4().to_string(),
             position: run.next_position(),
@@ -308,8 +330,10 @@ impl StepGuard {
             step_type,
             started_at: chrono::Utc::now(),
             started: Instant::now(),
+            capture,
+            clock,
             data: Mutex::new(StepData {
-                rec,
+                rec: None,
                 input_count: None,
                 output_count: None,
                 input: None,

@@ -1,0 +1,983 @@
+//! Item details recorded as a tape of serde's data model on the pipeline's thread, and written
+//! as JSON on the shipper's.
+//!
+//! Serialising details straight to JSON on the pipeline's thread means formatting every float
+//! and scanning every string for characters to escape, for each kept event, including the many
+//! a reservoir later replaces. The tape holds the same values as serde hands them over: a tag
+//! byte, then the number's bytes or the string's length and bytes. [`to_json`] replays it
+//! through `serde_json`'s own serialiser (with the SDK's float formatter and size cap) when the
+//! step ships, so the JSON text is the one serialising the value directly would have given.
+//!
+//! A tape is capped at [`TAPE_BYTES_PER_JSON_BYTE`] times the JSON size limit: no tape token
+//! holds more than that many bytes per byte of the JSON it becomes, so a tape cut at that size
+//! stands for JSON over the limit, and the JSON written from it reaches the limit before the cut
+//! (what is kept past the limit is the same note and preview as for JSON written directly).
+
+use serde::ser::{self, Serialize, SerializeMap, SerializeSeq, Serializer};
+use std::cell::Cell;
+use std::fmt;
+
+/// serde_json's name for the struct that carries raw JSON text (`RawValue`).
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+/// serde_json's name for the struct that carries a number's text (`arbitrary_precision`).
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// A tape may hold this many bytes per byte of JSON allowed (an integer: 9 tape bytes for at
+/// least 2 JSON bytes with its separator; every other token has a smaller ratio).
+pub(crate) const TAPE_BYTES_PER_JSON_BYTE: usize = 5;
+
+/// The longest string one token holds (its length is four bytes).
+const MAX_LEN: usize = u32::MAX as usize;
+
+const NULL: u8 = 0;
+const FALSE: u8 = 1;
+const TRUE: u8 = 2;
+const I64: u8 = 3;
+const U64: u8 = 4;
+const F64: u8 = 5;
+const F32: u8 = 6;
+const I128: u8 = 7;
+const U128: u8 = 8;
+/// A string shorter than 256 bytes: one length byte.
+const STR8: u8 = 9;
+/// A longer string: four length bytes.
+const STR32: u8 = 10;
+const BYTES: u8 = 11;
+const SEQ: u8 = 12;
+const SEQ_END: u8 = 13;
+const MAP: u8 = 14;
+const MAP_END: u8 = 15;
+/// JSON text to be written as it is (a `RawValue`, or a number's text).
+const RAW: u8 = 16;
+/// The value's `Serialize` failed: the message follows.
+const ERROR: u8 = 17;
+/// The tape was cut at its size cap.
+const CUT: u8 = 18;
+
+/// Why recording stopped.
+#[derive(Debug)]
+pub(crate) enum TapeError {
+    /// The tape reached its size cap.
+    Over,
+    /// The value's `Serialize` reported an error.
+    Custom(String),
+}
+
+impl fmt::Display for TapeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TapeError::Over => f.write_str("over the size limit"),
+            TapeError::Custom(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for TapeError {}
+
+impl ser::Error for TapeError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        TapeError::Custom(msg.to_string())
+    }
+}
+
+/// Records a value at the end of a buffer, up to `end`.
+pub(crate) struct Tape<'a> {
+    buf: &'a mut Vec<u8>,
+    end: usize,
+}
+
+/// Appends `value`'s tape to `buf`, at most `max_json × TAPE_BYTES_PER_JSON_BYTE` bytes; returns
+/// how many bytes it took (0 for `null`, which is no value).
+#[inline]
+pub(crate) fn record<T: Serialize + ?Sized>(
+    buf: &mut Vec<u8>,
+    value: &T,
+    max_json: usize,
+) -> usize {
+    let start = buf.len();
+    let mut tape = Tape {
+        end: start.saturating_add(max_json.saturating_mul(TAPE_BYTES_PER_JSON_BYTE)),
+        buf: &mut *buf,
+    };
+    match value.serialize(&mut tape) {
+        Ok(()) if buf[start..] == [NULL] => buf.truncate(start),
+        Ok(()) => {}
+        Err(e) => failed(buf, start, e),
+    }
+    buf.len() - start
+}
+
+/// Ends a tape that stopped: a cut mark after what was recorded, or the error alone.
+#[cold]
+#[inline(never)]
+fn failed(buf: &mut Vec<u8>, start: usize, e: TapeError) {
+    match e {
+        TapeError::Over => buf.push(CUT),
+        TapeError::Custom(message) => {
+            buf.truncate(start);
+            buf.push(ERROR);
+            put_len(buf, message.len());
+            buf.extend_from_slice(message.as_bytes());
+        }
+    }
+}
+
+fn put_len(buf: &mut Vec<u8>, len: usize) {
+    buf.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_le_bytes());
+}
+
+impl Tape<'_> {
+    /// Whether `n` more bytes fit.
+    #[inline(always)]
+    fn room(&self, n: usize) -> Result<(), TapeError> {
+        if self.buf.len() + n > self.end {
+            Err(TapeError::Over)
+        } else {
+            Ok(())
+        }
+    }
+
+    #[inline(always)]
+    fn tag(&mut self, tag: u8) -> Result<(), TapeError> {
+        self.room(1)?;
+        self.buf.push(tag);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn fixed<const N: usize>(&mut self, tag: u8, bytes: [u8; N]) -> Result<(), TapeError> {
+        self.room(1 + N)?;
+        self.buf.push(tag);
+        self.buf.extend_from_slice(&bytes);
+        Ok(())
+    }
+
+    #[inline]
+    fn text(&mut self, bytes: &[u8]) -> Result<(), TapeError> {
+        let room = self.end.saturating_sub(self.buf.len());
+        match u8::try_from(bytes.len()) {
+            Ok(len) if 2 + bytes.len() <= room => self.buf.extend_from_slice(&[STR8, len]),
+            _ if 5 + bytes.len() <= room && bytes.len() <= MAX_LEN => {
+                self.buf.push(STR32);
+                put_len(self.buf, bytes.len());
+            }
+            _ => return self.cut(STR32, bytes),
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// A tag, a four-byte length and bytes (of a string: UTF-8), up to the end of the tape:
+    /// a string or byte string over the cap is kept as far as it fits, as the JSON it stands for
+    /// would have been written up to the limit.
+    fn blob(&mut self, tag: u8, bytes: &[u8]) -> Result<(), TapeError> {
+        if 5 + bytes.len() > self.end.saturating_sub(self.buf.len()) || bytes.len() > MAX_LEN {
+            return self.cut(tag, bytes);
+        }
+        self.buf.push(tag);
+        put_len(self.buf, bytes.len());
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// The start of `bytes` that fits (whole characters of a string), then the cut.
+    #[cold]
+    #[inline(never)]
+    fn cut(&mut self, tag: u8, bytes: &[u8]) -> Result<(), TapeError> {
+        let room = self.end.saturating_sub(self.buf.len());
+        if tag != RAW && room > 5 {
+            let mut n = (room - 5).min(bytes.len()).min(MAX_LEN);
+            while n > 0 && tag == STR32 && n < bytes.len() && bytes[n] & 0xC0 == 0x80 {
+                n -= 1;
+            }
+            self.buf.push(tag);
+            put_len(self.buf, n);
+            self.buf.extend_from_slice(&bytes[..n]);
+        }
+        Err(TapeError::Over)
+    }
+}
+
+impl<'a, 'b> Serializer for &'a mut Tape<'b> {
+    type Ok = ();
+    type Error = TapeError;
+    type SerializeSeq = Self;
+    type SerializeTuple = Self;
+    type SerializeTupleStruct = Self;
+    type SerializeTupleVariant = Variant<'a, 'b>;
+    type SerializeMap = Self;
+    type SerializeStruct = Fields<'a, 'b>;
+    type SerializeStructVariant = Variant<'a, 'b>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), TapeError> {
+        self.tag(if v { TRUE } else { FALSE })
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), TapeError> {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), TapeError> {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), TapeError> {
+        self.serialize_i64(v.into())
+    }
+    #[inline]
+    fn serialize_i64(self, v: i64) -> Result<(), TapeError> {
+        self.fixed(I64, v.to_le_bytes())
+    }
+    fn serialize_i128(self, v: i128) -> Result<(), TapeError> {
+        self.fixed(I128, v.to_le_bytes())
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), TapeError> {
+        self.serialize_u64(v.into())
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), TapeError> {
+        self.serialize_u64(v.into())
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), TapeError> {
+        self.serialize_u64(v.into())
+    }
+    #[inline]
+    fn serialize_u64(self, v: u64) -> Result<(), TapeError> {
+        self.fixed(U64, v.to_le_bytes())
+    }
+    fn serialize_u128(self, v: u128) -> Result<(), TapeError> {
+        self.fixed(U128, v.to_le_bytes())
+    }
+    fn serialize_f32(self, v: f32) -> Result<(), TapeError> {
+        self.fixed(F32, v.to_le_bytes())
+    }
+    #[inline]
+    fn serialize_f64(self, v: f64) -> Result<(), TapeError> {
+        self.fixed(F64, v.to_le_bytes())
+    }
+    fn serialize_char(self, v: char) -> Result<(), TapeError> {
+        self.text(v.encode_utf8(&mut [0; 4]).as_bytes())
+    }
+    #[inline]
+    fn serialize_str(self, v: &str) -> Result<(), TapeError> {
+        self.text(v.as_bytes())
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), TapeError> {
+        self.blob(BYTES, v)
+    }
+    fn serialize_none(self) -> Result<(), TapeError> {
+        self.tag(NULL)
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), TapeError> {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<(), TapeError> {
+        self.tag(NULL)
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), TapeError> {
+        self.tag(NULL)
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), TapeError> {
+        self.text(variant.as_bytes())
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), TapeError> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), TapeError> {
+        self.tag(MAP)?;
+        self.text(variant.as_bytes())?;
+        value.serialize(&mut *self)?;
+        self.tag(MAP_END)
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Self, TapeError> {
+        self.tag(SEQ)?;
+        Ok(self)
+    }
+    #[inline]
+    fn serialize_tuple(self, _len: usize) -> Result<Self, TapeError> {
+        self.tag(SEQ)?;
+        Ok(self)
+    }
+    fn serialize_tuple_struct(self, _name: &'static str, _len: usize) -> Result<Self, TapeError> {
+        self.tag(SEQ)?;
+        Ok(self)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Variant<'a, 'b>, TapeError> {
+        self.tag(MAP)?;
+        self.text(variant.as_bytes())?;
+        self.tag(SEQ)?;
+        Ok(Variant {
+            tape: self,
+            end: SEQ_END,
+        })
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Self, TapeError> {
+        self.tag(MAP)?;
+        Ok(self)
+    }
+    #[inline]
+    fn serialize_struct(
+        self,
+        name: &'static str,
+        _len: usize,
+    ) -> Result<Fields<'a, 'b>, TapeError> {
+        let raw = name == RAW_VALUE_TOKEN || name == NUMBER_TOKEN;
+        if !raw {
+            self.tag(MAP)?;
+        }
+        Ok(Fields { tape: self, raw })
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Variant<'a, 'b>, TapeError> {
+        self.tag(MAP)?;
+        self.text(variant.as_bytes())?;
+        self.tag(MAP)?;
+        Ok(Variant {
+            tape: self,
+            end: MAP_END,
+        })
+    }
+    fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result<(), TapeError> {
+        /// Writes `Display` output into the tape, up to its end (whole characters).
+        struct Text<'t, 'b> {
+            tape: &'t mut Tape<'b>,
+            over: bool,
+        }
+        impl fmt::Write for Text<'_, '_> {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                let room = self.tape.end.saturating_sub(self.tape.buf.len());
+                if s.len() <= room {
+                    self.tape.buf.extend_from_slice(s.as_bytes());
+                    return Ok(());
+                }
+                let mut n = room;
+                while !s.is_char_boundary(n) {
+                    n -= 1;
+                }
+                self.tape.buf.extend_from_slice(&s.as_bytes()[..n]);
+                self.over = true;
+                Err(fmt::Error)
+            }
+        }
+        self.room(5)?;
+        self.buf.push(STR32);
+        let at = self.buf.len();
+        put_len(self.buf, 0);
+        let mut text = Text {
+            tape: self,
+            over: false,
+        };
+        let failed = fmt::write(&mut text, format_args!("{value}")).is_err();
+        let over = text.over;
+        if failed && !over {
+            self.buf.truncate(at - 1);
+            return Err(ser::Error::custom(
+                "a Display implementation returned an error",
+            ));
+        }
+        let len = self.buf.len() - at - 4;
+        self.buf[at..at + 4].copy_from_slice(&u32::try_from(len).unwrap_or(0).to_le_bytes());
+        if over {
+            Err(TapeError::Over)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl SerializeSeq for &mut Tape<'_> {
+    type Ok = ();
+    type Error = TapeError;
+    #[inline]
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), TapeError> {
+        value.serialize(&mut **self)
+    }
+    #[inline]
+    fn end(self) -> Result<(), TapeError> {
+        self.tag(SEQ_END)
+    }
+}
+
+impl ser::SerializeTuple for &mut Tape<'_> {
+    type Ok = ();
+    type Error = TapeError;
+    #[inline]
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), TapeError> {
+        value.serialize(&mut **self)
+    }
+    #[inline]
+    fn end(self) -> Result<(), TapeError> {
+        self.tag(SEQ_END)
+    }
+}
+
+impl ser::SerializeTupleStruct for &mut Tape<'_> {
+    type Ok = ();
+    type Error = TapeError;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), TapeError> {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Result<(), TapeError> {
+        self.tag(SEQ_END)
+    }
+}
+
+impl SerializeMap for &mut Tape<'_> {
+    type Ok = ();
+    type Error = TapeError;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), TapeError> {
+        key.serialize(&mut **self)
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), TapeError> {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Result<(), TapeError> {
+        self.tag(MAP_END)
+    }
+}
+
+/// A struct's fields: a map with its field names as keys, or, for serde_json's raw JSON text,
+/// the text.
+pub(crate) struct Fields<'a, 'b> {
+    tape: &'a mut Tape<'b>,
+    raw: bool,
+}
+
+impl ser::SerializeStruct for Fields<'_, '_> {
+    type Ok = ();
+    type Error = TapeError;
+    #[inline]
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), TapeError> {
+        if self.raw {
+            return value.serialize(Raw(&mut *self.tape));
+        }
+        self.tape.text(key.as_bytes())?;
+        value.serialize(&mut *self.tape)
+    }
+    #[inline]
+    fn end(self) -> Result<(), TapeError> {
+        if self.raw {
+            Ok(())
+        } else {
+            self.tape.tag(MAP_END)
+        }
+    }
+}
+
+/// The inside of a tuple or struct variant (`{"Variant": [...]}` / `{"Variant": {...}}`).
+pub(crate) struct Variant<'a, 'b> {
+    tape: &'a mut Tape<'b>,
+    end: u8,
+}
+
+impl ser::SerializeTupleVariant for Variant<'_, '_> {
+    type Ok = ();
+    type Error = TapeError;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), TapeError> {
+        value.serialize(&mut *self.tape)
+    }
+    fn end(self) -> Result<(), TapeError> {
+        self.tape.tag(self.end)?;
+        self.tape.tag(MAP_END)
+    }
+}
+
+impl ser::SerializeStructVariant for Variant<'_, '_> {
+    type Ok = ();
+    type Error = TapeError;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), TapeError> {
+        self.tape.text(key.as_bytes())?;
+        value.serialize(&mut *self.tape)
+    }
+    fn end(self) -> Result<(), TapeError> {
+        self.tape.tag(self.end)?;
+        self.tape.tag(MAP_END)
+    }
+}
+
+/// Takes the JSON text serde_json's raw-value and number structs carry (a string).
+struct Raw<'a, 'b>(&'a mut Tape<'b>);
+
+impl Raw<'_, '_> {
+    fn not_text() -> TapeError {
+        ser::Error::custom("raw JSON must be given as a string")
+    }
+}
+
+impl Serializer for Raw<'_, '_> {
+    type Ok = ();
+    type Error = TapeError;
+    type SerializeSeq = ser::Impossible<(), TapeError>;
+    type SerializeTuple = ser::Impossible<(), TapeError>;
+    type SerializeTupleStruct = ser::Impossible<(), TapeError>;
+    type SerializeTupleVariant = ser::Impossible<(), TapeError>;
+    type SerializeMap = ser::Impossible<(), TapeError>;
+    type SerializeStruct = ser::Impossible<(), TapeError>;
+    type SerializeStructVariant = ser::Impossible<(), TapeError>;
+
+    fn serialize_str(self, v: &str) -> Result<(), TapeError> {
+        // Raw text over the cap is not kept in part (a part is not JSON): the value becomes
+        // the size note, its preview ending before the raw text.
+        self.0.blob(RAW, v.as_bytes())
+    }
+    fn serialize_bool(self, _: bool) -> Result<(), TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_i8(self, _: i8) -> Result<(), TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_i16(self, _: i16) -> Result<(), TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_i32(self, _: i32) -> Result<(), TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_u8(self, _: u8) -> Result<(), TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_u16(self, _: u16) -> Result<(), TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_u32(self, _: u32) -> Result<(), TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_f32(self, _: f32) -> Result<(), TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_i64(self, _: i64) -> Result<(), TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_u64(self, _: u64) -> Result<(), TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_f64(self, _: f64) -> Result<(), TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_char(self, _: char) -> Result<(), TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_bytes(self, _: &[u8]) -> Result<(), TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_none(self) -> Result<(), TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_unit(self) -> Result<(), TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+    ) -> Result<(), TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStruct, TapeError> {
+        Err(Self::not_text())
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, TapeError> {
+        Err(Self::not_text())
+    }
+}
+
+/// Reads a tape back, one value at a time.
+pub(crate) struct Reader<'t> {
+    rest: Cell<&'t [u8]>,
+    /// Whether the reader met the mark of a tape cut at its size cap.
+    cut: Cell<bool>,
+}
+
+impl<'t> Reader<'t> {
+    /// A reader of `tape`.
+    pub(crate) fn new(tape: &'t [u8]) -> Reader<'t> {
+        Reader {
+            rest: Cell::new(tape),
+            cut: Cell::new(false),
+        }
+    }
+
+    /// Whether the tape was cut at its size cap (known once read up to the cut).
+    pub(crate) fn was_cut(&self) -> bool {
+        self.cut.get()
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.rest.get().first().copied()
+    }
+
+    fn take(&self, n: usize) -> Option<&'t [u8]> {
+        let rest = self.rest.get();
+        if rest.len() < n {
+            return None;
+        }
+        let (head, tail) = rest.split_at(n);
+        self.rest.set(tail);
+        Some(head)
+    }
+
+    fn array<const N: usize>(&self) -> Option<[u8; N]> {
+        self.take(N).and_then(|b| b.try_into().ok())
+    }
+
+    fn len32(&self) -> Option<usize> {
+        self.array::<4>().map(|b| u32::from_le_bytes(b) as usize)
+    }
+
+    fn text(&self, len: Option<usize>) -> Option<&'t str> {
+        len.and_then(|n| self.take(n))
+            .map(|b| std::str::from_utf8(b).unwrap_or("\u{fffd}"))
+    }
+}
+
+/// The next value of a tape, as something serde_json can serialise.
+pub(crate) struct Next<'r, 't>(pub(crate) &'r Reader<'t>);
+
+impl Serialize for Next<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use ser::Error;
+        let r = self.0;
+        let broken = || S::Error::custom("the recorded details are incomplete");
+        let Some(tag) = r.take(1).map(|t| t[0]) else {
+            return Err(broken());
+        };
+        match tag {
+            NULL => s.serialize_unit(),
+            FALSE => s.serialize_bool(false),
+            TRUE => s.serialize_bool(true),
+            I64 => s.serialize_i64(i64::from_le_bytes(r.array().ok_or_else(broken)?)),
+            U64 => s.serialize_u64(u64::from_le_bytes(r.array().ok_or_else(broken)?)),
+            F64 => s.serialize_f64(f64::from_le_bytes(r.array().ok_or_else(broken)?)),
+            F32 => s.serialize_f32(f32::from_le_bytes(r.array().ok_or_else(broken)?)),
+            I128 => s.serialize_i128(i128::from_le_bytes(r.array().ok_or_else(broken)?)),
+            U128 => s.serialize_u128(u128::from_le_bytes(r.array().ok_or_else(broken)?)),
+            STR8 => {
+                let len = r.take(1).map(|b| usize::from(b[0]));
+                s.serialize_str(r.text(len).ok_or_else(broken)?)
+            }
+            STR32 => s.serialize_str(r.text(r.len32()).ok_or_else(broken)?),
+            BYTES => {
+                let bytes = r.len32().and_then(|n| r.take(n)).ok_or_else(broken)?;
+                s.serialize_bytes(bytes)
+            }
+            SEQ => {
+                let mut seq = s.serialize_seq(None)?;
+                loop {
+                    match r.peek() {
+                        Some(SEQ_END) => {
+                            r.take(1);
+                            return seq.end();
+                        }
+                        _ => seq.serialize_element(&Next(r))?,
+                    }
+                }
+            }
+            MAP => {
+                let mut map = s.serialize_map(None)?;
+                loop {
+                    match r.peek() {
+                        Some(MAP_END) => {
+                            r.take(1);
+                            return map.end();
+                        }
+                        _ => {
+                            map.serialize_key(&Next(r))?;
+                            map.serialize_value(&Next(r))?;
+                        }
+                    }
+                }
+            }
+            RAW => {
+                let text = r.text(r.len32()).ok_or_else(broken)?;
+                match serde_json::value::RawValue::from_string(text.to_owned()) {
+                    Ok(raw) => raw.serialize(s),
+                    Err(e) => Err(S::Error::custom(format!("invalid raw JSON: {e}"))),
+                }
+            }
+            ERROR => Err(S::Error::custom(r.text(r.len32()).ok_or_else(broken)?)),
+            CUT => {
+                r.cut.set(true);
+                Err(S::Error::custom("over the size limit"))
+            }
+            _ => Err(broken()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sampling::{append_capped_json, tape_json};
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    /// The JSON text serialising `value` directly gives, and the one its tape gives.
+    fn both<T: Serialize + ?Sized>(value: &T, max: usize) -> (String, String) {
+        let mut direct = Vec::new();
+        append_capped_json(&mut direct, value, max);
+        let mut buf = b"prefix".to_vec();
+        let n = record(&mut buf, value, max);
+        assert_eq!(buf.len(), 6 + n);
+        let taped = if n == 0 {
+            String::new()
+        } else {
+            tape_json(&buf[6..], max)
+        };
+        (String::from_utf8(direct).unwrap(), taped)
+    }
+
+    fn same<T: Serialize + ?Sized>(value: &T, max: usize) {
+        let (direct, taped) = both(value, max);
+        assert_eq!(taped, direct);
+    }
+
+    #[derive(serde::Serialize)]
+    struct Price {
+        price: f64,
+        threshold: f64,
+    }
+
+    #[derive(serde::Serialize)]
+    struct Unit;
+
+    #[derive(serde::Serialize)]
+    struct Newtype(u8);
+
+    #[derive(serde::Serialize)]
+    struct TupleStruct(i8, &'static str);
+
+    #[derive(serde::Serialize)]
+    enum Kind {
+        Plain,
+        Wrapped(f32),
+        Pair(u16, char),
+        Named { a: i128, b: Option<u128> },
+    }
+
+    struct Bytes(&'static [u8]);
+    impl Serialize for Bytes {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(self.0)
+        }
+    }
+
+    struct Shown(String);
+    impl Serialize for Shown {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_str(&self.0)
+        }
+    }
+
+    /// A map of one entry, whatever its key.
+    struct Entry<K, V>(K, V);
+    impl<K: Serialize, V: Serialize> Serialize for Entry<K, V> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut map = s.serialize_map(Some(1))?;
+            map.serialize_entry(&self.0, &self.1)?;
+            map.end()
+        }
+    }
+
+    struct Failing;
+    impl Serialize for Failing {
+        fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(ser::Error::custom("boom \"quoted\""))
+        }
+    }
+
+    #[test]
+    fn details_read_back_as_serialising_them_directly_gives() {
+        same(
+            &Price {
+                price: 150.0,
+                threshold: 99.99,
+            },
+            4096,
+        );
+        same(&("rating", 0.3), 4096);
+        same(
+            &("category", &String::from("laptop \"stands\"\n\u{1}é")),
+            4096,
+        );
+        same(
+            &json!({"a": [1, -2, 3.5, 1e300, -0.0, null, true, false, "x"], "b": {"c": {}},
+                    "d": [], "e": u64::MAX, "f": i64::MIN, "g": 0.1 + 0.2}),
+            4096,
+        );
+        same(&(f64::NAN, f64::INFINITY, f32::NAN, 1.5f32, 1e-7f32), 4096);
+        same(&(Unit, Newtype(7), TupleStruct(-3, "t")), 4096);
+        same(
+            &[
+                Kind::Plain,
+                Kind::Wrapped(2.25),
+                Kind::Pair(9, '"'),
+                Kind::Named {
+                    a: i128::MIN,
+                    b: Some(u128::MAX),
+                },
+                Kind::Named { a: 1, b: None },
+            ],
+            4096,
+        );
+        same(&Bytes(b"\x00\xffab"), 4096);
+        same(&Shown("shown \"text\"".into()), 4096);
+        same(&(Some(1u8), None::<u8>, ()), 4096);
+        let raw = serde_json::value::RawValue::from_string(r#"{"raw": [1, 2]}"#.into()).unwrap();
+        same(&("raw", &raw), 4096);
+        same(&BTreeMap::from([(3, "three"), (-1, "minus one")]), 4096);
+        same(&Entry(true, 1), 4096);
+        same(&Entry('k', 1), 4096);
+        same(&Entry(Kind::Plain, 1), 4096);
+        same(&Entry(Newtype(4), 1), 4096);
+        same(&Entry(2.5f64, 1), 4096);
+        same(&Entry(u128::MAX, 1), 4096);
+        same(&"a".repeat(300), 4096);
+    }
+
+    #[test]
+    fn no_value_takes_no_bytes() {
+        for n in [
+            record(&mut Vec::new(), &(), 64),
+            record(&mut Vec::new(), &None::<u8>, 64),
+            record(&mut Vec::new(), &Unit, 64),
+            record(&mut Vec::new(), &json!(null), 64),
+        ] {
+            assert_eq!(n, 0);
+        }
+    }
+
+    #[test]
+    fn failures_become_the_same_notes() {
+        same(&Failing, 4096);
+        same(&("before", Failing), 4096);
+        // Keys serde_json refuses.
+        same(&Entry(vec![1], 1), 4096);
+        same(&Entry((), 1), 4096);
+        same(&Entry(Kind::Wrapped(1.0), 1), 4096);
+        let (direct, _) = both(&Failing, 4096);
+        assert!(direct.contains("_xray_error"), "{direct}");
+    }
+
+    #[test]
+    fn values_over_the_limit_become_the_same_note() {
+        same(&"x".repeat(100_000), 4096);
+        same(&vec![0u8; 100_000], 1000);
+        same(&vec![u64::MAX; 10_000], 1000);
+        same(&vec![0.5f64; 10_000], 1000);
+        same(&vec![true; 10_000], 1000);
+        same(&vec![(); 10_000], 1000);
+        same(&vec![Vec::<u8>::new(); 10_000], 1000);
+        same(&vec![""; 10_000], 1000);
+        same(&vec![json!({}); 10_000], 1000);
+        same(&Shown("é".repeat(50_000)), 1000);
+        same(&Bytes(&[7; 10_000]), 1000);
+        same(&json!({"k": "v".repeat(5000), "l": [1, 2]}), 1000);
+        // Near the limit on either side.
+        for n in 990..1010 {
+            same(&"y".repeat(n), 1000);
+            same(&vec![1u8; n / 2], 1000);
+        }
+        let (note, _) = both(&"x".repeat(100_000), 4096);
+        assert!(note.contains("_xray_truncated"), "{note}");
+    }
+
+    #[test]
+    fn a_tape_is_no_bigger_than_its_cap_and_a_cut_one_still_reads() {
+        for value in [json!(vec![u64::MAX; 10_000]), json!("z".repeat(10_000))] {
+            let mut buf = Vec::new();
+            let n = record(&mut buf, &value, 100);
+            assert!(n <= 100 * TAPE_BYTES_PER_JSON_BYTE + 1, "{n}");
+            assert_eq!(buf.last(), Some(&CUT));
+            let json = tape_json(&buf, 100);
+            let note: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(note["_xray_truncated"], true);
+        }
+    }
+}
