@@ -153,12 +153,7 @@ impl XRay {
     /// Starts a run with this input (anything `Serialize`).
     pub fn run<I: Serialize>(&self, input: I) -> RunGuard {
         let max = self.core.config.max_io_bytes;
-        RunGuard::start(
-            self,
-            capped_json(&mut Vec::new(), &input, max),
-            None,
-            Correlation::new(),
-        )
+        RunGuard::start(self, capped_json(&input, max), None, Correlation::new())
     }
 
     /// Starts a run with input and metadata (a JSON object, say the deploy or the user).
@@ -180,7 +175,7 @@ impl XRay {
         let max = self.core.config.max_io_bytes;
         RunBuilder {
             client: self,
-            input: capped_json(&mut Vec::new(), &input, max),
+            input: capped_json(&input, max),
             metadata: None,
             correlation: Correlation::new(),
         }
@@ -217,7 +212,7 @@ impl RunBuilder<'_> {
     /// Free-form metadata (a JSON object: the deploy, the user…).
     pub fn metadata<M: Serialize>(mut self, metadata: M) -> Self {
         let max = self.client.core.config.max_io_bytes;
-        self.metadata = capped_json(&mut Vec::new(), &metadata, max);
+        self.metadata = capped_json(&metadata, max);
         self
     }
 

@@ -84,10 +84,7 @@ pub trait ViaOkSerialize {
 }
 impl<T: Serialize, E> ViaOkSerialize for &&&&Probe<'_, Result<T, E>> {
     fn xray_json(&self, cap: usize) -> Option<Box<str>> {
-        self.0
-            .as_ref()
-            .ok()
-            .and_then(|v| capped_json(&mut Vec::new(), v, cap))
+        self.0.as_ref().ok().and_then(|v| capped_json(v, cap))
     }
 }
 
@@ -109,7 +106,7 @@ pub trait ViaSerialize {
 }
 impl<T: Serialize + ?Sized> ViaSerialize for &&Probe<'_, T> {
     fn xray_json(&self, cap: usize) -> Option<Box<str>> {
-        capped_json(&mut Vec::new(), self.0, cap)
+        capped_json(self.0, cap)
     }
 }
 

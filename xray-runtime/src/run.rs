@@ -18,9 +18,15 @@ use xray_wire::{Capture, Event, RunFinished, RunStarted, RunStatus, StepType, Ti
 /// How long `finish()` waits for delivery in `fail` mode.
 const FAIL_MODE_FLUSH: Duration = Duration::from_secs(10);
 
+/// A new random id (UUID v4, hyphenated, lower case) for a run or a step.
+pub(crate) fn new_id() -> Arc<str> {
+    let mut text = uuid::Uuid::encode_buffer();
+    Arc::from(&*uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text))
+}
+
 pub(crate) struct RunShared {
     pub(crate) core: Arc<Core>,
-    pub(crate) run_id: String,
+    pub(crate) run_id: Arc<str>,
     pub(crate) pipeline: Arc<str>,
     correlation: Correlation,
     started_at: Timestamp,
@@ -68,7 +74,7 @@ impl RunShared {
         self.core
             .shipper
             .send(Outgoing::Ready(Event::RunFinished(RunFinished {
-                run_id: self.run_id.clone(),
+                run_id: self.run_id.to_string(),
                 pipeline: self.pipeline.to_string(),
                 started_at: self.started_at,
                 ended_at: self.started_at + elapsed,
@@ -105,7 +111,7 @@ impl Run {
 
     /// The run's id (`None` for a no-op handle).
     pub fn id(&self) -> Option<&str> {
-        self.shared.as_ref().map(|s| s.run_id.as_str())
+        self.shared.as_ref().map(|s| &*s.run_id)
     }
 
     /// The run's pipeline.
@@ -121,7 +127,7 @@ impl Run {
     /// Sets the run's output (anything `Serialize`; capped at `Config::max_io_bytes`).
     pub fn set_output<T: Serialize>(&self, output: T) {
         if let Some(s) = &self.shared {
-            let text = capped_json(&mut Vec::new(), &output, s.core.config.max_io_bytes);
+            let text = capped_json(&output, s.core.config.max_io_bytes);
             s.data().output = text;
         }
     }
@@ -200,7 +206,7 @@ impl RunGuard {
             .or(&Context::current().correlation())
             .or(&Correlation::from_env());
         let shared = Arc::new(RunShared {
-            run_id: uuid::Uuid::new_v4().to_string(),
+            run_id: new_id(),
             pipeline: client.pipeline().into(),
             correlation,
             started_at: chrono::Utc::now(),
@@ -213,7 +219,7 @@ impl RunGuard {
             .core
             .shipper
             .send(Outgoing::Ready(Event::RunStarted(RunStarted {
-                run_id: shared.run_id.clone(),
+                run_id: shared.run_id.to_string(),
                 pipeline: shared.pipeline.to_string(),
                 started_at: shared.started_at,
                 input: input.map(to_json_text),

@@ -19,6 +19,7 @@ use crate::tape;
 use serde::Serialize;
 use serde_json::ser::{CompactFormatter, Formatter};
 use serde_json::Value;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -269,8 +270,21 @@ impl Recorder {
         details: Option<&D>,
     ) {
         if let Some(place) = self.decide(Target::Accepted) {
-            self.keep(Target::Accepted, place, item, details);
+            match (details, item.as_number()) {
+                // The usual acceptance (an integer id, no details): nothing to write, and one
+                // copy of the code for every id type.
+                (None, Some(n)) if n < NUMBER => self.keep_number(place, n),
+                _ => self.keep(Target::Accepted, place, item, details),
+            }
         }
+    }
+
+    /// Keeps an acceptance named by a number, without details.
+    #[inline(never)]
+    fn keep_number(&mut self, place: Place, n: u64) {
+        let seq = self.next_seq();
+        let start = self.out.text.len();
+        self.put(Target::Accepted, place, seq, start, n | NUMBER, 0);
     }
 
     fn outcome(&mut self, target: Target) -> &mut Outcome {
@@ -309,9 +323,7 @@ impl Recorder {
         item: impl IntoItemId,
         details: Option<&D>,
     ) {
-        let capture = self.capture;
-        let seq = self.seq;
-        self.seq += 1;
+        let seq = self.next_seq();
         if self.out.text.capacity() == 0 {
             self.take_text();
         }
@@ -327,6 +339,29 @@ impl Recorder {
             Some(d) => tape::record(&mut self.out.text, d, self.out.max_details),
             None => 0,
         };
+        self.put(target, place, seq, start, id, details_len);
+    }
+
+    /// The kept events' order of arrival for the next one.
+    #[inline(always)]
+    fn next_seq(&mut self) -> u64 {
+        let seq = self.seq;
+        self.seq += 1;
+        seq
+    }
+
+    /// Puts a kept event (written at `start`) in its place.
+    #[inline(always)]
+    fn put(
+        &mut self,
+        target: Target,
+        place: Place,
+        seq: u64,
+        start: usize,
+        id: u64,
+        details_len: usize,
+    ) {
+        let capture = self.capture;
         let at = match &self.clock {
             Clock::Alone => 2 * seq + 1,
             Clock::Owner(clock) => {
@@ -574,11 +609,14 @@ impl Outcome {
                 } else {
                     piece(k.start, k.id_len())
                 }),
-                details: (k.details_len > 0).then(|| {
-                    let at = k.start + k.id_len();
-                    let json = tape_json(&text[at..at + k.details_len], max_details);
-                    to_json_text(json.into_boxed_str())
-                }),
+                details: (k.details_len > 0)
+                    .then(|| {
+                        let at = k.start + k.id_len();
+                        tape_json(&text[at..at + k.details_len], max_details)
+                    })
+                    // Details that serialise as `null` (a NaN, say) are no details, as before.
+                    .filter(|json| json != "null")
+                    .map(|json| to_json_text(json.into_boxed_str())),
             })
             .collect();
         if let Some(pool) = pool {
@@ -931,20 +969,37 @@ fn failed_json(buf: &mut Vec<u8>, start: usize, max: usize, over: bool, e: serde
     buf.extend_from_slice(note.as_bytes());
 }
 
-/// A value as JSON text, serialised once into `scratch` and capped at `max` bytes (see
-/// [`append_capped_json`]); `None` for `null`. Item details are capped at
-/// `Config::max_details_bytes`, inputs and outputs at `Config::max_io_bytes`.
-pub(crate) fn capped_json<T: Serialize + ?Sized>(
-    scratch: &mut Vec<u8>,
-    value: &T,
-    max: usize,
-) -> Option<Box<str>> {
-    scratch.clear();
-    if append_capped_json(scratch, value, max) == 0 {
-        return None;
+/// A value as JSON text, capped at `max` bytes (see [`append_capped_json`]); `None` for `null`.
+/// Item details are capped at `Config::max_details_bytes`, inputs and outputs at
+/// `Config::max_io_bytes`. Serialised into the thread's scratch buffer (a fresh one when that
+/// is in use: a `Serialize` impl that records), so the only allocation is the text's own.
+pub(crate) fn capped_json<T: Serialize + ?Sized>(value: &T, max: usize) -> Option<Box<str>> {
+    thread_local! {
+        static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     }
-    std::str::from_utf8(scratch).ok().map(Into::into)
+    let text = |scratch: &mut Vec<u8>| {
+        scratch.clear();
+        if append_capped_json(scratch, value, max) == 0 {
+            return None;
+        }
+        std::str::from_utf8(scratch).ok().map(Into::into)
+    };
+    let pooled = SCRATCH.try_with(|cell| {
+        let mut scratch = cell.try_borrow_mut().ok()?;
+        let result = text(&mut scratch);
+        if scratch.capacity() > SCRATCH_MAX_BYTES {
+            *scratch = Vec::new();
+        }
+        Some(result)
+    });
+    match pooled {
+        Ok(Some(result)) => result,
+        _ => text(&mut Vec::new()),
+    }
 }
+
+/// The largest scratch buffer a thread keeps between two [`capped_json`] calls.
+const SCRATCH_MAX_BYTES: usize = 64 * 1024;
 
 /// A value's `Debug` text as a JSON string, capped at `max` bytes (formatting stops there).
 pub(crate) fn capped_debug<T: std::fmt::Debug + ?Sized>(value: &T, max: usize) -> Box<str> {
@@ -988,7 +1043,7 @@ pub(crate) fn to_json_text(text: Box<str>) -> JsonText {
 
 /// [`capped_json`] as a JSON value, for the few places that need one (decisions, attributes).
 pub(crate) fn details_json<D: Serialize + ?Sized>(details: &D, max: usize) -> Option<Value> {
-    capped_json(&mut Vec::new(), details, max).and_then(|text| serde_json::from_str(&text).ok())
+    capped_json(details, max).and_then(|text| serde_json::from_str(&text).ok())
 }
 
 #[cfg(test)]
@@ -1360,7 +1415,7 @@ mod tests {
             values.extend([t / 10.0, -t / 100.0]);
         }
         for v in values {
-            let ours = capped_json(&mut Vec::new(), &(v, [v]), 4096);
+            let ours = capped_json(&(v, [v]), 4096);
             let theirs = serde_json::to_string(&(v, [v])).unwrap();
             assert_eq!(ours.as_deref(), Some(theirs.as_str()), "{v:e}");
         }
@@ -1529,7 +1584,7 @@ mod tests {
         assert!(v["preview"].as_str().unwrap().starts_with("{\"text\":\"éé"));
         assert!(v["preview"].as_str().unwrap().len() <= 500);
         let huge: Vec<u64> = (0..1_000_000).collect();
-        let text = capped_json(&mut Vec::new(), &huge, 32 * 1024).unwrap();
+        let text = capped_json(&huge, 32 * 1024).unwrap();
         assert!(
             text.len() < 17 * 1024,
             "serialisation stopped at the limit: {}",

@@ -4,7 +4,7 @@ use crate::client::{Core, XRay};
 use crate::context::{Context, Entered};
 use crate::item::IntoItemId;
 use crate::local::Local;
-use crate::run::{Run, RunGuard, RunShared};
+use crate::run::{new_id, Run, RunGuard, RunShared};
 use crate::sampling::{capped_json, details_json, to_json_text, Clock, Recorder};
 use crate::transport::Outgoing;
 use serde::Serialize;
@@ -19,9 +19,9 @@ use xray_wire::{
 
 pub(crate) struct StepShared {
     run: Arc<RunShared>,
-    step_id: String,
+    step_id: Arc<str>,
     position: u32,
-    name: String,
+    name: Arc<str>,
     step_type: StepType,
     started_at: Timestamp,
     started: Instant,
@@ -88,7 +88,7 @@ impl StepShared {
             Some(shared) => Recorder::merge(*shared, local),
             None => local,
         };
-        let mut rec = rec.into_recorded();
+        let rec = rec.into_recorded();
         let rejected = rec.rejected_total();
         let accepted = rec.accepted_total();
         let input_count = d.input_count.or_else(|| {
@@ -108,46 +108,54 @@ impl StepShared {
             }
         });
         let elapsed = self.started.elapsed();
-        let mut record = StepRecord {
-            step_id: Some(self.step_id.clone()),
-            position: Some(self.position),
-            name: self.name.clone(),
-            step_type: self.step_type,
-            capture,
-            input_count,
-            output_count,
-            started_at: Some(self.started_at),
-            ended_at: Some(self.started_at + elapsed),
-            duration_ms: Some(elapsed.as_secs_f64() * 1000.0),
-            input: None,
-            output: None,
-            rejections: Default::default(),
-            acceptances: Default::default(),
-            decision: d.decision.take(),
-            error: d.error.clone(),
-            attributes: None,
-        };
+        let decision = d.decision.take();
+        let error = d.error.clone();
         let (input, output) = (d.input.take(), d.output.clone());
         let attributes = std::mem::take(&mut d.attributes);
         let result = (d.output.take(), d.error.take());
         drop(d);
+        // Everything else (the record's texts, sorting and grouping the samples) is left to
+        // the shipper's thread: closing the step allocates only the hand-over.
+        let (step_id, name, position, step_type, started_at) = (
+            self.step_id.clone(),
+            self.name.clone(),
+            self.position,
+            self.step_type,
+            self.started_at,
+        );
         let (run_id, pipeline) = (self.run.run_id.clone(), self.run.pipeline.clone());
-        // Sorting and grouping the samples is left to the shipper's thread.
         self.run
             .core
             .shipper
             .send(Outgoing::Deferred(Box::new(move || {
-                record.input = input.map(to_json_text);
-                record.output = output.map(to_json_text);
-                if !attributes.is_empty() {
-                    record.attributes = JsonText::of(&attributes);
-                }
-                record.rejections = rec.rejections();
-                record.acceptances = rec.acceptances();
+                let mut rec = rec;
+                let step = StepRecord {
+                    step_id: Some(step_id.to_string()),
+                    position: Some(position),
+                    name: name.to_string(),
+                    step_type,
+                    capture,
+                    input_count,
+                    output_count,
+                    started_at: Some(started_at),
+                    ended_at: Some(started_at + elapsed),
+                    duration_ms: Some(elapsed.as_secs_f64() * 1000.0),
+                    input: input.map(to_json_text),
+                    output: output.map(to_json_text),
+                    rejections: rec.rejections(),
+                    acceptances: rec.acceptances(),
+                    decision,
+                    error,
+                    attributes: if attributes.is_empty() {
+                        None
+                    } else {
+                        JsonText::of(&attributes)
+                    },
+                };
                 Event::StepFinished(Box::new(StepFinished {
-                    run_id,
+                    run_id: run_id.to_string(),
                     pipeline: pipeline.to_string(),
-                    step: record,
+                    step,
                 }))
             })));
         result
@@ -175,7 +183,7 @@ impl Step {
 
     /// The step's id.
     pub fn id(&self) -> Option<&str> {
-        self.shared.as_ref().map(|s| s.step_id.as_str())
+        self.shared.as_ref().map(|s| &*s.step_id)
     }
 
     /// The run the step belongs to.
@@ -252,12 +260,12 @@ impl Step {
 
     /// The step's input (anything `Serialize`; capped at `Config::max_io_bytes`).
     pub fn set_input<T: Serialize>(&self, input: T) {
-        self.with(|s, d| d.input = capped_json(&mut Vec::new(), &input, s.max_io()));
+        self.with(|s, d| d.input = capped_json(&input, s.max_io()));
     }
 
     /// The step's output (anything `Serialize`; capped at `Config::max_io_bytes`).
     pub fn set_output<T: Serialize>(&self, output: T) {
-        self.with(|s, d| d.output = capped_json(&mut Vec::new(), &output, s.max_io()));
+        self.with(|s, d| d.output = capped_json(&output, s.max_io()));
     }
 
     /// Input or output already as capped JSON text (from the attributes).
@@ -324,9 +332,9 @@ impl StepGuard {
             true,
         );
         let shared = StepShared {
-            step_id: uuid::Uuid::new_v4().to_string(),
+            step_id: new_id(),
             position: run.next_position(),
-            name,
+            name: name.into(),
             step_type,
             started_at: chrono::Utc::now(),
             started: Instant::now(),

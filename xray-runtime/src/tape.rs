@@ -12,6 +12,10 @@
 //! holds more than that many bytes per byte of the JSON it becomes, so a tape cut at that size
 //! stands for JSON over the limit, and the JSON written from it reaches the limit before the cut
 //! (what is kept past the limit is the same note and preview as for JSON written directly).
+//! Nesting is capped at the limit too (each level is a bracket of JSON), so recording recurses
+//! no deeper than serialising to JSON would. A `Serialize` error is recorded where it happened,
+//! after what came before it, so the JSON written from the tape stops at whatever serde_json
+//! would have stopped at first: the limit, a map key it refuses, or that error.
 
 use serde::ser::{self, Serialize, SerializeMap, SerializeSeq, Serializer};
 use std::cell::Cell;
@@ -84,6 +88,14 @@ impl ser::Error for TapeError {
 pub(crate) struct Tape<'a> {
     buf: &'a mut Vec<u8>,
     end: usize,
+    /// Containers open, at most `max_depth`: each opens a bracket in the JSON, so a value nested
+    /// deeper is over the JSON limit anyway, and the recursion stays as shallow as serialising
+    /// to JSON directly.
+    depth: usize,
+    max_depth: usize,
+    /// The tape reached its cap: nothing more is written, whatever the value's `Serialize`
+    /// does with the error (passing it on changed, or going on regardless).
+    over: bool,
 }
 
 /// Appends `value`'s tape to `buf`, at most `max_json × TAPE_BYTES_PER_JSON_BYTE` bytes; returns
@@ -98,26 +110,34 @@ pub(crate) fn record<T: Serialize + ?Sized>(
     let mut tape = Tape {
         end: start.saturating_add(max_json.saturating_mul(TAPE_BYTES_PER_JSON_BYTE)),
         buf: &mut *buf,
+        depth: 0,
+        max_depth: max_json,
+        over: false,
     };
-    match value.serialize(&mut tape) {
+    let result = value.serialize(&mut tape);
+    let over = tape.over;
+    match result {
+        _ if over => buf.push(CUT),
         Ok(()) if buf[start..] == [NULL] => buf.truncate(start),
         Ok(()) => {}
-        Err(e) => failed(buf, start, e),
+        Err(e) => failed(buf, e),
     }
     buf.len() - start
 }
 
-/// Ends a tape that stopped: a cut mark after what was recorded, or the error alone.
+/// Ends a tape whose value's `Serialize` failed: the error follows what was recorded, so that
+/// reading the tape back meets first whatever serde_json would have stopped at first (the size
+/// limit, a map key it refuses, or this error).
 #[cold]
 #[inline(never)]
-fn failed(buf: &mut Vec<u8>, start: usize, e: TapeError) {
+fn failed(buf: &mut Vec<u8>, e: TapeError) {
     match e {
         TapeError::Over => buf.push(CUT),
         TapeError::Custom(message) => {
-            buf.truncate(start);
+            let message = &message.as_bytes()[..message.len().min(MAX_LEN)];
             buf.push(ERROR);
             put_len(buf, message.len());
-            buf.extend_from_slice(message.as_bytes());
+            buf.extend_from_slice(message);
         }
     }
 }
@@ -127,18 +147,29 @@ fn put_len(buf: &mut Vec<u8>, len: usize) {
 }
 
 impl Tape<'_> {
-    /// Whether `n` more bytes fit.
+    /// Whether `n` more bytes fit (never again once one did not).
     #[inline(always)]
-    fn room(&self, n: usize) -> Result<(), TapeError> {
-        if self.buf.len() + n > self.end {
+    fn room(&mut self, n: usize) -> Result<(), TapeError> {
+        if self.over || self.buf.len() + n > self.end {
+            self.over = true;
             Err(TapeError::Over)
         } else {
             Ok(())
         }
     }
 
+    /// A one-byte token; opening and closing containers counts the depth.
     #[inline(always)]
     fn tag(&mut self, tag: u8) -> Result<(), TapeError> {
+        match tag {
+            SEQ | MAP if self.depth >= self.max_depth => {
+                self.over = true;
+                return Err(TapeError::Over);
+            }
+            SEQ | MAP => self.depth += 1,
+            SEQ_END | MAP_END => self.depth = self.depth.saturating_sub(1),
+            _ => {}
+        }
         self.room(1)?;
         self.buf.push(tag);
         Ok(())
@@ -154,6 +185,9 @@ impl Tape<'_> {
 
     #[inline]
     fn text(&mut self, bytes: &[u8]) -> Result<(), TapeError> {
+        if self.over {
+            return Err(TapeError::Over);
+        }
         let room = self.end.saturating_sub(self.buf.len());
         match u8::try_from(bytes.len()) {
             Ok(len) if 2 + bytes.len() <= room => self.buf.extend_from_slice(&[STR8, len]),
@@ -171,6 +205,9 @@ impl Tape<'_> {
     /// a string or byte string over the cap is kept as far as it fits, as the JSON it stands for
     /// would have been written up to the limit.
     fn blob(&mut self, tag: u8, bytes: &[u8]) -> Result<(), TapeError> {
+        if self.over {
+            return Err(TapeError::Over);
+        }
         if 5 + bytes.len() > self.end.saturating_sub(self.buf.len()) || bytes.len() > MAX_LEN {
             return self.cut(tag, bytes);
         }
@@ -180,14 +217,15 @@ impl Tape<'_> {
         Ok(())
     }
 
-    /// The start of `bytes` that fits (whole characters of a string), then the cut.
+    /// The start of `bytes` that fits (whole characters of a string or raw JSON), then the cut.
     #[cold]
     #[inline(never)]
     fn cut(&mut self, tag: u8, bytes: &[u8]) -> Result<(), TapeError> {
+        self.over = true;
         let room = self.end.saturating_sub(self.buf.len());
-        if tag != RAW && room > 5 {
+        if room > 5 {
             let mut n = (room - 5).min(bytes.len()).min(MAX_LEN);
-            while n > 0 && tag == STR32 && n < bytes.len() && bytes[n] & 0xC0 == 0x80 {
+            while n > 0 && tag != BYTES && n < bytes.len() && bytes[n] & 0xC0 == 0x80 {
                 n -= 1;
             }
             self.buf.push(tag);
@@ -226,7 +264,12 @@ impl<'a, 'b> Serializer for &'a mut Tape<'b> {
         self.fixed(I64, v.to_le_bytes())
     }
     fn serialize_i128(self, v: i128) -> Result<(), TapeError> {
-        self.fixed(I128, v.to_le_bytes())
+        // The same text in 9 bytes rather than 17 when it fits (17 bytes for a 2-byte `0,`
+        // would break the tape's bound on bytes per byte of JSON).
+        match i64::try_from(v) {
+            Ok(v) => self.serialize_i64(v),
+            Err(_) => self.fixed(I128, v.to_le_bytes()),
+        }
     }
     fn serialize_u8(self, v: u8) -> Result<(), TapeError> {
         self.serialize_u64(v.into())
@@ -242,7 +285,10 @@ impl<'a, 'b> Serializer for &'a mut Tape<'b> {
         self.fixed(U64, v.to_le_bytes())
     }
     fn serialize_u128(self, v: u128) -> Result<(), TapeError> {
-        self.fixed(U128, v.to_le_bytes())
+        match u64::try_from(v) {
+            Ok(v) => self.serialize_u64(v),
+            Err(_) => self.fixed(U128, v.to_le_bytes()),
+        }
     }
     fn serialize_f32(self, v: f32) -> Result<(), TapeError> {
         self.fixed(F32, v.to_le_bytes())
@@ -360,14 +406,16 @@ impl<'a, 'b> Serializer for &'a mut Tape<'b> {
         })
     }
     fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result<(), TapeError> {
-        /// Writes `Display` output into the tape, up to its end (whole characters).
+        /// Writes `Display` output into the tape, up to its end and to the longest string a
+        /// token holds (whole characters).
         struct Text<'t, 'b> {
             tape: &'t mut Tape<'b>,
+            end: usize,
             over: bool,
         }
         impl fmt::Write for Text<'_, '_> {
             fn write_str(&mut self, s: &str) -> fmt::Result {
-                let room = self.tape.end.saturating_sub(self.tape.buf.len());
+                let room = self.end.saturating_sub(self.tape.buf.len());
                 if s.len() <= room {
                     self.tape.buf.extend_from_slice(s.as_bytes());
                     return Ok(());
@@ -385,8 +433,10 @@ impl<'a, 'b> Serializer for &'a mut Tape<'b> {
         self.buf.push(STR32);
         let at = self.buf.len();
         put_len(self.buf, 0);
+        let end = self.end.min(at + 4 + MAX_LEN);
         let mut text = Text {
             tape: self,
+            end,
             over: false,
         };
         let failed = fmt::write(&mut text, format_args!("{value}")).is_err();
@@ -398,8 +448,9 @@ impl<'a, 'b> Serializer for &'a mut Tape<'b> {
             ));
         }
         let len = self.buf.len() - at - 4;
-        self.buf[at..at + 4].copy_from_slice(&u32::try_from(len).unwrap_or(0).to_le_bytes());
+        self.buf[at..at + 4].copy_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_le_bytes());
         if over {
+            self.over = true;
             Err(TapeError::Over)
         } else {
             Ok(())
@@ -546,8 +597,6 @@ impl Serializer for Raw<'_, '_> {
     type SerializeStructVariant = ser::Impossible<(), TapeError>;
 
     fn serialize_str(self, v: &str) -> Result<(), TapeError> {
-        // Raw text over the cap is not kept in part (a part is not JSON): the value becomes
-        // the size note, its preview ending before the raw text.
         self.0.blob(RAW, v.as_bytes())
     }
     fn serialize_bool(self, _: bool) -> Result<(), TapeError> {
@@ -775,11 +824,11 @@ impl Serialize for Next<'_, '_> {
                 }
             }
             RAW => {
+                // Written as it is, as serde_json writes a `RawValue` (through its token).
                 let text = r.text(r.len32()).ok_or_else(broken)?;
-                match serde_json::value::RawValue::from_string(text.to_owned()) {
-                    Ok(raw) => raw.serialize(s),
-                    Err(e) => Err(S::Error::custom(format!("invalid raw JSON: {e}"))),
-                }
+                let mut raw = s.serialize_struct(RAW_VALUE_TOKEN, 1)?;
+                ser::SerializeStruct::serialize_field(&mut raw, RAW_VALUE_TOKEN, text)?;
+                ser::SerializeStruct::end(raw)
             }
             ERROR => Err(S::Error::custom(r.text(r.len32()).ok_or_else(broken)?)),
             CUT => {
@@ -966,6 +1015,82 @@ mod tests {
         }
         let (note, _) = both(&"x".repeat(100_000), 4096);
         assert!(note.contains("_xray_truncated"), "{note}");
+    }
+
+    /// `[[[…]]]`, `0` levels deep.
+    struct Nest(usize);
+    impl Serialize for Nest {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut seq = s.serialize_seq(Some(1))?;
+            if self.0 > 0 {
+                seq.serialize_element(&Nest(self.0 - 1))?;
+            }
+            seq.end()
+        }
+    }
+
+    /// Passes its value's error on as an error of its own.
+    struct Relabel<T>(T);
+    impl<T: Serialize> Serialize for Relabel<T> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            self.0
+                .serialize(s)
+                .map_err(|e| ser::Error::custom(format!("in the field: {e}")))
+        }
+    }
+
+    #[test]
+    fn what_serde_json_meets_first_decides_the_note() {
+        // The size limit before the value's own error.
+        same(&("x".repeat(2000), Failing), 1000);
+        // A map key serde_json refuses before the value's own error.
+        same(&(Entry(vec![1u8], 1), Failing), 4096);
+        // A value that relabels the size limit's error is still over the limit.
+        same(&Relabel("z".repeat(10_000)), 1000);
+        same(&Relabel(vec![7u64; 10_000]), 1000);
+    }
+
+    #[test]
+    fn numbers_raw_text_and_nesting_keep_the_bounds() {
+        // Small 128-bit numbers take no more room than 64-bit ones.
+        same(&vec![0u128; 300], 1000);
+        same(&vec![-1i128; 300], 1000);
+        same(&vec![u128::MAX; 100], 1000);
+        same(&vec![i128::MIN; 100], 1000);
+        // Raw JSON over the limit: the same preview.
+        let items: Vec<String> = (0..5000).map(|i| i.to_string()).collect();
+        let big = format!("[{}]", items.join(","));
+        let raw = serde_json::value::RawValue::from_string(big).unwrap();
+        same(&raw, 4096);
+        same(&("before", &raw), 4096);
+        same(&Entry("k", &raw), 4096);
+        // Nesting far deeper than the limit stops as serialising to JSON does, about as deep
+        // (unbounded, 50,000 levels would overflow any stack; the thread has room for the 1,000
+        // levels an unoptimised build allows, which are far bigger than an optimised build's).
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(|| {
+                same(&Nest(50_000), 1000);
+                same(&Nest(400), 1000);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn details_that_serialise_as_null_are_no_details() {
+        let mut r = crate::sampling::Recorder::new(xray_wire::Capture::Full, 4096, 1);
+        r.reject(1u64, "r", &f64::NAN);
+        r.reject(2u64, "r", &Some(f32::INFINITY));
+        r.reject(3u64, "r", &());
+        r.reject(4u64, "r", &0.5);
+        let details: Vec<Option<String>> = r.rejections()["r"]
+            .samples
+            .iter()
+            .map(|s| s.details.as_ref().map(|d| d.get().to_owned()))
+            .collect();
+        assert_eq!(details, [None, None, None, Some("0.5".to_owned())]);
     }
 
     #[test]
