@@ -612,11 +612,9 @@ impl Outcome {
                 details: (k.details_len > 0)
                     .then(|| {
                         let at = k.start + k.id_len();
-                        tape_json(&text[at..at + k.details_len], max_details)
+                        tape_details(&text[at..at + k.details_len], max_details)
                     })
-                    // Details that serialise as `null` (a NaN, say) are no details, as before.
-                    .filter(|json| json != "null")
-                    .map(|json| to_json_text(json.into_boxed_str())),
+                    .flatten(),
             })
             .collect();
         if let Some(pool) = pool {
@@ -935,7 +933,40 @@ pub(crate) fn append_capped_json<T: Serialize + ?Sized>(
 
 /// The JSON text of details recorded by [`tape::record`], capped at `max` bytes just as
 /// [`append_capped_json`] caps a value serialised directly (the same text, notes and preview).
+#[cfg(test)]
 pub(crate) fn tape_json(tape: &[u8], max: usize) -> String {
+    replay(tape, max).0
+}
+
+/// Recorded details as the `JsonText` a sample carries; `None` for `null` (as for details
+/// serialised directly). serde_json wrote the text, so it is not parsed again unless it holds
+/// raw JSON text.
+fn tape_details(tape: &[u8], max: usize) -> Option<JsonText> {
+    let (text, checked) = replay(tape, max);
+    if text == "null" {
+        return None;
+    }
+    if !checked {
+        return Some(to_json_text(text.into_boxed_str()));
+    }
+    /// Text to be taken as it is (through serde_json's raw-value token).
+    struct Verbatim<'a>(&'a str);
+    impl Serialize for Verbatim<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeStruct;
+            let mut raw = s.serialize_struct(tape::RAW_VALUE_TOKEN, 1)?;
+            raw.serialize_field(tape::RAW_VALUE_TOKEN, self.0)?;
+            raw.end()
+        }
+    }
+    match serde_json::value::to_raw_value(&Verbatim(&text)) {
+        Ok(raw) => Some(JsonText(raw)),
+        Err(_) => Some(to_json_text(text.into_boxed_str())),
+    }
+}
+
+/// [`tape_json`], and whether serde_json wrote all of the text (no raw text written as it is).
+fn replay(tape: &[u8], max: usize) -> (String, bool) {
     let mut buf = Vec::with_capacity(tape.len() + 16);
     let reader = tape::Reader::new(tape);
     let mut ser = serde_json::Serializer::with_formatter(
@@ -951,7 +982,10 @@ pub(crate) fn tape_json(tape: &[u8], max: usize) -> String {
     if let Err(e) = result {
         failed_json(&mut buf, 0, max, over, e);
     }
-    String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    match String::from_utf8(buf) {
+        Ok(text) => (text, !reader.wrote_raw()),
+        Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), false),
+    }
 }
 
 /// Replaces a value's partial JSON text (from `start`) by the note that stands for it: the value

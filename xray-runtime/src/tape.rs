@@ -22,7 +22,7 @@ use std::cell::Cell;
 use std::fmt;
 
 /// serde_json's name for the struct that carries raw JSON text (`RawValue`).
-const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+pub(crate) const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 /// serde_json's name for the struct that carries a number's text (`arbitrary_precision`).
 const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
@@ -722,6 +722,8 @@ pub(crate) struct Reader<'t> {
     rest: Cell<&'t [u8]>,
     /// Whether the reader met the mark of a tape cut at its size cap.
     cut: Cell<bool>,
+    /// Whether the reader wrote raw JSON text (which only a `RawValue` has checked).
+    raw: Cell<bool>,
 }
 
 impl<'t> Reader<'t> {
@@ -730,12 +732,19 @@ impl<'t> Reader<'t> {
         Reader {
             rest: Cell::new(tape),
             cut: Cell::new(false),
+            raw: Cell::new(false),
         }
     }
 
     /// Whether the tape was cut at its size cap (known once read up to the cut).
     pub(crate) fn was_cut(&self) -> bool {
         self.cut.get()
+    }
+
+    /// Whether raw JSON text was written as it is (valid if it came from a `RawValue`, but a
+    /// struct of any other type may use the same name).
+    pub(crate) fn wrote_raw(&self) -> bool {
+        self.raw.get()
     }
 
     fn peek(&self) -> Option<u8> {
@@ -826,6 +835,7 @@ impl Serialize for Next<'_, '_> {
             RAW => {
                 // Written as it is, as serde_json writes a `RawValue` (through its token).
                 let text = r.text(r.len32()).ok_or_else(broken)?;
+                r.raw.set(true);
                 let mut raw = s.serialize_struct(RAW_VALUE_TOKEN, 1)?;
                 ser::SerializeStruct::serialize_field(&mut raw, RAW_VALUE_TOKEN, text)?;
                 ser::SerializeStruct::end(raw)
