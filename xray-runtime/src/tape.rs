@@ -585,6 +585,15 @@ impl Raw<'_, '_> {
     }
 }
 
+/// Serializer methods of [`Raw`] for everything but a string: an error.
+macro_rules! not_text {
+    ($($name:ident($($arg:ty),*) -> $ok:ty;)*) => {$(
+        fn $name(self, $(_: $arg),*) -> Result<$ok, TapeError> {
+            Err(Self::not_text())
+        }
+    )*};
+}
+
 impl Serializer for Raw<'_, '_> {
     type Ok = ();
     type Error = TapeError;
@@ -599,63 +608,7 @@ impl Serializer for Raw<'_, '_> {
     fn serialize_str(self, v: &str) -> Result<(), TapeError> {
         self.0.blob(RAW, v.as_bytes())
     }
-    fn serialize_bool(self, _: bool) -> Result<(), TapeError> {
-        Err(Self::not_text())
-    }
-    fn serialize_i8(self, _: i8) -> Result<(), TapeError> {
-        Err(Self::not_text())
-    }
-    fn serialize_i16(self, _: i16) -> Result<(), TapeError> {
-        Err(Self::not_text())
-    }
-    fn serialize_i32(self, _: i32) -> Result<(), TapeError> {
-        Err(Self::not_text())
-    }
-    fn serialize_u8(self, _: u8) -> Result<(), TapeError> {
-        Err(Self::not_text())
-    }
-    fn serialize_u16(self, _: u16) -> Result<(), TapeError> {
-        Err(Self::not_text())
-    }
-    fn serialize_u32(self, _: u32) -> Result<(), TapeError> {
-        Err(Self::not_text())
-    }
-    fn serialize_f32(self, _: f32) -> Result<(), TapeError> {
-        Err(Self::not_text())
-    }
-    fn serialize_i64(self, _: i64) -> Result<(), TapeError> {
-        Err(Self::not_text())
-    }
-    fn serialize_u64(self, _: u64) -> Result<(), TapeError> {
-        Err(Self::not_text())
-    }
-    fn serialize_f64(self, _: f64) -> Result<(), TapeError> {
-        Err(Self::not_text())
-    }
-    fn serialize_char(self, _: char) -> Result<(), TapeError> {
-        Err(Self::not_text())
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<(), TapeError> {
-        Err(Self::not_text())
-    }
-    fn serialize_none(self) -> Result<(), TapeError> {
-        Err(Self::not_text())
-    }
     fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), TapeError> {
-        Err(Self::not_text())
-    }
-    fn serialize_unit(self) -> Result<(), TapeError> {
-        Err(Self::not_text())
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), TapeError> {
-        Err(Self::not_text())
-    }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-    ) -> Result<(), TapeError> {
         Err(Self::not_text())
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
@@ -674,46 +627,31 @@ impl Serializer for Raw<'_, '_> {
     ) -> Result<(), TapeError> {
         Err(Self::not_text())
     }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, TapeError> {
-        Err(Self::not_text())
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, TapeError> {
-        Err(Self::not_text())
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, TapeError> {
-        Err(Self::not_text())
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, TapeError> {
-        Err(Self::not_text())
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, TapeError> {
-        Err(Self::not_text())
-    }
-    fn serialize_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStruct, TapeError> {
-        Err(Self::not_text())
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, TapeError> {
-        Err(Self::not_text())
+    not_text! {
+        serialize_bool(bool) -> ();
+        serialize_i8(i8) -> ();
+        serialize_i16(i16) -> ();
+        serialize_i32(i32) -> ();
+        serialize_i64(i64) -> ();
+        serialize_u8(u8) -> ();
+        serialize_u16(u16) -> ();
+        serialize_u32(u32) -> ();
+        serialize_u64(u64) -> ();
+        serialize_f32(f32) -> ();
+        serialize_f64(f64) -> ();
+        serialize_char(char) -> ();
+        serialize_bytes(&[u8]) -> ();
+        serialize_none() -> ();
+        serialize_unit() -> ();
+        serialize_unit_struct(&'static str) -> ();
+        serialize_unit_variant(&'static str, u32, &'static str) -> ();
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
     }
 }
 
