@@ -19,9 +19,23 @@ use xray_wire::{Capture, Event, RunFinished, RunStarted, RunStatus, StepType, Ti
 const FAIL_MODE_FLUSH: Duration = Duration::from_secs(10);
 
 /// A new random id (UUID v4, hyphenated, lower case) for a run or a step.
+///
+/// The random bits come from a generator in user space, seeded once per thread (uuid's
+/// `fast-rng`: no system call per id). A process forked from this one would go on from the same
+/// generator state, so the process id is mixed into the first bytes: parent and child, going on
+/// from the same state, still give out different ids (the version and variant bits are left
+/// alone).
 pub(crate) fn new_id() -> Arc<str> {
+    let mut bytes = uuid::Uuid::new_v4().into_bytes();
+    for (b, p) in bytes.iter_mut().zip(std::process::id().to_le_bytes()) {
+        *b ^= p;
+    }
     let mut text = uuid::Uuid::encode_buffer();
-    Arc::from(&*uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text))
+    Arc::from(
+        &*uuid::Uuid::from_bytes(bytes)
+            .hyphenated()
+            .encode_lower(&mut text),
+    )
 }
 
 pub(crate) struct RunShared {
@@ -269,5 +283,20 @@ impl std::ops::Deref for RunGuard {
 impl Drop for RunGuard {
     fn drop(&mut self) {
         let _ = self.end(false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_are_distinct_version_4_uuids() {
+        let ids: std::collections::HashSet<_> = (0..10_000).map(|_| super::new_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        for id in ids.iter().take(100) {
+            let uuid = uuid::Uuid::parse_str(id).unwrap();
+            assert_eq!(uuid.get_version_num(), 4);
+            assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122);
+            assert_eq!(**id, uuid.hyphenated().to_string());
+        }
     }
 }
