@@ -72,6 +72,12 @@ struct Kept {
     details_len: usize,
 }
 
+/// The [`Kept::id`] of an item named by a number that fits beside the flag, if it is one.
+#[inline(always)]
+fn number_id(item: &impl IntoItemId) -> Option<u64> {
+    item.as_number().filter(|&n| n < NUMBER).map(|n| n | NUMBER)
+}
+
 impl Kept {
     /// Bytes of the id's text in the buffer (none for a number).
     fn id_len(&self) -> usize {
@@ -270,21 +276,21 @@ impl Recorder {
         details: Option<&D>,
     ) {
         if let Some(place) = self.decide(Target::Accepted) {
-            match (details, item.as_number()) {
+            match (details, number_id(&item)) {
                 // The usual acceptance (an integer id, no details): nothing to write, and one
                 // copy of the code for every id type.
-                (None, Some(n)) if n < NUMBER => self.keep_number(place, n),
+                (None, Some(id)) => self.keep_number(place, id),
                 _ => self.keep(Target::Accepted, place, item, details),
             }
         }
     }
 
-    /// Keeps an acceptance named by a number, without details.
+    /// Keeps an acceptance named by a number (a [`number_id`]), without details.
     #[inline(never)]
-    fn keep_number(&mut self, place: Place, n: u64) {
+    fn keep_number(&mut self, place: Place, id: u64) {
         let seq = self.next_seq();
         let start = self.out.text.len();
-        self.put(Target::Accepted, place, seq, start, n | NUMBER, 0);
+        self.put(Target::Accepted, place, seq, start, id, 0);
     }
 
     fn outcome(&mut self, target: Target) -> &mut Outcome {
@@ -328,9 +334,9 @@ impl Recorder {
             self.take_text();
         }
         let start = self.out.text.len();
-        let id = match item.as_number() {
-            Some(n) if n < NUMBER => n | NUMBER,
-            _ => {
+        let id = match number_id(&item) {
+            Some(id) => id,
+            None => {
                 item.with_id_text(|id| self.out.text.extend_from_slice(id.as_bytes()));
                 (self.out.text.len() - start) as u64
             }

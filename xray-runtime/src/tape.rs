@@ -185,20 +185,15 @@ impl Tape<'_> {
 
     #[inline]
     fn text(&mut self, bytes: &[u8]) -> Result<(), TapeError> {
-        if self.over {
-            return Err(TapeError::Over);
-        }
         let room = self.end.saturating_sub(self.buf.len());
         match u8::try_from(bytes.len()) {
-            Ok(len) if 2 + bytes.len() <= room => self.buf.extend_from_slice(&[STR8, len]),
-            _ if 5 + bytes.len() <= room && bytes.len() <= MAX_LEN => {
-                self.buf.push(STR32);
-                put_len(self.buf, bytes.len());
+            Ok(len) if !self.over && 2 + bytes.len() <= room => {
+                self.buf.extend_from_slice(&[STR8, len]);
+                self.buf.extend_from_slice(bytes);
+                Ok(())
             }
-            _ => return self.cut(STR32, bytes),
+            _ => self.blob(STR32, bytes),
         }
-        self.buf.extend_from_slice(bytes);
-        Ok(())
     }
 
     /// A tag, a four-byte length and bytes (of a string: UTF-8), up to the end of the tape:
