@@ -396,11 +396,16 @@ impl StepGuard {
     /// [`Step::reject`]. On the thread that opened the step it takes no lock.
     #[inline]
     pub fn reject<D: Serialize>(&self, item: impl IntoItemId, reason: &str, details: D) {
-        let local = self.local.with((item, details), |rec, (item, details)| {
-            rec.reject(item, reason, &details)
-        });
-        if let Err((item, details)) = local {
-            self.step.reject(item, reason, details);
+        // The details stay where the caller put them and go down by reference: moved into
+        // the recording call, a small value written field by field is read back as one wide
+        // load, which waits for the writes to retire (a store-forwarding stall).
+        let details = &details;
+        if let Err(item) = self
+            .local
+            .with(item, |rec, item| rec.reject(item, reason, details))
+        {
+            self.step
+                .with(|s, d| s.recorder(d).reject(item, reason, details));
         }
     }
 
@@ -428,11 +433,13 @@ impl StepGuard {
 
     /// [`Step::accept_with`]. On the thread that opened the step it takes no lock.
     pub fn accept_with<D: Serialize>(&self, item: impl IntoItemId, details: D) {
-        let local = self.local.with((item, details), |rec, (item, details)| {
-            rec.accept(item, Some(&details))
-        });
-        if let Err((item, details)) = local {
-            self.step.accept_with(item, details);
+        let details = &details;
+        if let Err(item) = self
+            .local
+            .with(item, |rec, item| rec.accept(item, Some(details)))
+        {
+            self.step
+                .with(|s, d| s.recorder(d).accept(item, Some(details)));
         }
     }
 
