@@ -90,6 +90,10 @@ impl ser::Error for TapeError {
 pub(crate) struct Tape<'a> {
     buf: &'a mut Vec<u8>,
     end: usize,
+    /// Up to where the buffer may be written without a check beyond this one: the smaller of
+    /// `end` and the buffer's capacity when last looked at, or 0 once `over` (so the tokens
+    /// most values are made of cost one compare and the copy; see [`Tape::put`]).
+    limit: usize,
     /// Containers open, at most `max_depth`: each opens a bracket in the JSON, so a value nested
     /// deeper is over the JSON limit anyway, and the recursion stays as shallow as serialising
     /// to JSON directly.
@@ -109,8 +113,10 @@ pub(crate) fn record<T: Serialize + ?Sized>(
     max_json: usize,
 ) -> usize {
     let start = buf.len();
+    let end = start.saturating_add(max_json.saturating_mul(TAPE_BYTES_PER_JSON_BYTE));
     let mut tape = Tape {
-        end: start.saturating_add(max_json.saturating_mul(TAPE_BYTES_PER_JSON_BYTE)),
+        end,
+        limit: end.min(buf.capacity()),
         buf: &mut *buf,
         depth: 0,
         max_depth: max_json,
@@ -153,36 +159,81 @@ impl Tape<'_> {
     #[inline(always)]
     fn room(&mut self, n: usize) -> Result<(), TapeError> {
         if self.over || self.buf.len() + n > self.end {
-            self.over = true;
-            Err(TapeError::Over)
+            Err(self.stop())
         } else {
             Ok(())
         }
+    }
+
+    /// The tape is full: nothing more is written.
+    #[cold]
+    fn stop(&mut self) -> TapeError {
+        self.over = true;
+        self.limit = 0;
+        TapeError::Over
+    }
+
+    /// Makes room for a token of `n` bytes (below `limit`, the usual case, one compare; else
+    /// [`Self::grow`]) and returns where it goes: the caller writes all `n` bytes there, then
+    /// calls [`Self::wrote`]. Tokens are written in place, not built on the stack and copied
+    /// (a wide load of bytes just stored narrowly waits for the stores to retire).
+    #[inline(always)]
+    fn space(&mut self, n: usize) -> Result<*mut u8, TapeError> {
+        let len = self.buf.len();
+        if len + n > self.limit {
+            self.grow(n)?;
+        }
+        // SAFETY: `len + n <= limit <= capacity` (`limit` is never above the capacity the buffer
+        // had when it was set, and a buffer's capacity only grows): in bounds of the allocation.
+        Ok(unsafe { self.buf.as_mut_ptr().add(len) })
+    }
+
+    /// Takes in the `n` bytes just written where [`Self::space`] said.
+    #[inline(always)]
+    fn wrote(&mut self, n: usize) {
+        // SAFETY: the caller wrote `n` bytes after the buffer's length, within its capacity
+        // (`space` made sure of it), so they are initialised.
+        unsafe { self.buf.set_len(self.buf.len() + n) }
+    }
+
+    /// [`Self::space`] past `limit`: over the cap, or the buffer must grow first.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, n: usize) -> Result<(), TapeError> {
+        self.room(n)?;
+        self.buf.reserve(n);
+        self.limit = self.end.min(self.buf.capacity());
+        Ok(())
+    }
+
+    /// A tag and `N` bytes, whole or not at all.
+    #[inline(always)]
+    fn token<const N: usize>(&mut self, tag: u8, body: [u8; N]) -> Result<(), TapeError> {
+        let at = self.space(1 + N)?;
+        // SAFETY: `space` made room for the `1 + N` bytes at `at`.
+        unsafe {
+            at.write(tag);
+            at.add(1).cast::<[u8; N]>().write_unaligned(body);
+        }
+        self.wrote(1 + N);
+        Ok(())
     }
 
     /// A one-byte token; opening and closing containers counts the depth.
     #[inline(always)]
     fn tag(&mut self, tag: u8) -> Result<(), TapeError> {
         match tag {
-            SEQ | MAP if self.depth >= self.max_depth => {
-                self.over = true;
-                return Err(TapeError::Over);
-            }
+            SEQ | MAP if self.depth >= self.max_depth => return Err(self.stop()),
             SEQ | MAP => self.depth += 1,
             SEQ_END | MAP_END => self.depth = self.depth.saturating_sub(1),
             _ => {}
         }
-        self.room(1)?;
-        self.buf.push(tag);
-        Ok(())
+        self.token(tag, [])
     }
 
     #[inline(always)]
     fn fixed<const N: usize>(&mut self, tag: u8, bytes: [u8; N]) -> Result<(), TapeError> {
-        self.room(1 + N)?;
-        self.buf.push(tag);
-        self.buf.extend_from_slice(&bytes);
-        Ok(())
+        self.token(tag, bytes)
     }
 
     #[inline]
@@ -190,8 +241,14 @@ impl Tape<'_> {
         let room = self.end.saturating_sub(self.buf.len());
         match u8::try_from(bytes.len()) {
             Ok(len) if !self.over && 2 + bytes.len() <= room => {
-                self.buf.extend_from_slice(&[STR8, len]);
-                self.buf.extend_from_slice(bytes);
+                let at = self.space(2 + bytes.len())?;
+                // SAFETY: `space` made room for the `2 + bytes.len()` bytes at `at`.
+                unsafe {
+                    at.write(STR8);
+                    at.add(1).write(len);
+                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), at.add(2), bytes.len());
+                }
+                self.wrote(2 + bytes.len());
                 Ok(())
             }
             _ => self.blob(STR32, bytes),
@@ -207,12 +264,18 @@ impl Tape<'_> {
         let Ok(len) = u32::try_from(name.len()) else {
             return self.text(name.as_bytes());
         };
-        let mut token = [0u8; 13];
-        token[0] = NAME;
-        token[1..9].copy_from_slice(&(name.as_ptr() as usize as u64).to_le_bytes());
-        token[9..].copy_from_slice(&len.to_le_bytes());
-        self.room(token.len())?;
-        self.buf.extend_from_slice(&token);
+        let at = self.space(13)?;
+        // SAFETY: `space` made room for the 13 bytes at `at`.
+        unsafe {
+            at.write(NAME);
+            at.add(1)
+                .cast::<[u8; 8]>()
+                .write_unaligned((name.as_ptr() as usize as u64).to_le_bytes());
+            at.add(9)
+                .cast::<[u8; 4]>()
+                .write_unaligned(len.to_le_bytes());
+        }
+        self.wrote(13);
         Ok(())
     }
 
@@ -221,7 +284,7 @@ impl Tape<'_> {
     /// would have been written up to the limit.
     fn blob(&mut self, tag: u8, bytes: &[u8]) -> Result<(), TapeError> {
         if self.over {
-            return Err(TapeError::Over);
+            return Err(self.stop());
         }
         if 5 + bytes.len() > self.end.saturating_sub(self.buf.len()) || bytes.len() > MAX_LEN {
             return self.cut(tag, bytes);
@@ -236,7 +299,7 @@ impl Tape<'_> {
     #[cold]
     #[inline(never)]
     fn cut(&mut self, tag: u8, bytes: &[u8]) -> Result<(), TapeError> {
-        self.over = true;
+        self.stop();
         let room = self.end.saturating_sub(self.buf.len());
         if room > 5 {
             let mut n = (room - 5).min(bytes.len()).min(MAX_LEN);
@@ -465,8 +528,7 @@ impl<'a, 'b> Serializer for &'a mut Tape<'b> {
         let len = self.buf.len() - at - 4;
         self.buf[at..at + 4].copy_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_le_bytes());
         if over {
-            self.over = true;
-            Err(TapeError::Over)
+            Err(self.stop())
         } else {
             Ok(())
         }
