@@ -387,6 +387,8 @@ impl Recorder {
             }
             Clock::Others(clock) => 2 * clock.load(Ordering::Relaxed),
         };
+        // The event is written straight into its slot: built first and then copied, it would
+        // be stored field by field and read back wider, which waits for the stores to retire.
         let kept = Kept {
             at,
             seq,
@@ -394,21 +396,18 @@ impl Recorder {
             id,
             details_len,
         };
-        let o = match target {
-            Target::Reason(i) => &mut self.out.reasons[i].1,
-            Target::Accepted => &mut self.out.accepted,
-        };
         match place {
             Place::Push => {
-                if o.kept.capacity() == 0 {
-                    self.first_slots(target, capture, kept);
-                } else {
-                    o.kept.push(kept)
+                if self.outcome(target).kept.capacity() == 0 {
+                    self.first_slots(target, capture);
                 }
+                self.outcome(target).kept.push(kept)
             }
             Place::Replace(j) => {
-                let old = std::mem::replace(&mut o.kept[j], kept);
-                self.dead += old.len();
+                let slot = &mut self.outcome(target).kept[j];
+                let old = slot.len();
+                *slot = kept;
+                self.dead += old;
                 if self.dead > COMPACT_AFTER && self.dead > self.out.text.len() / 2 {
                     self.compact();
                 }
@@ -416,12 +415,12 @@ impl Recorder {
         }
     }
 
-    /// [`Self::put`] for an outcome's first kept event: its slots, from the pool if it has
-    /// some, with a reservoir's room at once (the acceptances' 500 would otherwise be reached
-    /// by four reallocations, each a copy).
+    /// Slots for an outcome's first kept event: from the pool if it has some, with a
+    /// reservoir's room at once (the acceptances' 500 would otherwise be reached by four
+    /// reallocations, each a copy).
     #[cold]
     #[inline(never)]
-    fn first_slots(&mut self, target: Target, capture: Capture, kept: Kept) {
+    fn first_slots(&mut self, target: Target, capture: Capture) {
         let mut slots = self
             .out
             .pool
@@ -432,11 +431,7 @@ impl Recorder {
             Capture::Sample => room(target),
             _ => FIRST_KEPT,
         });
-        slots.push(kept);
-        match target {
-            Target::Reason(i) => self.out.reasons[i].1.kept = slots,
-            Target::Accepted => self.out.accepted.kept = slots,
-        }
+        self.outcome(target).kept = slots;
     }
 
     /// A text buffer from the pool, if it has one, for the first kept event.
