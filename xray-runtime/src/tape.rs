@@ -92,7 +92,7 @@ pub(crate) struct Tape<'a> {
     end: usize,
     /// Up to where the buffer may be written without a check beyond this one: the smaller of
     /// `end` and the buffer's capacity when last looked at, or 0 once `over` (so the tokens
-    /// most values are made of cost one compare and the copy; see [`Tape::put`]).
+    /// most values are made of cost one compare and the writes; see [`Tape::space`]).
     limit: usize,
     /// Containers open, at most `max_depth`: each opens a bracket in the JSON, so a value nested
     /// deeper is over the JSON limit anyway, and the recursion stays as shallow as serialising
