@@ -205,18 +205,17 @@ impl Recorder {
         // (all of them, in most steps), then the next four only if it is none of those (half
         // the compares of searching all eight each time).
         let at = reason.as_ptr() as usize;
-        let first = self.seen.at[..SCAN_LIMIT / 2]
-            .iter()
-            .enumerate()
-            .fold(0u32, |mask, (k, &a)| mask | (u32::from(a == at) << k));
-        let hit = if first != 0 {
-            first.trailing_zeros() as usize
-        } else {
-            let next = self.seen.at[SCAN_LIMIT / 2..]
+        // Bit k set where the group's k-th address is the reason's.
+        let matches = |group: &[usize]| {
+            group
                 .iter()
                 .enumerate()
-                .fold(0u32, |mask, (k, &a)| mask | (u32::from(a == at) << k));
-            SCAN_LIMIT / 2 + (next | 1 << (SCAN_LIMIT / 2)).trailing_zeros() as usize
+                .fold(0u32, |mask, (k, &a)| mask | (u32::from(a == at) << k))
+        };
+        let (first, next) = self.seen.at.split_at(SCAN_LIMIT / 2);
+        let hit = match matches(first) {
+            0 => first.len() + (matches(next) | 1 << next.len()).trailing_zeros() as usize,
+            mask => mask.trailing_zeros() as usize,
         };
         // The same address can hold other text by now (a freed `String`): check it.
         if hit < SCAN_LIMIT && self.seen.key[hit].matches(reason, || &self.out.reasons[hit].0) {
