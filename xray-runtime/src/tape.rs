@@ -257,20 +257,27 @@ impl Tape<'_> {
 
     /// A name serde hands over as `&'static str` (a field or variant name): recorded as where it
     /// is, since it stays there, unchanged, for as long as the program runs, so the pipeline's
-    /// thread copies 13 bytes whatever its length (for at least 3 of JSON: `"":`, or `""` and
-    /// a separator).
+    /// thread copies 13 bytes whatever its length (for at least 3 of JSON — `"":`, or `""` and
+    /// a separator or brackets — except a name alone at the top; see below).
     #[inline(always)]
     fn name(&mut self, name: &'static str) -> Result<(), TapeError> {
+        // Near the cap, or for a name too long to say in four bytes, the text itself: a name
+        // alone at the top (a unit variant, `""` at least) is 2 bytes of JSON, which 13 tape
+        // bytes would put over the cap where the JSON is not over the limit; as text it is
+        // cut, or fits, as the JSON does.
         let Ok(len) = u32::try_from(name.len()) else {
             return self.text(name.as_bytes());
         };
+        if self.buf.len() + 13 > self.end {
+            return self.text(name.as_bytes());
+        }
         let at = self.space(13)?;
         // SAFETY: `space` made room for the 13 bytes at `at`.
         unsafe {
             at.write(NAME);
             at.add(1)
                 .cast::<[u8; 8]>()
-                .write_unaligned((name.as_ptr() as usize as u64).to_le_bytes());
+                .write_unaligned((name.as_ptr().expose_provenance() as u64).to_le_bytes());
             at.add(9)
                 .cast::<[u8; 4]>()
                 .write_unaligned(len.to_le_bytes());
@@ -490,6 +497,17 @@ impl<'a, 'b> Serializer for &'a mut Tape<'b> {
             tape: &'t mut Tape<'b>,
             end: usize,
             over: bool,
+            /// Where the token's tag is, until the text is complete: if the `Display` panics
+            /// (and a `Serialize` impl catches it and goes on), the unfinished token is taken
+            /// back, so the text it wrote can never be read as tokens.
+            unfinished: Option<usize>,
+        }
+        impl Drop for Text<'_, '_> {
+            fn drop(&mut self) {
+                if let Some(tag) = self.unfinished {
+                    self.tape.buf.truncate(tag);
+                }
+            }
         }
         impl fmt::Write for Text<'_, '_> {
             fn write_str(&mut self, s: &str) -> fmt::Result {
@@ -516,9 +534,12 @@ impl<'a, 'b> Serializer for &'a mut Tape<'b> {
             tape: self,
             end,
             over: false,
+            unfinished: Some(at - 1),
         };
         let failed = fmt::write(&mut text, format_args!("{value}")).is_err();
+        text.unfinished = None;
         let over = text.over;
+        drop(text);
         if failed && !over {
             self.buf.truncate(at - 1);
             return Err(ser::Error::custom(
@@ -788,11 +809,19 @@ impl<'t> Reader<'t> {
     fn name(&self) -> Option<&'static str> {
         let at = u64::from_le_bytes(self.array()?) as usize;
         let len = self.len32()?;
-        // SAFETY: only `Tape::name` writes a `NAME` token (tapes are made and read by this module
-        // alone, never read from outside the process), from a `&'static str`: text that stays at
-        // that address, valid UTF-8 and unchanged, for the rest of the program.
+        // SAFETY: a `NAME` token at a token's start was written by `Tape::name`, from a
+        // `&'static str` (text that stays at that address, valid UTF-8 and unchanged, for the
+        // rest of the program; its address exposed there). Nothing else can be read as one:
+        // tapes are made and read by this module alone, never come from outside the process,
+        // and every token is written whole — the one written in pieces around caller code
+        // (`collect_str`'s string, around a `Display`) is taken back if that code panics — so
+        // the reader, which steps over each token's payload by its length, only ever sees tags
+        // where tokens start.
         Some(unsafe {
-            std::str::from_utf8_unchecked(std::slice::from_raw_parts(at as *const u8, len))
+            std::str::from_utf8_unchecked(std::slice::from_raw_parts(
+                std::ptr::with_exposed_provenance::<u8>(at),
+                len,
+            ))
         })
     }
 
@@ -1189,5 +1218,71 @@ mod tests {
         let mut buf = Vec::new();
         record(&mut buf, &Kind::Plain, 4096);
         assert_eq!(buf.len(), 13);
+    }
+
+    #[derive(serde::Serialize)]
+    enum Alone {
+        #[serde(rename = "")]
+        Empty,
+        A,
+        #[serde(
+            rename = "a name of more than 255 bytes, said again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again"
+        )]
+        Long,
+    }
+
+    #[test]
+    fn a_name_alone_gives_the_same_json_at_every_cap() {
+        for max in 1..300 {
+            same(&Alone::Empty, max);
+            same(&Alone::A, max);
+            same(&Alone::Long, max);
+            same(&Some(Alone::A), max);
+            same(&[Alone::A], max);
+        }
+    }
+
+    /// Writes what reads as a `NAME` token (tag, an address no program has, a length), then
+    /// panics.
+    struct Forged;
+    impl fmt::Display for Forged {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            let mut token = vec![NAME];
+            token.extend_from_slice(&0x4141_4141_4141_4141u64.to_le_bytes());
+            token.extend_from_slice(&5u32.to_le_bytes());
+            f.write_str(std::str::from_utf8(&token).unwrap())?;
+            panic!("a Display that panics after writing");
+        }
+    }
+
+    /// A string made by `collect_str`.
+    struct Collected<T>(T);
+    impl<T: fmt::Display> Serialize for Collected<T> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_str(&self.0)
+        }
+    }
+
+    /// A sequence whose first element's `Display` panics, caught, then goes on.
+    struct CatchesAndGoesOn;
+    impl Serialize for CatchesAndGoesOn {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut seq = s.serialize_seq(None)?;
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                seq.serialize_element(&Collected(Forged))
+            }));
+            assert!(caught.is_err());
+            seq.serialize_element("after")?;
+            seq.end()
+        }
+    }
+
+    #[test]
+    fn text_left_by_a_panicking_display_is_never_read_as_tokens() {
+        let mut buf = Vec::new();
+        let n = record(&mut buf, &CatchesAndGoesOn, 4096);
+        assert!(!buf.contains(&NAME), "{buf:?}");
+        // Read back, the string the panic cut short is not there, and nothing else is read.
+        assert_eq!(tape_json(&buf[..n], 4096), r#"["after"]"#);
     }
 }
