@@ -268,7 +268,7 @@ impl Tape<'_> {
         let Ok(len) = u32::try_from(name.len()) else {
             return self.text(name.as_bytes());
         };
-        if self.buf.len() + 13 > self.end {
+        if self.buf.len() + 13 > self.limit && self.buf.len() + 13 > self.end {
             return self.text(name.as_bytes());
         }
         let at = self.space(13)?;
