@@ -1179,10 +1179,9 @@ mod tests {
     struct Named {
         #[serde(rename = "a \"quoted\"\tname, ünïcode")]
         quoted: u8,
-        #[serde(
-            rename = "a name of more than 255 bytes, said again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again"
-        )]
-        long: Kind,
+        /// A variant named by more than 255 bytes (a field name takes the same way).
+        long: Alone,
+        kind: Kind,
         #[serde(rename = "")]
         empty: Vec<Kind>,
     }
@@ -1190,7 +1189,8 @@ mod tests {
     fn named() -> Named {
         Named {
             quoted: 7,
-            long: Kind::Named { a: -1, b: Some(2) },
+            long: Alone::Long,
+            kind: Kind::Named { a: -1, b: Some(2) },
             empty: vec![Kind::Plain, Kind::Wrapped(0.5), Kind::Pair(3, 'c')],
         }
     }
