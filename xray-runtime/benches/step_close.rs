@@ -17,6 +17,7 @@
 //!
 //! ```sh
 //! cargo bench -p xray-runtime --bench step_close
+//! XRAY_CAPTURE=minimal cargo bench -p xray-runtime --bench step_close   # counts only
 //! ```
 
 use serde_json::json;
@@ -172,6 +173,14 @@ fn main() {
         .offline_mode(OfflineMode::Buffer)
         .spool_dir(spool.path())
         .max_attempts(1)
+        // `sample` (the default) unless `XRAY_CAPTURE` says otherwise: `XRAY_CAPTURE=minimal`
+        // shows what counting alone costs, and so what keeping samples adds.
+        .capture(
+            std::env::var("XRAY_CAPTURE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(xray::Capture::Sample),
+        )
         .http_timeout(Duration::from_millis(100))
         .client("bench");
     let run = xray.run(());

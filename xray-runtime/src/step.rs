@@ -5,14 +5,16 @@ use crate::context::{Context, Entered};
 use crate::item::IntoItemId;
 use crate::local::Local;
 use crate::run::{new_id, Run, RunGuard, RunShared};
-use crate::sampling::{capped_json, details_json, to_json_text, Clock, Recorder};
+use crate::sampling::{
+    capped_json, details_json, to_json_text, BufferPool, Clock, Recorded, Recorder,
+};
 use crate::transport::Outgoing;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::fmt::Display;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use xray_wire::{
     Capture, Decision, Event, JsonText, StepFinished, StepRecord, StepType, Timestamp,
 };
@@ -116,49 +118,118 @@ impl StepShared {
         drop(d);
         // Everything else (the record's texts, sorting and grouping the samples) is left to
         // the shipper's thread: closing the step allocates only the hand-over.
-        let (step_id, name, position, step_type, started_at) = (
-            self.step_id.clone(),
-            self.name.clone(),
-            self.position,
-            self.step_type,
-            self.started_at,
-        );
-        let (run_id, pipeline) = (self.run.run_id.clone(), self.run.pipeline.clone());
-        self.run
-            .core
-            .shipper
-            .send(Outgoing::Deferred(Box::new(move || {
-                let mut rec = rec;
-                let step = StepRecord {
-                    step_id: Some(step_id.to_string()),
-                    position: Some(position),
-                    name: name.to_string(),
-                    step_type,
-                    capture,
-                    input_count,
-                    output_count,
-                    started_at: Some(started_at),
-                    ended_at: Some(started_at + elapsed),
-                    duration_ms: Some(elapsed.as_secs_f64() * 1000.0),
-                    input: input.map(to_json_text),
-                    output: output.map(to_json_text),
-                    rejections: rec.rejections(),
-                    acceptances: rec.acceptances(),
-                    decision,
-                    error,
-                    attributes: if attributes.is_empty() {
-                        None
-                    } else {
-                        JsonText::of(&attributes)
-                    },
-                };
-                Event::StepFinished(Box::new(StepFinished {
-                    run_id: run_id.to_string(),
-                    pipeline: pipeline.to_string(),
-                    step,
-                }))
-            })));
+        let finished = Finished {
+            step_id: self.step_id.clone(),
+            name: self.name.clone(),
+            run_id: self.run.run_id.clone(),
+            pipeline: self.run.pipeline.clone(),
+            position: self.position,
+            step_type: self.step_type,
+            capture,
+            input_count,
+            output_count,
+            started_at: self.started_at,
+            elapsed,
+            input,
+            output,
+            decision,
+            error,
+            attributes,
+            rec,
+        };
+        let core = &self.run.core;
+        core.shipper
+            .send(Outgoing::Step(Handover::new(finished, &core.buffers)));
         result
+    }
+}
+
+/// A finished step on its way to the shipper's thread, which lays it out as its wire record
+/// (the record's texts, the samples sorted and grouped): closing the step only moves it.
+pub(crate) struct Finished {
+    step_id: Arc<str>,
+    name: Arc<str>,
+    run_id: Arc<str>,
+    pipeline: Arc<str>,
+    position: u32,
+    step_type: StepType,
+    capture: Capture,
+    input_count: Option<u64>,
+    output_count: Option<u64>,
+    started_at: Timestamp,
+    elapsed: Duration,
+    input: Option<Box<str>>,
+    output: Option<Box<str>>,
+    decision: Option<Decision>,
+    error: Option<String>,
+    attributes: Map<String, Value>,
+    rec: Recorded,
+}
+
+impl Finished {
+    /// The step's wire event.
+    fn into_event(self) -> Event {
+        let Finished {
+            mut rec, elapsed, ..
+        } = self;
+        let step = StepRecord {
+            step_id: Some(self.step_id.to_string()),
+            position: Some(self.position),
+            name: self.name.to_string(),
+            step_type: self.step_type,
+            capture: self.capture,
+            input_count: self.input_count,
+            output_count: self.output_count,
+            started_at: Some(self.started_at),
+            ended_at: Some(self.started_at + elapsed),
+            duration_ms: Some(elapsed.as_secs_f64() * 1000.0),
+            input: self.input.map(to_json_text),
+            output: self.output.map(to_json_text),
+            rejections: rec.rejections(),
+            acceptances: rec.acceptances(),
+            decision: self.decision,
+            error: self.error,
+            attributes: if self.attributes.is_empty() {
+                None
+            } else {
+                JsonText::of(&self.attributes)
+            },
+        };
+        Event::StepFinished(Box::new(StepFinished {
+            run_id: self.run_id.to_string(),
+            pipeline: self.pipeline.to_string(),
+            step,
+        }))
+    }
+}
+
+/// The box a finished step travels in, emptied when it goes back to the pool.
+pub(crate) type HandoverBox = Box<Option<Finished>>;
+
+/// The box a [`Finished`] step travels in. It comes from the client's pool and goes back there
+/// emptied, so closing a step allocates nothing that the shipper's thread then frees: a block
+/// freed on another thread goes back to its arena under the allocator's lock, which the
+/// pipeline thread's next allocation from that arena can find taken and sleep on.
+pub(crate) struct Handover {
+    finished: HandoverBox,
+    pool: Arc<BufferPool>,
+}
+
+impl Handover {
+    fn new(finished: Finished, pool: &Arc<BufferPool>) -> Handover {
+        let mut boxed = pool.take_handover().unwrap_or_default();
+        *boxed = Some(finished);
+        Handover {
+            finished: boxed,
+            pool: pool.clone(),
+        }
+    }
+
+    /// The step's wire event; the emptied box goes back to the pool.
+    pub(crate) fn into_event(mut self) -> Option<Event> {
+        let event = self.finished.take().map(Finished::into_event);
+        self.pool.give_handover(self.finished);
+        event
     }
 }
 
@@ -473,5 +544,41 @@ impl Drop for StepGuard {
                 run.set_error(error);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{OfflineMode, StepType, XRay};
+    use std::time::Duration;
+
+    #[test]
+    fn closing_a_step_reuses_the_box_the_shipper_emptied() {
+        let xray = XRay::builder()
+            .endpoint("http://127.0.0.1:9")
+            .offline_mode(OfflineMode::Silent)
+            .max_attempts(1)
+            .client("handover");
+        let pool = xray.core.buffers.clone();
+        let run = xray.run(());
+        let ship_a_step = |n: u64| {
+            let step = run.step("filter", StepType::Filter);
+            step.reject(n, "too_far", ("km", n));
+            drop(step);
+            let _ = xray.flush(Duration::from_secs(5));
+        };
+        assert_eq!(pool.handovers_pooled(), 0);
+        ship_a_step(1);
+        assert_eq!(pool.handovers_pooled(), 1, "the shipper gave the box back");
+        for n in 2..5 {
+            ship_a_step(n);
+            assert_eq!(pool.handovers_pooled(), 1, "the same box went round again");
+        }
+        drop(run);
+        assert_eq!(
+            xray.stats().dropped,
+            5,
+            "every step and the run were shipped"
+        );
     }
 }

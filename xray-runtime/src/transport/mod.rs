@@ -14,6 +14,7 @@ mod spool;
 
 use crate::config::{Config, OfflineMode};
 use crate::error::XRayError;
+use crate::step::Handover;
 use crossbeam_channel::{bounded, select, Receiver, RecvTimeoutError, TrySendError};
 use http::{Delivery, Sender};
 use spool::Spool;
@@ -123,15 +124,15 @@ impl Shared {
 pub(crate) enum Outgoing {
     /// A finished event.
     Ready(Event),
-    /// An event still to be assembled (a step's samples sorted and grouped, say).
-    Deferred(Box<dyn FnOnce() -> Event + Send>),
+    /// A finished step, still to be laid out as its event (its samples sorted and grouped).
+    Step(Handover),
 }
 
 impl Outgoing {
-    fn into_event(self) -> Event {
+    fn into_event(self) -> Option<Event> {
         match self {
-            Outgoing::Ready(e) => e,
-            Outgoing::Deferred(build) => build(),
+            Outgoing::Ready(e) => Some(e),
+            Outgoing::Step(step) => step.into_event(),
         }
     }
 }
@@ -265,8 +266,9 @@ impl Shipper {
 
     fn overflow(&self, event: Outgoing, reason: &str) {
         if self.shared.mode == OfflineMode::Buffer {
-            self.shared
-                .offline(&one_event_body(&event.into_event()), 1, reason);
+            if let Some(event) = event.into_event() {
+                self.shared.offline(&one_event_body(&event), 1, reason);
+            }
         } else {
             add(&self.shared.counters.dropped, 1);
             if self.shared.mode == OfflineMode::Fail {
@@ -448,7 +450,9 @@ impl Worker {
     }
 
     fn add(&mut self, event: Outgoing) {
-        self.batch.push(&event.into_event());
+        if let Some(event) = event.into_event() {
+            self.batch.push(&event);
+        }
         if self.batch.len() >= self.batch_size || self.batch.bytes >= MAX_BATCH_BYTES {
             self.deliver_batch(false);
         }
