@@ -11,12 +11,42 @@ use crate::transport::Outgoing;
 use serde::Serialize;
 use std::fmt::Display;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 use xray_wire::{Capture, Event, RunFinished, RunStarted, RunStatus, StepType, Timestamp};
 
 /// How long `finish()` waits for delivery in `fail` mode.
 const FAIL_MODE_FLUSH: Duration = Duration::from_secs(10);
+
+/// This process's id as last read, 0 until read and again in a child just forked.
+static PROCESS_ID: AtomicU32 = AtomicU32::new(0);
+static FORK_HOOK: Once = Once::new();
+
+/// Runs in the child of a `fork()`: it has an id of its own, to be read again.
+extern "C" fn forked() {
+    PROCESS_ID.store(0, Ordering::Relaxed);
+}
+
+/// This process's id, read from the system once (a system call: `getpid` is not cached by the C
+/// library) and again after a `fork()`.
+fn process_id() -> u32 {
+    match PROCESS_ID.load(Ordering::Relaxed) {
+        0 => {
+            FORK_HOOK.call_once(|| {
+                // SAFETY: registers a plain `extern "C" fn` with no arguments as the child's
+                // handler (none for the parent); it only stores to an atomic, which is
+                // async-signal-safe as a forked child requires.
+                unsafe {
+                    libc::pthread_atfork(None, None, Some(forked));
+                }
+            });
+            let id = std::process::id();
+            PROCESS_ID.store(id, Ordering::Relaxed);
+            id
+        }
+        id => id,
+    }
+}
 
 /// A new random id (UUID v4, hyphenated, lower case) for a run or a step.
 ///
@@ -24,10 +54,11 @@ const FAIL_MODE_FLUSH: Duration = Duration::from_secs(10);
 /// `fast-rng`: no system call per id). A process forked from this one would go on from the same
 /// generator state, so the process id is mixed into the first bytes: parent and child, going on
 /// from the same state, still give out different ids (the version and variant bits are left
-/// alone).
+/// alone). The id is read once, and again in a child forked with `fork()` (a child made with a
+/// raw `clone` system call, which runs no fork handlers, would keep its parent's).
 pub(crate) fn new_id() -> Arc<str> {
     let mut bytes = uuid::Uuid::new_v4().into_bytes();
-    for (b, p) in bytes.iter_mut().zip(std::process::id().to_le_bytes()) {
+    for (b, p) in bytes.iter_mut().zip(process_id().to_le_bytes()) {
         *b ^= p;
     }
     let mut text = uuid::Uuid::encode_buffer();
@@ -297,6 +328,43 @@ mod tests {
             assert_eq!(uuid.get_version_num(), 4);
             assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122);
             assert_eq!(**id, uuid.hyphenated().to_string());
+        }
+    }
+
+    #[test]
+    fn a_forked_child_gives_out_other_ids_than_its_parent() {
+        // Read the process id and seed this thread's generator before forking: parent and
+        // child then go on from the same generator state and the same cached id.
+        let _ = super::new_id();
+        let mut pipe = [0; 2];
+        // SAFETY: a pipe into a two-element array.
+        assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
+        // SAFETY: the child only makes an id (glibc's allocator is usable after `fork`), writes
+        // it to the pipe and leaves with `_exit`, running nothing else of the test harness.
+        match unsafe { libc::fork() } {
+            0 => {
+                let id = super::new_id();
+                // SAFETY: writes the id's bytes to the pipe and ends the child at once.
+                unsafe {
+                    libc::write(pipe[1], id.as_ptr().cast(), id.len());
+                    libc::_exit(0);
+                }
+            }
+            child => {
+                assert!(child > 0, "fork failed");
+                let parent = super::new_id();
+                let mut buf = [0u8; 64];
+                // SAFETY: reads into a 64-byte buffer; waits for the child it forked.
+                let n = unsafe {
+                    libc::close(pipe[1]);
+                    let n = libc::read(pipe[0], buf.as_mut_ptr().cast(), buf.len());
+                    libc::waitpid(child, std::ptr::null_mut(), 0);
+                    n
+                };
+                let child_id = std::str::from_utf8(&buf[..n.max(0) as usize]).unwrap();
+                assert_eq!(child_id.len(), 36, "the child's id: {child_id:?}");
+                assert_ne!(child_id, &*parent, "the child has an id of its own");
+            }
         }
     }
 }
