@@ -15,17 +15,15 @@
 //! outweigh the live ones, so memory stays proportional to what is kept.
 
 use crate::item::IntoItemId;
-use crate::step::HandoverBox;
 use crate::tape;
-use crossbeam_channel::{Receiver, Sender};
 use serde::Serialize;
 use serde_json::ser::{CompactFormatter, Formatter};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::{fmt, io};
 use xray_wire::{
     Capture, ItemId, JsonText, ReasonSummary, Sample, ACCEPTANCES_KEPT, SAMPLES_PER_REASON,
 };
@@ -665,30 +663,9 @@ fn room(target: Target) -> usize {
 
 /// Buffers of finished steps, emptied and kept for the client's next steps, so that a step
 /// which keeps samples neither grows fresh buffers nor has the shipper free them each time.
+#[derive(Debug, Default)]
 pub(crate) struct BufferPool {
     pooled: Mutex<Pooled>,
-    /// Emptied boxes of finished steps on their way to the shipper (see
-    /// [`Handover`](crate::step::Handover)), in a queue rather than behind the lock: the
-    /// shipper gives them back while the pipeline's thread closes steps, and neither waits.
-    handovers: (Sender<HandoverBox>, Receiver<HandoverBox>),
-}
-
-impl Default for BufferPool {
-    fn default() -> BufferPool {
-        BufferPool {
-            pooled: Mutex::default(),
-            handovers: crossbeam_channel::bounded(POOL_HANDOVERS),
-        }
-    }
-}
-
-impl fmt::Debug for BufferPool {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BufferPool")
-            .field("pooled", &self.pooled)
-            .field("handovers", &self.handovers.1.len())
-            .finish()
-    }
 }
 
 #[derive(Debug, Default)]
@@ -702,10 +679,6 @@ struct Pooled {
 const POOL_TEXTS: usize = 8;
 const POOL_SLOTS: usize = 32;
 const POOL_MAX_BYTES: usize = 256 * 1024;
-/// Hand-over boxes a pool holds at most: about as many steps as wait in the queue between two
-/// of the shipper's rounds (a batch), so that the boxes it empties in one round serve the
-/// steps closed before the next.
-const POOL_HANDOVERS: usize = 256;
 
 impl BufferPool {
     fn pooled(&self) -> MutexGuard<'_, Pooled> {
@@ -729,23 +702,6 @@ impl BufferPool {
         if pooled.texts.len() < POOL_TEXTS {
             pooled.texts.push(text);
         }
-    }
-
-    /// An emptied hand-over box, if the pool has one.
-    pub(crate) fn take_handover(&self) -> Option<HandoverBox> {
-        self.handovers.1.try_recv().ok()
-    }
-
-    /// Emptied hand-over boxes in the pool.
-    #[cfg(test)]
-    pub(crate) fn handovers_pooled(&self) -> usize {
-        self.handovers.1.len()
-    }
-
-    /// Takes back an emptied hand-over box (dropped if the pool has enough).
-    pub(crate) fn give_handover(&self, handover: HandoverBox) {
-        debug_assert!(handover.is_none(), "only emptied boxes go back");
-        let _ = self.handovers.0.try_send(handover);
     }
 
     fn give_slots(&self, mut slots: Vec<Kept>) {
@@ -1151,7 +1107,7 @@ pub(crate) fn details_json<D: Serialize + ?Sized>(details: &D, max: usize) -> Op
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
     use std::alloc::{GlobalAlloc, Layout, System};
@@ -1174,7 +1130,8 @@ mod tests {
     #[global_allocator]
     static GLOBAL: Counting = Counting;
 
-    fn allocations() -> u64 {
+    /// Allocations made so far on the calling thread.
+    pub(crate) fn allocations() -> u64 {
         ALLOCATIONS.with(Cell::get)
     }
 

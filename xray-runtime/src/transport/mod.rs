@@ -14,7 +14,7 @@ mod spool;
 
 use crate::config::{Config, OfflineMode};
 use crate::error::XRayError;
-use crate::step::Handover;
+use crate::step::Finished;
 use crossbeam_channel::{bounded, select, Receiver, RecvTimeoutError, TrySendError};
 use http::{Delivery, Sender};
 use spool::Spool;
@@ -125,13 +125,13 @@ pub(crate) enum Outgoing {
     /// A finished event.
     Ready(Event),
     /// A finished step, still to be laid out as its event (its samples sorted and grouped).
-    Step(Handover),
+    Step(Box<Finished>),
 }
 
 impl Outgoing {
-    fn into_event(self) -> Option<Event> {
+    fn into_event(self) -> Event {
         match self {
-            Outgoing::Ready(e) => Some(e),
+            Outgoing::Ready(e) => e,
             Outgoing::Step(step) => step.into_event(),
         }
     }
@@ -266,9 +266,8 @@ impl Shipper {
 
     fn overflow(&self, event: Outgoing, reason: &str) {
         if self.shared.mode == OfflineMode::Buffer {
-            if let Some(event) = event.into_event() {
-                self.shared.offline(&one_event_body(&event), 1, reason);
-            }
+            self.shared
+                .offline(&one_event_body(&event.into_event()), 1, reason);
         } else {
             add(&self.shared.counters.dropped, 1);
             if self.shared.mode == OfflineMode::Fail {
@@ -450,9 +449,7 @@ impl Worker {
     }
 
     fn add(&mut self, event: Outgoing) {
-        if let Some(event) = event.into_event() {
-            self.batch.push(&event);
-        }
+        self.batch.push(&event.into_event());
         if self.batch.len() >= self.batch_size || self.batch.bytes >= MAX_BATCH_BYTES {
             self.deliver_batch(false);
         }
