@@ -10,8 +10,8 @@ use crate::step::StepGuard;
 use crate::transport::Outgoing;
 use serde::Serialize;
 use std::fmt::Display;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use xray_wire::{Capture, Event, RunFinished, RunStarted, RunStatus, StepType, Timestamp};
 
@@ -20,7 +20,14 @@ const FAIL_MODE_FLUSH: Duration = Duration::from_secs(10);
 
 /// This process's id as last read, 0 until read and again in a child just forked.
 static PROCESS_ID: AtomicU32 = AtomicU32::new(0);
-static FORK_HOOK: Once = Once::new();
+/// Whether the fork handler that clears [`PROCESS_ID`] is registered: [`HOOK_NONE`], being
+/// registered by one thread, [`HOOK_DONE`], or [`HOOK_FAILED`]. Not a `Once`: a child forked
+/// while another thread was inside one would find it running forever.
+static FORK_HOOK: AtomicU8 = AtomicU8::new(HOOK_NONE);
+const HOOK_NONE: u8 = 0;
+const HOOK_BUSY: u8 = 1;
+const HOOK_DONE: u8 = 2;
+const HOOK_FAILED: u8 = 3;
 
 /// Runs in the child of a `fork()`: it has an id of its own, to be read again.
 extern "C" fn forked() {
@@ -28,24 +35,31 @@ extern "C" fn forked() {
 }
 
 /// This process's id, read from the system once (a system call: `getpid` is not cached by the C
-/// library) and again after a `fork()`.
+/// library) and again after a `fork()`; read every time until the fork handler is in place.
 fn process_id() -> u32 {
-    match PROCESS_ID.load(Ordering::Relaxed) {
-        0 => {
-            FORK_HOOK.call_once(|| {
-                // SAFETY: registers a plain `extern "C" fn` with no arguments as the child's
-                // handler (none for the parent); it only stores to an atomic, which is
-                // async-signal-safe as a forked child requires.
-                unsafe {
-                    libc::pthread_atfork(None, None, Some(forked));
-                }
-            });
-            let id = std::process::id();
-            PROCESS_ID.store(id, Ordering::Relaxed);
-            id
-        }
-        id => id,
+    let cached = PROCESS_ID.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
     }
+    let hooked =
+        match FORK_HOOK.compare_exchange(HOOK_NONE, HOOK_BUSY, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {
+                // SAFETY: registers a plain `extern "C" fn` with no arguments as the child's handler
+                // (none for the parent); it only stores to an atomic, which is async-signal-safe as
+                // a forked child requires.
+                let registered = unsafe { libc::pthread_atfork(None, None, Some(forked)) } == 0;
+                let state = if registered { HOOK_DONE } else { HOOK_FAILED };
+                FORK_HOOK.store(state, Ordering::Release);
+                registered
+            }
+            Err(state) => state == HOOK_DONE,
+        };
+    let id = std::process::id();
+    if hooked {
+        PROCESS_ID.store(id, Ordering::Relaxed);
+    }
+    id
 }
 
 /// A new random id (UUID v4, hyphenated, lower case) for a run or a step.
@@ -337,8 +351,12 @@ mod tests {
         // child then go on from the same generator state and the same cached id.
         let _ = super::new_id();
         let mut pipe = [0; 2];
-        // SAFETY: a pipe into a two-element array.
-        assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
+        // SAFETY: a pipe into a two-element array; close-on-exec, so that no process another
+        // test starts meanwhile holds its write end open.
+        assert_eq!(
+            unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) },
+            0
+        );
         // SAFETY: the child only makes an id (glibc's allocator is usable after `fork`), writes
         // it to the pipe and leaves with `_exit`, running nothing else of the test harness.
         match unsafe { libc::fork() } {
@@ -354,13 +372,20 @@ mod tests {
                 assert!(child > 0, "fork failed");
                 let parent = super::new_id();
                 let mut buf = [0u8; 64];
-                // SAFETY: reads into a 64-byte buffer; waits for the child it forked.
+                let mut status = 0;
+                // SAFETY: reads into a 64-byte buffer, closes the pipe's two ends, and waits for
+                // the child it forked.
                 let n = unsafe {
                     libc::close(pipe[1]);
                     let n = libc::read(pipe[0], buf.as_mut_ptr().cast(), buf.len());
-                    libc::waitpid(child, std::ptr::null_mut(), 0);
+                    libc::close(pipe[0]);
+                    libc::waitpid(child, &mut status, 0);
                     n
                 };
+                assert!(
+                    libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                    "the child ended with status {status}"
+                );
                 let child_id = std::str::from_utf8(&buf[..n.max(0) as usize]).unwrap();
                 assert_eq!(child_id.len(), 36, "the child's id: {child_id:?}");
                 assert_ne!(child_id, &*parent, "the child has an id of its own");

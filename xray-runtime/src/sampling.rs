@@ -1106,6 +1106,7 @@ pub(crate) fn details_json<D: Serialize + ?Sized>(details: &D, max: usize) -> Op
     capped_json(details, max).and_then(|text| serde_json::from_str(&text).ok())
 }
 
+/// Tests, and the allocation counter other modules' tests use.
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

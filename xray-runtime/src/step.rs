@@ -47,7 +47,8 @@ struct StepData {
     attributes: Map<String, Value>,
     finished: bool,
     /// The box the finished step will travel to the shipper in, allocated when the step opens:
-    /// closing the step then allocates nothing (see [`Finished`]).
+    /// closing the step then allocates nothing (see [`Finished`]; a step that is a run of its
+    /// own copies its output and error for the run).
     spare: Option<Box<MaybeUninit<Finished>>>,
 }
 
@@ -77,8 +78,8 @@ impl StepShared {
     }
 
     /// Ends the step once and ships it, with what the owner thread recorded on its own;
-    /// returns its output and error for a run it owns.
-    fn finish(&self, local: Recorder) -> (Option<Box<str>>, Option<String>) {
+    /// returns a copy of its output and error for the run it is (`for_run`).
+    fn finish(&self, local: Recorder, for_run: bool) -> (Option<Box<str>>, Option<String>) {
         let mut d = self.data();
         if d.finished {
             return (None, None);
@@ -113,10 +114,15 @@ impl StepShared {
         });
         let elapsed = self.started.elapsed();
         let decision = d.decision.take();
-        let error = d.error.clone();
-        let (input, output) = (d.input.take(), d.output.clone());
+        // The output and error go to the step's record, and are copied for the run only when the
+        // step is a run of its own.
+        let result = if for_run {
+            (d.output.clone(), d.error.clone())
+        } else {
+            (None, None)
+        };
+        let (error, input, output) = (d.error.take(), d.input.take(), d.output.take());
         let attributes = std::mem::take(&mut d.attributes);
-        let result = (d.output.take(), d.error.take());
         let spare = d.spare.take();
         drop(d);
         // Everything else (the record's texts, sorting and grouping the samples) is left to
@@ -142,10 +148,11 @@ impl StepShared {
             rec,
         };
         let core = &self.run.core;
-        core.shipper.send(Outgoing::Step(Box::write(
-            spare.unwrap_or_else(Box::new_uninit),
-            finished,
-        )));
+        let mut boxed = spare.unwrap_or_else(Box::new_uninit);
+        boxed.write(finished);
+        // SAFETY: the box was just written.
+        let boxed = unsafe { boxed.assume_init() };
+        core.shipper.send(Outgoing::Step(boxed));
         result
     }
 }
@@ -515,7 +522,7 @@ impl Drop for StepGuard {
         let Some(shared) = &self.step.shared else {
             return;
         };
-        let (output, error) = shared.finish(self.local.take());
+        let (output, error) = shared.finish(self.local.take(), self.own_run.is_some());
         if let Some(run) = self.own_run.take() {
             if output.is_some() {
                 run.set_output_text(output);
@@ -547,6 +554,11 @@ mod tests {
                 step.reject(i, "too_far", ("km", i));
             }
             step.accept(n);
+            if n == 1 {
+                // Set before the close: they go to the record as they are, not copied.
+                step.set_output(["a", "b"]);
+                step.set_error("no candidate left");
+            }
             let before = allocations();
             drop(step);
             assert_eq!(allocations() - before, 0, "allocations closing step {n}");
