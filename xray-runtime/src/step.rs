@@ -37,6 +37,18 @@ struct StepData {
     /// What other threads and handles record, made on the first such event (most steps
     /// record only on the thread that opened them, through the guard).
     rec: Option<Box<Recorder>>,
+    told: Told,
+    finished: bool,
+    /// The box the finished step will travel to the shipper in, allocated when the step opens:
+    /// closing the step then allocates nothing (see [`Finished`]; a step that is a run of its
+    /// own copies its output and error for the run).
+    spare: Option<Box<MaybeUninit<Finished>>>,
+}
+
+/// What a step is told about itself while it runs (through its guard and handles), moved whole
+/// into its [`Finished`] record when it ends.
+#[derive(Default)]
+struct Told {
     input_count: Option<u64>,
     output_count: Option<u64>,
     /// Input and output as capped JSON text (checked and wrapped on the shipper's thread).
@@ -45,11 +57,6 @@ struct StepData {
     decision: Option<Decision>,
     error: Option<String>,
     attributes: Map<String, Value>,
-    finished: bool,
-    /// The box the finished step will travel to the shipper in, allocated when the step opens:
-    /// closing the step then allocates nothing (see [`Finished`]; a step that is a run of its
-    /// own copies its output and error for the run).
-    spare: Option<Box<MaybeUninit<Finished>>>,
 }
 
 impl StepShared {
@@ -85,8 +92,8 @@ impl StepShared {
             return (None, None);
         }
         d.finished = true;
-        if d.error.is_none() && std::thread::panicking() {
-            d.error = Some("panicked".into());
+        if d.told.error.is_none() && std::thread::panicking() {
+            d.told.error = Some("panicked".into());
         }
         let capture = local.capture;
         let rec = match d.rec.take() {
@@ -96,12 +103,13 @@ impl StepShared {
         let rec = rec.into_recorded();
         let rejected = rec.rejected_total();
         let accepted = rec.accepted_total();
-        let input_count = d.input_count.or_else(|| {
+        let told = &mut d.told;
+        told.input_count = told.input_count.or_else(|| {
             let total = rejected.saturating_add(accepted);
             (total > 0).then_some(total)
         });
-        let decided = d.decision.is_some();
-        let output_count = d.output_count.or_else(|| {
+        let (input_count, decided) = (told.input_count, told.decision.is_some());
+        told.output_count = told.output_count.or_else(|| {
             if decided {
                 Some(1)
             } else if accepted > 0 {
@@ -112,17 +120,14 @@ impl StepShared {
                 None
             }
         });
-        let elapsed = self.started.elapsed();
-        let decision = d.decision.take();
         // The output and error go to the step's record, and are copied for the run only when the
         // step is a run of its own.
         let result = if for_run {
-            (d.output.clone(), d.error.clone())
+            (told.output.clone(), told.error.clone())
         } else {
             (None, None)
         };
-        let (error, input, output) = (d.error.take(), d.input.take(), d.output.take());
-        let attributes = std::mem::take(&mut d.attributes);
+        let told = std::mem::take(told);
         let spare = d.spare.take();
         drop(d);
         // Everything else (the record's texts, sorting and grouping the samples) is left to
@@ -136,15 +141,9 @@ impl StepShared {
             position: self.position,
             step_type: self.step_type,
             capture,
-            input_count,
-            output_count,
             started_at: self.started_at,
-            elapsed,
-            input,
-            output,
-            decision,
-            error,
-            attributes,
+            elapsed: self.started.elapsed(),
+            told,
             rec,
         };
         let core = &self.run.core;
@@ -170,15 +169,10 @@ pub(crate) struct Finished {
     position: u32,
     step_type: StepType,
     capture: Capture,
-    input_count: Option<u64>,
-    output_count: Option<u64>,
     started_at: Timestamp,
     elapsed: Duration,
-    input: Option<Box<str>>,
-    output: Option<Box<str>>,
-    decision: Option<Decision>,
-    error: Option<String>,
-    attributes: Map<String, Value>,
+    /// What it was told, with the counts derived from its events where none were given.
+    told: Told,
     rec: Recorded,
 }
 
@@ -186,7 +180,10 @@ impl Finished {
     /// The step's wire event.
     pub(crate) fn into_event(self) -> Event {
         let Finished {
-            mut rec, elapsed, ..
+            mut rec,
+            elapsed,
+            told,
+            ..
         } = self;
         let step = StepRecord {
             step_id: Some(self.step_id.to_string()),
@@ -194,21 +191,21 @@ impl Finished {
             name: self.name.to_string(),
             step_type: self.step_type,
             capture: self.capture,
-            input_count: self.input_count,
-            output_count: self.output_count,
+            input_count: told.input_count,
+            output_count: told.output_count,
             started_at: Some(self.started_at),
             ended_at: Some(self.started_at + elapsed),
             duration_ms: Some(elapsed.as_secs_f64() * 1000.0),
-            input: self.input.map(to_json_text),
-            output: self.output.map(to_json_text),
+            input: told.input.map(to_json_text),
+            output: told.output.map(to_json_text),
             rejections: rec.rejections(),
             acceptances: rec.acceptances(),
-            decision: self.decision,
-            error: self.error,
-            attributes: if self.attributes.is_empty() {
+            decision: told.decision,
+            error: told.error,
+            attributes: if told.attributes.is_empty() {
                 None
             } else {
-                JsonText::of(&self.attributes)
+                JsonText::of(&told.attributes)
             },
         };
         Event::StepFinished(Box::new(StepFinished {
@@ -285,7 +282,7 @@ impl Step {
     /// Records what the step chose, its score and why. The last decision stands.
     pub fn decide<D: Serialize>(&self, selected: impl IntoItemId, score: f64, details: D) {
         self.with(|s, d| {
-            d.decision = Some(Decision {
+            d.told.decision = Some(Decision {
                 selected: Some(selected.into_item_id()),
                 score: score.is_finite().then_some(score),
                 details: details_json(&details, s.max_details()),
@@ -296,43 +293,43 @@ impl Step {
     /// Sets the counts only where the body did not set them (used by the attributes).
     pub(crate) fn infer_counts(&self, input: Option<usize>, output: Option<usize>) {
         self.with(|_, d| {
-            if d.input_count.is_none() {
-                d.input_count = input.map(|n| n as u64);
+            if d.told.input_count.is_none() {
+                d.told.input_count = input.map(|n| n as u64);
             }
-            if d.output_count.is_none() {
-                d.output_count = output.map(|n| n as u64);
+            if d.told.output_count.is_none() {
+                d.told.output_count = output.map(|n| n as u64);
             }
         });
     }
 
     /// Items in (derived from the events when not set).
     pub fn set_input_count(&self, n: u64) {
-        self.with(|_, d| d.input_count = Some(n));
+        self.with(|_, d| d.told.input_count = Some(n));
     }
 
     /// Items out (derived from the events when not set).
     pub fn set_output_count(&self, n: u64) {
-        self.with(|_, d| d.output_count = Some(n));
+        self.with(|_, d| d.told.output_count = Some(n));
     }
 
     /// The step's input (anything `Serialize`; capped at `Config::max_io_bytes`).
     pub fn set_input<T: Serialize>(&self, input: T) {
-        self.with(|s, d| d.input = capped_json(&input, s.max_io()));
+        self.with(|s, d| d.told.input = capped_json(&input, s.max_io()));
     }
 
     /// The step's output (anything `Serialize`; capped at `Config::max_io_bytes`).
     pub fn set_output<T: Serialize>(&self, output: T) {
-        self.with(|s, d| d.output = capped_json(&output, s.max_io()));
+        self.with(|s, d| d.told.output = capped_json(&output, s.max_io()));
     }
 
     /// Input or output already as capped JSON text (from the attributes).
     pub(crate) fn set_io_text(&self, input: Option<Box<str>>, output: Option<Box<str>>) {
         self.with(|_, d| {
             if input.is_some() {
-                d.input = input;
+                d.told.input = input;
             }
             if output.is_some() {
-                d.output = output;
+                d.told.output = output;
             }
         });
     }
@@ -341,13 +338,13 @@ impl Step {
     pub fn set_attribute<T: Serialize>(&self, key: &str, value: T) {
         self.with(|s, d| {
             let value = details_json(&value, s.max_details()).unwrap_or(Value::Null);
-            d.attributes.insert(key.into(), value)
+            d.told.attributes.insert(key.into(), value)
         });
     }
 
     /// Marks the step failed with this error.
     pub fn set_error(&self, error: impl Display) {
-        self.with(|_, d| d.error = Some(error.to_string()));
+        self.with(|_, d| d.told.error = Some(error.to_string()));
     }
 
     /// Makes this step (and its run) current on this thread until the guard drops.
@@ -399,13 +396,7 @@ impl StepGuard {
             clock,
             data: Mutex::new(StepData {
                 rec: None,
-                input_count: None,
-                output_count: None,
-                input: None,
-                output: None,
-                decision: None,
-                error: None,
-                attributes: Map::new(),
+                told: Told::default(),
                 finished: false,
                 spare: Some(Box::new_uninit()),
             }),
