@@ -87,6 +87,7 @@ mod context;
 mod correlation;
 mod error;
 mod item;
+mod literal;
 mod local;
 #[doc(hidden)]
 pub mod __private {

@@ -180,13 +180,13 @@ impl Recorder {
         self
     }
 
-    /// 64 random bits (xorshift64*; no allocation, no lock).
+    /// 64 random bits (wyrand: a Weyl sequence mixed by one wide multiply; no allocation, no
+    /// lock).
     #[inline(always)]
     fn random(&mut self) -> u64 {
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        self.rng = self.rng.wrapping_add(0xA076_1D64_78BD_642F);
+        let wide = u128::from(self.rng) * u128::from(self.rng ^ 0xE703_7ED1_A0B4_28DB);
+        (wide >> 64) as u64 ^ wide as u64
     }
 
     /// A uniform number in `0..n` (a multiply-shift of [`Self::random`]).
@@ -198,12 +198,27 @@ impl Recorder {
     /// The index of a reason, added if new.
     #[inline(always)]
     fn reason_slot(&mut self, reason: &str) -> usize {
-        // Reasons are nearly always string literals: the same address each call. Compare
-        // addresses first, then the text with the copy kept beside it. Which reason an item gets
-        // depends on the data, so each group of four is searched without branches that depend
-        // on it (a mispredicted branch costs more than the comparisons): the first four reasons
-        // (all of them, in most steps), then the next four only if it is none of those (half
-        // the compares of searching all eight each time).
+        // Reasons are nearly always string literals: the same address each call, and text that
+        // never changes there. A literal's address leads straight to its index; its address
+        // and length name its text (a shorter text can start at the same address: a slice of
+        // a longer literal).
+        let at = reason.as_ptr() as usize;
+        let i = usize::from(self.seen.literal[Seen::bucket(at)]);
+        if i < SCAN_LIMIT && self.seen.at[i] == at && self.seen.key[i].len == reason.len() {
+            return i;
+        }
+        self.reason_slot_by_text(reason)
+    }
+
+    /// [`Self::reason_slot`] for a reason that is not a literal, or whose bucket another
+    /// literal holds.
+    #[inline(never)]
+    fn reason_slot_by_text(&mut self, reason: &str) -> usize {
+        // Compare addresses, then the text with the copy kept beside it. Which reason an item
+        // gets depends on the data, so each group of four is searched without branches that
+        // depend on it (a mispredicted branch costs more than the comparisons): the first four
+        // reasons (all of them, in most steps), then the next four only if it is none of those
+        // (half the compares of searching all eight each time).
         let at = reason.as_ptr() as usize;
         // Bit k set where the group's k-th address is the reason's.
         let matches = |group: &[usize]| {
@@ -717,14 +732,47 @@ impl BufferPool {
 }
 
 /// Where and how each of a recorder's first [`SCAN_LIMIT`] reasons was last given: the address
-/// of the text (0, which no text has, for none), and its length and words.
-#[derive(Debug, Default)]
+/// of the text (0, which no text has, for none), and its length and words; and, for those
+/// given as literals ([`crate::literal`]), the index by address.
+#[derive(Debug)]
 struct Seen {
+    /// By a literal's [`Seen::bucket`]: the index of the reason last given as that literal
+    /// ([`NO_REASON`] for none). An entry is followed only while the reason's `at` is in its
+    /// bucket, and then `at` is a literal's address: a reason given at another address of the
+    /// same bucket since takes the entry if that address is a literal's, and clears it if not.
+    literal: [u8; LITERAL_BUCKETS],
     at: [usize; SCAN_LIMIT],
+    /// Whether `at` is the address of a literal.
+    fixed: [bool; SCAN_LIMIT],
     key: [Key; SCAN_LIMIT],
 }
 
+/// Buckets of [`Seen::literal`].
+const LITERAL_BUCKETS: usize = 64;
+
+/// No reason: an index past [`SCAN_LIMIT`].
+const NO_REASON: u8 = u8::MAX;
+const _: () = assert!(SCAN_LIMIT < NO_REASON as usize);
+
+impl Default for Seen {
+    fn default() -> Seen {
+        Seen {
+            literal: [NO_REASON; LITERAL_BUCKETS],
+            at: [0; SCAN_LIMIT],
+            fixed: [false; SCAN_LIMIT],
+            key: [Key::default(); SCAN_LIMIT],
+        }
+    }
+}
+
 impl Seen {
+    /// A literal's bucket in [`Seen::literal`] (literals lie close together: the low bits
+    /// tell them apart, mixed with the next ones).
+    #[inline(always)]
+    fn bucket(at: usize) -> usize {
+        (at ^ (at >> 7)) % LITERAL_BUCKETS
+    }
+
     /// Notes that reason `i` was just given as `text`.
     fn remember(&mut self, i: usize, text: &str) {
         let at = text.as_ptr() as usize;
@@ -735,7 +783,18 @@ impl Seen {
             }
         }
         self.at[i] = at;
+        self.fixed[i] = crate::literal::is_literal(text);
         self.key[i] = Key::of(text);
+        let bucket = &mut self.literal[Seen::bucket(at)];
+        if self.fixed[i] {
+            // Taken from a literal that shared the bucket, if any: that one is then found by
+            // its text (a literal is not moved back and forth between two hot reasons).
+            *bucket = i as u8;
+        } else if usize::from(*bucket) == i {
+            // The reason's entry there was for its literal: its text, now at an address of
+            // the same bucket that can change what it holds, must be compared from now on.
+            *bucket = NO_REASON;
+        }
     }
 }
 
@@ -1413,6 +1472,74 @@ pub(crate) mod tests {
         assert_eq!(rej["aaa"].count, 2);
         assert_eq!(rej["bbb"].count, 1);
         assert_eq!(rej["ccc"].count, 1);
+    }
+
+    /// Read-only bytes (a `static` without interior mutability is placed among the program's
+    /// literals): texts at addresses 8,192 bytes apart share a bucket of [`Seen::literal`].
+    static SHARED_BUCKET: [u8; 8200] = {
+        let mut table = [b'_'; 8200];
+        let mut i = 0;
+        while i < 8 {
+            table[i] = b'a';
+            table[8192 + i] = b'b';
+            i += 1;
+        }
+        table
+    };
+
+    #[test]
+    fn literals_are_found_by_address_and_length() {
+        let table = std::str::from_utf8(&SHARED_BUCKET).expect("ascii");
+        let (a, b) = (&table[..8], &table[8192..]);
+        assert_eq!(
+            Seen::bucket(a.as_ptr() as usize),
+            Seen::bucket(b.as_ptr() as usize)
+        );
+        assert!(crate::literal::is_literal(a) || !cfg!(target_os = "linux"));
+        // "aaaa" starts where "aaaaaaaa" does: the same address, another text.
+        let short = &a[..4];
+        let owned = String::from("aaaaaaaa");
+        let mut r = Recorder::new(Capture::Sample, 4096, 1);
+        for i in 0..300u64 {
+            r.reject(i, a, &());
+            r.reject(i, b, &());
+            if i % 3 == 0 {
+                r.reject(i, short, &());
+                r.reject(i, &owned, &());
+            }
+        }
+        let rej = r.rejections();
+        assert_eq!(rej.len(), 3, "{:?}", rej.keys().collect::<Vec<_>>());
+        assert_eq!(
+            rej["aaaaaaaa"].count, 400,
+            "the literal and the equal String"
+        );
+        assert_eq!(rej["bbbbbbbb"].count, 300);
+        assert_eq!(rej["aaaa"].count, 100);
+    }
+
+    #[test]
+    fn a_literal_reason_given_again_from_a_buffer_is_compared_there() {
+        let literal = "aaaaaaaa";
+        let bucket = Seen::bucket(literal.as_ptr() as usize);
+        // A heap buffer, and a place in it in the literal's bucket.
+        let mut buf = vec![b'_'; 4096];
+        let base = buf.as_ptr() as usize;
+        let offset = (0..4000)
+            .find(|&o| Seen::bucket(base + o) == bucket)
+            .expect("every bucket recurs within 128 bytes");
+        let mut r = Recorder::new(Capture::Sample, 4096, 1);
+        r.reject(1u64, literal, &());
+        for (text, times) in [(b"aaaaaaaa", 2), (b"bbbbbbbb", 3), (b"aaaaaaaa", 1)] {
+            buf[offset..offset + 8].copy_from_slice(text);
+            let reason = std::str::from_utf8(&buf[offset..offset + 8]).expect("ascii");
+            for i in 0..times {
+                r.reject(i, reason, &());
+            }
+        }
+        let rej = r.rejections();
+        assert_eq!(rej["aaaaaaaa"].count, 4);
+        assert_eq!(rej["bbbbbbbb"].count, 3);
     }
 
     #[test]
