@@ -18,6 +18,7 @@
 //! ```sh
 //! cargo bench -p xray-runtime --bench step_close
 //! XRAY_CAPTURE=minimal cargo bench -p xray-runtime --bench step_close   # counts only
+//! scripts/bench-instructions   # instructions per item under callgrind (no timing noise)
 //! ```
 
 use serde_json::json;
@@ -91,6 +92,9 @@ struct Copy<T, const C: usize>(T);
 
 /// Copies of each variant of the pipeline, at different addresses.
 const COPIES: usize = 4;
+
+/// Runs of the pipeline with `XRAY_PIPELINE_ONLY` set.
+const INSTRUCTION_RUNS: usize = 20;
 
 /// One variant of the pipeline: with X-Ray's calls (`X`), or without them at all, as the
 /// pipeline was before it was instrumented (no branches on whether to record); `COPY` makes
@@ -183,6 +187,19 @@ fn main() {
         )
         .http_timeout(Duration::from_millis(100))
         .client("bench");
+    if let Ok(only) = std::env::var("XRAY_PIPELINE_ONLY") {
+        // Only the pipeline's first copy, with X-Ray or without, a few times and nothing else:
+        // what `scripts/bench-instructions` counts the instructions of under callgrind.
+        let items = catalog();
+        for _ in 0..INSTRUCTION_RUNS {
+            black_box(match only.as_str() {
+                "with" => pipeline::<true, 0>(&items, Some(&xray)),
+                _ => pipeline::<false, 0>(&items, None),
+            });
+        }
+        let _ = xray.shutdown(Duration::from_secs(10));
+        return;
+    }
     let run = xray.run(());
     let reasons = ["price_too_high", "low_rating", "category_mismatch"];
 
