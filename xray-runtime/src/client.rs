@@ -40,6 +40,8 @@ extern "C" fn flush_at_exit() {
 
 impl Core {
     pub(crate) fn new(config: Config) -> Arc<Core> {
+        // Read now rather than on a pipeline's first reason.
+        crate::literal::read_segments();
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0x9E37_79B9, |d| d.as_nanos() as u64);
