@@ -8,9 +8,10 @@
 //! through `serde_json`'s own serialiser (with the SDK's float formatter and size cap) when the
 //! step ships, so the JSON text is the one serialising the value directly would have given.
 //!
-//! A tape is capped at [`TAPE_BYTES_PER_JSON_BYTE`] times the JSON size limit: no tape token
-//! holds more than that many bytes per byte of the JSON it becomes, so a tape cut at that size
-//! stands for JSON over the limit, and the JSON written from it reaches the limit before the cut
+//! A tape is capped at [`TAPE_BYTES_PER_JSON_BYTE`] times the JSON size limit, plus
+//! [`TOP_LEVEL_SLACK`]: no tape token holds more than that many bytes per byte of the JSON it
+//! becomes (counting its separator), and a value alone (no separator) at most the slack more,
+//! so a tape cut at that size stands for JSON over the limit, and the JSON written from it reaches the limit before the cut
 //! (what is kept past the limit is the same note and preview as for JSON written directly).
 //! Nesting is capped at the limit too (each level is a bracket of JSON), so recording recurses
 //! no deeper than serialising to JSON would. A `Serialize` error is recorded where it happened,
@@ -29,6 +30,12 @@ const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 /// A tape may hold this many bytes per byte of JSON allowed (an integer: 9 tape bytes for at
 /// least 2 JSON bytes with its separator; every other token has a smaller ratio).
 pub(crate) const TAPE_BYTES_PER_JSON_BYTE: usize = 5;
+
+/// Tape bytes a value alone may take beyond [`TAPE_BYTES_PER_JSON_BYTE`] per JSON byte: a
+/// one-digit integer with no separator is 9 tape bytes for 1 byte of JSON, and a 128-bit
+/// integer's token (17 bytes) must fit whole at any limit for its JSON to be cut as serde_json's
+/// would be.
+const TOP_LEVEL_SLACK: usize = 16;
 
 /// The longest string one token holds (its length is four bytes).
 const MAX_LEN: usize = u32::MAX as usize;
@@ -104,7 +111,7 @@ pub(crate) struct Tape<'a> {
     over: bool,
 }
 
-/// Appends `value`'s tape to `buf`, at most `max_json × TAPE_BYTES_PER_JSON_BYTE` bytes; returns
+/// Appends `value`'s tape to `buf`, at most [`tape_cap`]`(max_json)` bytes; returns
 /// how many bytes it took (0 for `null`, which is no value).
 #[inline]
 pub(crate) fn record<T: Serialize + ?Sized>(
@@ -113,7 +120,7 @@ pub(crate) fn record<T: Serialize + ?Sized>(
     max_json: usize,
 ) -> usize {
     let start = buf.len();
-    let end = start.saturating_add(max_json.saturating_mul(TAPE_BYTES_PER_JSON_BYTE));
+    let end = start.saturating_add(tape_cap(max_json));
     let mut tape = Tape {
         end,
         limit: end.min(buf.capacity()),
@@ -131,6 +138,13 @@ pub(crate) fn record<T: Serialize + ?Sized>(
         Err(e) => failed(buf, e),
     }
     buf.len() - start
+}
+
+/// The most tape bytes recorded for a value whose JSON may take `max_json` bytes.
+fn tape_cap(max_json: usize) -> usize {
+    max_json
+        .saturating_mul(TAPE_BYTES_PER_JSON_BYTE)
+        .saturating_add(TOP_LEVEL_SLACK)
 }
 
 /// Ends a tape whose value's `Serialize` failed: the error follows what was recorded, so that
@@ -1165,7 +1179,7 @@ mod tests {
         for value in [json!(vec![u64::MAX; 10_000]), json!("z".repeat(10_000))] {
             let mut buf = Vec::new();
             let n = record(&mut buf, &value, 100);
-            assert!(n <= 100 * TAPE_BYTES_PER_JSON_BYTE + 1, "{n}");
+            assert!(n <= tape_cap(100) + 1, "{n}");
             assert_eq!(buf.last(), Some(&CUT));
             let json = tape_json(&buf, 100);
             let note: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -1229,6 +1243,33 @@ mod tests {
             rename = "a name of more than 255 bytes, said again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again and again"
         )]
         Long,
+    }
+
+    #[test]
+    fn a_scalar_alone_gives_the_same_json_at_every_cap() {
+        for max in 0..40 {
+            for n in [0i64, 7, -7, 42, i64::MIN, i64::MAX] {
+                same(&n, max);
+            }
+            for n in [0u64, 7, u64::MAX] {
+                same(&n, max);
+            }
+            same(&7u128, max);
+            same(&(u128::MAX - 1), max);
+            same(&(i128::MIN + 1), max);
+            for x in [0.0f64, 7.0, 0.5, -1.25, f64::MAX] {
+                same(&x, max);
+            }
+            same(&7.5f32, max);
+            same(&true, max);
+            same(&false, max);
+            same(&'c', max);
+            for text in ["", "a", "ab\"c"] {
+                same(text, max);
+            }
+            same(&[7u8], max);
+            same(&json!(7), max);
+        }
     }
 
     #[test]
