@@ -54,13 +54,14 @@ pub(crate) struct Local {
     rec: UnsafeCell<Recorder>,
 }
 
-// SAFETY: `rec` is reached through `&self` only in `Local::with`, and only when `state` equals
-// the calling thread's token. `state` holds a token only while it is the owner's token with
+// SAFETY: `rec` is reached through `&self` only in `Local::with` and `Local::quick`, and only
+// when `state` equals the calling thread's token. `state` holds a token only while it is the owner's token with
 // `BUSY` clear: `new` stores the creating thread's token (unique to that thread for the whole
 // life of the process, and below `BUSY`), and afterwards only the owner, inside `with`, writes
 // it (its token with `BUSY` set, then its token again). A thread with no token reads 0 as its
 // token, which `state` never holds. So `rec` is only reached from the owner thread, and not
-// while a call of `with` on that thread is already using it. Every other access goes through
+// while a call of `with` on that thread is already using it; nor while `quick`'s closure runs,
+// which by `quick`'s contract runs nothing that could reach this `Local`. Every other access goes through
 // `&mut self`, which the borrow rules make exclusive (and a `Local` moved to another thread is
 // handed over with the synchronisation that the move itself needs).
 unsafe impl Sync for Local {}
@@ -90,6 +91,28 @@ impl Local {
         let result = f(unsafe { &mut *self.rec.get() }, arg);
         self.state.store(me, Ordering::Relaxed);
         Ok(result)
+    }
+
+    /// Runs `f` on the recorder if the calling thread owns it and is not inside [`Local::with`]
+    /// (`None` otherwise), without marking it busy: the stores that mark it cost more than
+    /// counting an event does.
+    ///
+    /// # Safety
+    ///
+    /// `f` must run nothing that could reach this `Local` again: none of the caller's code (no
+    /// `Serialize`, `Display` or `Drop` of theirs), no allocation (a global allocator is
+    /// someone's code too), no locks or I/O — only this crate's own arithmetic on the
+    /// recorder. Whatever needs more goes through [`Local::with`].
+    #[inline(always)]
+    pub(crate) unsafe fn quick<R>(&self, f: impl FnOnce(&mut Recorder) -> R) -> Option<R> {
+        if self.state.load(Ordering::Relaxed) != current_token() {
+            return None;
+        }
+        // SAFETY: as in `with`, the calling thread is the owner and not inside `with`; and `f`
+        // runs nothing that could call `quick` or `with` again (the caller's promise), so this
+        // is the only reference to the recorder while `f` runs. A panic in `f` unwinds through
+        // no code that could use it.
+        Some(f(unsafe { &mut *self.rec.get() }))
     }
 
     /// Moves what was recorded out (the guard is ending).
@@ -132,5 +155,22 @@ mod tests {
         });
         let off = Local::new(Recorder::new(Capture::Minimal, 0, 1), false);
         assert_eq!(off.with(4, |_, n| n), Err(4), "no owner");
+    }
+
+    #[test]
+    fn the_quick_way_is_the_owners_outside_a_call_too() {
+        // SAFETY (all `quick` calls here): the closures only return a number.
+        let local = Local::new(Recorder::new(Capture::Minimal, 0, 1), true);
+        assert_eq!(unsafe { local.quick(|_| 1) }, Some(1));
+        assert_eq!(
+            local.with((), |_, ()| unsafe { local.quick(|_| 2) }),
+            Ok(None),
+            "not inside a call"
+        );
+        std::thread::scope(|s| {
+            s.spawn(|| assert_eq!(unsafe { local.quick(|_| 3) }, None, "another thread"));
+        });
+        let off = Local::new(Recorder::new(Capture::Minimal, 0, 1), false);
+        assert_eq!(unsafe { off.quick(|_| 4) }, None, "no owner");
     }
 }

@@ -42,16 +42,29 @@ const COMPACT_AFTER: usize = 64 * 1024;
 
 /// Which outcome an event counts towards.
 #[derive(Debug, Clone, Copy)]
-enum Target {
+pub(crate) enum Target {
     Reason(usize),
     Accepted,
 }
 
 /// Where a kept event goes: appended, or replacing a reservoir slot.
 #[derive(Debug, Clone, Copy)]
-enum Place {
+pub(crate) enum Place {
     Push,
     Replace(usize),
+}
+
+/// What is left to do after counting an event on the quick path ([`Recorder::count_reject`],
+/// [`Recorder::count_accept`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Counted {
+    /// Counted, and not to be kept: nothing left.
+    Done,
+    /// Counted; to be kept there ([`Recorder::keep_counted`]).
+    Keep(Target, Place),
+    /// Nothing counted: the reason is not a literal found by its address ([`Recorder::reject`]
+    /// records it).
+    Unfound,
 }
 
 /// Marks [`Kept::id`] as the item's number rather than the length of its text.
@@ -198,16 +211,23 @@ impl Recorder {
     /// The index of a reason, added if new.
     #[inline(always)]
     fn reason_slot(&mut self, reason: &str) -> usize {
+        match self.literal_slot(reason) {
+            Some(i) => i,
+            None => self.reason_slot_by_text(reason),
+        }
+    }
+
+    /// The index of a reason that is a literal seen before, found by its address alone.
+    #[inline(always)]
+    fn literal_slot(&self, reason: &str) -> Option<usize> {
         // Reasons are nearly always string literals: the same address each call, and text that
         // never changes there. A literal's address leads straight to its index; its address
         // and length name its text (a shorter text can start at the same address: a slice of
         // a longer literal).
         let at = reason.as_ptr() as usize;
         let i = usize::from(self.seen.literal[Seen::bucket(at)]);
-        if i < SCAN_LIMIT && self.seen.at[i] == at && self.seen.key[i].len == reason.len() {
-            return i;
-        }
-        self.reason_slot_by_text(reason)
+        (i < SCAN_LIMIT && self.seen.at[i] == at && self.seen.key[i].len == reason.len())
+            .then_some(i)
     }
 
     /// [`Self::reason_slot`] for a reason that is not a literal, not seen yet, seen last at
@@ -301,12 +321,54 @@ impl Recorder {
         details: Option<&D>,
     ) {
         if let Some(place) = self.decide(Target::Accepted) {
-            match (details, number_id(&item)) {
-                // The usual acceptance (an integer id, no details): nothing to write, and one
-                // copy of the code for every id type.
-                (None, Some(id)) => self.keep_number(place, id),
-                _ => self.keep(Target::Accepted, place, item, details),
+            self.keep_counted(Target::Accepted, place, item, details);
+        }
+    }
+
+    /// Counts a rejection if its reason is a literal seen before ([`Self::literal_slot`]), and
+    /// says what is left to do. It runs nothing but its own arithmetic on the recorder and
+    /// cannot panic: no allocation, no code of the caller's (see
+    /// [`crate::local::Local::quick`]).
+    #[inline(always)]
+    pub(crate) fn count_reject(&mut self, reason: &str) -> Counted {
+        // A literal's slot always holds a reason; said here, so that nothing below can panic
+        // (a panic would run the panic hook: code of the caller's).
+        match self.literal_slot(reason) {
+            Some(i) if i < self.out.reasons.len() => {
+                let target = Target::Reason(i);
+                match self.decide(target) {
+                    None => Counted::Done,
+                    Some(place) => Counted::Keep(target, place),
+                }
             }
+            _ => Counted::Unfound,
+        }
+    }
+
+    /// Counts an acceptance and says what is left to do, running nothing but its own
+    /// arithmetic and unable to panic (as [`Self::count_reject`]).
+    #[inline(always)]
+    pub(crate) fn count_accept(&mut self) -> Counted {
+        match self.decide(Target::Accepted) {
+            None => Counted::Done,
+            Some(place) => Counted::Keep(Target::Accepted, place),
+        }
+    }
+
+    /// Keeps an event already counted ([`Counted::Keep`]).
+    #[inline]
+    pub(crate) fn keep_counted<D: Serialize + ?Sized>(
+        &mut self,
+        target: Target,
+        place: Place,
+        item: impl IntoItemId,
+        details: Option<&D>,
+    ) {
+        match (target, details, number_id(&item)) {
+            // The usual acceptance (an integer id, no details): nothing to write, and one copy
+            // of the code for every id type.
+            (Target::Accepted, None, Some(id)) => self.keep_number(place, id),
+            _ => self.keep(target, place, item, details),
         }
     }
 
@@ -331,7 +393,7 @@ impl Recorder {
     fn decide(&mut self, target: Target) -> Option<Place> {
         let capture = self.capture;
         let o = self.outcome(target);
-        o.count += 1;
+        o.count = o.count.saturating_add(1);
         let (count, kept) = (o.count, o.kept.len());
         let room = room(target);
         match capture {

@@ -5,7 +5,9 @@ use crate::context::{Context, Entered};
 use crate::item::IntoItemId;
 use crate::local::Local;
 use crate::run::{new_id, Run, RunGuard, RunShared};
-use crate::sampling::{capped_json, details_json, to_json_text, Clock, Recorded, Recorder};
+use crate::sampling::{
+    capped_json, details_json, to_json_text, Clock, Counted, Place, Recorded, Recorder, Target,
+};
 use crate::transport::Outgoing;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -449,6 +451,22 @@ impl StepGuard {
         // the recording call, a small value written field by field is read back as one wide
         // load, which waits for the writes to retire (a store-forwarding stall).
         let details = &details;
+        // Most events are only counted: that runs without marking the recorder busy and
+        // calls nothing, so it needs no registers saved; keeping one, or a reason not yet
+        // known by its address, goes out of line.
+        // SAFETY: `count_reject` runs only its own arithmetic on the recorder.
+        match unsafe { self.local.quick(|rec| rec.count_reject(reason)) } {
+            Some(Counted::Done) => {}
+            Some(Counted::Keep(target, place)) => {
+                self.keep_counted(target, place, item, Some(details))
+            }
+            Some(Counted::Unfound) | None => self.reject_slow(item, reason, details),
+        }
+    }
+
+    /// [`Self::reject`] for an event the quick path did not count.
+    #[inline(never)]
+    fn reject_slow<D: Serialize>(&self, item: impl IntoItemId, reason: &str, details: &D) {
         if let Err(item) = self
             .local
             .with(item, |rec, item| rec.reject(item, reason, details))
@@ -456,6 +474,24 @@ impl StepGuard {
             self.step
                 .with(|s, d| s.recorder(d).reject(item, reason, details));
         }
+    }
+
+    /// Keeps an event the quick path counted, on the owner's recorder, marked busy (the
+    /// details' and the id's code run).
+    #[inline(always)]
+    fn keep_counted<D: Serialize + ?Sized>(
+        &self,
+        target: Target,
+        place: Place,
+        item: impl IntoItemId,
+        details: Option<&D>,
+    ) {
+        // It cannot find the recorder busy or another thread's: the quick path just found it
+        // this thread's and free, and nothing ran since. Were it so, the event would stay
+        // counted and not kept.
+        let _ = self.local.with(item, |rec, item| {
+            rec.keep_counted(target, place, item, details)
+        });
     }
 
     /// [`Step::reject_count`]. On the thread that opened the step it takes no lock.
@@ -472,23 +508,29 @@ impl StepGuard {
     /// [`Step::accept`]. On the thread that opened the step it takes no lock.
     #[inline]
     pub fn accept(&self, item: impl IntoItemId) {
-        if let Err(item) = self
-            .local
-            .with(item, |rec, item| rec.accept::<()>(item, None))
-        {
-            self.step.accept(item);
+        // SAFETY: `count_accept` runs only its own arithmetic on the recorder.
+        match unsafe { self.local.quick(Recorder::count_accept) } {
+            Some(Counted::Done) => {}
+            Some(Counted::Keep(target, place)) => {
+                self.keep_counted::<()>(target, place, item, None)
+            }
+            Some(Counted::Unfound) | None => self.step.accept(item),
         }
     }
 
     /// [`Step::accept_with`]. On the thread that opened the step it takes no lock.
     pub fn accept_with<D: Serialize>(&self, item: impl IntoItemId, details: D) {
         let details = &details;
-        if let Err(item) = self
-            .local
-            .with(item, |rec, item| rec.accept(item, Some(details)))
-        {
-            self.step
-                .with(|s, d| s.recorder(d).accept(item, Some(details)));
+        // SAFETY: `count_accept` runs only its own arithmetic on the recorder.
+        match unsafe { self.local.quick(Recorder::count_accept) } {
+            Some(Counted::Done) => {}
+            Some(Counted::Keep(target, place)) => {
+                self.keep_counted(target, place, item, Some(details))
+            }
+            Some(Counted::Unfound) | None => self
+                .step
+                .with(|s, d| s.recorder(d).accept(item, Some(details)))
+                .unwrap_or(()),
         }
     }
 

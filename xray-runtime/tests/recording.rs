@@ -394,8 +394,12 @@ fn the_guard_its_handles_and_other_threads_record_into_one_step() {
             });
         }
     });
-    // A re-entrant call while the guard's own recorder is busy.
+    // A re-entrant call while the guard's own recorder is busy: a reason not met before, then
+    // met before (counted on the quick path, then kept with the recorder marked busy), and an
+    // acceptance with details.
     step.reject(800u64, "outer", Reentrant(&step));
+    step.reject(801u64, "outer", Reentrant(&step));
+    step.accept_with(802u64, Reentrant(&step));
     step.finish();
     let run_id = run.id().unwrap().to_string();
     run.finish().unwrap();
@@ -424,9 +428,14 @@ fn the_guard_its_handles_and_other_threads_record_into_one_step() {
         );
     }
     assert_eq!(s["rejections"]["threads"]["count"], 30);
-    assert_eq!(s["rejections"]["inner"]["count"], 1);
-    assert_eq!(s["rejections"]["outer"]["samples"][0]["details"], "outer");
-    assert_eq!(ids(&s["acceptances"]), ["100", "101"]);
+    assert_eq!(s["rejections"]["inner"]["count"], 3);
+    assert_eq!(ids(&s["rejections"]["inner"]), ["900", "900", "900"]);
+    assert_eq!(ids(&s["rejections"]["outer"]), ["800", "801"]);
+    for sample in s["rejections"]["outer"]["samples"].as_array().unwrap() {
+        assert_eq!(sample["details"], "outer");
+    }
+    assert_eq!(ids(&s["acceptances"]), ["100", "101", "802"]);
     assert_eq!(s["acceptances"]["samples"][1]["details"], "via handle");
-    assert_eq!(s["input_count"], 10 + 30 + 2 + 2);
+    assert_eq!(s["acceptances"]["samples"][2]["details"], "outer");
+    assert_eq!(s["input_count"], 10 + 30 + 3 + 3 + 2);
 }
