@@ -55,15 +55,16 @@ pub(crate) struct Local {
 }
 
 // SAFETY: `rec` is reached through `&self` only in `Local::with` and `Local::quick`, and only
-// when `state` equals the calling thread's token. `state` holds a token only while it is the owner's token with
-// `BUSY` clear: `new` stores the creating thread's token (unique to that thread for the whole
-// life of the process, and below `BUSY`), and afterwards only the owner, inside `with`, writes
-// it (its token with `BUSY` set, then its token again). A thread with no token reads 0 as its
-// token, which `state` never holds. So `rec` is only reached from the owner thread, and not
-// while a call of `with` on that thread is already using it; nor while `quick`'s closure runs,
-// which by `quick`'s contract runs nothing that could reach this `Local`. Every other access goes through
-// `&mut self`, which the borrow rules make exclusive (and a `Local` moved to another thread is
-// handed over with the synchronisation that the move itself needs).
+// when `state` equals the calling thread's token. `state` holds a token only while it is the
+// owner's token with `BUSY` clear: `new` stores the creating thread's token (unique to that
+// thread for the whole life of the process, and below `BUSY`), and afterwards only the owner,
+// inside `with`, writes it (its token with `BUSY` set, then its token again). A thread with no
+// token reads 0 as its token, which `state` never holds. So `rec` is only reached from the
+// owner thread, and not while a call of `with` on that thread is already using it; nor while
+// `quick`'s closure runs, which by `quick`'s contract runs nothing that could reach this
+// `Local`. Every other access goes through `&mut self`, which the borrow rules make exclusive
+// (and a `Local` moved to another thread is handed over with the synchronisation that the move
+// itself needs).
 unsafe impl Sync for Local {}
 
 impl Local {
@@ -100,18 +101,19 @@ impl Local {
     /// # Safety
     ///
     /// `f` must run nothing that could reach this `Local` again: none of the caller's code (no
-    /// `Serialize`, `Display` or `Drop` of theirs), no allocation (a global allocator is
-    /// someone's code too), no locks or I/O — only this crate's own arithmetic on the
-    /// recorder. Whatever needs more goes through [`Local::with`].
+    /// `Serialize`, `Display`, `IntoItemId` or `Drop` of theirs), no allocation (a global
+    /// allocator is someone's code too), no locks or I/O — only this crate's own arithmetic on
+    /// the recorder — and it must not panic (the panic hook is someone's code, and runs while
+    /// the recorder is still borrowed). Whatever needs more goes through [`Local::with`].
+    /// (Recording from a signal handler is not supported on any path: it allocates and locks.)
     #[inline(always)]
     pub(crate) unsafe fn quick<R>(&self, f: impl FnOnce(&mut Recorder) -> R) -> Option<R> {
         if self.state.load(Ordering::Relaxed) != current_token() {
             return None;
         }
         // SAFETY: as in `with`, the calling thread is the owner and not inside `with`; and `f`
-        // runs nothing that could call `quick` or `with` again (the caller's promise), so this
-        // is the only reference to the recorder while `f` runs. A panic in `f` unwinds through
-        // no code that could use it.
+        // neither runs anything that could call `quick` or `with` again nor panics (the
+        // caller's promise), so this is the only reference to the recorder while `f` runs.
         Some(f(unsafe { &mut *self.rec.get() }))
     }
 

@@ -1851,6 +1851,82 @@ pub(crate) mod tests {
         assert!(rej["x"].samples.len() <= SAMPLES_PER_REASON);
     }
 
+    /// Records an event the way a step guard on its owner thread does: counted on the quick
+    /// path, then kept (or recorded whole, for a reason not found by its address); true if it
+    /// was counted on the quick path.
+    fn record_split(r: &mut Recorder, i: u64, reason: Option<&str>) -> bool {
+        let details = json!({"i": i});
+        let counted = match reason {
+            Some(reason) => r.count_reject(reason),
+            None => r.count_accept(),
+        };
+        match (counted, reason) {
+            (Counted::Done, _) => true,
+            (Counted::Keep(target, place), _) => {
+                r.keep_counted(target, place, i, Some(&details));
+                true
+            }
+            (Counted::Unfound, Some(reason)) => {
+                r.reject(i, reason, &details);
+                false
+            }
+            (Counted::Unfound, None) => unreachable!("an acceptance is always counted"),
+        }
+    }
+
+    #[test]
+    fn counting_first_and_keeping_after_is_recording_in_one_go() {
+        let literals = crate::literal::read_segments() && cfg!(target_os = "linux");
+        let reasons = ["price", "rating", "category", "stock"];
+        for capture in [Capture::Minimal, Capture::Sample, Capture::Full] {
+            for seed in [1, 2, 3] {
+                let mut whole = Recorder::new(capture, 4096, seed);
+                let mut split = Recorder::new(capture, 4096, seed);
+                let mut quick = 0;
+                for i in 0..3000u64 {
+                    let reason = (i % 5 != 0).then(|| reasons[(i * 7 % 13 % 4) as usize]);
+                    match reason {
+                        Some(reason) => whole.reject(i, reason, &json!({"i": i})),
+                        None => whole.accept(i, Some(&json!({"i": i}))),
+                    }
+                    quick += usize::from(record_split(&mut split, i, reason));
+                }
+                if literals {
+                    // Only each reason's first event is looked up by its text.
+                    assert_eq!(quick, 3000 - reasons.len(), "{capture:?}");
+                }
+                let texts = |rec: &mut Recorder| {
+                    let kept = |o: &ReasonSummary| {
+                        let ids = o.samples.iter().map(|s| s.item_id.0.clone());
+                        let details = o.samples.iter().map(|s| format!("{:?}", s.details));
+                        (
+                            o.count,
+                            ids.collect::<Vec<_>>(),
+                            details.collect::<Vec<_>>(),
+                        )
+                    };
+                    let rejections: Vec<_> = rec.rejections().values().map(kept).collect();
+                    (rejections, kept(&rec.acceptances()))
+                };
+                let (a, b) = (texts(&mut whole), texts(&mut split));
+                assert_eq!(a, b, "{capture:?}, seed {seed}");
+                if capture == Capture::Sample {
+                    assert!(a.0.iter().all(|r| r.1.len() == SAMPLES_PER_REASON));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_count_at_its_largest_stays_there() {
+        let mut r = Recorder::new(Capture::Sample, 4096, 1);
+        r.reject(1u64, "r", &());
+        r.reject_count("r", u64::MAX);
+        r.reject(2u64, "r", &());
+        assert!(!matches!(r.count_reject("r"), Counted::Unfound));
+        assert_eq!(r.rejections()["r"].count, u64::MAX);
+    }
+
     #[test]
     fn details_are_capped_and_never_fail() {
         let big = "é".repeat(5000);

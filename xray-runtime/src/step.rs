@@ -452,13 +452,15 @@ impl StepGuard {
         // load, which waits for the writes to retire (a store-forwarding stall).
         let details = &details;
         // Most events are only counted: that runs without marking the recorder busy and
-        // calls nothing, so it needs no registers saved; keeping one, or a reason not yet
-        // known by its address, goes out of line.
-        // SAFETY: `count_reject` runs only its own arithmetic on the recorder.
+        // calls nothing, so it needs no registers saved. Keeping one is marked busy around
+        // an out-of-line call; a reason not known by its literal address (every reason off
+        // Linux, and text built at run time) goes out of line whole, where it is looked up
+        // again.
+        // SAFETY: `count_reject` runs only its own arithmetic on the recorder and cannot panic.
         match unsafe { self.local.quick(|rec| rec.count_reject(reason)) } {
             Some(Counted::Done) => {}
             Some(Counted::Keep(target, place)) => {
-                self.keep_counted(target, place, item, Some(details))
+                self.keep_marked(target, place, item, Some(details))
             }
             Some(Counted::Unfound) | None => self.reject_slow(item, reason, details),
         }
@@ -476,10 +478,10 @@ impl StepGuard {
         }
     }
 
-    /// Keeps an event the quick path counted, on the owner's recorder, marked busy (the
+    /// Keeps an event the quick path counted, on the owner's recorder marked busy (the
     /// details' and the id's code run).
     #[inline(always)]
-    fn keep_counted<D: Serialize + ?Sized>(
+    fn keep_marked<D: Serialize + ?Sized>(
         &self,
         target: Target,
         place: Place,
@@ -489,9 +491,13 @@ impl StepGuard {
         // It cannot find the recorder busy or another thread's: the quick path just found it
         // this thread's and free, and nothing ran since. Were it so, the event would stay
         // counted and not kept.
-        let _ = self.local.with(item, |rec, item| {
+        let kept = self.local.with(item, |rec, item| {
             rec.keep_counted(target, place, item, details)
         });
+        debug_assert!(
+            kept.is_ok(),
+            "the owner's recorder was taken since it counted"
+        );
     }
 
     /// [`Step::reject_count`]. On the thread that opened the step it takes no lock.
@@ -508,29 +514,25 @@ impl StepGuard {
     /// [`Step::accept`]. On the thread that opened the step it takes no lock.
     #[inline]
     pub fn accept(&self, item: impl IntoItemId) {
-        // SAFETY: `count_accept` runs only its own arithmetic on the recorder.
-        match unsafe { self.local.quick(Recorder::count_accept) } {
-            Some(Counted::Done) => {}
-            Some(Counted::Keep(target, place)) => {
-                self.keep_counted::<()>(target, place, item, None)
-            }
-            Some(Counted::Unfound) | None => self.step.accept(item),
-        }
+        self.accept_maybe_with::<()>(item, None);
     }
 
     /// [`Step::accept_with`]. On the thread that opened the step it takes no lock.
     pub fn accept_with<D: Serialize>(&self, item: impl IntoItemId, details: D) {
-        let details = &details;
-        // SAFETY: `count_accept` runs only its own arithmetic on the recorder.
+        self.accept_maybe_with(item, Some(&details));
+    }
+
+    /// [`Self::accept`] and [`Self::accept_with`].
+    #[inline(always)]
+    fn accept_maybe_with<D: Serialize + ?Sized>(&self, item: impl IntoItemId, details: Option<&D>) {
+        // SAFETY: `count_accept` runs only its own arithmetic on the recorder and cannot panic.
         match unsafe { self.local.quick(Recorder::count_accept) } {
             Some(Counted::Done) => {}
-            Some(Counted::Keep(target, place)) => {
-                self.keep_counted(target, place, item, Some(details))
+            Some(Counted::Keep(target, place)) => self.keep_marked(target, place, item, details),
+            // (`count_accept` always counts.)
+            Some(Counted::Unfound) | None => {
+                self.step.with(|s, d| s.recorder(d).accept(item, details));
             }
-            Some(Counted::Unfound) | None => self
-                .step
-                .with(|s, d| s.recorder(d).accept(item, Some(details)))
-                .unwrap_or(()),
         }
     }
 

@@ -360,7 +360,9 @@ struct Reentrant<'a>(&'a xray::StepGuard);
 
 impl serde::Serialize for Reentrant<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.reject(900u64, "inner", ());
+        // A text id and details: bytes written into a recorder while the outer event's are
+        // being written would be caught mixed into one or the other.
+        self.0.reject("900", "inner", "inner details");
         s.serialize_str("outer")
     }
 }
@@ -430,6 +432,9 @@ fn the_guard_its_handles_and_other_threads_record_into_one_step() {
     assert_eq!(s["rejections"]["threads"]["count"], 30);
     assert_eq!(s["rejections"]["inner"]["count"], 3);
     assert_eq!(ids(&s["rejections"]["inner"]), ["900", "900", "900"]);
+    for sample in s["rejections"]["inner"]["samples"].as_array().unwrap() {
+        assert_eq!(sample["details"], "inner details");
+    }
     assert_eq!(ids(&s["rejections"]["outer"]), ["800", "801"]);
     for sample in s["rejections"]["outer"]["samples"].as_array().unwrap() {
         assert_eq!(sample["details"], "outer");
