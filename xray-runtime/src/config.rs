@@ -229,9 +229,9 @@ impl ConfigBuilder {
         self.0.batch_size = n.max(1);
         self
     }
-    /// Longest wait before a batch is sent.
+    /// Longest wait before a batch is sent (at least 1 ms: zero would keep the shipper spinning).
     pub fn batch_interval(mut self, d: Duration) -> Self {
-        self.0.batch_interval = d;
+        self.0.batch_interval = d.max(Duration::from_millis(1));
         self
     }
     /// In-memory queue size, in events.
@@ -239,9 +239,9 @@ impl ConfigBuilder {
         self.0.queue_capacity = n.max(1);
         self
     }
-    /// Time allowed for one HTTP request.
+    /// Time allowed for one HTTP request (at least 1 ms).
     pub fn http_timeout(mut self, d: Duration) -> Self {
-        self.0.http_timeout = d;
+        self.0.http_timeout = d.max(Duration::from_millis(1));
         self
     }
     /// Attempts per batch.
@@ -267,5 +267,24 @@ impl ConfigBuilder {
     /// The finished configuration.
     pub fn build(self) -> Config {
         self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_durations_and_counts_are_raised_to_the_least_that_works() {
+        let c = Config::builder()
+            .batch_interval(Duration::ZERO)
+            .http_timeout(Duration::ZERO)
+            .batch_size(0)
+            .queue_capacity(0)
+            .max_attempts(0)
+            .build();
+        assert_eq!(c.batch_interval, Duration::from_millis(1));
+        assert_eq!(c.http_timeout, Duration::from_millis(1));
+        assert_eq!((c.batch_size, c.queue_capacity, c.max_attempts), (1, 1, 1));
     }
 }

@@ -169,6 +169,80 @@ fn server_errors_are_retried_then_spooled_then_delivered() {
 }
 
 #[test]
+fn a_server_failing_on_everything_loses_nothing_however_often_it_is_tried() {
+    // A 500 on every request (the server's disk is full, say) is the server being away: the
+    // batches are kept whole, and trying the spool again and again gives nothing up.
+    let spool = tempfile::tempdir().unwrap();
+    let fault = FaultServer::start(500, Duration::ZERO);
+    let xray = client(&fault.url, OfflineMode::Buffer, spool.path());
+    let ids = record_runs(&xray, 3, "500");
+    for _ in 0..8 {
+        xray.flush(WAIT).unwrap();
+    }
+    let stats = xray.stats();
+    assert_eq!((stats.failed, stats.dropped), (0, 0), "{stats:?}");
+    assert!(stats.spooled >= 12, "{stats:?}");
+    // Not a request per event: each batch tried twice at most, then each flush tries the
+    // spool's oldest two batches at most, twice (before and after the queue's last batch).
+    assert!(
+        fault.requests() <= 2 * 12 + 8 * 4,
+        "{} requests",
+        fault.requests()
+    );
+    resend_to_a_fresh_server(spool.path(), &ids, 12);
+}
+
+#[test]
+fn an_event_the_server_fails_on_alone_is_given_up_and_only_it() {
+    // A server that stores everything but fails (500) on any request holding one particular
+    // event: that event is found and given up once the server has stored others meanwhile;
+    // every other event arrives.
+    let server = TestServer::start(Backend::Sqlite);
+    let real = format!("{}/ingest", server.url);
+    let picky = FaultServer::answering(move |body| {
+        if String::from_utf8_lossy(body).contains("poison_pill") {
+            return (500, r#"{"error":"injected"}"#.to_string());
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        match agent
+            .post(&real)
+            .header("content-type", "application/json")
+            .send(body)
+        {
+            Ok(mut res) => (
+                res.status().as_u16(),
+                res.body_mut().read_to_string().unwrap_or_default(),
+            ),
+            Err(e) => (502, format!("{{\"error\":\"{e}\"}}")),
+        }
+    });
+    let spool = tempfile::tempdir().unwrap();
+    let xray = client(&picky.url, OfflineMode::Buffer, spool.path());
+    let mut ids = record_runs(&xray, 2, "before");
+    drop(xray.for_pipeline("poison_pill").run(json!({})));
+    ids.extend(record_runs(&xray, 2, "beside"));
+    xray.flush(WAIT).unwrap();
+    // More traffic and more passes over the spool (each flush is one): the server keeps
+    // storing the others.
+    for round in 0..6 {
+        ids.extend(record_runs(&xray, 1, &format!("after {round}")));
+        xray.flush(WAIT).unwrap();
+    }
+    let stats = xray.stats();
+    assert_eq!(stats.dropped, 0, "{stats:?}");
+    assert!(
+        stats.failed <= 2,
+        "only the poisoned run's events: {stats:?}"
+    );
+    assert!(stats.failed >= 1, "it was found and given up: {stats:?}");
+    assert_eq!(spool_files(spool.path()), 0, "{stats:?}");
+    assert_stored(&server.url, &ids);
+}
+
+#[test]
 fn silent_mode_drops_and_counts() {
     let spool = tempfile::tempdir().unwrap();
     let fault = FaultServer::start(500, Duration::ZERO);
@@ -283,16 +357,25 @@ fn child_process_body() {
     ) else {
         return; // not in a child: nothing to do
     };
+    let ms = |name: &str, default: u64| {
+        std::env::var(name).map_or(default, |v| v.parse().unwrap_or(default))
+    };
     let xray = XRay::builder()
         .endpoint(endpoint)
         .spool_dir(spool)
-        .batch_interval(Duration::from_secs(60))
+        .batch_interval(Duration::from_millis(ms(
+            "XRAY_TEST_CHILD_INTERVAL_MS",
+            60_000,
+        )))
         .batch_size(10_000)
-        .http_timeout(Duration::from_millis(
-            std::env::var("XRAY_TEST_CHILD_TIMEOUT_MS").map_or(500, |v| v.parse().unwrap_or(500)),
-        ))
+        .http_timeout(Duration::from_millis(ms("XRAY_TEST_CHILD_TIMEOUT_MS", 500)))
         .client("offline");
-    let ids = record_runs(&xray, 5, "exiting");
+    let mut ids = record_runs(&xray, 5, "exiting");
+    // With a pause, the shipper is sending the first runs when the next are recorded.
+    if let Ok(pause) = std::env::var("XRAY_TEST_CHILD_PAUSE_MS") {
+        std::thread::sleep(Duration::from_millis(pause.parse().unwrap_or(300)));
+        ids.extend(record_runs(&xray, 5, "exiting later"));
+    }
     println!("CHILD_RUN_IDS={}", ids.join(","));
     std::process::exit(0);
 }
@@ -302,18 +385,29 @@ fn run_child(endpoint: &str, spool: &Path) -> Vec<String> {
 }
 
 fn run_child_with_timeout(endpoint: &str, spool: &Path, http_timeout_ms: u64) -> Vec<String> {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
+    run_child_with(
+        endpoint,
+        spool,
+        &[("XRAY_TEST_CHILD_TIMEOUT_MS", http_timeout_ms)],
+    )
+}
+
+/// Runs [`child_process_body`] in a child process with these settings; its run ids.
+fn run_child_with(endpoint: &str, spool: &Path, settings: &[(&str, u64)]) -> Vec<String> {
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+    child
         .args([
             "--exact",
             "child_process_body",
             "--nocapture",
             "--test-threads=1",
         ])
-        .env("XRAY_TEST_CHILD_TIMEOUT_MS", http_timeout_ms.to_string())
         .env("XRAY_TEST_CHILD_ENDPOINT", endpoint)
-        .env("XRAY_TEST_CHILD_SPOOL", spool)
-        .output()
-        .unwrap();
+        .env("XRAY_TEST_CHILD_SPOOL", spool);
+    for (name, value) in settings {
+        child.env(name, value.to_string());
+    }
+    let out = child.output().unwrap();
     assert!(out.status.success(), "{out:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout
@@ -373,6 +467,26 @@ fn a_process_that_exits_while_the_server_is_slow_spools_for_the_next() {
     );
     assert!(spool_files(spool.path()) > 0);
     resend_to_a_fresh_server(spool.path(), &ids, 20);
+}
+
+#[test]
+fn a_process_that_exits_while_a_request_is_in_flight_spools_that_batch_too() {
+    // The shipper is waiting on a server that does not answer (10 s; the client allows 5 s per
+    // request, 3 attempts) with the first runs' batch when the process exits; the exit hook
+    // gives up after 5 s. The batch in flight is spooled with the rest, not lost.
+    let spool = tempfile::tempdir().unwrap();
+    let slow = FaultServer::start(200, Duration::from_secs(10));
+    let ids = run_child_with(
+        &slow.url,
+        spool.path(),
+        &[
+            ("XRAY_TEST_CHILD_TIMEOUT_MS", 5000),
+            ("XRAY_TEST_CHILD_INTERVAL_MS", 10),
+            ("XRAY_TEST_CHILD_PAUSE_MS", 300),
+        ],
+    );
+    assert!(slow.requests() >= 1, "a request was in flight");
+    resend_to_a_fresh_server(spool.path(), &ids, 40);
 }
 
 #[test]

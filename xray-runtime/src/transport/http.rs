@@ -11,8 +11,9 @@ pub(crate) enum Delivery {
     /// Worth trying again later: no connection, a timeout, 408, 429, 502-504, or a 4xx that
     /// says the request went to the wrong place (401, 403, 404…): the events are fine.
     Retry(String),
-    /// The server failed on this batch (500 and other 5xx): maybe transient, maybe one event it
-    /// cannot store; the worker retries, then splits the batch to isolate the event.
+    /// The server failed on this batch (500 and other 5xx): maybe failing on everything for
+    /// now, maybe on one event it cannot store; the worker retries, then keeps the batch for
+    /// later, and the spool finds an event the server fails on while it stores the others.
     ServerError(String),
     /// The body is over the server's limit (413): send it in smaller pieces.
     TooLarge(String),

@@ -31,11 +31,14 @@ const SPOOL_RETRY_MIN: Duration = Duration::from_millis(500);
 const SPOOL_RETRY_MAX: Duration = Duration::from_secs(30);
 /// Longest a request may take while shutting down (the exit hook allows 5 s in all).
 const FINAL_REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
-/// Server failures (5xx) on one spooled event before it is given up.
+/// Passes of the spool in which the server failed (5xx) on one spooled batch while storing
+/// others, before its events are sent one group at a time and one it still fails on alone is
+/// given up. A server that fails on everything (down, disk full) never gives an event up.
 const POISON_TRIES: u32 = 3;
 
-/// What became of the events this client was given. Every event ends up in exactly one of
-/// `sent`, `spooled` (then, later, `resent`), `dropped` or `failed`, or is still queued.
+/// What became of the events this client was given. Every event ends up in `sent`, `spooled`
+/// (then, later, `resent`), `dropped` or `failed`, or is still queued; `spooled` counts every
+/// write to the spool, so an event spooled again after a failed re-send counts there twice.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Delivered to the server straight away.
@@ -47,7 +50,8 @@ pub struct Stats {
     /// Given up: `silent` mode while the server was away, a full queue outside `buffer` mode, or
     /// a full spool.
     pub dropped: u64,
-    /// Refused by the server as invalid, or undeliverable in `fail` mode.
+    /// Refused by the server as invalid, undeliverable in `fail` mode, or an event the server
+    /// kept failing on (5xx) alone while it stored the others.
     pub failed: u64,
 }
 
@@ -64,6 +68,11 @@ fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
 
+/// Locks a mutex, whether or not a thread panicked holding it (what it guards stays usable).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// What the worker shares with the producers.
 struct Shared {
     mode: OfflineMode,
@@ -75,15 +84,24 @@ struct Shared {
     /// The last delivery failure not yet reported (`fail` mode).
     error: Mutex<Option<String>>,
     closed: AtomicBool,
+    /// The batch the worker is delivering, held here until it is stored or spooled: a shutdown
+    /// that times out while the worker waits on the server (the process is about to exit)
+    /// takes it and spools it, so the batch in flight is not lost with the process.
+    posting: Mutex<Option<Arc<Vec<Vec<u8>>>>>,
 }
 
 impl Shared {
     fn note_error(&self, reason: String) {
-        *self.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+        *lock(&self.error) = Some(reason);
+    }
+
+    /// Takes the batch being delivered, if it is still held (see [`Shared::posting`]).
+    fn take_posting(&self) -> Option<Arc<Vec<Vec<u8>>>> {
+        lock(&self.posting).take()
     }
 
     fn take_error(&self) -> Result<(), XRayError> {
-        match self.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        match lock(&self.error).take() {
             Some(reason) => Err(XRayError::Delivery {
                 endpoint: self.endpoint.clone(),
                 reason,
@@ -190,6 +208,7 @@ impl Shipper {
             spool_pending: AtomicBool::new(pending),
             error: Mutex::new(None),
             closed: AtomicBool::new(false),
+            posting: Mutex::new(None),
         });
         let (data, data_rx) = bounded(config.queue_capacity);
         let (control, control_rx) = bounded(16);
@@ -218,6 +237,7 @@ impl Shipper {
             spool_retry_at: Instant::now(),
             spool_backoff: SPOOL_RETRY_MIN,
             poison: std::collections::HashMap::new(),
+            stored_posts: 0,
         };
         let handle = std::thread::Builder::new()
             .name("xray-shipper".into())
@@ -308,9 +328,15 @@ impl Shipper {
         }
         let result = self.ask(Control::Shutdown, timeout);
         if result.is_ok() {
-            if let Some(handle) = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            if let Some(handle) = lock(&self.worker).take() {
                 let _ = handle.join();
             }
+        } else if let Some(events) = self.shared.take_posting() {
+            // The worker is still waiting on the server with a batch: spooled here, it outlives
+            // the process (if the worker gets it through after all, the server stores it once).
+            let reason = "the client shut down during a request";
+            self.shared
+                .offline(&assemble(&events), events.len() as u64, reason);
         }
         // Producers that read `closed` before it was set finish their hand-over in nanoseconds;
         // what they queued after the worker's last look — or everything, if the worker never
@@ -399,8 +425,11 @@ struct Worker {
     attempts: u32,
     spool_retry_at: Instant,
     spool_backoff: Duration,
-    /// Server failures per spooled single-event file.
-    poison: std::collections::HashMap<String, u32>,
+    /// Spooled batches the server failed on (5xx): passes in which it did while storing others,
+    /// and `stored_posts` at its last failure.
+    poison: std::collections::HashMap<String, (u32, u64)>,
+    /// Requests the server stored so far.
+    stored_posts: u64,
 }
 
 impl Worker {
@@ -471,7 +500,10 @@ impl Worker {
         if self.batch.len() == 0 {
             return;
         }
-        let events = self.batch.take();
+        // Held where a shutdown that times out finds it (see `Shared::posting`) until it is
+        // stored or spooled; if the shutdown took it, it spooled it.
+        let events = Arc::new(self.batch.take());
+        *lock(&self.shared.posting) = Some(events.clone());
         // While older batches wait in the spool, newer ones queue behind them.
         if self.shared.mode == OfflineMode::Buffer
             && self.shared.spool_pending.load(Ordering::Acquire)
@@ -481,13 +513,16 @@ impl Worker {
                 self.drain_spool(last);
             }
             if self.shared.spool_pending.load(Ordering::Acquire) {
-                let n = events.len() as u64;
-                self.shared
-                    .offline(&assemble(&events), n, "older events are still spooled");
+                if let Some(events) = self.shared.take_posting() {
+                    let n = events.len() as u64;
+                    self.shared
+                        .offline(&assemble(&events), n, "older events are still spooled");
+                }
                 return;
             }
         }
         self.deliver(&events, last, false);
+        self.shared.take_posting();
     }
 
     /// POSTs with retries; splits what the server refuses to find the events at fault.
@@ -525,24 +560,22 @@ impl Worker {
                     &self.shared.counters.sent
                 };
                 add(counter, n);
-                self.spool_backoff = SPOOL_RETRY_MIN;
+                self.stored(None);
             }
-            Delivery::Retry(reason) => {
+            // A server error after the retries is treated as the server being away: the batch
+            // is kept whole for later (in `buffer` mode the spool, which finds an event the
+            // server fails on alone while it stores the others: `drain_spool`). Halving it here
+            // would cost a request and a backoff per event against a server failing on all.
+            Delivery::Retry(reason) | Delivery::ServerError(reason) => {
                 self.shared.offline(&body, n, &reason);
                 self.back_off();
             }
-            // One event the server cannot store must not hold back the others: halve the batch
-            // until it stands alone (it is then kept for later like any undelivered event).
-            Delivery::TooLarge(_) | Delivery::Refused(_) | Delivery::ServerError(_)
-                if events.len() > 1 =>
-            {
+            // Events the server refuses must not hold back the others: halve the batch until
+            // each refused one stands alone.
+            Delivery::TooLarge(_) | Delivery::Refused(_) if events.len() > 1 => {
                 let (a, b) = events.split_at(events.len() / 2);
                 self.deliver(a, last, resend);
                 self.deliver(b, last, resend);
-            }
-            Delivery::ServerError(reason) => {
-                self.shared.offline(&body, n, &reason);
-                self.back_off();
             }
             Delivery::TooLarge(reason) | Delivery::Refused(reason) => {
                 tracing::warn!("X-Ray server refused an event: {reason}");
@@ -554,7 +587,34 @@ impl Worker {
         }
     }
 
-    /// Re-sends spooled batches, oldest first, until the spool is empty or the server fails.
+    /// The server stored a request (of a spooled batch: `name`, which it failed on before).
+    fn stored(&mut self, name: Option<&str>) {
+        self.stored_posts += 1;
+        self.spool_backoff = SPOOL_RETRY_MIN;
+        if let Some(name) = name {
+            self.poison.remove(name);
+        }
+    }
+
+    /// Notes that the server failed (5xx) on spooled batch `name`; returns in how many passes
+    /// it did while storing other requests since its previous failure (a server that fails on
+    /// everything is not this batch's fault).
+    fn failed_on(&mut self, name: &str) -> u32 {
+        let stored = self.stored_posts;
+        let entry = self.poison.entry(name.to_string()).or_insert((0, stored));
+        if stored > entry.1 {
+            entry.0 += 1;
+        }
+        entry.1 = stored;
+        entry.0
+    }
+
+    /// Re-sends spooled batches, oldest first, until the spool is empty or the server is away.
+    ///
+    /// A batch the server fails on (5xx) is set aside for this pass and the next one is tried:
+    /// if the server fails on that too, it is failing on everything and the pass ends; if it
+    /// stores it, the batch set aside holds an event the server cannot store, and after
+    /// [`POISON_TRIES`] such passes its events go one group at a time ([`Worker::isolate`]).
     fn drain_spool(&mut self, last: bool) {
         let shared = self.shared.clone();
         let Some(spool) = shared.spool.as_ref() else {
@@ -563,6 +623,8 @@ impl Worker {
         if self.closing && self.gave_up {
             return;
         }
+        let mut set_aside = Vec::new();
+        let mut away = false;
         while let Some(file) = spool.claim_oldest() {
             let body = match spool.read(&file) {
                 Ok(b) => b,
@@ -584,45 +646,100 @@ impl Worker {
             match outcome {
                 Delivery::Stored => {
                     add(&self.shared.counters.resent, file.events);
+                    self.stored(Some(file.name()));
                     spool.done(file);
-                    self.spool_backoff = SPOOL_RETRY_MIN;
                 }
                 Delivery::Retry(_) => {
                     spool.release(file);
-                    self.back_off();
-                    return;
+                    away = true;
+                    break;
                 }
-                // A lone event the server keeps failing on would block the spool for good:
-                // after a few tries it is given up (and counted).
-                Delivery::ServerError(reason) if file.events <= 1 => {
-                    let tries = self.poison.entry(file.name().to_string()).or_insert(0);
-                    *tries += 1;
-                    if *tries >= POISON_TRIES {
-                        tracing::warn!(
-                            "X-Ray gives up a spooled event the server keeps failing on: {reason}"
-                        );
+                Delivery::ServerError(reason) => {
+                    if self.failed_on(file.name()) >= POISON_TRIES {
                         self.poison.remove(file.name());
-                        add(&self.shared.counters.failed, file.events);
+                        tracing::warn!(
+                            "X-Ray server keeps failing on a spooled batch while it stores others \
+                             ({reason}): sending its events one group at a time"
+                        );
+                        let events = split_body(&body);
+                        self.isolate(&events, last);
                         spool.done(file);
-                    } else {
-                        spool.release(file);
-                        self.back_off();
-                        return;
+                        continue;
+                    }
+                    let then_stored = self.stored_posts;
+                    set_aside.push((file, then_stored));
+                    // Two failures in a row with nothing stored between: the server is failing
+                    // on everything for now.
+                    if set_aside.len() >= 2 && set_aside[set_aside.len() - 2].1 == then_stored {
+                        away = true;
+                        break;
+                    }
+                    if self.closing {
+                        break;
                     }
                 }
-                Delivery::TooLarge(_) | Delivery::Refused(_) | Delivery::ServerError(_) => {
-                    // Send its events one group at a time so only the bad ones are lost.
+                Delivery::TooLarge(_) | Delivery::Refused(_) => {
+                    // Send its events one group at a time so only the bad ones are lost (the
+                    // file goes once they are stored or spooled again).
                     let events = split_body(&body);
-                    spool.done(file);
                     if !events.is_empty() {
                         self.deliver(&events, last, true);
                     }
+                    spool.done(file);
                 }
             }
+        }
+        if away || !set_aside.is_empty() {
+            self.back_off();
+        }
+        for (file, _) in set_aside {
+            spool.release(file);
         }
         self.shared
             .spool_pending
             .store(!spool.is_empty(), Ordering::Release);
+    }
+
+    /// Sends the events of a spooled batch the server kept failing on while it stored others,
+    /// halving it until each event it still fails on stands alone; such an event is given up
+    /// (counted as failed). If the server goes away meanwhile, the rest is spooled again.
+    fn isolate(&mut self, events: &[Vec<u8>], last: bool) {
+        if events.is_empty() {
+            return;
+        }
+        let body = assemble(events);
+        let n = events.len() as u64;
+        let sender = if last || self.closing {
+            &self.final_sender
+        } else {
+            &self.sender
+        };
+        match sender.post(&body) {
+            Delivery::Stored => {
+                add(&self.shared.counters.resent, n);
+                self.stored(None);
+            }
+            Delivery::Retry(reason) => {
+                self.shared.offline(&body, n, &reason);
+                self.back_off();
+            }
+            Delivery::ServerError(_) | Delivery::TooLarge(_) | Delivery::Refused(_)
+                if events.len() > 1 =>
+            {
+                let (a, b) = events.split_at(events.len() / 2);
+                self.isolate(a, last);
+                self.isolate(b, last);
+            }
+            Delivery::ServerError(reason)
+            | Delivery::TooLarge(reason)
+            | Delivery::Refused(reason) => {
+                tracing::warn!("X-Ray gives up an event the server cannot store: {reason}");
+                add(&self.shared.counters.failed, 1);
+                if self.shared.mode == OfflineMode::Fail {
+                    self.shared.note_error(reason);
+                }
+            }
+        }
     }
 }
 

@@ -45,8 +45,24 @@ pub struct FaultServer {
     stop: Arc<AtomicBool>,
 }
 
+/// What a [`FaultServer`] answers a request body with: a status and a JSON body.
+type Answer = dyn Fn(&[u8]) -> (u16, String) + Send + Sync;
+
 impl FaultServer {
+    /// Answers every request with `status`, after `delay`.
     pub fn start(status: u16, delay: Duration) -> FaultServer {
+        FaultServer::answering(move |_| {
+            std::thread::sleep(delay);
+            let text = r#"{"code":"unavailable","error":"injected fault"}"#;
+            (status, text.to_string())
+        })
+    }
+
+    /// Answers each request with what `answer` says for its body.
+    pub fn answering(
+        answer: impl Fn(&[u8]) -> (u16, String) + Send + Sync + 'static,
+    ) -> FaultServer {
+        let answer: Arc<Answer> = Arc::new(answer);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -57,8 +73,8 @@ impl FaultServer {
             while !halt.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        let count = count.clone();
-                        std::thread::spawn(move || answer(stream, status, delay, &count));
+                        let (count, answer) = (count.clone(), answer.clone());
+                        std::thread::spawn(move || serve(stream, &*answer, &count));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
@@ -82,7 +98,7 @@ impl Drop for FaultServer {
     }
 }
 
-fn answer(stream: TcpStream, status: u16, delay: Duration, count: &AtomicUsize) {
+fn serve(stream: TcpStream, answer: &Answer, count: &AtomicUsize) {
     let _ = stream.set_nonblocking(false);
     let mut reader = BufReader::new(match stream.try_clone() {
         Ok(s) => s,
@@ -111,8 +127,7 @@ fn answer(stream: TcpStream, status: u16, delay: Duration, count: &AtomicUsize) 
             return;
         }
         count.fetch_add(1, Ordering::Relaxed);
-        std::thread::sleep(delay);
-        let text = r#"{"code":"unavailable","error":"injected fault"}"#;
+        let (status, text) = answer(&body);
         let response = format!(
             "HTTP/1.1 {status} Fault\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{text}",
             text.len()
