@@ -11,8 +11,20 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The claim tokens of the spools this process has open: a claim with this process's pid but
+/// another token was left by an earlier process that had the same pid.
+static OURS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Least time between two counts of the folder's bytes when the cap seems reached (other
+/// processes and clients sharing the folder remove what they re-send).
+const RECOUNT_AFTER: Duration = Duration::from_millis(250);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// One spooled batch.
 #[derive(Debug)]
@@ -36,8 +48,9 @@ pub(crate) struct Spool {
     /// `{pid}-{random}`: tells this process's claims from those of an earlier process that had
     /// the same pid (a container's pid 1 after a restart).
     claimant: String,
-    /// Bytes this process believes are spooled (scanned at start, then kept up to date).
-    bytes: Mutex<u64>,
+    /// Bytes spooled as this spool last knew (counted at start and again when the cap seems
+    /// reached, kept up to date between), and when they were last counted.
+    bytes: Mutex<(u64, Instant)>,
 }
 
 fn events_in(name: &str) -> u64 {
@@ -64,37 +77,79 @@ impl Spool {
     pub(crate) fn open(dir: &Path, max_bytes: u64) -> io::Result<Spool> {
         fs::create_dir_all(dir)?;
         let claimant = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        let mut bytes = 0;
+        let mut ours = lock(&OURS);
         for entry in fs::read_dir(dir)?.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if let Some((original, owner)) = name.split_once(".claimed-") {
                 let pid = owner.split('-').next().and_then(|p| p.parse::<i32>().ok());
-                let ours = pid == i32::try_from(std::process::id()).ok();
-                // Dead owner, or our own pid from an earlier life (a token we never had).
-                let stale = pid.is_none_or(|p| !pid_alive(p)) || ours;
+                let this_process = pid == i32::try_from(std::process::id()).ok();
+                // Dead owner, or our own pid from an earlier life (a token no spool of this
+                // process has: another spool open here on the same folder is not stale).
+                let stale = pid.is_none_or(|p| !pid_alive(p))
+                    || (this_process && !ours.iter().any(|t| t == owner));
                 if stale {
                     let _ = fs::rename(entry.path(), dir.join(original));
                 }
             }
-            if name.ends_with(".json") || name.contains(".json.claimed-") {
-                bytes += entry.metadata().map_or(0, |m| m.len());
-            }
         }
-        Ok(Spool {
+        ours.push(claimant.clone());
+        drop(ours);
+        let spool = Spool {
             claimant,
             dir: dir.to_path_buf(),
             max_bytes,
             seq: AtomicU64::new(0),
-            bytes: Mutex::new(bytes),
+            bytes: Mutex::new((0, Instant::now())),
+        };
+        lock(&spool.bytes).0 = spool.count_bytes();
+        Ok(spool)
+    }
+
+    /// The bytes of the batches in the folder, claimed or not.
+    fn count_bytes(&self) -> u64 {
+        fs::read_dir(&self.dir).map_or(0, |entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    let name = e.file_name();
+                    let name = name.to_string_lossy();
+                    !name.starts_with('.')
+                        && (name.ends_with(".json") || name.contains(".json.claimed-"))
+                })
+                .map(|e| e.metadata().map_or(0, |m| m.len()))
+                .sum()
         })
     }
 
-    /// Spools one request body of `events` events. `Ok(false)`: the spool is full, nothing written.
-    pub(crate) fn write(&self, body: &[u8], events: u64) -> io::Result<bool> {
-        let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
-        if *bytes + body.len() as u64 > self.max_bytes {
-            return Ok(false);
+    /// Spools one request body of `events` events, flushed to the disk if `durable` (not on a
+    /// pipeline's thread: a sync takes hundreds of microseconds). `Ok(false)`: the spool is
+    /// full, nothing written.
+    pub(crate) fn write(&self, body: &[u8], events: u64, durable: bool) -> io::Result<bool> {
+        let len = body.len() as u64;
+        {
+            let mut bytes = lock(&self.bytes);
+            if bytes.0 + len > self.max_bytes && bytes.1.elapsed() >= RECOUNT_AFTER {
+                // Other processes and clients sharing the folder may have re-sent and removed
+                // batches since: count again rather than refuse on an old figure.
+                *bytes = (self.count_bytes(), Instant::now());
+            }
+            if bytes.0 + len > self.max_bytes {
+                return Ok(false);
+            }
+            // Reserved, so the file is written without holding the lock (a sync on the
+            // shipper's thread must not hold up a pipeline's thread spooling at the same time).
+            bytes.0 += len;
         }
+        let written = self.write_file(body, events, durable);
+        if written.is_err() {
+            let mut bytes = lock(&self.bytes);
+            bytes.0 = bytes.0.saturating_sub(len);
+        }
+        written.map(|()| true)
+    }
+
+    /// Writes a batch under a temporary name, then renames it into the spool.
+    fn write_file(&self, body: &[u8], events: u64, durable: bool) -> io::Result<()> {
         let ns = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -106,10 +161,10 @@ impl Spool {
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let mut f = fs::File::create(&tmp)?;
         f.write_all(body)?;
-        f.sync_data()?;
-        fs::rename(&tmp, self.dir.join(&name))?;
-        *bytes += body.len() as u64;
-        Ok(true)
+        if durable {
+            f.sync_data()?;
+        }
+        fs::rename(&tmp, self.dir.join(&name))
     }
 
     /// Whether anything waits in the spool.
@@ -154,8 +209,8 @@ impl Spool {
     pub(crate) fn done(&self, file: SpoolFile) {
         let len = fs::metadata(&file.path).map_or(0, |m| m.len());
         if fs::remove_file(&file.path).is_ok() {
-            let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
-            *bytes = bytes.saturating_sub(len);
+            let mut bytes = lock(&self.bytes);
+            bytes.0 = bytes.0.saturating_sub(len);
         }
     }
 
@@ -174,10 +229,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::open(dir.path(), 25).unwrap();
         assert!(spool.is_empty());
-        assert!(spool.write(b"first-batch", 3).unwrap());
-        assert!(spool.write(b"second", 1).unwrap());
+        assert!(spool.write(b"first-batch", 3, true).unwrap());
+        assert!(spool.write(b"second", 1, false).unwrap());
         assert!(
-            !spool.write(b"too-much-for-the-cap", 1).unwrap(),
+            !spool.write(b"too-much-for-the-cap", 1, true).unwrap(),
             "over 25 bytes"
         );
         let a = spool.claim_oldest().unwrap();
@@ -197,6 +252,32 @@ mod tests {
         assert_eq!(again.read(&b).unwrap(), b"second");
         again.done(b);
         assert!(again.is_empty());
-        assert!(again.write(b"fits-again", 1).unwrap());
+        assert!(again.write(b"fits-again", 1, true).unwrap());
+    }
+
+    #[test]
+    fn a_shared_folder_is_counted_again_before_it_is_called_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Spool::open(dir.path(), 25).unwrap();
+        let b = Spool::open(dir.path(), 25).unwrap();
+        assert!(a.write(b"first-batch-of-20-by", 1, true).unwrap());
+        // `b` re-sends and removes what `a` spooled: `a` is not full any more.
+        let file = b.claim_oldest().unwrap();
+        b.done(file);
+        std::thread::sleep(RECOUNT_AFTER);
+        assert!(a.write(b"second-batch-of-20-b", 1, true).unwrap());
+    }
+
+    #[test]
+    fn another_spool_of_this_process_keeps_its_claims() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Spool::open(dir.path(), 1000).unwrap();
+        assert!(a.write(b"batch", 1, true).unwrap());
+        let claimed = a.claim_oldest().unwrap();
+        // A second client of this process opens the same folder while `a` sends its batch.
+        let b = Spool::open(dir.path(), 1000).unwrap();
+        assert!(b.claim_oldest().is_none(), "still claimed by a live spool");
+        a.done(claimed);
+        assert!(b.is_empty());
     }
 }
