@@ -10,7 +10,7 @@ use crate::correlation::Correlation;
 use crate::run::Run;
 use crate::step::Step;
 use pin_project_lite::pin_project;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -18,7 +18,10 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 thread_local! {
-    static STACK: RefCell<Vec<Context>> = const { RefCell::new(Vec::new()) };
+    /// The contexts entered on this thread, each with the number of its [`Entered`] guard.
+    static STACK: RefCell<Vec<(u64, Context)>> = const { RefCell::new(Vec::new()) };
+    /// The number of the next [`Entered`] guard of this thread.
+    static NEXT_ENTRY: Cell<u64> = const { Cell::new(0) };
 }
 
 /// A run and step to record into; `Context::current()` is the one code is running in.
@@ -42,7 +45,7 @@ impl Context {
     /// The innermost entered context of this thread (empty if none).
     pub fn current() -> Context {
         STACK
-            .try_with(|s| s.borrow().last().cloned())
+            .try_with(|s| s.borrow().last().map(|(_, ctx)| ctx.clone()))
             .ok()
             .flatten()
             .unwrap_or_default()
@@ -98,8 +101,16 @@ impl Context {
 
     /// Makes this the current context of this thread until the guard is dropped.
     pub fn enter(&self) -> Entered {
-        let _ = STACK.try_with(|s| s.borrow_mut().push(self.clone()));
+        let entry = NEXT_ENTRY
+            .try_with(|n| {
+                let entry = n.get();
+                n.set(entry.wrapping_add(1));
+                entry
+            })
+            .unwrap_or(u64::MAX);
+        let _ = STACK.try_with(|s| s.borrow_mut().push((entry, self.clone())));
         Entered {
+            entry,
             _not_send: PhantomData,
         }
     }
@@ -111,15 +122,25 @@ impl Context {
     }
 }
 
-/// While alive, its context is the current one. Not `Send`: drop it before an `.await`.
+/// While alive, its context is the current one (unless one entered later is alive too). Not
+/// `Send`: drop it before an `.await`. Guards may be dropped in any order: each takes its own
+/// context off the thread's stack.
 #[must_use = "the context is current only while this guard lives"]
 pub struct Entered {
+    entry: u64,
     _not_send: PhantomData<*const ()>,
 }
 
 impl Drop for Entered {
     fn drop(&mut self) {
-        let _ = STACK.try_with(|s| s.borrow_mut().pop());
+        let _ = STACK.try_with(|s| {
+            let mut stack = s.borrow_mut();
+            // Nearly always the top; searched for, so a guard dropped out of order takes its
+            // own context away, not a later one's.
+            if let Some(i) = stack.iter().rposition(|(entry, _)| *entry == self.entry) {
+                stack.remove(i);
+            }
+        });
     }
 }
 

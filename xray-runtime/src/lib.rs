@@ -64,7 +64,8 @@
 //! chosen by reservoir sampling so every item of the step has the same chance, not just the first
 //! ones), `full` (every item). An item's
 //! details are capped at [`Config::max_details_bytes`] (4 KiB by default); bigger details are
-//! replaced by `{"_xray_truncated": true, "bytes": N, "preview": "…"}`.
+//! replaced by `{"_xray_truncated": true, "limit_bytes": N, "preview": "…"}` (`N` the cap, the
+//! preview the first half of the cap's worth of their JSON).
 //!
 //! # Where the data goes
 //! Recording only touches memory. Finished steps and runs go through a bounded queue to one

@@ -444,3 +444,34 @@ fn the_guard_its_handles_and_other_threads_record_into_one_step() {
     assert_eq!(s["acceptances"]["samples"][2]["details"], "outer");
     assert_eq!(s["input_count"], 10 + 30 + 3 + 3 + 2);
 }
+
+#[test]
+fn entered_contexts_can_be_left_in_any_order() {
+    let server = TestServer::start(Backend::Sqlite);
+    let (xray, _spool) = client(&server, "order");
+    let run = xray.run(());
+    let outer = run.step("outer", StepType::Filter);
+    let inner = run.step("inner", StepType::Filter);
+    let entered_outer = outer.enter();
+    let entered_inner = inner.enter();
+    // Left out of order: the inner step is still entered, so it stays current.
+    drop(entered_outer);
+    xray::current_step().reject(1u64, "while_inner", ());
+    drop(entered_inner);
+    xray::current_step().reject(2u64, "nowhere", ());
+    outer.finish();
+    inner.finish();
+    let run_id = run.id().unwrap().to_string();
+    run.finish().unwrap();
+    let stored = support::run(&server.url, &run_id);
+    let steps = stored["steps"].as_array().unwrap();
+    let step = |name: &str| steps.iter().find(|s| s["name"] == name).unwrap().clone();
+    assert_eq!(step("inner")["rejections"]["while_inner"]["count"], 1);
+    assert!(step("outer")["rejections"].get("while_inner").is_none());
+    for s in steps {
+        assert!(
+            s["rejections"].get("nowhere").is_none(),
+            "no step was current"
+        );
+    }
+}

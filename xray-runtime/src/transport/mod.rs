@@ -246,6 +246,7 @@ impl Shipper {
             spool_backoff: SPOOL_RETRY_MIN,
             poison: std::collections::HashMap::new(),
             stored_posts: 0,
+            away: false,
         };
         let handle = std::thread::Builder::new()
             .name("xray-shipper".into())
@@ -440,6 +441,8 @@ struct Worker {
     poison: std::collections::HashMap<String, (u32, u64)>,
     /// Requests the server stored so far.
     stored_posts: u64,
+    /// The server was away at the last try (and the user was told).
+    away: bool,
 }
 
 impl Worker {
@@ -494,10 +497,30 @@ impl Worker {
         }
     }
 
-    /// The server failed: wait before trying the spool again, twice as long each time.
-    fn back_off(&mut self) {
+    /// The server is away (`reason`): wait before trying the spool again, twice as long each
+    /// time; say so once, when it goes away.
+    fn back_off(&mut self, reason: &str) {
         self.spool_retry_at = Instant::now() + self.spool_backoff;
         self.spool_backoff = (self.spool_backoff * 2).min(SPOOL_RETRY_MAX);
+        if !self.away {
+            self.away = true;
+            let endpoint = &self.shared.endpoint;
+            match (self.shared.mode, &self.shared.spool) {
+                (OfflineMode::Buffer, Some(spool)) => tracing::warn!(
+                    "X-Ray cannot deliver to {endpoint} ({reason}): keeping events in the spool \
+                     {} and re-sending them when it is back",
+                    spool.dir().display()
+                ),
+                (OfflineMode::Fail, _) => tracing::warn!(
+                    "X-Ray cannot deliver to {endpoint} ({reason}): the next flush or run end \
+                     reports it"
+                ),
+                _ => tracing::warn!(
+                    "X-Ray cannot deliver to {endpoint} ({reason}): dropping events (counted in \
+                     stats) until it is back"
+                ),
+            }
+        }
     }
 
     fn drain_queue(&mut self) {
@@ -578,7 +601,7 @@ impl Worker {
             // would cost a request and a backoff per event against a server failing on all.
             Delivery::Retry(reason) | Delivery::ServerError(reason) => {
                 self.shared.offline(&body, n, &reason);
-                self.back_off();
+                self.back_off(&reason);
             }
             // Events the server refuses must not hold back the others: halve the batch until
             // each refused one stands alone.
@@ -601,6 +624,10 @@ impl Worker {
     fn stored(&mut self, name: Option<&str>) {
         self.stored_posts += 1;
         self.spool_backoff = SPOOL_RETRY_MIN;
+        if self.away {
+            self.away = false;
+            tracing::info!("X-Ray delivers to {} again", self.shared.endpoint);
+        }
         if let Some(name) = name {
             self.poison.remove(name);
         }
@@ -634,7 +661,7 @@ impl Worker {
             return;
         }
         let mut set_aside = Vec::new();
-        let mut away = false;
+        let mut away = None;
         while let Some(file) = spool.claim_oldest() {
             let body = match spool.read(&file) {
                 Ok(b) => b,
@@ -659,9 +686,9 @@ impl Worker {
                     self.stored(Some(file.name()));
                     spool.done(file);
                 }
-                Delivery::Retry(_) => {
+                Delivery::Retry(reason) => {
                     spool.release(file);
-                    away = true;
+                    away = Some(reason);
                     break;
                 }
                 Delivery::ServerError(reason) => {
@@ -681,7 +708,7 @@ impl Worker {
                     // Two failures in a row with nothing stored between: the server is failing
                     // on everything for now.
                     if set_aside.len() >= 2 && set_aside[set_aside.len() - 2].1 == then_stored {
-                        away = true;
+                        away = Some(reason);
                         break;
                     }
                     if self.closing {
@@ -699,8 +726,12 @@ impl Worker {
                 }
             }
         }
-        if away || !set_aside.is_empty() {
-            self.back_off();
+        if let Some(reason) = away {
+            self.back_off(&reason);
+        } else if !set_aside.is_empty() {
+            // Storing others: the server is there, only not for these batches yet.
+            self.spool_retry_at = Instant::now() + self.spool_backoff;
+            self.spool_backoff = (self.spool_backoff * 2).min(SPOOL_RETRY_MAX);
         }
         for (file, _) in set_aside {
             spool.release(file);
@@ -731,7 +762,7 @@ impl Worker {
             }
             Delivery::Retry(reason) => {
                 self.shared.offline(&body, n, &reason);
-                self.back_off();
+                self.back_off(&reason);
             }
             Delivery::ServerError(_) | Delivery::TooLarge(_) | Delivery::Refused(_)
                 if events.len() > 1 =>

@@ -105,6 +105,11 @@ impl Spool {
         Ok(spool)
     }
 
+    /// The folder.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The bytes of the batches in the folder, claimed or not.
     fn count_bytes(&self) -> u64 {
         fs::read_dir(&self.dir).map_or(0, |entries| {
