@@ -42,6 +42,11 @@ impl Core {
     pub(crate) fn new(config: Config) -> Arc<Core> {
         // Read now rather than on a pipeline's first reason.
         crate::literal::read_segments();
+        // A client made with `builder().client()` or from the environment cannot fail: say it
+        // here (events are then kept or dropped by the offline mode, as for a server away).
+        if let Err(e) = config.validate() {
+            tracing::warn!("{e}");
+        }
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0x9E37_79B9, |d| d.as_nanos() as u64);
@@ -267,12 +272,15 @@ impl Drop for ShutdownGuard {
 
 /// Sets up the process-wide default client used by `XRay::new` and the macros. Call it once, at
 /// start-up, before anything is recorded; without it the default comes from `XRAY_*` variables.
+/// Fails with [`XRayError::Config`] for an endpoint the SDK cannot use ([`Config::validate`])
+/// and [`XRayError::AlreadyInitialized`] on a second call.
 ///
 /// ```no_run
 /// let _xray = xray::init(xray::Config::builder().endpoint("http://xray.internal:8000").build())
 ///     .expect("first call");
 /// ```
 pub fn init(config: Config) -> Result<ShutdownGuard, XRayError> {
+    config.validate()?;
     DEFAULT
         .set(Core::new(config))
         .map_err(|_| XRayError::AlreadyInitialized)?;

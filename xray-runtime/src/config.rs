@@ -171,6 +171,28 @@ impl Config {
         ConfigBuilder(Config::from_env())
     }
 
+    /// Checks what can be checked before any event is sent: the endpoint is an `http://` URL
+    /// with a host (this build speaks no TLS: an `https://` server needs a local proxy).
+    pub fn validate(&self) -> Result<(), XRayError> {
+        let endpoint = self.endpoint.trim();
+        let Some(rest) = endpoint.strip_prefix("http://") else {
+            let why = if endpoint.starts_with("https://") {
+                "this build of the SDK speaks no TLS: use an http:// endpoint (a local \
+                 TLS-terminating proxy, for instance)"
+            } else {
+                "it must start with http://, e.g. http://127.0.0.1:8000"
+            };
+            return Err(XRayError::Config(format!("endpoint `{endpoint}`: {why}")));
+        };
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if host.is_empty() || host.starts_with(':') {
+            return Err(XRayError::Config(format!(
+                "endpoint `{endpoint}`: no host, e.g. http://127.0.0.1:8000"
+            )));
+        }
+        Ok(())
+    }
+
     /// The spool folder: the configured one, or one per endpoint under the user's cache folder.
     pub fn spool_path(&self) -> PathBuf {
         if let Some(dir) = &self.spool_dir {
@@ -273,6 +295,31 @@ impl ConfigBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endpoint_the_sdk_cannot_use_is_refused_up_front() {
+        let with = |endpoint: &str| Config::builder().endpoint(endpoint).build().validate();
+        for good in [
+            "http://127.0.0.1:8000",
+            "http://xray.internal/prefix/",
+            "http://h",
+        ] {
+            assert!(with(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "127.0.0.1:8000",
+            "https://xray.example.com",
+            "http://",
+            "http://:80",
+            "",
+        ] {
+            let err = with(bad).expect_err(bad);
+            assert!(matches!(err, XRayError::Config(_)), "{bad}: {err}");
+            assert!(err.to_string().contains("http://"), "{bad}: {err}");
+        }
+        let err = crate::init(Config::builder().endpoint("localhost:8000").build());
+        assert!(matches!(err, Err(XRayError::Config(_))), "init refuses it");
+    }
 
     #[test]
     fn zero_durations_and_counts_are_raised_to_the_least_that_works() {
