@@ -42,6 +42,7 @@ impl Core {
     pub(crate) fn new(config: Config) -> Arc<Core> {
         // Read now rather than on a pipeline's first reason.
         crate::literal::read_segments();
+        crate::panics::install();
         // A client made with `builder().client()` or from the environment cannot fail: say it
         // here (events are then kept or dropped by the offline mode, as for a server away).
         if let Err(e) = config.validate() {

@@ -90,6 +90,7 @@ mod error;
 mod item;
 mod literal;
 mod local;
+mod panics;
 #[doc(hidden)]
 pub mod __private {
     //! Used by the attributes' expansion; not a public API.

@@ -120,7 +120,7 @@ impl RunShared {
             }
             d.finished = true;
             if d.error.is_none() && std::thread::panicking() {
-                d.error = Some("panicked".into());
+                d.error = Some(crate::panics::error());
             }
             let status = if d.error.is_some() {
                 RunStatus::Failed

@@ -95,7 +95,7 @@ impl StepShared {
         }
         d.finished = true;
         if d.told.error.is_none() && std::thread::panicking() {
-            d.told.error = Some("panicked".into());
+            d.told.error = Some(crate::panics::error());
         }
         let capture = local.capture;
         let rec = match d.rec.take() {

@@ -173,14 +173,21 @@ fn errors_and_panics_fail_the_run_and_the_step() {
     assert_eq!(failed["error"], "validation failed");
     assert_eq!(failed["steps"][0]["error"], "schema mismatch");
     let exploded = support::run(&server.url, &id_panic);
-    assert_eq!(exploded["steps"][0]["error"], "panicked");
+    // The panic's message and place, as the panic hook saw them.
+    let error = exploded["steps"][0]["error"].as_str().unwrap();
+    assert!(error.starts_with("panicked at "), "{error}");
+    assert!(
+        error.contains("recording.rs:") && error.ends_with(": boom"),
+        "{error}"
+    );
     assert_eq!(
         exploded["status"], "completed",
         "the panic was caught before the run ended"
     );
     let dropped = support::run(&server.url, &id_dropped);
     assert_eq!(dropped["status"], "failed");
-    assert_eq!(dropped["error"], "panicked");
+    let error = dropped["error"].as_str().unwrap();
+    assert!(error.ends_with(": the pipeline panicked"), "{error}");
 }
 
 #[test]

@@ -1,0 +1,59 @@
+//! What a panic said and where, for a run or step guard dropped while it unwinds: the guard
+//! records it as its error (`panicked at src/filter.rs:42:9: index out of bounds`) rather than a
+//! bare "panicked".
+//!
+//! A panic hook, installed once when the first client is made, notes each panic's message and
+//! place for its thread and then calls the hook that was there before (so the default message,
+//! or another tool's hook, still runs). A hook set later by the program replaces it; guards then
+//! say "panicked" as before.
+
+use std::cell::RefCell;
+use std::panic::PanicHookInfo;
+use std::sync::Once;
+
+thread_local! {
+    /// The last panic of this thread, as its message and place.
+    static LAST: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+static HOOK: Once = Once::new();
+
+/// Installs the hook (once per process).
+pub(crate) fn install() {
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let text = describe(info);
+            let _ = LAST.try_with(|last| {
+                if let Ok(mut last) = last.try_borrow_mut() {
+                    *last = Some(text);
+                }
+            });
+            previous(info);
+        }));
+    });
+}
+
+/// `panicked at FILE:LINE:COL: MESSAGE`, as Rust's own hook words it.
+fn describe(info: &PanicHookInfo<'_>) -> String {
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+    match (info.location(), message) {
+        (Some(at), Some(m)) => format!("panicked at {at}: {m}"),
+        (Some(at), None) => format!("panicked at {at}"),
+        (None, Some(m)) => format!("panicked: {m}"),
+        (None, None) => "panicked".to_string(),
+    }
+}
+
+/// The error of a guard dropped while this thread panics: the panic's message and place when
+/// the hook saw it, else "panicked".
+pub(crate) fn error() -> String {
+    LAST.try_with(|last| last.try_borrow().ok().and_then(|l| l.clone()))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "panicked".to_string())
+}
