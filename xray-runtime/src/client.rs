@@ -118,7 +118,8 @@ pub struct XRay {
 
 impl XRay {
     /// A client for `pipeline` on the process-wide default transport ([`init`], or the
-    /// environment).
+    /// environment). A bad pipeline name (empty, over 512 bytes, NUL) is sent fitted
+    /// ([`crate::wire::fit_name`]).
     pub fn new(pipeline: impl Into<String>) -> XRay {
         XRay {
             pipeline: pipeline.into().into(),

@@ -52,7 +52,7 @@ impl Correlation {
     /// run.
     pub fn id(mut self, id: impl Into<String>) -> Correlation {
         let id = id.into();
-        if id.is_empty() || id.len() > xray_wire::MAX_CORRELATION_ID_LEN || id.contains('\0') {
+        if !xray_wire::name_is_valid(&id) {
             tracing::warn!(
                 "X-Ray: ignoring a correlation id of {} bytes (1 to {} without NUL are kept)",
                 id.len(),

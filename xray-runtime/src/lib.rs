@@ -87,6 +87,7 @@ mod config;
 mod context;
 mod correlation;
 mod error;
+mod fit;
 mod item;
 mod literal;
 mod local;

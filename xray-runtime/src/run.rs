@@ -206,7 +206,8 @@ impl Run {
         )
     }
 
-    /// Marks the run failed with this error (it still ends when its guard does).
+    /// Marks the run failed with this error (it still ends when its guard does). A NUL in the
+    /// error is sent as U+FFFD ([`crate::wire::fit_text`]), so the run still ends `failed`.
     pub fn set_error(&self, error: impl Display) {
         if let Some(s) = &self.shared {
             s.data().error = Some(error.to_string());
@@ -214,7 +215,8 @@ impl Run {
     }
 
     /// Opens a step of this run at the client's default capture level. On a no-op handle the
-    /// step becomes a run of its own (see [`crate::step`]).
+    /// step becomes a run of its own (see [`crate::step`]). A bad name (empty, over 512 bytes,
+    /// NUL) is sent fitted ([`crate::wire::fit_name`]).
     pub fn step(&self, name: impl Into<String>, step_type: StepType) -> StepGuard {
         match &self.shared {
             Some(shared) => StepGuard::open(shared.clone(), name.into(), step_type, None),
@@ -304,7 +306,7 @@ impl RunGuard {
         self.end(true)
     }
 
-    /// Ends the run as `failed` with this error.
+    /// Ends the run as `failed` with this error (a NUL in it is sent as U+FFFD, not refused).
     pub fn fail(self, error: impl Display) -> Result<(), XRayError> {
         self.run.set_error(error);
         self.end(true)

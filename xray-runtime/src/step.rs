@@ -260,17 +260,20 @@ impl Step {
 
     /// Records that `item` was rejected for `reason`, with details (anything `Serialize`; `()`
     /// for none). The count is exact; the item and details are kept per the capture level.
+    /// An empty reason or item id, one over 512 bytes or one with a NUL is sent fitted, not
+    /// refused ([`crate::wire::fit_name`]: `(empty)`, cut to end in `…`, NUL as U+FFFD).
     #[inline]
     pub fn reject<D: Serialize>(&self, item: impl IntoItemId, reason: &str, details: D) {
         self.with(|s, d| s.recorder(d).reject(item, reason, &details));
     }
 
-    /// Counts `n` rejections for `reason` without naming the items.
+    /// Counts `n` rejections for `reason` without naming the items (the reason fitted as in
+    /// [`Self::reject`]).
     pub fn reject_count(&self, reason: &str, n: u64) {
         self.with(|s, d| s.recorder(d).reject_count(reason, n));
     }
 
-    /// Records that `item` was let through.
+    /// Records that `item` was let through (its id fitted as in [`Self::reject`]).
     #[inline]
     pub fn accept(&self, item: impl IntoItemId) {
         self.with(|s, d| s.recorder(d).accept::<()>(item, None));
@@ -281,7 +284,8 @@ impl Step {
         self.with(|s, d| s.recorder(d).accept(item, Some(&details)));
     }
 
-    /// Records what the step chose, its score and why. The last decision stands.
+    /// Records what the step chose, its score and why. The last decision stands. An empty
+    /// `selected`, one over 512 bytes or with a NUL is sent fitted ([`crate::wire::fit_name`]).
     pub fn decide<D: Serialize>(&self, selected: impl IntoItemId, score: f64, details: D) {
         self.with(|s, d| {
             d.told.decision = Some(Decision {
@@ -344,7 +348,7 @@ impl Step {
         });
     }
 
-    /// Marks the step failed with this error.
+    /// Marks the step failed with this error (a NUL in it is sent as U+FFFD, not refused).
     pub fn set_error(&self, error: impl Display) {
         self.with(|_, d| d.told.error = Some(error.to_string()));
     }
@@ -444,7 +448,8 @@ impl StepGuard {
         self.step.clone()
     }
 
-    /// [`Step::reject`]. On the thread that opened the step it takes no lock.
+    /// [`Step::reject`]. On the thread that opened the step it takes no lock. A bad reason or
+    /// item id (empty, over 512 bytes, NUL) is fitted when the step ships, never refused.
     #[inline]
     pub fn reject<D: Serialize>(&self, item: impl IntoItemId, reason: &str, details: D) {
         // The details stay where the caller put them and go down by reference: moved into
@@ -539,7 +544,7 @@ impl StepGuard {
     /// Ends the step now.
     pub fn finish(self) {}
 
-    /// Ends the step as failed with this error.
+    /// Ends the step as failed with this error (a NUL in it is sent as U+FFFD, not refused).
     pub fn fail(self, error: impl Display) {
         self.step.set_error(error);
     }

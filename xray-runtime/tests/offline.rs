@@ -332,15 +332,20 @@ fn a_refused_event_does_not_take_its_batch_down_with_it() {
         .batch_interval(Duration::from_secs(60))
         .client("offline");
     let ids = record_runs(&xray, 3, "good");
-    // The server refuses pipeline names over 512 bytes: these 2 events are invalid.
-    let bad = xray.for_pipeline("p".repeat(600));
-    drop(bad.run(json!({})));
+    // A pipeline name over 512 bytes is fitted, so its run's 2 events are stored; a count over
+    // i64::MAX the server refuses, so that step's event is invalid.
+    let long = xray.for_pipeline("p".repeat(600));
+    drop(long.run(json!({})));
+    let run = xray.run(json!({}));
+    run.step("huge", StepType::Filter)
+        .reject_count("r", u64::MAX);
+    drop(run);
     let more = record_runs(&xray, 2, "good too");
     xray.flush(WAIT).unwrap();
     let stats = xray.stats();
     assert_eq!(
         (stats.sent, stats.failed, stats.spooled),
-        (20, 2, 0),
+        (24, 1, 0),
         "{stats:?}"
     );
     assert_stored(&server.url, &ids);

@@ -7,6 +7,7 @@
 mod admin;
 mod ids;
 mod json;
+mod names;
 mod request;
 mod response;
 mod taxonomy;
@@ -19,6 +20,10 @@ pub use admin::{
 };
 pub use ids::ItemId;
 pub use json::JsonText;
+pub use names::{
+    fit_name, fit_name_in_place, fit_text, fit_text_in_place, name_is_valid, text_is_valid,
+    CUT_MARK, EMPTY_NAME, MAX_NAME_LEN, NUL_REPLACEMENT,
+};
 pub use request::{
     Decision, Event, IngestBatch, ReasonSummary, RunFinished, RunRecord, RunStarted, Sample,
     StepFinished, StepRecord,

@@ -5,8 +5,8 @@
 
 use std::fmt;
 
-/// Longest correlation id accepted.
-pub const MAX_CORRELATION_ID_LEN: usize = 512;
+/// Longest correlation id accepted: a correlation id is a name ([`crate::MAX_NAME_LEN`]).
+pub const MAX_CORRELATION_ID_LEN: usize = crate::MAX_NAME_LEN;
 
 /// Why a `traceparent` or trace id is not valid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

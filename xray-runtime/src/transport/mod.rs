@@ -155,11 +155,15 @@ pub(crate) enum Outgoing {
 }
 
 impl Outgoing {
+    /// The wire event, its names and texts fitted to what the server accepts
+    /// ([`crate::fit`]): a bad name must not cost the whole event.
     fn into_event(self) -> Event {
-        match self {
+        let mut event = match self {
             Outgoing::Ready(e) => e,
             Outgoing::Step(step) => step.into_event(),
-        }
+        };
+        crate::fit::fit_event(&mut event);
+        event
     }
 }
 

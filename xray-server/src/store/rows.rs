@@ -18,8 +18,8 @@ pub const REJECTED: &str = "rejected";
 /// Outcome label of an acceptance row.
 pub const ACCEPTED: &str = "accepted";
 
-/// Longest id, pipeline, step name or reason accepted.
-pub const MAX_NAME_LEN: usize = 512;
+/// Longest id, pipeline, step name or reason accepted (the wire's rule, which the SDK fits to).
+pub use xray_wire::MAX_NAME_LEN;
 
 /// A request that is well-formed JSON but not a valid run, step or event.
 #[derive(Debug, thiserror::Error)]
@@ -554,9 +554,9 @@ pub fn rejection_rate(
     }
 }
 
-/// Whether [`check_name`] accepts `value` (without a path to name).
+/// Whether [`check_name`] accepts `value` (without a path to name): the wire's rule.
 fn name_is_valid(value: &str) -> bool {
-    !value.is_empty() && value.len() <= MAX_NAME_LEN && !value.contains('\0')
+    xray_wire::name_is_valid(value)
 }
 
 /// Refuses a name [`name_is_valid`] refuses, saying why.
@@ -583,7 +583,7 @@ fn check_name(path: &str, value: &str) -> Result<(), ValidationError> {
 /// Text columns cannot hold NUL on PostgreSQL; refuse it on both backends alike.
 fn check_text(path: &str, value: Option<&str>) -> Result<(), ValidationError> {
     match value {
-        Some(v) if v.contains('\0') => {
+        Some(v) if !xray_wire::text_is_valid(v) => {
             Err(invalid(path, "must not contain NUL (\\u0000) characters"))
         }
         _ => Ok(()),
