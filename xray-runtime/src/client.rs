@@ -127,7 +127,13 @@ impl XRay {
         }
     }
 
-    /// A client with a transport of its own.
+    /// A client with a transport of its own. When its last clone is dropped, it delivers or
+    /// spools what is left, waiting up to 5 s (call [`XRay::shutdown`] to choose the wait).
+    ///
+    /// At a normal exit of the process (`main` returning, `std::process::exit`), every live
+    /// client does the same from an exit hook. On a signal that kills the process (`SIGTERM`
+    /// from `docker stop`, say) or an abort, no hook runs: call [`XRay::shutdown`] (or
+    /// [`crate::shutdown`] for the default client) from the program's own shutdown path.
     pub fn with_config(pipeline: impl Into<String>, config: Config) -> XRay {
         XRay {
             pipeline: pipeline.into().into(),

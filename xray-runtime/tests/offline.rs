@@ -548,3 +548,21 @@ fn events_racing_a_shutdown_are_sent_or_spooled_never_lost() {
         assert_eq!(support::run(&server.url, id)["status"], "completed", "{id}");
     }
 }
+
+#[test]
+fn a_damaged_spooled_batch_is_counted_and_removed_not_resent_forever() {
+    let spool = tempfile::tempdir().unwrap();
+    std::fs::write(
+        spool.path().join("00000000000000000001-0000000001-0000000000-n3.json"),
+        b"{\"events\": [tru",
+    )
+    .unwrap();
+    let server = TestServer::start(Backend::Sqlite);
+    let xray = client(&server.url, OfflineMode::Buffer, spool.path());
+    let ids = record_runs(&xray, 1, "beside the damaged batch");
+    xray.flush(WAIT).unwrap();
+    let stats = xray.stats();
+    assert_eq!((stats.failed, stats.dropped), (3, 0), "{stats:?}");
+    assert_eq!(spool_files(spool.path()), 0);
+    assert_stored(&server.url, &ids);
+}

@@ -723,7 +723,15 @@ impl Worker {
                     // Send its events one group at a time so only the bad ones are lost (the
                     // file goes once they are stored or spooled again).
                     let events = split_body(&body);
-                    if !events.is_empty() {
+                    if events.is_empty() {
+                        // Not a request body any more (damaged on disk): nothing to re-send.
+                        tracing::warn!(
+                            "X-Ray drops a damaged spooled batch {} of {} events",
+                            file.name(),
+                            file.events
+                        );
+                        add(&self.shared.counters.failed, file.events);
+                    } else {
                         self.deliver(&events, last, true);
                     }
                     spool.done(file);
