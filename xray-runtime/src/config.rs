@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 use xray_wire::Capture;
 
-/// Where events go when the server cannot take them.
+/// Where events go when the server cannot take them: when it cannot be reached, answers 5xx
+/// after the retries, or times out (a batch of events at a time). Events it refuses as invalid
+/// (4xx) are sent apart from the rest of their batch and counted in
+/// [`Stats::failed`](crate::Stats) in every mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OfflineMode {
     /// Report it: `flush()` and the end of a run return an error. For tests.
@@ -13,6 +16,8 @@ pub enum OfflineMode {
     /// Drop the events and count them in [`Stats::dropped`](crate::Stats).
     Silent,
     /// Write them to a spool on local disk and re-send when the server is back (the default).
+    /// Nothing is given up for a 5xx: an event the server keeps failing on while it stores the
+    /// others stays spooled (apart from them) until it takes it.
     #[default]
     Buffer,
 }
@@ -119,7 +124,7 @@ impl Config {
             tracing::warn!("ignoring {name}={value}: {why}");
         }
         if let Some(v) = var("XRAY_ENDPOINT") {
-            c.endpoint = v;
+            c.endpoint = v.trim().to_string();
         }
         if let Some(v) = var("XRAY_API_KEY") {
             c.api_key = Some(ApiKey(v));
@@ -174,7 +179,7 @@ impl Config {
     /// Checks what can be checked before any event is sent: the endpoint is an `http://` URL
     /// with a host (this build speaks no TLS: an `https://` server needs a local proxy).
     pub fn validate(&self) -> Result<(), XRayError> {
-        let endpoint = self.endpoint.trim();
+        let endpoint = self.endpoint.as_str();
         let Some(rest) = endpoint.strip_prefix("http://") else {
             let why = if endpoint.starts_with("https://") {
                 "this build of the SDK speaks no TLS: use an http:// endpoint (a local \
@@ -218,7 +223,7 @@ pub struct ConfigBuilder(Config);
 impl ConfigBuilder {
     /// The server's URL.
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
-        self.0.endpoint = url.into();
+        self.0.endpoint = url.into().trim().to_string();
         self
     }
     /// The API key to send (when the server requires keys: one with the `ingest` scope).

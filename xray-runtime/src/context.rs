@@ -133,14 +133,15 @@ pub struct Entered {
 
 impl Drop for Entered {
     fn drop(&mut self) {
-        let _ = STACK.try_with(|s| {
+        let left = STACK.try_with(|s| {
             let mut stack = s.borrow_mut();
             // Nearly always the top; searched for, so a guard dropped out of order takes its
             // own context away, not a later one's.
-            if let Some(i) = stack.iter().rposition(|(entry, _)| *entry == self.entry) {
-                stack.remove(i);
-            }
+            let i = stack.iter().rposition(|(entry, _)| *entry == self.entry)?;
+            Some(stack.remove(i))
         });
+        // Dropped here, once the stack is no longer borrowed.
+        drop(left);
     }
 }
 

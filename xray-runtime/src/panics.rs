@@ -5,7 +5,8 @@
 //! A panic hook, installed once when the first client is made, notes each panic's message and
 //! place for its thread and then calls the hook that was there before (so the default message,
 //! or another tool's hook, still runs). A hook set later by the program replaces it; guards then
-//! say "panicked" as before.
+//! say "panicked" as before (what a guard reports is forgotten when a guard opens, so it never
+//! names a panic from before it).
 
 use std::cell::RefCell;
 use std::panic::PanicHookInfo;
@@ -20,6 +21,11 @@ static HOOK: Once = Once::new();
 
 /// Installs the hook (once per process).
 pub(crate) fn install() {
+    // The hook cannot be changed from a thread that is panicking (it would abort the process,
+    // e.g. for a first client made in a destructor while unwinding): a later client installs it.
+    if std::thread::panicking() {
+        return;
+    }
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
@@ -47,6 +53,22 @@ fn describe(info: &PanicHookInfo<'_>) -> String {
         (None, Some(m)) => format!("panicked: {m}"),
         (None, None) => "panicked".to_string(),
     }
+}
+
+/// Forgets this thread's last panic: a guard opening now reports only a panic that happens
+/// after it (not one caught earlier, if a later panic bypasses the hook: `resume_unwind`, or
+/// a hook the program set after ours).
+pub(crate) fn forget() {
+    if std::thread::panicking() {
+        return; // (a guard opened while unwinding: the panic in progress is still the one)
+    }
+    let _ = LAST.try_with(|last| {
+        if let Ok(mut last) = last.try_borrow_mut() {
+            if last.is_some() {
+                *last = None;
+            }
+        }
+    });
 }
 
 /// The error of a guard dropped while this thread panics: the panic's message and place when

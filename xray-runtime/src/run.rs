@@ -262,6 +262,7 @@ impl RunGuard {
         metadata: Option<Box<str>>,
         correlation: Correlation,
     ) -> RunGuard {
+        crate::panics::forget();
         let core = client.core.clone();
         let correlation = correlation
             .or(&Context::current().correlation())

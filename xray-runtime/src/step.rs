@@ -382,6 +382,7 @@ impl StepGuard {
         step_type: StepType,
         capture: Option<Capture>,
     ) -> StepGuard {
+        crate::panics::forget();
         let core: &Core = &run.core;
         let capture = capture.unwrap_or(core.config.capture);
         let clock = Arc::new(AtomicU64::new(0));

@@ -32,8 +32,8 @@ const SPOOL_RETRY_MAX: Duration = Duration::from_secs(30);
 /// Longest a request may take while shutting down (the exit hook allows 5 s in all).
 const FINAL_REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 /// Passes of the spool in which the server failed (5xx) on one spooled batch while storing
-/// others, before its events are sent one group at a time and one it still fails on alone is
-/// given up. A server that fails on everything (down, disk full) never gives an event up.
+/// others, before its events are sent one group at a time (so the ones it takes arrive); one it
+/// still fails on alone stays spooled. No 5xx ever makes an event given up in `buffer` mode.
 const POISON_TRIES: u32 = 3;
 
 /// What became of the events this client was given. Every event ends up in `sent`, `spooled`
@@ -50,8 +50,7 @@ pub struct Stats {
     /// Given up: `silent` mode while the server was away, a full queue outside `buffer` mode, or
     /// a full spool.
     pub dropped: u64,
-    /// Refused by the server as invalid, undeliverable in `fail` mode, or an event the server
-    /// kept failing on (5xx) alone while it stored the others.
+    /// Refused by the server as invalid (4xx), or undeliverable in `fail` mode.
     pub failed: u64,
 }
 
@@ -440,9 +439,9 @@ struct Worker {
     attempts: u32,
     spool_retry_at: Instant,
     spool_backoff: Duration,
-    /// Spooled batches the server failed on (5xx): passes in which it did while storing others,
-    /// and `stored_posts` at its last failure.
-    poison: std::collections::HashMap<String, (u32, u64)>,
+    /// Spooled batches the server failed on (5xx), by [`body_key`]: passes in which it did
+    /// while storing others, and `stored_posts` at its last failure.
+    poison: std::collections::HashMap<u64, (u32, u64)>,
     /// Requests the server stored so far.
     stored_posts: u64,
     /// The server was away at the last try (and the user was told).
@@ -624,25 +623,27 @@ impl Worker {
         }
     }
 
-    /// The server stored a request (of a spooled batch: `name`, which it failed on before).
-    fn stored(&mut self, name: Option<&str>) {
+    /// The server stored a request (a spooled batch's `body`, which it may have failed on
+    /// before).
+    fn stored(&mut self, body: Option<&[u8]>) {
         self.stored_posts += 1;
         self.spool_backoff = SPOOL_RETRY_MIN;
         if self.away {
             self.away = false;
             tracing::info!("X-Ray delivers to {} again", self.shared.endpoint);
         }
-        if let Some(name) = name {
-            self.poison.remove(name);
+        if let Some(body) = body.filter(|_| !self.poison.is_empty()) {
+            self.poison.remove(&body_key(body));
         }
     }
 
-    /// Notes that the server failed (5xx) on spooled batch `name`; returns in how many passes
-    /// it did while storing other requests since its previous failure (a server that fails on
-    /// everything is not this batch's fault).
-    fn failed_on(&mut self, name: &str) -> u32 {
+    /// Notes that the server failed (5xx) on a spooled batch's `body`; returns in how many
+    /// passes it did while storing other requests since its previous failure (a server that
+    /// fails on everything is not this batch's fault). Known by content, so a batch spooled
+    /// again under another name is still known.
+    fn failed_on(&mut self, body: &[u8]) -> u32 {
         let stored = self.stored_posts;
-        let entry = self.poison.entry(name.to_string()).or_insert((0, stored));
+        let entry = self.poison.entry(body_key(body)).or_insert((0, stored));
         if stored > entry.1 {
             entry.0 += 1;
         }
@@ -666,6 +667,8 @@ impl Worker {
         }
         let mut set_aside = Vec::new();
         let mut away = None;
+        // `stored_posts` at the last failure of a batch not known to fail alone.
+        let mut last_failure = None;
         while let Some(file) = spool.claim_oldest() {
             let body = match spool.read(&file) {
                 Ok(b) => b,
@@ -687,7 +690,7 @@ impl Worker {
             match outcome {
                 Delivery::Stored => {
                     add(&self.shared.counters.resent, file.events);
-                    self.stored(Some(file.name()));
+                    self.stored(Some(&body));
                     spool.done(file);
                 }
                 Delivery::Retry(reason) => {
@@ -696,27 +699,34 @@ impl Worker {
                     break;
                 }
                 Delivery::ServerError(reason) => {
-                    if self.failed_on(file.name()) >= POISON_TRIES {
-                        self.poison.remove(file.name());
+                    let tries = self.failed_on(&body);
+                    // (Not while closing: one short attempt per batch then, no splitting.)
+                    if tries >= POISON_TRIES && file.events > 1 && !self.closing {
+                        self.poison.remove(&body_key(&body));
                         tracing::warn!(
                             "X-Ray server keeps failing on a spooled batch while it stores others \
                              ({reason}): sending its events one group at a time"
                         );
                         let events = split_body(&body);
-                        self.isolate(&events, last);
-                        spool.done(file);
-                        continue;
+                        if !events.is_empty() {
+                            self.isolate(&events, last);
+                            spool.done(file);
+                            continue;
+                        }
                     }
-                    let then_stored = self.stored_posts;
-                    set_aside.push((file, then_stored));
-                    // Two failures in a row with nothing stored between: the server is failing
-                    // on everything for now.
-                    if set_aside.len() >= 2 && set_aside[set_aside.len() - 2].1 == then_stored {
-                        away = Some(reason);
-                        break;
-                    }
+                    set_aside.push(file);
                     if self.closing {
                         break;
+                    }
+                    // Two failures in a row with nothing stored between, on batches not known
+                    // to fail while others are stored: the server is failing on everything for
+                    // now. (A known one says nothing: a few of them must not hold up the rest.)
+                    if tries == 0 {
+                        if last_failure == Some(self.stored_posts) {
+                            away = Some(reason);
+                            break;
+                        }
+                        last_failure = Some(self.stored_posts);
                     }
                 }
                 Delivery::TooLarge(_) | Delivery::Refused(_) => {
@@ -745,7 +755,7 @@ impl Worker {
             self.spool_retry_at = Instant::now() + self.spool_backoff;
             self.spool_backoff = (self.spool_backoff * 2).min(SPOOL_RETRY_MAX);
         }
-        for (file, _) in set_aside {
+        for file in set_aside {
             spool.release(file);
         }
         self.shared
@@ -754,46 +764,112 @@ impl Worker {
     }
 
     /// Sends the events of a spooled batch the server kept failing on while it stored others,
-    /// halving it until each event it still fails on stands alone; such an event is given up
-    /// (counted as failed). If the server goes away meanwhile, the rest is spooled again.
+    /// halving it so the events it takes are stored. An event it still fails on alone is
+    /// spooled again on its own, never given up (a 5xx is the server's fault: fixed, it will
+    /// take the event); one it refuses (4xx) is given up, counted as failed. If the server
+    /// goes away meanwhile (no connection, or more failures in a row than halving down to one
+    /// event takes), what is left is spooled again whole.
     fn isolate(&mut self, events: &[Vec<u8>], last: bool) {
-        if events.is_empty() {
-            return;
-        }
-        let body = assemble(events);
-        let n = events.len() as u64;
-        let sender = if last || self.closing {
-            &self.final_sender
-        } else {
-            &self.sender
-        };
-        match sender.post(&body) {
-            Delivery::Stored => {
-                add(&self.shared.counters.resent, n);
-                self.stored(None);
+        let stored_before = self.stored_posts;
+        // Failures in a row: reaching one event from the whole batch takes log2(n) + 1.
+        let limit = (usize::BITS - events.len().leading_zeros()) as usize + 2;
+        let mut failures = 0;
+        // Events the server failed on alone: kept apart if it stores others, else kept whole.
+        let mut alone: Vec<&Vec<u8>> = Vec::new();
+        // Groups still to send, the next one last (so they go in order).
+        let mut todo = vec![events];
+        while let Some(group) = todo.pop() {
+            let body = assemble(group);
+            let n = group.len() as u64;
+            let sender = if last || self.closing {
+                &self.final_sender
+            } else {
+                &self.sender
+            };
+            let outcome = sender.post(&body);
+            if matches!(outcome, Delivery::ServerError(_)) {
+                failures += 1;
             }
-            Delivery::Retry(reason) => {
-                self.shared.offline(&body, n, &reason);
-                self.back_off(&reason);
-            }
-            Delivery::ServerError(_) | Delivery::TooLarge(_) | Delivery::Refused(_)
-                if events.len() > 1 =>
-            {
-                let (a, b) = events.split_at(events.len() / 2);
-                self.isolate(a, last);
-                self.isolate(b, last);
-            }
-            Delivery::ServerError(reason)
-            | Delivery::TooLarge(reason)
-            | Delivery::Refused(reason) => {
-                tracing::warn!("X-Ray gives up an event the server cannot store: {reason}");
-                add(&self.shared.counters.failed, 1);
-                if self.shared.mode == OfflineMode::Fail {
-                    self.shared.note_error(reason);
+            match outcome {
+                Delivery::Stored => {
+                    add(&self.shared.counters.resent, n);
+                    self.stored(None);
+                    failures = 0;
+                }
+                Delivery::Retry(reason) => {
+                    self.isolate_gave_way(group, &mut todo, &mut alone, &reason);
+                    return;
+                }
+                Delivery::ServerError(reason) if failures > limit => {
+                    self.isolate_gave_way(group, &mut todo, &mut alone, &reason);
+                    return;
+                }
+                Delivery::ServerError(_) | Delivery::TooLarge(_) | Delivery::Refused(_)
+                    if group.len() > 1 =>
+                {
+                    let (a, b) = group.split_at(group.len() / 2);
+                    todo.push(b);
+                    todo.push(a);
+                }
+                Delivery::ServerError(_) => alone.extend(group),
+                Delivery::TooLarge(reason) | Delivery::Refused(reason) => {
+                    tracing::warn!("X-Ray server refused an event: {reason}");
+                    add(&self.shared.counters.failed, 1);
+                    if self.shared.mode == OfflineMode::Fail {
+                        self.shared.note_error(reason);
+                    }
                 }
             }
         }
+        if self.stored_posts > stored_before {
+            for event in alone {
+                tracing::warn!(
+                    "X-Ray server fails on one event while it stores the others: keeping it in \
+                     the spool"
+                );
+                let body = assemble(std::slice::from_ref(event));
+                // Known from now on: its failures do not make the server look away.
+                self.poison
+                    .insert(body_key(&body), (POISON_TRIES, self.stored_posts));
+                self.shared.offline(&body, 1, "the server fails on it");
+            }
+        } else if !alone.is_empty() {
+            let rest: Vec<Vec<u8>> = alone.into_iter().cloned().collect();
+            self.shared.offline(
+                &assemble(&rest),
+                rest.len() as u64,
+                "the server fails on them",
+            );
+        }
     }
+
+    /// [`Worker::isolate`] when the server went away: `group`, the groups still to send and
+    /// the events it failed on alone are spooled again, whole, in their order.
+    fn isolate_gave_way(
+        &mut self,
+        group: &[Vec<u8>],
+        todo: &mut Vec<&[Vec<u8>]>,
+        alone: &mut Vec<&Vec<u8>>,
+        reason: &str,
+    ) {
+        let rest: Vec<Vec<u8>> = alone
+            .drain(..)
+            .chain(group)
+            .chain(todo.drain(..).rev().flatten())
+            .cloned()
+            .collect();
+        self.shared
+            .offline(&assemble(&rest), rest.len() as u64, reason);
+        self.back_off(reason);
+    }
+}
+
+/// What a spooled batch is known by in [`Worker::poison`]: a hash of its body.
+fn body_key(body: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// The events of a request body, each as its own JSON.

@@ -126,18 +126,25 @@ impl Spool {
         })
     }
 
-    /// Spools one request body of `events` events, flushed to the disk if `durable` (not on a
-    /// pipeline's thread: a sync takes hundreds of microseconds). `Ok(false)`: the spool is
-    /// full, nothing written.
-    pub(crate) fn write(&self, body: &[u8], events: u64, durable: bool) -> io::Result<bool> {
+    /// Spools one request body of `events` events. `from_shipper`: on the shipper's thread, it
+    /// is synced to the disk, and a folder that seems full is counted again first; a pipeline's
+    /// thread does neither (a sync takes hundreds of microseconds, listing the folder more).
+    /// `Ok(false)`: the spool is full, nothing written.
+    pub(crate) fn write(&self, body: &[u8], events: u64, from_shipper: bool) -> io::Result<bool> {
         let len = body.len() as u64;
+        let recount = {
+            let bytes = lock(&self.bytes);
+            // Other processes and clients sharing the folder may have re-sent and removed
+            // batches since: the shipper's thread counts again rather than refuse on an old
+            // figure (not a pipeline's thread: listing the folder takes time), without the lock.
+            from_shipper && bytes.0 + len > self.max_bytes && bytes.1.elapsed() >= RECOUNT_AFTER
+        };
+        if recount {
+            let counted = self.count_bytes();
+            *lock(&self.bytes) = (counted, Instant::now());
+        }
         {
             let mut bytes = lock(&self.bytes);
-            if bytes.0 + len > self.max_bytes && bytes.1.elapsed() >= RECOUNT_AFTER {
-                // Other processes and clients sharing the folder may have re-sent and removed
-                // batches since: count again rather than refuse on an old figure.
-                *bytes = (self.count_bytes(), Instant::now());
-            }
             if bytes.0 + len > self.max_bytes {
                 return Ok(false);
             }
@@ -145,7 +152,7 @@ impl Spool {
             // shipper's thread must not hold up a pipeline's thread spooling at the same time).
             bytes.0 += len;
         }
-        let written = self.write_file(body, events, durable);
+        let written = self.write_file(body, events, from_shipper);
         if written.is_err() {
             let mut bytes = lock(&self.bytes);
             bytes.0 = bytes.0.saturating_sub(len);
@@ -222,6 +229,13 @@ impl Spool {
     /// The batch could not be delivered now: put it back, still first in line.
     pub(crate) fn release(&self, file: SpoolFile) {
         let _ = fs::rename(&file.path, &file.original);
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        // Its claims are no longer held by a live spool: a later one may release them.
+        lock(&OURS).retain(|token| *token != self.claimant);
     }
 }
 
