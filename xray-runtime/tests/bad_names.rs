@@ -4,20 +4,9 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::time::Duration;
+use support::fail_mode_client as client;
 use support::*;
-use xray::{Capture, OfflineMode, StepType, XRay};
-
-fn client(server: &TestServer, pipeline: &str) -> (XRay, tempfile::TempDir) {
-    let spool = tempfile::tempdir().unwrap();
-    let xray = XRay::builder()
-        .endpoint(&server.url)
-        .offline_mode(OfflineMode::Fail)
-        .spool_dir(spool.path())
-        .batch_interval(Duration::from_millis(20))
-        .client(pipeline);
-    (xray, spool)
-}
+use xray::{Capture, StepType};
 
 /// The item ids of a rejection reason's samples.
 fn ids(reason: &Value) -> Vec<String> {

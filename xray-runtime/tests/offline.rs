@@ -194,19 +194,11 @@ fn a_server_failing_on_everything_loses_nothing_however_often_it_is_tried() {
     resend_to_a_fresh_server(spool.path(), &ids, 12);
 }
 
-#[test]
-fn an_event_the_server_fails_on_alone_stays_spooled_and_the_others_arrive() {
-    // A server that stores everything but fails (500) on any request holding one particular
-    // event: once it has stored others meanwhile, that event's batch is split so the rest
-    // arrives; the event itself stays spooled (a 500 is the server's fault), and arrives once
-    // the server is fixed.
-    let server = TestServer::start(Backend::Sqlite);
-    let real = format!("{}/ingest", server.url);
-    let fixed = Arc::new(AtomicBool::new(false));
-    let is_fixed = fixed.clone();
-    let picky = FaultServer::answering(move |body| {
-        let poisoned = String::from_utf8_lossy(body).contains("poison_pill");
-        if poisoned && !is_fixed.load(Ordering::SeqCst) {
+/// A proxy to `real` that answers 500 instead when `fail` says so for a request body.
+fn proxy(real: &str, fail: impl Fn(&[u8]) -> bool + Send + Sync + 'static) -> FaultServer {
+    let real = format!("{real}/ingest");
+    FaultServer::answering(move |body| {
+        if fail(body) {
             return (500, r#"{"error":"injected"}"#.to_string());
         }
         let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -224,6 +216,20 @@ fn an_event_the_server_fails_on_alone_stays_spooled_and_the_others_arrive() {
             ),
             Err(e) => (502, format!("{{\"error\":\"{e}\"}}")),
         }
+    })
+}
+
+#[test]
+fn an_event_the_server_fails_on_alone_stays_spooled_and_the_others_arrive() {
+    // A server that stores everything but fails (500) on any request holding one particular
+    // event: once it has stored others meanwhile, that event's batch is split so the rest
+    // arrives; the event itself stays spooled (a 500 is the server's fault), and arrives once
+    // the server is fixed.
+    let server = TestServer::start(Backend::Sqlite);
+    let fixed = Arc::new(AtomicBool::new(false));
+    let is_fixed = fixed.clone();
+    let picky = proxy(&server.url, move |body| {
+        String::from_utf8_lossy(body).contains("poison_pill") && !is_fixed.load(Ordering::SeqCst)
     });
     let spool = tempfile::tempdir().unwrap();
     let xray = client(&picky.url, OfflineMode::Buffer, spool.path());
@@ -256,31 +262,6 @@ fn an_event_the_server_fails_on_alone_stays_spooled_and_the_others_arrive() {
         support::run(&server.url, &poisoned_id)["status"],
         "completed"
     );
-}
-
-/// A proxy to `real` that answers 500 instead when `fail` says so for a request body.
-fn proxy(real: &str, fail: impl Fn(&[u8]) -> bool + Send + Sync + 'static) -> FaultServer {
-    let real = format!("{real}/ingest");
-    FaultServer::answering(move |body| {
-        if fail(body) {
-            return (500, r#"{"error":"injected"}"#.to_string());
-        }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        match agent
-            .post(&real)
-            .header("content-type", "application/json")
-            .send(body)
-        {
-            Ok(mut res) => (
-                res.status().as_u16(),
-                res.body_mut().read_to_string().unwrap_or_default(),
-            ),
-            Err(e) => (502, format!("{{\"error\":\"{e}\"}}")),
-        }
-    })
 }
 
 /// Flushes until the spool is empty (the server is healthy by now); then every run is there.

@@ -5,21 +5,11 @@ mod support;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::Duration;
+use support::fail_mode_client as client;
 use support::*;
-use xray::{Capture, Instrument, OfflineMode, StepType, XRay};
+use xray::{Capture, Instrument, StepType};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn client(server: &TestServer, pipeline: &str) -> (XRay, tempfile::TempDir) {
-    let spool = tempfile::tempdir().unwrap();
-    let xray = XRay::builder()
-        .endpoint(&server.url)
-        .offline_mode(OfflineMode::Fail)
-        .spool_dir(spool.path())
-        .batch_interval(Duration::from_millis(20))
-        .client(pipeline);
-    (xray, spool)
-}
 
 #[test]
 fn a_run_arrives_with_exact_counts_samples_and_decision() {

@@ -30,6 +30,19 @@ pub fn run(server: &str, run_id: &str) -> Value {
     get(server, &format!("/runs/{run_id}"))
 }
 
+/// A client of `server` in `fail` mode (a delivery problem fails the test where the run ends),
+/// with a spool folder of its own and a short batch interval.
+pub fn fail_mode_client(server: &TestServer, pipeline: &str) -> (xray::XRay, tempfile::TempDir) {
+    let spool = tempfile::tempdir().unwrap();
+    let xray = xray::XRay::builder()
+        .endpoint(&server.url)
+        .offline_mode(xray::OfflineMode::Fail)
+        .spool_dir(spool.path())
+        .batch_interval(Duration::from_millis(20))
+        .client(pipeline);
+    (xray, spool)
+}
+
 /// An address nothing listens on (bound, then released).
 pub fn dead_endpoint() -> (String, std::net::SocketAddr) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
