@@ -7,7 +7,9 @@
 //! The worker thread batches events by count and by time and sends each batch to `POST /ingest`
 //! with retries and backoff; what it cannot deliver it spools (`buffer`), drops and counts
 //! (`silent`), or reports on the next flush (`fail`). Spooled batches are re-sent oldest first,
-//! and while any wait, new batches queue behind them in the spool so the server sees them in order.
+//! and while any wait, new batches queue behind them in the spool so the server sees them in order
+//! — except a batch the server fails on (5xx) while it stores others: it is set aside for the
+//! pass, so the ones after it are not held up by it.
 
 mod http;
 mod spool;
