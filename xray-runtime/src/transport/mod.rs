@@ -70,7 +70,7 @@ fn add(counter: &AtomicU64, n: u64) {
 }
 
 /// Locks a mutex, whether or not a thread panicked holding it (what it guards stays usable).
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 

@@ -7,11 +7,12 @@
 //! to `….json.claimed-{pid}`, so two processes never send the same file at once; a claim left by a
 //! process that died is released at start-up. Re-sending is safe because ingest is idempotent.
 
+use super::lock;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The claim tokens of the spools this process has open: a claim with this process's pid but
@@ -21,10 +22,6 @@ static OURS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// Least time between two counts of the folder's bytes when the cap seems reached (other
 /// processes and clients sharing the folder remove what they re-send).
 const RECOUNT_AFTER: Duration = Duration::from_millis(250);
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// One spooled batch.
 #[derive(Debug)]

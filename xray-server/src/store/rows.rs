@@ -9,8 +9,8 @@ use diesel::prelude::*;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use xray_wire::{
-    Capture, Decision, Event, IngestBatch, ItemId, JsonText, ReasonSummary, RunRecord, RunStatus,
-    RunSummary, Sample, StepRecord, StepType, StepView, Timestamp,
+    name_is_valid, Capture, Decision, Event, IngestBatch, ItemId, JsonText, ReasonSummary,
+    RunRecord, RunStatus, RunSummary, Sample, StepRecord, StepType, StepView, Timestamp,
 };
 
 /// Outcome label of a rejection row.
@@ -554,12 +554,7 @@ pub fn rejection_rate(
     }
 }
 
-/// Whether [`check_name`] accepts `value` (without a path to name): the wire's rule.
-fn name_is_valid(value: &str) -> bool {
-    xray_wire::name_is_valid(value)
-}
-
-/// Refuses a name [`name_is_valid`] refuses, saying why.
+/// Refuses a name the wire's rule ([`name_is_valid`]) refuses, saying why.
 fn check_name(path: &str, value: &str) -> Result<(), ValidationError> {
     if name_is_valid(value) {
         return Ok(());
