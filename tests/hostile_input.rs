@@ -1,6 +1,6 @@
 //! Hostile input, by hand, on SQLite and PostgreSQL: deep nesting, huge strings, bytes that are
 //! not UTF-8, negative counts, numbers JSON cannot carry, ids with SQL and path characters, and
-//! 10,000 reasons in one step. Each is refused with a 4xx that names what is wrong, or stored as
+//! 10,000 reasons in one step, and method-override headers. Each is refused with a 4xx that names what is wrong, or stored as
 //! sent and read back the same; either way the server stays up and serves what it had before.
 
 mod support;
@@ -18,6 +18,7 @@ on_both_backends!(
     ten_thousand_reasons_in_one_step_read_back_exactly,
     extreme_times_and_durations_read_back_as_rfc3339,
     a_step_id_of_another_run_is_409_and_changes_nothing,
+    method_override_headers_are_ignored,
 );
 
 /// A server with one run stored before the hostile requests, to check it is still served after.
@@ -585,5 +586,56 @@ fn a_step_id_of_another_run_is_409_and_changes_nothing(backend: Backend) {
         json!({"r": {"count": 1, "samples": [{"item_id": "a1"}]}}),
     ));
     assert_eq!(g.api.ok("/runs/first"), first);
+    g.still_serves();
+}
+
+/// `X-HTTP-Method-Override` and its cousins change nothing: a GET stays a read (it deletes
+/// nothing) and a POST stays a write; the route, and so the key scope, is the real method's.
+fn method_override_headers_are_ignored(backend: Backend) {
+    let g = Guarded::start(TestServer::start(backend));
+    let (status, rule) = g.api.post(
+        "/alerts",
+        &json!({"name": "failures", "webhook_url": "http://127.0.0.1:9/hook",
+                "condition": {"kind": "run_failed", "pipeline": "p"}}),
+    );
+    assert_eq!(status, 201, "{rule}");
+    let rule_path = format!("/alerts/{}", rule["alert_id"].as_str().expect("alert_id"));
+    let overrides = [
+        "X-HTTP-Method-Override",
+        "X-HTTP-Method",
+        "X-Method-Override",
+    ];
+    for header in overrides {
+        for path in [rule_path.as_str(), "/runs/stored_before"] {
+            let mut res = agent()
+                .get(g.api.server.at(path))
+                .header(header, "DELETE")
+                .call()
+                .expect("GET");
+            let body = res.body_mut().read_to_string().expect("read body");
+            assert_eq!(
+                res.status().as_u16(),
+                200,
+                "GET {path} with {header}: {body}"
+            );
+        }
+        let run_id = format!("posted_with_{}", header.to_ascii_lowercase());
+        let mut res = agent()
+            .post(g.api.server.at("/runs"))
+            .header(header, "GET")
+            .send_json(seed_run(&run_id, 1))
+            .expect("POST");
+        let body = res.body_mut().read_to_string().expect("read body");
+        assert_eq!(
+            res.status().as_u16(),
+            201,
+            "POST /runs with {header}: {body}"
+        );
+        assert_eq!(
+            g.api.ok(&format!("/runs/{run_id}"))["run_id"],
+            run_id.as_str()
+        );
+    }
+    assert_eq!(g.api.ok(&rule_path)["alert_id"], rule["alert_id"]);
     g.still_serves();
 }

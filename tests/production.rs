@@ -168,6 +168,13 @@ fn call(
             }
             r.call()
         }
+        ("HEAD", _) => {
+            let mut r = agent.head(&url);
+            if let Some(a) = &auth {
+                r = r.header("authorization", a);
+            }
+            r.call()
+        }
         ("DELETE", _) => {
             let mut r = agent.delete(&url);
             if let Some(a) = &auth {
@@ -208,8 +215,9 @@ fn api_keys_open_each_route_to_its_scope_only(backend: Backend) {
         },
     );
     let run = seed_run("r1", 1);
-    // Health stays open for load balancers.
+    // Health stays open for load balancers, whether they probe with GET or HEAD.
     assert_eq!(call(&server, "GET", "/health", None, None).0, 200);
+    assert_eq!(call(&server, "HEAD", "/health", None, None).0, 200);
     // No key: 401 with a challenge and a message that says what to send.
     let (status, body, www) = call(&server, "POST", "/runs", None, Some(&run));
     assert_eq!(status, 401, "{body}");
@@ -233,6 +241,7 @@ fn api_keys_open_each_route_to_its_scope_only(backend: Backend) {
     // Reads need a read key; the ingest key cannot read.
     assert_eq!(call(&server, "GET", "/runs/r1", Some("k-in"), None).0, 403);
     assert_eq!(call(&server, "GET", "/runs/r1", None, None).0, 401);
+    assert_eq!(call(&server, "HEAD", "/runs/r1", None, None).0, 401);
     let (status, body, _) = call(&server, "GET", "/runs/r1", Some("k-read"), None);
     assert_eq!((status, body["run_id"].as_str()), (200, Some("r1")));
     assert_eq!(

@@ -2,13 +2,17 @@
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::r2d2::{
+    ConnectionManager, CustomizeConnection, HandleError, Pool, PoolError, PooledConnection,
+    R2D2Connection,
+};
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The schema, compiled into the binary and applied at start-up (one SQL for both backends).
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -26,6 +30,17 @@ pub const SQLITE_AUTOCHECKPOINT_PAGES: u32 = 4_000;
 /// Bytes a WAL file is cut back to after a checkpoint resets it (it keeps its largest size on
 /// disk otherwise).
 pub const SQLITE_WAL_SIZE_LIMIT: u64 = 64 << 20;
+
+/// How long a request waits for a connection while the database answers (the pool is busy).
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a request waits for a connection once connecting to the database has failed: a
+/// request fails fast (503 with `Retry-After`) rather than hold a worker while it is away.
+const UNREACHABLE_CHECKOUT_TIMEOUT: Duration = Duration::from_millis(250);
+/// A busy wait for a connection looks this often for the database having become unreachable.
+const CHECKOUT_SLICE: Duration = Duration::from_millis(250);
+/// The pool's own connection timeout, which also caps its back-off between attempts to
+/// reconnect (at half of it): short, so that requests find the database soon after it is back.
+const POOL_CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Any PostgreSQL advisory-lock key that is ours: serialises migrations across server processes.
 const MIGRATION_LOCK_KEY: i64 = 0x5852_4159; // "XRAY"
@@ -116,13 +131,126 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
     }
 }
 
+/// Whether the database is reachable, as the pool last found it: set when connecting to it or
+/// checking a connection fails, cleared when a connection is handed out again.
+#[derive(Debug, Default)]
+struct Reach {
+    unreachable_since: Mutex<Option<Instant>>,
+}
+
+impl Reach {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.unreachable_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn is_unreachable(&self) -> bool {
+        self.lock().is_some()
+    }
+
+    fn failed(&self, error: &dyn fmt::Display) {
+        let mut since = self.lock();
+        if since.is_none() {
+            *since = Some(Instant::now());
+            tracing::warn!(%error, "the database is unreachable: requests answer 503 until it is back");
+        } else {
+            tracing::debug!(%error, "the database is still unreachable");
+        }
+    }
+
+    fn answered(&self) {
+        if let Some(since) = self.lock().take() {
+            tracing::info!(after = ?since.elapsed(), "the database is reachable again");
+        }
+    }
+}
+
+/// The pool's error handler: every failed connect or connection check marks the database
+/// unreachable.
+#[derive(Debug)]
+struct WatchErrors(Arc<Reach>);
+
+impl HandleError<diesel::r2d2::Error> for WatchErrors {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        self.0.failed(&error);
+    }
+}
+
+/// A connection pool that fails fast while its database is unreachable: a checkout waits up to
+/// 30 s for a busy pool, but only a moment once connecting has failed, and the pool keeps
+/// reconnecting on its own, so requests succeed again as soon as the database is back.
+pub struct Gated<C: R2D2Connection + 'static> {
+    pool: Pool<ConnectionManager<C>>,
+    reach: Arc<Reach>,
+}
+
+impl<C: R2D2Connection + 'static> Clone for Gated<C> {
+    fn clone(&self) -> Self {
+        Gated {
+            pool: self.pool.clone(),
+            reach: self.reach.clone(),
+        }
+    }
+}
+
+impl<C: R2D2Connection + 'static> Gated<C> {
+    fn build(
+        url: &str,
+        pool_size: u32,
+        customize: Option<Box<dyn CustomizeConnection<C, diesel::r2d2::Error>>>,
+    ) -> Gated<C> {
+        let reach = Arc::new(Reach::default());
+        let mut builder = Pool::builder()
+            .max_size(pool_size.max(1))
+            .connection_timeout(POOL_CONNECTION_TIMEOUT)
+            .error_handler(Box::new(WatchErrors(reach.clone())));
+        if let Some(customize) = customize {
+            builder = builder.connection_customizer(customize);
+        }
+        // Unchecked: the pool connects in the background; start-up waits for its first
+        // connection with `get_timeout` (the pool's own check would give up after 2 s).
+        let pool = builder.build_unchecked(ConnectionManager::<C>::new(url));
+        Gated { pool, reach }
+    }
+
+    /// A connection: waits while the pool is busy, fails within a moment while the database
+    /// is unreachable.
+    pub fn get(&self) -> Result<PooledConnection<ConnectionManager<C>>, PoolError> {
+        if self.reach.is_unreachable() {
+            return self.get_timeout(UNREACHABLE_CHECKOUT_TIMEOUT);
+        }
+        let deadline = Instant::now() + CHECKOUT_TIMEOUT;
+        loop {
+            let slice = CHECKOUT_SLICE.min(deadline.saturating_duration_since(Instant::now()));
+            match self.get_timeout(slice) {
+                Ok(conn) => return Ok(conn),
+                Err(e) if self.reach.is_unreachable() || Instant::now() >= deadline => {
+                    return Err(e)
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// A connection, waiting at most `timeout`.
+    pub fn get_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<PooledConnection<ConnectionManager<C>>, PoolError> {
+        let conn = self.pool.get_timeout(timeout)?;
+        self.reach.answered();
+        Ok(conn)
+    }
+}
+
 /// A pool of connections to one of the two backends.
 #[derive(Clone)]
 pub enum Db {
     /// Embedded SQLite.
-    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    Sqlite(Gated<SqliteConnection>),
     /// PostgreSQL.
-    Postgres(Pool<ConnectionManager<PgConnection>>),
+    Postgres(Gated<PgConnection>),
 }
 
 impl Db {
@@ -145,13 +273,8 @@ impl Db {
                     "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL;"
                 ))?;
                 drop(first);
-                let pool = Pool::builder()
-                    .max_size(pool_size.max(1))
-                    .connection_timeout(Duration::from_secs(30))
-                    .connection_customizer(Box::new(SqlitePragmas))
-                    .build(ConnectionManager::<SqliteConnection>::new(path))
-                    .map_err(connect_err)?;
-                let mut conn = pool.get().map_err(connect_err)?;
+                let pool = Gated::build(path, pool_size, Some(Box::new(SqlitePragmas)));
+                let mut conn = pool.get_timeout(CHECKOUT_TIMEOUT).map_err(connect_err)?;
                 for migrations in [MIGRATIONS, SQLITE_MIGRATIONS] {
                     conn.run_pending_migrations(migrations)
                         .map_err(|e| DbError::Migrate(e.to_string()))?;
@@ -159,12 +282,8 @@ impl Db {
                 Ok(Db::Sqlite(pool))
             }
             DatabaseUrl::Postgres(pg) => {
-                let pool = Pool::builder()
-                    .max_size(pool_size.max(1))
-                    .connection_timeout(Duration::from_secs(30))
-                    .build(ConnectionManager::<PgConnection>::new(pg))
-                    .map_err(connect_err)?;
-                let mut conn = pool.get().map_err(connect_err)?;
+                let pool = Gated::<PgConnection>::build(pg, pool_size, None);
+                let mut conn = pool.get_timeout(CHECKOUT_TIMEOUT).map_err(connect_err)?;
                 // Several servers may start at once against one database: one migrates at a time.
                 diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
                     .execute(&mut *conn)?;

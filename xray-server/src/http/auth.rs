@@ -77,9 +77,9 @@ impl fmt::Debug for ApiKeys {
     }
 }
 
-/// Where a request needs no key.
+/// Where a request needs no key (a `HEAD` probe of a public page is as public as its `GET`).
 fn is_public(method: &Method, path: &str) -> bool {
-    method == Method::GET
+    (method == Method::GET || method == Method::HEAD)
         && (path == "/"
             || path == "/health"
             || path == "/openapi.json"

@@ -48,8 +48,30 @@ impl From<actix_web::error::BlockingError> for ApiError {
     }
 }
 
+/// Seconds a client is asked to wait before trying again after a 503.
+const RETRY_AFTER_SECS: &str = "1";
+
 impl ApiError {
+    /// The database is busy or unreachable, or the server is stopping: worth trying again soon.
+    fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        matches!(
+            self,
+            ApiError::Store(
+                StoreError::Unavailable(_)
+                    | StoreError::Busy(_)
+                    | StoreError::Query(Error::DatabaseError(
+                        DatabaseErrorKind::ClosedConnection,
+                        _
+                    ))
+            ) | ApiError::ShuttingDown
+        )
+    }
+
     fn code(&self) -> &'static str {
+        if self.is_unavailable() {
+            return "unavailable";
+        }
         match self {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound(_) => "not_found",
@@ -67,6 +89,9 @@ impl ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
+        if self.is_unavailable() {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -91,6 +116,9 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(status);
         if status == StatusCode::UNAUTHORIZED {
             res.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            res.insert_header((actix_web::http::header::RETRY_AFTER, RETRY_AFTER_SECS));
         }
         if let ApiError::MethodNotAllowed { allow, .. } = self {
             res.insert_header((actix_web::http::header::ALLOW, allow.as_str()));

@@ -382,6 +382,21 @@ pub async fn health(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
     }))
 }
 
+/// `HEAD /health`: as `GET /health`, without the body (a load balancer's probe).
+#[utoipa::path(
+    head,
+    path = "/health",
+    tag = "meta",
+    responses(
+        (status = 200, description = "The database answers."),
+        (status = 400, description = "A query parameter (none are accepted)."),
+        (status = 503, description = "The database is busy or unreachable."),
+    )
+)]
+pub async fn health_probe(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
+    health(req, state).await
+}
+
 /// Anything else: a JSON 405 (with `Allow`) for a known path with another method, else a JSON
 /// 404; both list the endpoints.
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse> {

@@ -101,6 +101,7 @@ macro_rules! route {
 /// [`openapi::ApiDoc`]'s `paths(...)`.
 pub const ROUTES: &[Route] = &[
     route!(get "/health" => handlers::health),
+    route!(head "/health" => handlers::health_probe),
     route!(post "/ingest" => handlers::ingest),
     route!(get "/runs" => handlers::list_runs),
     route!(post "/runs" => handlers::post_run),

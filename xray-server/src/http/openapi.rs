@@ -16,6 +16,7 @@ use utoipa::OpenApi;
     ),
     paths(
         super::handlers::health,
+        super::handlers::health_probe,
         super::handlers::ingest,
         super::handlers::list_runs,
         super::handlers::post_run,

@@ -744,9 +744,14 @@ impl Store {
         }
     }
 
-    /// Checks that the database answers.
+    /// Checks that the database answers, within a second: waits at most 800 ms for a
+    /// connection, so that a health probe gets its answer (503 when unreachable) in time.
     pub fn ping(&self) -> Result<(), StoreError> {
-        with_conn!(&self.db, c => Ok(c.ping()?))
+        const WAIT: Duration = Duration::from_millis(800);
+        match &self.db {
+            Db::Sqlite(pool) => Ok(pool.get_timeout(WAIT)?.ping()?),
+            Db::Postgres(pool) => Ok(pool.get_timeout(WAIT)?.ping()?),
+        }
     }
 
     /// Every pipeline with stored runs.
