@@ -7,8 +7,8 @@
 //! `Result`s their error (and, as output, their `Ok` value).
 
 use crate::context::{Context, Instrument, Instrumented};
+use crate::json::{capped_debug, capped_json};
 use crate::run::RunGuard;
-use crate::sampling::{capped_debug, capped_json};
 use crate::step::{Step, StepGuard};
 use crate::XRay;
 use pin_project_lite::pin_project;
@@ -317,6 +317,12 @@ impl<F: Future, P: FnOnce(String)> Future for Traced<F, P> {
             }
         }
     }
+}
+
+/// The `step` of a `#[xray::step]` body: a guard that records without a lock and hands over to
+/// the step when the body ends (the step ends when the function returns).
+pub fn body_step(step: Step) -> StepGuard {
+    StepGuard::of(step)
 }
 
 /// The context of a step handle, for the async expansion.
