@@ -29,7 +29,12 @@ fn object_text(fields: Fields) -> Option<Box<str>> {
     if fields.is_empty() {
         return None;
     }
-    let mut out = String::from("{");
+    let size: usize = fields
+        .iter()
+        .map(|(name, value)| name.len() + value.as_deref().map_or(4, str::len) + 4)
+        .sum();
+    let mut out = String::with_capacity(size + 2);
+    out.push('{');
     for (i, (name, value)) in fields.iter().enumerate() {
         if i > 0 {
             out.push(',');
