@@ -5,7 +5,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::Duration;
-use xray::{Capture, OfflineMode, StepType, XRay};
+use xray::{Capture, OfflineMode, StepGuard, StepType, XRay};
 
 struct Counting;
 
@@ -46,20 +46,26 @@ fn an_event_only_counted_allocates_nothing() {
         .max_attempts(1)
         .client("allocations");
     let run = xray.run(());
-    let reasons = ["price_too_high", "low_rating", "category_mismatch"];
+    // Rejections of typed details over three reasons; the allocations they made.
+    let reject = |step: &StepGuard, items: std::ops::Range<u64>| {
+        let before = allocations();
+        for i in items {
+            let reason = ["price_too_high", "low_rating", "category_mismatch"][(i % 3) as usize];
+            let details = Price {
+                price: i,
+                threshold: 100,
+            };
+            step.reject(i, reason, details);
+        }
+        allocations() - before
+    };
 
     // Counts only: after each reason's first event, nothing at all.
     let step = run.step_with_capture("counted", StepType::Filter, Capture::Minimal);
-    for reason in reasons {
-        step.reject(0u64, reason, ());
-    }
+    reject(&step, 0..3);
+    assert_eq!(reject(&step, 3..5000), 0);
     let before = allocations();
     for i in 0..5000u64 {
-        let details = Price {
-            price: i,
-            threshold: 100,
-        };
-        step.reject(i, reasons[(i % 3) as usize], details);
         step.accept(i);
     }
     assert_eq!(allocations() - before, 0);
@@ -67,27 +73,9 @@ fn an_event_only_counted_allocates_nothing() {
 
     // Samples: allocations grow with the events kept, not with the events recorded.
     let step = run.step("sampled", StepType::Filter);
-    for reason in reasons {
-        step.reject(0u64, reason, ());
-    }
-    let warm = allocations();
-    for i in 0..5000u64 {
-        let details = Price {
-            price: i,
-            threshold: 100,
-        };
-        step.reject(i, reasons[(i % 3) as usize], details);
-    }
-    let first = allocations() - warm;
-    let after = allocations();
-    for i in 5000..50_000u64 {
-        let details = Price {
-            price: i,
-            threshold: 100,
-        };
-        step.reject(i, reasons[(i % 3) as usize], details);
-    }
-    let next = allocations() - after;
+    reject(&step, 0..3);
+    let first = reject(&step, 3..5000);
+    let next = reject(&step, 5000..50_000);
     // 45,000 more events, of which the reservoirs keep a few hundred: a handful of buffer
     // growths at most, nothing per event.
     assert!(
