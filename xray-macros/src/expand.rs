@@ -270,7 +270,7 @@ fn expand(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
     let bind_step = if binds_step {
         quote! {
             #[allow(unused_variables)]
-            let step: ::xray::Step = __xray_body_step;
+            let step: ::xray::StepGuard = ::xray::__private::body_step(__xray_body_step);
         }
     } else {
         quote!(let _ = __xray_body_step;)

@@ -40,7 +40,8 @@
 //! to the function's (`name = "..."`); `capture = "minimal" | "sample" | "full"`. Arguments and
 //! return value are the step's input and output; when the function takes or returns a collection
 //! (`Vec`, slice, set, map, or a `Result` / `Option` of one), the input and output counts are
-//! filled in unless the body set them. A binding named `step` (an `xray::Step`) is in scope in the
+//! filled in unless the body set them. A binding named `step` (an `xray::StepGuard`: it records
+//! without a lock; `step.handle()` gives an `xray::Step` for other threads) is in scope in the
 //! body, and `xray::current_step()` works in the functions it calls.
 //!
 //! # Both

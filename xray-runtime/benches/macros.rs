@@ -117,9 +117,13 @@ fn bench(c: &mut Criterion) {
     group.bench_function("no_instrumentation", |b| {
         b.iter(|| plain(black_box(&candidates), 100))
     });
+    // Each recording variant starts with the shipper idle: the steps the one before left in
+    // its queue would otherwise take the second core from the one measured after it.
+    let _ = xray.flush(Duration::from_secs(60));
     group.bench_function("hand_written_guards", |b| {
         b.iter(|| by_hand(black_box(&candidates), 100))
     });
+    let _ = xray.flush(Duration::from_secs(60));
     group.bench_function("xray_step_attribute", |b| {
         b.iter(|| annotated(black_box(&candidates), 100))
     });

@@ -46,6 +46,8 @@ fn record(c: &mut Criterion) {
         ("xray_reject_minimal", Capture::Minimal),
         ("xray_reject_full", Capture::Full),
     ] {
+        // Each variant starts with the shipper idle (see the macros bench).
+        let _ = xray.flush(Duration::from_secs(60));
         group.bench_function(label, |b| {
             b.iter_batched(
                 || run.step_with_capture("filter", StepType::Filter, capture),
@@ -64,8 +66,30 @@ fn record(c: &mut Criterion) {
         });
     }
 
+    // Through a handle (what other threads and `current_step()` use): the step's lock, taken
+    // per event.
+    let _ = xray.flush(Duration::from_secs(60));
+    group.bench_function("xray_reject_sample_handle", |b| {
+        b.iter_batched(
+            || run.step("filter", StepType::Filter),
+            |step| {
+                let handle = step.handle();
+                for i in 0..EVENTS {
+                    let details = PriceDetails {
+                        price: 100 + i,
+                        threshold: 100,
+                    };
+                    handle.reject(black_box(i), REASONS[(i % 3) as usize], details);
+                }
+                step
+            },
+            BatchSize::PerIteration,
+        )
+    });
+
     // Details built as a `serde_json::Value` at the call site: the caller pays for building it
     // on every call, kept or not.
+    let _ = xray.flush(Duration::from_secs(60));
     group.bench_function("xray_reject_sample_json_value", |b| {
         b.iter_batched(
             || run.step("filter", StepType::Filter),
@@ -84,6 +108,7 @@ fn record(c: &mut Criterion) {
         )
     });
 
+    let _ = xray.flush(Duration::from_secs(60));
     group.bench_function("xray_accept_sample", |b| {
         b.iter_batched(
             || run.step("filter", StepType::Filter),

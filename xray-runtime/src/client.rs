@@ -3,8 +3,8 @@
 use crate::config::{Config, ConfigBuilder};
 use crate::correlation::Correlation;
 use crate::error::XRayError;
+use crate::json::capped_json;
 use crate::run::RunGuard;
-use crate::sampling::{capped_json, BufferPool};
 use crate::transport::{Shipper, Stats};
 use once_cell::sync::{Lazy, OnceCell};
 use serde::Serialize;
@@ -19,8 +19,6 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) struct Core {
     pub(crate) config: Config,
     pub(crate) shipper: Shipper,
-    /// Sample buffers of finished steps, for the next steps.
-    pub(crate) buffers: Arc<BufferPool>,
     seeds: AtomicU64,
 }
 
@@ -40,8 +38,6 @@ extern "C" fn flush_at_exit() {
 
 impl Core {
     pub(crate) fn new(config: Config) -> Arc<Core> {
-        // Read now rather than on a pipeline's first reason.
-        crate::literal::read_segments();
         crate::panics::install();
         // A client made with `builder().client()` or from the environment cannot fail: say it
         // here (events are then kept or dropped by the offline mode, as for a server away).
@@ -54,7 +50,6 @@ impl Core {
         let core = Arc::new(Core {
             shipper: Shipper::start(&config),
             config,
-            buffers: Arc::default(),
             seeds: AtomicU64::new(seed),
         });
         if let Ok(mut live) = LIVE.lock() {

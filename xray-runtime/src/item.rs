@@ -30,19 +30,17 @@ pub trait IntoItemId {
     }
 }
 
-impl IntoItemId for &str {
-    #[inline]
-    fn with_id_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
-        f(self)
-    }
+macro_rules! text_ids {
+    ($($t:ty),*) => {$(
+        impl IntoItemId for $t {
+            #[inline]
+            fn with_id_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
+                f(AsRef::<str>::as_ref(&self))
+            }
+        }
+    )*};
 }
-
-impl IntoItemId for &&str {
-    #[inline]
-    fn with_id_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
-        f(self)
-    }
-}
+text_ids!(&str, &&str, &String, Box<str>, Arc<str>, Cow<'_, str>);
 
 impl IntoItemId for String {
     #[inline]
@@ -51,34 +49,6 @@ impl IntoItemId for String {
     }
     fn into_item_id(self) -> ItemId {
         ItemId(self)
-    }
-}
-
-impl IntoItemId for &String {
-    #[inline]
-    fn with_id_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
-        f(self)
-    }
-}
-
-impl IntoItemId for Box<str> {
-    #[inline]
-    fn with_id_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
-        f(&self)
-    }
-}
-
-impl IntoItemId for Arc<str> {
-    #[inline]
-    fn with_id_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
-        f(&self)
-    }
-}
-
-impl IntoItemId for Cow<'_, str> {
-    #[inline]
-    fn with_id_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
-        f(&self)
     }
 }
 
@@ -144,6 +114,10 @@ mod tests {
         assert_eq!(text(i128::MIN), i128::MIN.to_string());
         assert_eq!(text("case_1"), "case_1");
         assert_eq!(text(&String::from("é")), "é");
+        assert_eq!(text(&"ref"), "ref");
+        assert_eq!(text(Box::<str>::from("boxed")), "boxed");
+        assert_eq!(text(Arc::<str>::from("shared")), "shared");
+        assert_eq!(text(Cow::Borrowed("cow")), "cow");
         assert_eq!(text(ItemId("x".into())), "x");
         assert_eq!(7u8.into_item_id(), ItemId("7".into()));
         assert_eq!(String::from("s").into_item_id(), ItemId("s".into()));

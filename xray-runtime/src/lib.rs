@@ -89,8 +89,7 @@ mod correlation;
 mod error;
 mod fit;
 mod item;
-mod literal;
-mod local;
+mod json;
 mod panics;
 #[doc(hidden)]
 pub mod __private {
@@ -101,7 +100,6 @@ mod private;
 mod run;
 mod sampling;
 mod step;
-mod tape;
 mod transport;
 
 pub use client::{flush, init, shutdown, stats, RunBuilder, ShutdownGuard, XRay};

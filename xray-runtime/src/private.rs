@@ -7,8 +7,8 @@
 //! `Result`s their error (and, as output, their `Ok` value).
 
 use crate::context::{Context, Instrument, Instrumented};
+use crate::json::{capped_debug, capped_json};
 use crate::run::RunGuard;
-use crate::sampling::{capped_debug, capped_json};
 use crate::step::{Step, StepGuard};
 use crate::XRay;
 use pin_project_lite::pin_project;
@@ -29,7 +29,12 @@ fn object_text(fields: Fields) -> Option<Box<str>> {
     if fields.is_empty() {
         return None;
     }
-    let mut out = String::from("{");
+    let size: usize = fields
+        .iter()
+        .map(|(name, value)| name.len() + value.as_deref().map_or(4, str::len) + 4)
+        .sum();
+    let mut out = String::with_capacity(size + 2);
+    out.push('{');
     for (i, (name, value)) in fields.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -317,6 +322,12 @@ impl<F: Future, P: FnOnce(String)> Future for Traced<F, P> {
             }
         }
     }
+}
+
+/// The `step` of a `#[xray::step]` body: a guard that records without a lock and hands over to
+/// the step when the body ends (the step ends when the function returns).
+pub fn body_step(step: Step) -> StepGuard {
+    StepGuard::of(step)
 }
 
 /// The context of a step handle, for the async expansion.

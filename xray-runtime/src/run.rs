@@ -5,12 +5,12 @@ use crate::config::OfflineMode;
 use crate::context::{Context, Entered};
 use crate::correlation::Correlation;
 use crate::error::XRayError;
-use crate::sampling::{capped_json, to_json_text};
+use crate::json::{capped_json, to_json_text};
 use crate::step::StepGuard;
 use crate::transport::Outgoing;
 use serde::Serialize;
 use std::fmt::Display;
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use xray_wire::{Capture, Event, RunFinished, RunStarted, RunStatus, StepType, Timestamp};
@@ -18,61 +18,15 @@ use xray_wire::{Capture, Event, RunFinished, RunStarted, RunStatus, StepType, Ti
 /// How long `finish()` waits for delivery in `fail` mode.
 const FAIL_MODE_FLUSH: Duration = Duration::from_secs(10);
 
-/// This process's id as last read, 0 until read and again in a child just forked.
-static PROCESS_ID: AtomicU32 = AtomicU32::new(0);
-/// Whether the fork handler that clears [`PROCESS_ID`] is registered: [`HOOK_NONE`], being
-/// registered by one thread, [`HOOK_DONE`], or [`HOOK_FAILED`]. Not a `Once`: a child forked
-/// while another thread was inside one would find it running forever.
-static FORK_HOOK: AtomicU8 = AtomicU8::new(HOOK_NONE);
-const HOOK_NONE: u8 = 0;
-const HOOK_BUSY: u8 = 1;
-const HOOK_DONE: u8 = 2;
-const HOOK_FAILED: u8 = 3;
-
-/// Runs in the child of a `fork()`: it has an id of its own, to be read again.
-extern "C" fn forked() {
-    PROCESS_ID.store(0, Ordering::Relaxed);
-}
-
-/// This process's id, read from the system once (a system call: `getpid` is not cached by the C
-/// library) and again after a `fork()`; read every time until the fork handler is in place.
-fn process_id() -> u32 {
-    let cached = PROCESS_ID.load(Ordering::Relaxed);
-    if cached != 0 {
-        return cached;
-    }
-    let hooked =
-        match FORK_HOOK.compare_exchange(HOOK_NONE, HOOK_BUSY, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => {
-                // SAFETY: registers a plain `extern "C" fn` with no arguments as the child's handler
-                // (none for the parent); it only stores to an atomic, which is async-signal-safe as
-                // a forked child requires.
-                let registered = unsafe { libc::pthread_atfork(None, None, Some(forked)) } == 0;
-                let state = if registered { HOOK_DONE } else { HOOK_FAILED };
-                FORK_HOOK.store(state, Ordering::Release);
-                registered
-            }
-            Err(state) => state == HOOK_DONE,
-        };
-    let id = std::process::id();
-    if hooked {
-        PROCESS_ID.store(id, Ordering::Relaxed);
-    }
-    id
-}
-
 /// A new random id (UUID v4, hyphenated, lower case) for a run or a step.
 ///
 /// The random bits come from a generator in user space, seeded once per thread (uuid's
-/// `fast-rng`: no system call per id). A process forked from this one would go on from the same
-/// generator state, so the process id is mixed into the first bytes: parent and child, going on
-/// from the same state, still give out different ids (the version and variant bits are left
-/// alone). The id is read once, and again in a child forked with `fork()` (a child made with a
-/// raw `clone` system call, which runs no fork handlers, would keep its parent's).
+/// `fast-rng`: no system call for them). A process forked from this one would go on from the
+/// same generator state, so the process id (read each time: a child has its own) is mixed into
+/// the first bytes; the version and variant bits are left alone.
 pub(crate) fn new_id() -> Arc<str> {
     let mut bytes = uuid::Uuid::new_v4().into_bytes();
-    for (b, p) in bytes.iter_mut().zip(process_id().to_le_bytes()) {
+    for (b, p) in bytes.iter_mut().zip(std::process::id().to_le_bytes()) {
         *b ^= p;
     }
     let mut text = uuid::Uuid::encode_buffer();
@@ -350,8 +304,8 @@ mod tests {
 
     #[test]
     fn a_forked_child_gives_out_other_ids_than_its_parent() {
-        // Read the process id and seed this thread's generator before forking: parent and
-        // child then go on from the same generator state and the same cached id.
+        // Seed this thread's generator before forking: parent and child then go on from the
+        // same generator state.
         let _ = super::new_id();
         let mut pipe = [0; 2];
         // SAFETY: a pipe into a two-element array; close-on-exec, so that no process another

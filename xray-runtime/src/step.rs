@@ -1,18 +1,19 @@
-//! Steps: one stage of a run, with what it rejected, accepted and decided, and why.
+//! Steps: one stage of a run, with what it rejected, accepted and decided, and why. A step has
+//! one recorder behind its lock, which handles and other threads record into; a guard records
+//! on its own thread without the lock (it is `Send` but not `Sync`) and hands over when it ends.
+//! Laying the finished step out as its wire record is left to the shipper's thread.
 
 use crate::client::{Core, XRay};
 use crate::context::{Context, Entered};
 use crate::item::IntoItemId;
-use crate::local::Local;
+use crate::json::{capped_json, details_json, to_json_text};
 use crate::run::{new_id, Run, RunGuard, RunShared};
-use crate::sampling::{
-    capped_json, details_json, to_json_text, Clock, Counted, Place, Recorded, Recorder, Target,
-};
+use crate::sampling::Recorder;
 use crate::transport::Outgoing;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::cell::{RefCell, RefMut};
 use std::fmt::Display;
-use std::mem::MaybeUninit;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -30,21 +31,16 @@ pub(crate) struct StepShared {
     started: Instant,
     /// The step's capture level.
     capture: Capture,
-    /// Orders the kept events of the shared recorder against the owner thread's.
+    /// Orders the kept events of all the step's recorders.
     clock: Arc<AtomicU64>,
     data: Mutex<StepData>,
 }
 
 struct StepData {
-    /// What other threads and handles record, made on the first such event (most steps
-    /// record only on the thread that opened them, through the guard).
-    rec: Option<Box<Recorder>>,
+    /// What handles recorded and guards handed over (made on the first such event).
+    rec: Option<Recorder>,
     told: Told,
     finished: bool,
-    /// The box the finished step will travel to the shipper in, allocated when the step opens:
-    /// closing the step then allocates nothing (see [`Finished`]; a step that is a run of its
-    /// own copies its output and error for the run).
-    spare: Option<Box<MaybeUninit<Finished>>>,
 }
 
 /// What a step is told about itself while it runs (through its guard and handles), moved whole
@@ -74,21 +70,39 @@ impl StepShared {
         self.run.core.config.max_io_bytes
     }
 
-    /// The shared recorder, made if this is its first event.
-    fn recorder<'d>(&self, d: &'d mut StepData) -> &'d mut Recorder {
-        d.rec.get_or_insert_with(|| {
-            let core: &Core = &self.run.core;
-            Box::new(
-                Recorder::new(self.capture, core.config.max_details_bytes, core.seed())
-                    .pooled(core.buffers.clone())
-                    .clocked(Clock::Others(self.clock.clone())),
-            )
-        })
+    /// A new, empty recorder for this step.
+    fn new_recorder(&self) -> Recorder {
+        let core: &Core = &self.run.core;
+        Recorder::new(
+            self.capture,
+            core.config.max_details_bytes,
+            core.seed(),
+            self.clock.clone(),
+        )
     }
 
-    /// Ends the step once and ships it, with what the owner thread recorded on its own;
-    /// returns a copy of its output and error for the run it is (`for_run`).
-    fn finish(&self, local: Recorder, for_run: bool) -> (Option<Box<str>>, Option<String>) {
+    /// The step's recorder, made if this is its first event.
+    fn recorder<'d>(&self, d: &'d mut StepData) -> &'d mut Recorder {
+        d.rec.get_or_insert_with(|| self.new_recorder())
+    }
+
+    /// Adds what a guard recorded on its own to the step (nothing once the step has ended).
+    fn hand_over(&self, local: Recorder) {
+        if local.is_empty() {
+            return;
+        }
+        let mut d = self.data();
+        if !d.finished {
+            d.rec = Some(match d.rec.take() {
+                Some(rec) => Recorder::merge(rec, local),
+                None => local,
+            });
+        }
+    }
+
+    /// Ends the step once and ships it; returns a copy of its output and error for the run it
+    /// is (`for_run`).
+    fn finish(&self, for_run: bool) -> (Option<Box<str>>, Option<String>) {
         let mut d = self.data();
         if d.finished {
             return (None, None);
@@ -97,12 +111,7 @@ impl StepShared {
         if d.told.error.is_none() && std::thread::panicking() {
             d.told.error = Some(crate::panics::error());
         }
-        let capture = local.capture;
-        let rec = match d.rec.take() {
-            Some(shared) => Recorder::merge(*shared, local),
-            None => local,
-        };
-        let rec = rec.into_recorded();
+        let rec = d.rec.take().unwrap_or_else(|| self.new_recorder());
         let rejected = rec.rejected_total();
         let accepted = rec.accepted_total();
         let told = &mut d.told;
@@ -130,11 +139,7 @@ impl StepShared {
             (None, None)
         };
         let told = std::mem::take(told);
-        let spare = d.spare.take();
         drop(d);
-        // Everything else (the record's texts, sorting and grouping the samples) is left to
-        // the shipper's thread: closing the step moves what it recorded into the box allocated
-        // when it opened.
         let finished = Finished {
             step_id: self.step_id.clone(),
             name: self.name.clone(),
@@ -142,27 +147,21 @@ impl StepShared {
             pipeline: self.run.pipeline.clone(),
             position: self.position,
             step_type: self.step_type,
-            capture,
             started_at: self.started_at,
             elapsed: self.started.elapsed(),
             told,
             rec,
         };
-        let core = &self.run.core;
-        let mut boxed = spare.unwrap_or_else(Box::new_uninit);
-        boxed.write(finished);
-        // SAFETY: the box was just written.
-        let boxed = unsafe { boxed.assume_init() };
-        core.shipper.send(Outgoing::Step(boxed));
+        self.run
+            .core
+            .shipper
+            .send(Outgoing::Step(Box::new(finished)));
         result
     }
 }
 
 /// A finished step on its way to the shipper's thread, which lays it out as its wire record
-/// (the record's texts, the samples sorted and grouped): closing the step only moves it, into
-/// a box allocated when the step opened. A block allocated at the close and freed by the
-/// shipper's thread (a block freed on another thread goes back to its arena under the
-/// allocator's lock) made the close wait, now and then, for that lock.
+/// (the record's texts, the samples sorted and grouped): closing the step only moves it.
 pub(crate) struct Finished {
     step_id: Arc<str>,
     name: Arc<str>,
@@ -170,12 +169,11 @@ pub(crate) struct Finished {
     pipeline: Arc<str>,
     position: u32,
     step_type: StepType,
-    capture: Capture,
     started_at: Timestamp,
     elapsed: Duration,
     /// What it was told, with the counts derived from its events where none were given.
     told: Told,
-    rec: Recorded,
+    rec: Recorder,
 }
 
 impl Finished {
@@ -192,7 +190,7 @@ impl Finished {
             position: Some(self.position),
             name: self.name.to_string(),
             step_type: self.step_type,
-            capture: self.capture,
+            capture: rec.capture(),
             input_count: told.input_count,
             output_count: told.output_count,
             started_at: Some(self.started_at),
@@ -365,14 +363,21 @@ impl Step {
 }
 
 /// An open step. It ends when finished or dropped (failed if an error was set or the thread is
-/// panicking). Derefs to [`Step`] for recording.
+/// panicking). Derefs to [`Step`] for the rest.
+///
+/// Recording through the guard takes no lock: it is `Send` but not `Sync`, so one thread at a
+/// time records through it. Give other threads a [`StepGuard::handle`]. The `step` in the body of
+/// a `#[xray::step]` function is a guard too, which hands what it recorded to the step when the
+/// body ends (the step itself ends when the function returns).
 #[must_use = "the step ends when this guard is dropped"]
 pub struct StepGuard {
     step: Step,
     /// The run this step opened for itself, when it was opened outside any run.
     own_run: Option<RunGuard>,
-    /// What the guard records on the thread that opened the step, without a lock.
-    local: Local,
+    /// What the guard records, without a lock; handed to the step when the guard drops.
+    local: RefCell<Recorder>,
+    /// Whether dropping the guard ends the step (not for the attribute's `step` in a body).
+    ends_step: bool,
 }
 
 impl StepGuard {
@@ -383,16 +388,8 @@ impl StepGuard {
         capture: Option<Capture>,
     ) -> StepGuard {
         crate::panics::forget();
-        let core: &Core = &run.core;
-        let capture = capture.unwrap_or(core.config.capture);
-        let clock = Arc::new(AtomicU64::new(0));
-        let local = Local::new(
-            Recorder::new(capture, core.config.max_details_bytes, core.seed())
-                .pooled(core.buffers.clone())
-                .clocked(Clock::Owner(clock.clone())),
-            true,
-        );
-        let shared = StepShared {
+        let capture = capture.unwrap_or(run.core.config.capture);
+        let shared = Arc::new(StepShared {
             step_id: new_id(),
             position: run.next_position(),
             name: name.into(),
@@ -400,21 +397,33 @@ impl StepGuard {
             started_at: chrono::Utc::now(),
             started: Instant::now(),
             capture,
-            clock,
+            clock: Arc::default(),
             data: Mutex::new(StepData {
                 rec: None,
                 told: Told::default(),
                 finished: false,
-                spare: Some(Box::new_uninit()),
             }),
             run,
+        });
+        let mut guard = StepGuard::of(Step {
+            shared: Some(shared),
+        });
+        guard.ends_step = true;
+        guard
+    }
+
+    /// A guard on a step that is open already, whose drop only hands over what it recorded
+    /// (the `step` in an attribute's body).
+    pub(crate) fn of(step: Step) -> StepGuard {
+        let local = match &step.shared {
+            Some(shared) => shared.new_recorder(),
+            None => Recorder::new(Capture::Minimal, 0, 1, Arc::default()),
         };
         StepGuard {
-            step: Step {
-                shared: Some(Arc::new(shared)),
-            },
+            step,
             own_run: None,
-            local,
+            local: RefCell::new(local),
+            ends_step: false,
         }
     }
 
@@ -429,17 +438,10 @@ impl StepGuard {
         let core = Core::default_core();
         let client = XRay::new(core.config.default_pipeline.clone());
         let run = client.run(());
-        let shared = run.shared.clone();
-        let mut guard = match shared {
-            Some(s) => StepGuard::open(s, name, step_type, capture),
-            None => {
-                return StepGuard {
-                    step: Step::none(),
-                    own_run: None,
-                    local: Local::new(Recorder::new(Capture::Minimal, 0, 0), false),
-                }
-            }
+        let Some(shared) = run.shared.clone() else {
+            return StepGuard::of(Step::none());
         };
+        let mut guard = StepGuard::open(shared, name, step_type, capture);
         guard.own_run = Some(run);
         guard
     }
@@ -449,100 +451,49 @@ impl StepGuard {
         self.step.clone()
     }
 
-    /// [`Step::reject`]. On the thread that opened the step it takes no lock. A bad reason or
-    /// item id (empty, over 512 bytes, NUL) is fitted when the step ships, never refused.
+    /// The guard's own recorder, unless it is in use further up this thread's stack (a
+    /// `Serialize` of details that records into the same step): then the step's, locked.
+    #[inline]
+    fn local(&self) -> Option<RefMut<'_, Recorder>> {
+        self.local.try_borrow_mut().ok()
+    }
+
+    /// [`Step::reject`], without a lock.
     #[inline]
     pub fn reject<D: Serialize>(&self, item: impl IntoItemId, reason: &str, details: D) {
-        // The details stay where the caller put them and go down by reference: moved into
-        // the recording call, a small value written field by field is read back as one wide
-        // load, which waits for the writes to retire (a store-forwarding stall).
-        let details = &details;
-        // Most events are only counted: that runs without marking the recorder busy and
-        // calls nothing, so it needs no registers saved. Keeping one is marked busy around
-        // an out-of-line call; a reason not known by its literal address (every reason off
-        // Linux, and text built at run time) goes out of line whole, where it is looked up
-        // again.
-        // SAFETY: `count_reject` runs only its own arithmetic on the recorder and cannot panic.
-        match unsafe { self.local.quick(|rec| rec.count_reject(reason)) } {
-            Some(Counted::Done) => {}
-            Some(Counted::Keep(target, place)) => {
-                self.keep_marked(target, place, item, Some(details))
-            }
-            Some(Counted::Unfound) | None => self.reject_slow(item, reason, details),
+        match self.local() {
+            Some(mut rec) => rec.reject(item, reason, &details),
+            None => self.step.reject(item, reason, details),
         }
     }
 
-    /// [`Self::reject`] for an event the quick path did not count.
-    #[inline(never)]
-    fn reject_slow<D: Serialize>(&self, item: impl IntoItemId, reason: &str, details: &D) {
-        if let Err(item) = self
-            .local
-            .with(item, |rec, item| rec.reject(item, reason, details))
-        {
-            self.step
-                .with(|s, d| s.recorder(d).reject(item, reason, details));
-        }
-    }
-
-    /// Keeps an event the quick path counted, on the owner's recorder marked busy (the
-    /// details' and the id's code run).
-    #[inline(always)]
-    fn keep_marked<D: Serialize + ?Sized>(
-        &self,
-        target: Target,
-        place: Place,
-        item: impl IntoItemId,
-        details: Option<&D>,
-    ) {
-        // It cannot find the recorder busy or another thread's: the quick path just found it
-        // this thread's and free, and nothing ran since. Were it so, the event would stay
-        // counted and not kept.
-        let kept = self.local.with(item, |rec, item| {
-            rec.keep_counted(target, place, item, details)
-        });
-        debug_assert!(
-            kept.is_ok(),
-            "the owner's recorder was taken since it counted"
-        );
-    }
-
-    /// [`Step::reject_count`]. On the thread that opened the step it takes no lock.
+    /// [`Step::reject_count`], without a lock.
     pub fn reject_count(&self, reason: &str, n: u64) {
-        if self
-            .local
-            .with((), |rec, ()| rec.reject_count(reason, n))
-            .is_err()
-        {
-            self.step.reject_count(reason, n);
+        match self.local() {
+            Some(mut rec) => rec.reject_count(reason, n),
+            None => self.step.reject_count(reason, n),
         }
     }
 
-    /// [`Step::accept`]. On the thread that opened the step it takes no lock.
+    /// [`Step::accept`], without a lock.
     #[inline]
     pub fn accept(&self, item: impl IntoItemId) {
-        self.accept_maybe_with::<()>(item, None);
-    }
-
-    /// [`Step::accept_with`]. On the thread that opened the step it takes no lock.
-    pub fn accept_with<D: Serialize>(&self, item: impl IntoItemId, details: D) {
-        self.accept_maybe_with(item, Some(&details));
-    }
-
-    /// [`Self::accept`] and [`Self::accept_with`].
-    #[inline(always)]
-    fn accept_maybe_with<D: Serialize + ?Sized>(&self, item: impl IntoItemId, details: Option<&D>) {
-        // SAFETY: `count_accept` runs only its own arithmetic on the recorder and cannot panic.
-        match unsafe { self.local.quick(Recorder::count_accept) } {
-            Some(Counted::Done) => {}
-            Some(Counted::Keep(target, place)) => self.keep_marked(target, place, item, details),
-            // (`count_accept` always counts.)
-            Some(Counted::Unfound) | None => {
-                self.step.with(|s, d| s.recorder(d).accept(item, details));
-            }
+        match self.local() {
+            Some(mut rec) => rec.accept::<()>(item, None),
+            None => self.step.accept(item),
         }
     }
 
-    /// Ends the step now.
+    /// [`Step::accept_with`], without a lock.
+    pub fn accept_with<D: Serialize>(&self, item: impl IntoItemId, details: D) {
+        match self.local() {
+            Some(mut rec) => rec.accept(item, Some(&details)),
+            None => self.step.accept_with(item, details),
+        }
+    }
+
+    /// Ends the step now (for the `step` of an attribute's body: hands over what it recorded;
+    /// the step ends when the function returns).
     pub fn finish(self) {}
 
     /// Ends the step as failed with this error (a NUL in it is sent as U+FFFD, not refused).
@@ -563,7 +514,11 @@ impl Drop for StepGuard {
         let Some(shared) = &self.step.shared else {
             return;
         };
-        let (output, error) = shared.finish(self.local.take(), self.own_run.is_some());
+        shared.hand_over(self.local.get_mut().take());
+        if !self.ends_step {
+            return;
+        }
+        let (output, error) = shared.finish(self.own_run.is_some());
         if let Some(run) = self.own_run.take() {
             if output.is_some() {
                 run.set_output_text(output);
@@ -577,39 +532,13 @@ impl Drop for StepGuard {
 
 #[cfg(test)]
 mod tests {
-    use crate::sampling::tests::allocations;
-    use crate::{OfflineMode, StepType, XRay};
-    use std::time::Duration;
+    use crate::{Step, StepGuard};
 
     #[test]
-    fn closing_a_step_allocates_nothing_on_its_thread() {
-        let xray = XRay::builder()
-            .endpoint("http://127.0.0.1:9")
-            .offline_mode(OfflineMode::Silent)
-            .max_attempts(1)
-            .client("close");
-        let run = xray.run(());
-        for n in 0..3u64 {
-            let step = run.step("filter", StepType::Filter);
-            for i in 0..500u64 {
-                step.reject(i, "too_far", ("km", i));
-            }
-            step.accept(n);
-            if n == 1 {
-                // Set before the close: they go to the record as they are, not copied.
-                step.set_output(["a", "b"]);
-                step.set_error("no candidate left");
-            }
-            let before = allocations();
-            drop(step);
-            assert_eq!(allocations() - before, 0, "allocations closing step {n}");
-        }
-        drop(run);
-        let _ = xray.flush(Duration::from_secs(5));
-        assert_eq!(
-            xray.stats().dropped,
-            5,
-            "the run's start and end and its three steps went out"
-        );
+    fn guards_go_to_other_threads_and_handles_are_shared_by_them() {
+        fn send<T: Send>() {}
+        fn send_sync<T: Send + Sync>() {}
+        send::<StepGuard>();
+        send_sync::<Step>();
     }
 }

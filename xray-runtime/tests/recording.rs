@@ -382,10 +382,10 @@ fn the_guard_its_handles_and_other_threads_record_into_one_step() {
     step.accept(100u64);
     handle.accept_with(101u64, "via handle");
     step.reject_count("r", 4);
-    // The guard shared with other threads: they take the locked way.
+    // Other threads record through handles (a guard is `Send`, not `Sync`): the locked way.
     std::thread::scope(|s| {
         for t in 0..3u64 {
-            let step = &step;
+            let step = step.handle();
             s.spawn(move || {
                 for i in 0..10 {
                     step.reject(1000 + t * 100 + i, "threads", ());
@@ -393,9 +393,8 @@ fn the_guard_its_handles_and_other_threads_record_into_one_step() {
             });
         }
     });
-    // A re-entrant call while the guard's own recorder is busy: a reason not met before, then
-    // met before (counted on the quick path, then kept with the recorder marked busy), and an
-    // acceptance with details.
+    // A re-entrant call while the guard's own recorder is busy (it goes to the step's): a reason
+    // not met before, then met before, and an acceptance with details.
     step.reject(800u64, "outer", Reentrant(&step));
     step.reject(801u64, "outer", Reentrant(&step));
     step.accept_with(802u64, Reentrant(&step));
