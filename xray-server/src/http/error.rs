@@ -49,7 +49,8 @@ impl From<actix_web::error::BlockingError> for ApiError {
 }
 
 impl ApiError {
-    fn code(&self) -> &'static str {
+    /// The `code` of the answer's body.
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound(_) => "not_found",
