@@ -18,7 +18,7 @@ use crate::error::XRayError;
 use crate::step::Finished;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, TrySendError};
 use spool::Spool;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -42,19 +42,6 @@ pub struct Stats {
     pub failed: u64,
 }
 
-#[derive(Debug, Default)]
-struct Counters {
-    sent: AtomicU64,
-    spooled: AtomicU64,
-    resent: AtomicU64,
-    dropped: AtomicU64,
-    failed: AtomicU64,
-}
-
-fn add(counter: &AtomicU64, n: u64) {
-    counter.fetch_add(n, Ordering::Relaxed);
-}
-
 /// Locks a mutex, whether or not a thread panicked holding it (what it guards stays usable).
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -64,10 +51,8 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 struct Shared {
     mode: OfflineMode,
     endpoint: String,
-    counters: Counters,
+    stats: Mutex<Stats>,
     spool: Option<Spool>,
-    /// Something may be waiting in the spool.
-    spool_pending: AtomicBool,
     /// The last delivery failure not yet reported (`fail` mode).
     error: Mutex<Option<String>>,
     closed: AtomicBool,
@@ -78,6 +63,10 @@ struct Shared {
 }
 
 impl Shared {
+    fn count(&self, f: impl FnOnce(&mut Stats)) {
+        f(&mut lock(&self.stats));
+    }
+
     fn note_error(&self, reason: String) {
         *lock(&self.error) = Some(reason);
     }
@@ -99,24 +88,22 @@ impl Shared {
         match self.mode {
             OfflineMode::Buffer => {
                 match self.spool.as_ref().map(|s| s.write(body, events, durable)) {
-                    Some(Ok(true)) => {
-                        self.spool_pending.store(true, Ordering::Release);
-                        add(&self.counters.spooled, events);
+                    Some(Ok(true)) => self.count(|s| s.spooled += events),
+                    full_or_not => {
+                        let why = match full_or_not {
+                            Some(Err(e)) => e.to_string(),
+                            _ => "it is full or cannot be opened".into(),
+                        };
+                        tracing::warn!(
+                            "X-Ray cannot spool {events} events ({why}; {reason}): dropped"
+                        );
+                        self.count(|s| s.dropped += events);
                     }
-                    Some(Ok(false)) => {
-                        tracing::warn!("X-Ray spool is full: dropping {events} events ({reason})");
-                        add(&self.counters.dropped, events);
-                    }
-                    Some(Err(e)) => {
-                        tracing::warn!("X-Ray cannot spool {events} events ({e}); dropping them");
-                        add(&self.counters.dropped, events);
-                    }
-                    None => add(&self.counters.dropped, events),
                 }
             }
-            OfflineMode::Silent => add(&self.counters.dropped, events),
+            OfflineMode::Silent => self.count(|s| s.dropped += events),
             OfflineMode::Fail => {
-                add(&self.counters.failed, events);
+                self.count(|s| s.failed += events);
                 self.note_error(reason.to_string());
             }
         }
@@ -125,7 +112,7 @@ impl Shared {
     /// Events the server refused (4xx): final, counted and logged.
     fn refused(&self, events: u64, reason: String) {
         tracing::warn!("X-Ray server refused {events} events: {reason}");
-        add(&self.counters.failed, events);
+        self.count(|s| s.failed += events);
         if self.mode == OfflineMode::Fail {
             self.note_error(reason);
         }
@@ -154,10 +141,10 @@ impl Outgoing {
     }
 }
 
-/// A request to the worker, answered on the channel it carries.
-enum Control {
-    Flush(crossbeam_channel::Sender<Result<(), XRayError>>),
-    Shutdown(crossbeam_channel::Sender<Result<(), XRayError>>),
+/// A flush or (`last`) a shutdown asked of the worker, answered on `reply`.
+struct Control {
+    reply: crossbeam_channel::Sender<Result<(), XRayError>>,
+    last: bool,
 }
 
 /// The producer side of the transport, owned by a client.
@@ -203,13 +190,11 @@ impl Shipper {
                     .ok()
             })
             .flatten();
-        let pending = spool.as_ref().is_some_and(|s| !s.is_empty());
         let shared = Arc::new(Shared {
             mode: config.offline_mode,
             endpoint: config.endpoint.clone(),
-            counters: Counters::default(),
+            stats: Mutex::new(Stats::default()),
             spool,
-            spool_pending: AtomicBool::new(pending),
             error: Mutex::new(None),
             closed: AtomicBool::new(false),
             posting: Mutex::new(None),
@@ -279,21 +264,17 @@ impl Shipper {
                 Err(e) => self.shared.refused(1, format!("cannot serialise it: {e}")),
             }
         } else {
-            add(&self.shared.counters.dropped, 1);
+            self.shared.count(|s| s.dropped += 1);
             if self.shared.mode == OfflineMode::Fail {
                 self.shared.note_error(reason.to_string());
             }
         }
     }
 
-    fn ask(
-        &self,
-        make: fn(crossbeam_channel::Sender<Result<(), XRayError>>) -> Control,
-        timeout: Duration,
-    ) -> Result<(), XRayError> {
-        let (tx, rx) = bounded(1);
+    fn ask(&self, last: bool, timeout: Duration) -> Result<(), XRayError> {
+        let (reply, rx) = bounded(1);
         self.control
-            .send_timeout(make(tx), timeout)
+            .send_timeout(Control { reply, last }, timeout)
             .map_err(|_| XRayError::ShutDown)?;
         match rx.recv_timeout(timeout) {
             Ok(result) => result,
@@ -308,7 +289,7 @@ impl Shipper {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(XRayError::ShutDown);
         }
-        self.ask(Control::Flush, timeout)
+        self.ask(false, timeout)
     }
 
     /// Delivers or spools everything, stops the worker and waits for it. Later events are
@@ -317,7 +298,7 @@ impl Shipper {
         if self.shared.closed.swap(true, Ordering::SeqCst) {
             return Err(XRayError::ShutDown);
         }
-        let result = self.ask(Control::Shutdown, timeout);
+        let result = self.ask(true, timeout);
         if result.is_ok() {
             if let Some(handle) = lock(&self.worker).take() {
                 let _ = handle.join();
@@ -344,14 +325,7 @@ impl Shipper {
 
     /// The counters.
     pub(crate) fn stats(&self) -> Stats {
-        let c = &self.shared.counters;
-        Stats {
-            sent: c.sent.load(Ordering::Relaxed),
-            spooled: c.spooled.load(Ordering::Relaxed),
-            resent: c.resent.load(Ordering::Relaxed),
-            dropped: c.dropped.load(Ordering::Relaxed),
-            failed: c.failed.load(Ordering::Relaxed),
-        }
+        *lock(&self.shared.stats)
     }
 }
 

@@ -4,11 +4,10 @@
 
 use super::http::{Delivery, Sender};
 use super::spool::SpoolFile;
-use super::{add, assemble, lock, Control, Outgoing, Shared};
+use super::{assemble, lock, Control, Outgoing, Shared};
 use crate::config::{Config, OfflineMode};
 use crossbeam_channel::{select, Receiver};
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -86,11 +85,8 @@ impl Worker {
             }
             select! {
                 recv(self.control) -> msg => {
-                    let (reply, last) = match msg {
-                        Ok(Control::Flush(reply)) => (Some(reply), false),
-                        Ok(Control::Shutdown(reply)) => (Some(reply), true),
-                        Err(_) => (None, true),
-                    };
+                    // (Disconnected: the client is gone without a shutdown.)
+                    let (reply, last) = msg.map_or((None, true), |c| (Some(c.reply), c.last));
                     self.closing = last;
                     self.drain_queue();
                     self.send_batch(true);
@@ -115,8 +111,9 @@ impl Worker {
         }
     }
 
+    /// Something waits in the spool (spooled by anyone: this process re-sends it too).
     fn spool_pending(&self) -> bool {
-        self.shared.spool_pending.load(Ordering::Acquire)
+        self.shared.spool.as_ref().is_some_and(|s| !s.is_empty())
     }
 
     fn drain_queue(&mut self) {
@@ -219,12 +216,10 @@ impl Worker {
     /// The server stored a request of `n` events, but for those it `refused`.
     fn stored(&mut self, n: u64, refused: BTreeMap<usize, String>, resent: bool) {
         let refused_n = refused.keys().filter(|&&i| (i as u64) < n).count() as u64;
-        let counter = if resent {
-            &self.shared.counters.resent
-        } else {
-            &self.shared.counters.sent
-        };
-        add(counter, n - refused_n);
+        self.shared.count(|s| {
+            let counter = if resent { &mut s.resent } else { &mut s.sent };
+            *counter += n - refused_n;
+        });
         if let Some(first) = refused.into_values().next().filter(|_| refused_n > 0) {
             self.shared.refused(refused_n, first);
         }
@@ -244,22 +239,16 @@ impl Worker {
             return;
         }
         self.away = true;
-        let endpoint = &self.shared.endpoint;
-        match (self.shared.mode, &self.shared.spool) {
-            (OfflineMode::Buffer, Some(spool)) => tracing::warn!(
-                "X-Ray cannot deliver to {endpoint} ({reason}): keeping events in the spool {} \
-                 and re-sending them when it is back",
+        let what = match (self.shared.mode, &self.shared.spool) {
+            (OfflineMode::Buffer, Some(spool)) => format!(
+                "keeping events in the spool {} and re-sending them when it is back",
                 spool.dir().display()
             ),
-            (OfflineMode::Fail, _) => tracing::warn!(
-                "X-Ray cannot deliver to {endpoint} ({reason}): the next flush or run end \
-                 reports it"
-            ),
-            _ => tracing::warn!(
-                "X-Ray cannot deliver to {endpoint} ({reason}): dropping events (counted in \
-                 stats) until it is back"
-            ),
-        }
+            (OfflineMode::Fail, _) => "the next flush or run end reports it".into(),
+            _ => "dropping events (counted in stats) until it is back".into(),
+        };
+        let endpoint = &self.shared.endpoint;
+        tracing::warn!("X-Ray cannot deliver to {endpoint} ({reason}): {what}");
     }
 
     /// Sets the next try after the current wait, and doubles the wait.
@@ -323,16 +312,16 @@ impl Worker {
                 }
             }
         }
-        if passed.is_empty() {
-            self.backoff = RETRY_MIN;
-        } else if !self.away {
-            // Storing others: the server is there, only not for these batches yet.
+        drop(passed); // unlocked: still in the spool, for the next pass or process
+        if spool.is_empty() {
+            if !self.away {
+                self.backoff = RETRY_MIN;
+            }
+        } else if self.retry_at <= Instant::now() {
+            // Batches passed over (the server stores others, only not these yet) or being sent
+            // by another process: not again before a wait.
             self.later();
         }
-        drop(passed); // unlocked: still in the spool, for the next pass or process
-        shared
-            .spool_pending
-            .store(!spool.is_empty(), Ordering::Release);
     }
 }
 
