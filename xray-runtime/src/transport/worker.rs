@@ -131,8 +131,9 @@ impl Worker {
         }
     }
 
-    /// Sends the batch; `now`: a flush or shutdown, which try the server even while away.
-    fn send_batch(&mut self, now: bool) {
+    /// Sends the batch. `flushing`: a flush or shutdown, which tries the spool after it (so
+    /// not before: the batch in memory goes first, where a shutdown that times out finds it).
+    fn send_batch(&mut self, flushing: bool) {
         if self.batch.is_empty() {
             return;
         }
@@ -143,13 +144,10 @@ impl Worker {
         *lock(&self.shared.posting) = Some(events.clone());
         if self.shared.mode == OfflineMode::Buffer {
             // Older events first; while the server is away, straight to the spool.
-            let due = now || self.retry_at <= Instant::now();
-            let mut try_now = due || !self.away;
-            if due && self.spool_pending() {
+            if !flushing && self.retry_at <= Instant::now() && self.spool_pending() {
                 self.drain_spool();
-                try_now = !self.away;
             }
-            if !try_now {
+            if self.away && self.retry_at > Instant::now() {
                 if let Some(events) = lock(&self.shared.posting).take() {
                     let body = assemble(&events);
                     let reason = "the server is away";
