@@ -24,6 +24,8 @@ struct RawBatch<'a> {
 
 /// The events of a batch that are to be stored, and what was refused.
 struct Checked<'a> {
+    body: &'a [u8],
+    /// The events' texts, once needed (not for a batch valid throughout, until a conflict).
     raw: Vec<&'a RawValue>,
     /// Indexes of the events still to be stored, in order.
     kept: Vec<usize>,
@@ -33,10 +35,10 @@ struct Checked<'a> {
 /// Stores the valid events of the batch in `body`. `Err` when the body is not a batch, or when
 /// no event of it was stored (then the first event's refusal is the answer).
 pub(crate) async fn ingest(store: &Store, body: &[u8]) -> Result<IngestResponse, ApiError> {
-    let batch: RawBatch = parse_json(body)?;
     let mut checked = Checked {
+        body,
+        raw: Vec::new(),
         kept: Vec::new(),
-        raw: batch.events,
         refused: Vec::new(),
     };
     let mut set = checked.rows()?;
@@ -85,10 +87,26 @@ impl Checked<'_> {
         parse_json_at(self.raw[i].get().as_bytes(), &format!("events[{i}]"))
     }
 
+    /// Reads the events' texts (each then read on its own by [`Checked::parse`]).
+    fn split(&mut self) -> Result<(), ApiError> {
+        if self.raw.is_empty() {
+            self.raw = parse_json::<RawBatch>(self.body)?.events;
+        }
+        Ok(())
+    }
+
     /// The rows of the events that are valid; the others are refused.
     fn rows(&mut self) -> Result<WriteSet, ApiError> {
-        // Most batches are valid throughout: read and check their events together, and check
-        // each event alone only when one is not.
+        // Most batches are valid throughout: read and check them whole, in one pass, and each
+        // event alone only when one is not.
+        if let Ok(batch) = serde_json::from_slice::<IngestBatch>(self.body) {
+            let n = batch.events.len();
+            if let Ok(set) = WriteSet::from_batch(batch) {
+                self.kept = (0..n).collect();
+                return Ok(set);
+            }
+        }
+        self.split()?;
         let mut events = Vec::with_capacity(self.raw.len());
         for i in 0..self.raw.len() {
             match self.parse(i) {
@@ -132,6 +150,7 @@ impl Checked<'_> {
         run_id: &str,
         owner: &str,
     ) -> Result<WriteSet, ApiError> {
+        self.split()?;
         let mut events = Vec::with_capacity(self.kept.len());
         for i in std::mem::take(&mut self.kept) {
             let event = self.parse(i)?;
