@@ -222,8 +222,9 @@ fn proxy(real: &str, fail: impl Fn(&[u8]) -> bool + Send + Sync + 'static) -> Fa
 #[test]
 fn a_batch_the_server_keeps_failing_on_stays_spooled_without_holding_up_the_others() {
     // A server that stores everything but fails (500) on any request holding one particular
-    // event: that event's batch stays spooled whole (a 500 is the server's fault: nothing is
-    // given up), the batches after it still arrive, and it arrives once the server is fixed.
+    // event: those events' batches (two, one after the other in the spool) stay spooled whole
+    // (a 500 is the server's fault: nothing is given up), the batches after them still arrive,
+    // and they arrive once the server is fixed.
     let server = TestServer::start(Backend::Sqlite);
     let fixed = Arc::new(AtomicBool::new(false));
     let is_fixed = fixed.clone();
@@ -233,11 +234,14 @@ fn a_batch_the_server_keeps_failing_on_stays_spooled_without_holding_up_the_othe
     let spool = tempfile::tempdir().unwrap();
     let xray = client(&picky.url, OfflineMode::Buffer, spool.path());
     let mut ids = record_runs(&xray, 2, "before");
-    let poisoned = xray.for_pipeline("poison_pill").run(json!({}));
-    let poisoned_id = poisoned.id().unwrap().to_string();
-    drop(poisoned);
-    ids.extend(record_runs(&xray, 2, "beside"));
-    xray.flush(WAIT).unwrap();
+    let mut poisoned_ids = Vec::new();
+    for _ in 0..2 {
+        let poisoned = xray.for_pipeline("poison_pill").run(json!({}));
+        poisoned_ids.push(poisoned.id().unwrap().to_string());
+        drop(poisoned);
+        ids.extend(record_runs(&xray, 2, "beside"));
+        xray.flush(WAIT).unwrap();
+    }
     let mut later = Vec::new();
     for round in 0..4 {
         later.extend(record_runs(&xray, 1, &format!("after {round}")));
@@ -246,16 +250,15 @@ fn a_batch_the_server_keeps_failing_on_stays_spooled_without_holding_up_the_othe
     let stats = xray.stats();
     assert_eq!((stats.dropped, stats.failed), (0, 0), "{stats:?}");
     assert_stored(&server.url, &later);
-    assert_eq!(spool_files(spool.path()), 1, "only the poisoned batch");
+    assert_eq!(spool_files(spool.path()), 2, "only the poisoned batches");
 
-    // The server is fixed: the poisoned batch arrives too, and with it every run.
+    // The server is fixed: the poisoned batches arrive too, and with them every run.
     fixed.store(true, Ordering::SeqCst);
     xray.flush(WAIT).unwrap();
     assert_eq!(spool_files(spool.path()), 0);
-    assert_eq!(
-        support::run(&server.url, &poisoned_id)["status"],
-        "completed"
-    );
+    for id in &poisoned_ids {
+        assert_eq!(support::run(&server.url, id)["status"], "completed");
+    }
     ids.extend(later);
     assert_stored(&server.url, &ids);
     let stats = xray.stats();

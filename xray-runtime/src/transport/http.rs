@@ -12,9 +12,12 @@ pub(crate) enum Delivery {
     /// Stored (2xx), but for the events the server refused (its `refused`, by index in the
     /// batch, with why; an older server never refuses part of a batch).
     Stored(BTreeMap<usize, String>),
-    /// Nothing stored, worth trying again later: no answer, a timeout, a 5xx, 408, 429, or a
+    /// Nothing stored, and the server is away: no answer, a timeout, 502–504, 408, 429, or a
     /// 4xx that says the request went to the wrong place (401, 403, 404…): the events are fine.
-    Retry(String),
+    Away(String),
+    /// Nothing stored: the server failed on this request (500 and the other 5xx). Maybe on
+    /// everything for now, maybe on something in it; it is kept and sent again later.
+    Failed(String),
     /// The body is over the server's limit (413): send it in smaller pieces.
     TooLarge(String),
     /// The server refused every event of the batch (400, 409, 422): sending them again cannot
@@ -56,7 +59,7 @@ impl Sender {
         }
         let mut res = match request.send(body) {
             Ok(res) => res,
-            Err(e) => return Delivery::Retry(e.to_string()),
+            Err(e) => return Delivery::Away(e.to_string()),
         };
         let status = res.status().as_u16();
         if (200..300).contains(&status) {
@@ -78,7 +81,9 @@ impl Sender {
         match status {
             413 => Delivery::TooLarge(message),
             400 | 409 | 422 => Delivery::Refused(message),
-            _ => Delivery::Retry(message),
+            502..=504 => Delivery::Away(message),
+            500..=599 => Delivery::Failed(message),
+            _ => Delivery::Away(message),
         }
     }
 }

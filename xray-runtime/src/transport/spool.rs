@@ -184,11 +184,7 @@ impl Spool {
     /// Locks the batch `name` for sending; `None` if another sender has it or it is gone.
     pub(crate) fn claim(&self, name: &str) -> Option<SpoolFile> {
         let path = self.dir.join(name);
-        let file = fs::File::options()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .ok()?;
+        let file = fs::File::open(&path).ok()?;
         file.try_lock().ok()?;
         // Delivered and removed by another sender between our opening it and locking it.
         if file.metadata().ok()?.nlink() == 0 {

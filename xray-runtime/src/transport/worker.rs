@@ -44,6 +44,9 @@ pub(super) struct Worker {
     /// When to try the server (while away) or the spool's leftovers again, and the wait after.
     retry_at: Instant,
     backoff: Duration,
+    /// Requests the server stored, and how many it had when the last spool pass began.
+    stored_posts: u64,
+    stored_before_pass: u64,
 }
 
 impl Worker {
@@ -73,6 +76,8 @@ impl Worker {
             away: false,
             retry_at: Instant::now(),
             backoff: RETRY_MIN,
+            stored_posts: 0,
+            stored_before_pass: 0,
         }
     }
 
@@ -131,34 +136,31 @@ impl Worker {
         }
     }
 
-    /// Sends the batch. `flushing`: a flush or shutdown, which tries the spool after it (so
-    /// not before: the batch in memory goes first, where a shutdown that times out finds it).
+    /// Sends the batch (while the server is away and its retry is not due, unless flushing:
+    /// spools it), then, if the server took it and the spool's turn is due, the spool. The
+    /// batch goes first: it is the probe of a server that was away (spooled batches it keeps
+    /// failing on must not keep new ones from it), and where a shutdown that times out finds it.
     fn send_batch(&mut self, flushing: bool) {
         if self.batch.is_empty() {
             return;
         }
         self.bytes = 0;
         let events = Arc::new(std::mem::take(&mut self.batch));
+        let now = Instant::now();
+        if self.shared.mode == OfflineMode::Buffer && self.away && !flushing && self.retry_at > now
+        {
+            let reason = "the server is away";
+            let n = events.len() as u64;
+            return self.shared.offline(&assemble(&events), n, reason, true);
+        }
         // Held where a shutdown that times out finds it until it is stored or spooled; if the
         // shutdown took it, it spooled it.
         *lock(&self.shared.posting) = Some(events.clone());
-        if self.shared.mode == OfflineMode::Buffer {
-            // Older events first; while the server is away, straight to the spool.
-            if !flushing && self.retry_at <= Instant::now() && self.spool_pending() {
-                self.drain_spool();
-            }
-            if self.away && self.retry_at > Instant::now() {
-                if let Some(events) = lock(&self.shared.posting).take() {
-                    let body = assemble(&events);
-                    let reason = "the server is away";
-                    self.shared
-                        .offline(&body, events.len() as u64, reason, true);
-                }
-                return;
-            }
-        }
         self.deliver(&events, false);
         lock(&self.shared.posting).take();
+        if !flushing && !self.away && self.retry_at <= Instant::now() && self.spool_pending() {
+            self.drain_spool();
+        }
     }
 
     /// POSTs events (with retries), then counts them or keeps them by the answer. `resent`:
@@ -173,7 +175,7 @@ impl Worker {
         let attempts = if self.closing { 1 } else { self.attempts };
         let mut outcome = self.post(&body);
         for i in 1..attempts {
-            if !matches!(outcome, Delivery::Retry(_)) {
+            if !matches!(outcome, Delivery::Away(_) | Delivery::Failed(_)) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(100 << (i - 1).min(4)));
@@ -181,7 +183,7 @@ impl Worker {
         }
         match outcome {
             Delivery::Stored(refused) => self.stored(n, refused, resent),
-            Delivery::Retry(reason) => {
+            Delivery::Away(reason) | Delivery::Failed(reason) => {
                 self.shared.offline(&body, n, &reason, true);
                 self.back_off(&reason);
             }
@@ -205,8 +207,10 @@ impl Worker {
             &self.sender
         };
         let outcome = sender.post(body);
-        if self.closing && matches!(outcome, Delivery::Retry(_)) {
-            self.gave_up = true;
+        match outcome {
+            Delivery::Stored(_) => self.stored_posts += 1,
+            Delivery::Away(_) | Delivery::Failed(_) if self.closing => self.gave_up = true,
+            _ => {}
         }
         outcome
     }
@@ -256,14 +260,15 @@ impl Worker {
     }
 
     /// Re-sends spooled batches, oldest first, one request each, until the spool is empty or
-    /// the server is away. A batch the server does not take (5xx) is passed over for this
-    /// pass, so one it keeps failing on does not hold up the others; two in a row, and the
-    /// server is taken to be away.
+    /// the server is away. A batch the server fails on (5xx) is passed over for this pass, so
+    /// one it keeps failing on does not hold up the others; but two in a row while it stored
+    /// nothing since the previous pass began, and it is taken to be failing on everything.
     fn drain_spool(&mut self) {
         let shared = self.shared.clone();
         let Some(spool) = shared.spool.as_ref() else {
             return;
         };
+        let stored_before = std::mem::replace(&mut self.stored_before_pass, self.stored_posts);
         let mut passed: Vec<SpoolFile> = Vec::new();
         let mut failures = 0;
         for name in spool.waiting() {
@@ -286,10 +291,16 @@ impl Worker {
                     self.stored(file.events, refused, true);
                     spool.done(file);
                 }
-                Delivery::Retry(reason) => {
+                Delivery::Away(reason) => {
+                    passed.push(file);
+                    self.back_off(&reason);
+                    break;
+                }
+                Delivery::Failed(reason) => {
                     passed.push(file);
                     failures += 1;
-                    if failures >= 2 || self.closing {
+                    let storing = self.stored_posts > stored_before;
+                    if (failures >= 2 && !storing) || self.closing {
                         self.back_off(&reason);
                         break;
                     }
