@@ -184,8 +184,8 @@ fn a_server_failing_on_everything_loses_nothing_however_often_it_is_tried() {
     let stats = xray.stats();
     assert_eq!((stats.failed, stats.dropped), (0, 0), "{stats:?}");
     assert!(stats.spooled >= 12, "{stats:?}");
-    // Not a request per event: each batch tried twice at most, then each flush tries the
-    // spool's oldest two batches at most, twice (before and after the queue's last batch).
+    // Not a request per event: each batch tried twice at most, then each flush (or a due
+    // retry between them) tries the spool's oldest two batches at most.
     assert!(
         fault.requests() <= 2 * 12 + 8 * 4,
         "{} requests",
