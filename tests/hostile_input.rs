@@ -576,8 +576,19 @@ fn a_step_id_of_another_run_is_409_and_changes_nothing(backend: Backend) {
         409,
         &["shared"],
     );
+    // Many such steps beside a good event cost no more than a few rounds: the batch is
+    // refused whole.
+    let mut many: Vec<Value> = (0..20).map(|i| step(&format!("thief{i}"))).collect();
+    many.push(json!({"run_started": {"run_id": "sixth", "pipeline": "p", "started_at": at(0, 0)}}));
+    refused(
+        g.api.post("/ingest", &json!({ "events": many })),
+        409,
+        &["shared"],
+    );
     assert_eq!(g.api.ok("/runs/first"), first);
-    for other in ["second", "third", "fourth", "fifth"] {
+    for other in [
+        "second", "third", "fourth", "fifth", "sixth", "thief0", "thief19",
+    ] {
         refused(g.api.get(&format!("/runs/{other}")), 404, &[other]);
     }
     // The same run re-sending its own step is still fine (stored once).

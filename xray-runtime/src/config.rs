@@ -16,8 +16,8 @@ pub enum OfflineMode {
     /// Drop the events and count them in [`Stats::dropped`](crate::Stats).
     Silent,
     /// Write them to a spool on local disk and re-send when the server is back (the default).
-    /// Nothing is given up for a 5xx: an event the server keeps failing on while it stores the
-    /// others stays spooled (apart from them) until it takes it.
+    /// Nothing is given up for a 5xx or no answer: a batch the server keeps failing on while it
+    /// stores the others stays spooled until it takes it, without holding the others up.
     #[default]
     Buffer,
 }

@@ -184,8 +184,8 @@ fn a_server_failing_on_everything_loses_nothing_however_often_it_is_tried() {
     let stats = xray.stats();
     assert_eq!((stats.failed, stats.dropped), (0, 0), "{stats:?}");
     assert!(stats.spooled >= 12, "{stats:?}");
-    // Not a request per event: each batch tried twice at most, then each flush tries the
-    // spool's oldest two batches at most, twice (before and after the queue's last batch).
+    // Not a request per event: each batch tried twice at most, then each flush (or a due
+    // retry between them) tries the spool's oldest two batches at most.
     assert!(
         fault.requests() <= 2 * 12 + 8 * 4,
         "{} requests",
@@ -220,11 +220,11 @@ fn proxy(real: &str, fail: impl Fn(&[u8]) -> bool + Send + Sync + 'static) -> Fa
 }
 
 #[test]
-fn an_event_the_server_fails_on_alone_stays_spooled_and_the_others_arrive() {
+fn a_batch_the_server_keeps_failing_on_stays_spooled_without_holding_up_the_others() {
     // A server that stores everything but fails (500) on any request holding one particular
-    // event: once it has stored others meanwhile, that event's batch is split so the rest
-    // arrives; the event itself stays spooled (a 500 is the server's fault), and arrives once
-    // the server is fixed.
+    // event: those events' batches (two, one after the other in the spool) stay spooled whole
+    // (a 500 is the server's fault: nothing is given up), the batches after them still arrive,
+    // and they arrive once the server is fixed.
     let server = TestServer::start(Backend::Sqlite);
     let fixed = Arc::new(AtomicBool::new(false));
     let is_fixed = fixed.clone();
@@ -234,33 +234,38 @@ fn an_event_the_server_fails_on_alone_stays_spooled_and_the_others_arrive() {
     let spool = tempfile::tempdir().unwrap();
     let xray = client(&picky.url, OfflineMode::Buffer, spool.path());
     let mut ids = record_runs(&xray, 2, "before");
-    let poisoned = xray.for_pipeline("poison_pill").run(json!({}));
-    let poisoned_id = poisoned.id().unwrap().to_string();
-    drop(poisoned);
-    ids.extend(record_runs(&xray, 2, "beside"));
-    xray.flush(WAIT).unwrap();
-    // More traffic and more passes over the spool (each flush is one): the server keeps
-    // storing the others.
-    for round in 0..8 {
-        ids.extend(record_runs(&xray, 1, &format!("after {round}")));
+    let mut poisoned_ids = Vec::new();
+    for _ in 0..2 {
+        let poisoned = xray.for_pipeline("poison_pill").run(json!({}));
+        poisoned_ids.push(poisoned.id().unwrap().to_string());
+        drop(poisoned);
+        ids.extend(record_runs(&xray, 2, "beside"));
+        xray.flush(WAIT).unwrap();
+    }
+    let mut later = Vec::new();
+    for round in 0..4 {
+        later.extend(record_runs(&xray, 1, &format!("after {round}")));
         xray.flush(WAIT).unwrap();
     }
     let stats = xray.stats();
     assert_eq!((stats.dropped, stats.failed), (0, 0), "{stats:?}");
-    assert_stored(&server.url, &ids);
-    let left = spool_files(spool.path());
-    assert!(
-        (1..=2).contains(&left),
-        "only the poisoned run's events: {left} files"
-    );
+    assert_stored(&server.url, &later);
+    assert_eq!(spool_files(spool.path()), 2, "only the poisoned batches");
 
-    // The server is fixed: the poisoned run arrives too.
+    // The server is fixed: the poisoned batches arrive too, and with them every run.
     fixed.store(true, Ordering::SeqCst);
     xray.flush(WAIT).unwrap();
     assert_eq!(spool_files(spool.path()), 0);
+    for id in &poisoned_ids {
+        assert_eq!(support::run(&server.url, id)["status"], "completed");
+    }
+    ids.extend(later);
+    assert_stored(&server.url, &ids);
+    let stats = xray.stats();
     assert_eq!(
-        support::run(&server.url, &poisoned_id)["status"],
-        "completed"
+        (stats.resent, stats.failed),
+        (stats.spooled, 0),
+        "{stats:?}"
     );
 }
 
@@ -308,26 +313,18 @@ fn a_flaky_server_loses_nothing() {
 }
 
 #[test]
-fn a_server_failing_on_everything_while_a_bad_event_is_sought_loses_nothing() {
-    // The server fails (500) on one event while storing the others; then, just as the client
-    // starts sending that event's batch in pieces, it fails on everything. Nothing is given
-    // up; once it is well (and fixed), everything arrives.
+fn a_server_failing_on_one_batch_then_on_everything_loses_nothing() {
+    // The server fails (500) on one batch while storing the others; then it fails on
+    // everything for a while. Nothing is given up; once it is well, everything arrives.
     const PICKY: u64 = 0;
     const DOWN: u64 = 1;
     const WELL: u64 = 2;
     let server = TestServer::start(Backend::Sqlite);
     let phase = Arc::new(AtomicU64::new(PICKY));
-    let pill_tries = Arc::new(AtomicU64::new(0));
-    let (now, tries) = (phase.clone(), pill_tries.clone());
+    let now = phase.clone();
     let proxy = proxy(&server.url, move |body| match now.load(Ordering::SeqCst) {
-        PICKY if String::from_utf8_lossy(body).contains("poison_pill") => {
-            // Its fifth try is the first piece: from then on the server fails on everything.
-            if tries.fetch_add(1, Ordering::SeqCst) + 1 >= 5 {
-                now.store(DOWN, Ordering::SeqCst);
-            }
-            true
-        }
-        PICKY | WELL => false,
+        PICKY => String::from_utf8_lossy(body).contains("poison_pill"),
+        WELL => false,
         _ => true,
     });
     let spool = tempfile::tempdir().unwrap();
@@ -337,12 +334,15 @@ fn a_server_failing_on_everything_while_a_bad_event_is_sought_loses_nothing() {
     ids.extend(record_runs(&xray, 2, "beside"));
     xray.flush(WAIT).unwrap();
     for round in 0..8 {
+        if round == 3 {
+            phase.store(DOWN, Ordering::SeqCst);
+        }
         ids.extend(record_runs(&xray, 1, &format!("after {round}")));
         xray.flush(WAIT).unwrap();
     }
-    assert_eq!(phase.load(Ordering::SeqCst), DOWN, "the outage began");
     let stats = xray.stats();
     assert_eq!((stats.failed, stats.dropped), (0, 0), "{stats:?}");
+    assert!(spool_files(spool.path()) > 1, "the outage's batches wait");
     phase.store(WELL, Ordering::SeqCst);
     heal(&xray, spool.path(), &server.url, &ids);
 }
@@ -455,6 +455,54 @@ fn a_refused_event_does_not_take_its_batch_down_with_it() {
     );
     assert_stored(&server.url, &ids);
     assert_stored(&server.url, &more);
+}
+
+#[test]
+fn a_bad_event_spooled_with_good_ones_is_refused_alone_when_a_later_process_resends() {
+    let spool = tempfile::tempdir().unwrap();
+    let (dead, _) = dead_endpoint();
+    let first = XRay::builder()
+        .endpoint(&dead)
+        .spool_dir(spool.path())
+        .batch_interval(Duration::from_secs(60))
+        .client("offline");
+    let ids = record_runs(&first, 2, "good");
+    let run = first.run(json!({}));
+    run.step("huge", StepType::Filter)
+        .reject_count("r", u64::MAX);
+    drop(run);
+    let more = record_runs(&first, 1, "good too");
+    first.shutdown(WAIT).unwrap();
+    assert_eq!(first.stats().spooled, 15, "{:?}", first.stats());
+    assert_eq!(spool_files(spool.path()), 1, "one batch");
+
+    let server = TestServer::start(Backend::Sqlite);
+    let later = client(&server.url, OfflineMode::Buffer, spool.path());
+    later.flush(WAIT).unwrap();
+    let stats = later.stats();
+    assert_eq!((stats.resent, stats.failed), (14, 1), "{stats:?}");
+    assert_eq!(spool_files(spool.path()), 0);
+    assert_stored(&server.url, &ids);
+    assert_stored(&server.url, &more);
+}
+
+#[test]
+fn a_batch_refused_whole_is_counted_failed_not_kept() {
+    // A 409 (or 400) for the whole batch: its events are final, in every mode.
+    for mode in [OfflineMode::Buffer, OfflineMode::Silent] {
+        let spool = tempfile::tempdir().unwrap();
+        let fault = FaultServer::start(409, Duration::ZERO);
+        let xray = client(&fault.url, mode, spool.path());
+        record_runs(&xray, 2, "409");
+        xray.flush(WAIT).unwrap();
+        let stats = xray.stats();
+        assert_eq!(
+            (stats.sent, stats.spooled, stats.dropped, stats.failed),
+            (0, 0, 0, 8),
+            "{mode:?}: {stats:?}"
+        );
+        assert_eq!(spool_files(spool.path()), 0);
+    }
 }
 
 /// Run by the tests below in a child process: records, then exits at once, with the events

@@ -227,6 +227,22 @@ pub struct IngestResponse {
     pub accepted: usize,
     /// Runs touched.
     pub run_ids: Vec<String>,
+    /// Events of an `/ingest` batch the server refused while it stored the others, by their
+    /// place in the batch; absent when none were (an older server never sends it: all stored).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<RefusedEvent>,
+}
+
+/// One event of an `/ingest` batch that was not stored: sending it again cannot help.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RefusedEvent {
+    /// Its place in the batch's `events`, from 0.
+    pub index: usize,
+    /// `bad_request` (invalid) or `conflict` (its step id is a step of another run).
+    pub code: String,
+    /// What is wrong, naming the field (`events[3].step_finished.step.step_id: …`).
+    pub error: String,
 }
 
 /// `GET /health`.

@@ -1,23 +1,27 @@
-//! One HTTP request: POST a batch to `/ingest` with ureq, and sort the answer into what to do next.
+//! One HTTP request: POST a batch to `/ingest` with ureq, and sort the answer into what to do
+//! next. Must not retry or wait: the worker decides that.
 
 use crate::config::ApiKey;
+use std::collections::BTreeMap;
 use std::time::Duration;
+use xray_wire::IngestResponse;
 
 /// How a POST ended.
 #[derive(Debug)]
 pub(crate) enum Delivery {
-    /// Stored (2xx).
-    Stored,
-    /// Worth trying again later: no connection, a timeout, 408, 429, 502-504, or a 4xx that
-    /// says the request went to the wrong place (401, 403, 404…): the events are fine.
-    Retry(String),
-    /// The server failed on this batch (500 and other 5xx): maybe failing on everything for
-    /// now, maybe on one event it cannot store; the worker retries, then keeps the batch for
-    /// later, and the spool finds an event the server fails on while it stores the others.
-    ServerError(String),
+    /// Stored (2xx), but for the events the server refused (its `refused`, by index in the
+    /// batch, with why; an older server never refuses part of a batch).
+    Stored(BTreeMap<usize, String>),
+    /// Nothing stored, and the server is away: no answer, a timeout, 502–504, 408, 429, or a
+    /// 4xx that says the request went to the wrong place (401, 403, 404…): the events are fine.
+    Away(String),
+    /// Nothing stored: the server failed on this request (500 and the other 5xx). Maybe on
+    /// everything for now, maybe on something in it; it is kept and sent again later.
+    Failed(String),
     /// The body is over the server's limit (413): send it in smaller pieces.
     TooLarge(String),
-    /// The server refused the events themselves (other 4xx): sending them again cannot help.
+    /// The server refused every event of the batch (400, 409, 422): sending them again cannot
+    /// help.
     Refused(String),
 }
 
@@ -30,6 +34,7 @@ pub(crate) struct Sender {
 }
 
 impl Sender {
+    /// A sender whose requests each take at most `timeout`.
     pub(crate) fn new(endpoint: &str, timeout: Duration, api_key: Option<&ApiKey>) -> Sender {
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
@@ -43,6 +48,7 @@ impl Sender {
         }
     }
 
+    /// POSTs one request body.
     pub(crate) fn post(&self, body: &[u8]) -> Delivery {
         let mut request = self
             .agent
@@ -51,14 +57,19 @@ impl Sender {
         if let Some(auth) = &self.authorization {
             request = request.header("authorization", auth);
         }
-        let result = request.send(body);
-        let mut res = match result {
+        let mut res = match request.send(body) {
             Ok(res) => res,
-            Err(e) => return Delivery::Retry(e.to_string()),
+            Err(e) => return Delivery::Away(e.to_string()),
         };
         let status = res.status().as_u16();
         if (200..300).contains(&status) {
-            return Delivery::Stored;
+            // An answer that cannot be read still says the batch was stored.
+            let answer = res.body_mut().read_json::<IngestResponse>();
+            let refused = answer.map_or_else(
+                |_| BTreeMap::new(),
+                |a| a.refused.into_iter().map(|r| (r.index, r.error)).collect(),
+            );
+            return Delivery::Stored(refused);
         }
         let text = res
             .body_mut()
@@ -68,11 +79,11 @@ impl Sender {
             .unwrap_or_default();
         let message = format!("HTTP {status}: {}", text.trim());
         match status {
-            502..=504 => Delivery::Retry(message),
-            500..=599 => Delivery::ServerError(message),
             413 => Delivery::TooLarge(message),
-            400 | 422 => Delivery::Refused(message),
-            _ => Delivery::Retry(message),
+            400 | 409 | 422 => Delivery::Refused(message),
+            502..=504 => Delivery::Away(message),
+            500..=599 => Delivery::Failed(message),
+            _ => Delivery::Away(message),
         }
     }
 }

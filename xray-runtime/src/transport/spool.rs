@@ -1,37 +1,37 @@
-//! The disk spool of `buffer` mode: batches the server could not take, one file each, re-sent
-//! oldest first by this process or a later one.
+//! The disk spool of `buffer` mode: request bodies the server could not take, one file each,
+//! re-sent oldest first by this process or a later one. Must not hand one file to two senders
+//! at once, nor leave a partial or temporary file behind.
 //!
 //! A file is named `{unix ns:020}-{pid:010}-{seq:010}-n{events}.json`, so names sort in the order
-//! the batches were spooled, and holds the exact request body. It is written under a temporary
-//! name and renamed, so a reader never sees half a file. Before sending one, a process renames it
-//! to `….json.claimed-{pid}`, so two processes never send the same file at once; a claim left by a
-//! process that died is released at start-up. Re-sending is safe because ingest is idempotent.
+//! the batches were spooled, and holds the exact request body. It is written as `.{name}.tmp`
+//! and renamed, so a reader never sees half a file; a write that fails removes its temporary
+//! file, and opening a spool removes those of writers that died. Whoever sends a file holds an
+//! exclusive lock on it (`flock`: the kernel drops it when the holder dies, so no claim outlives
+//! its process) and removes it once delivered. Re-sending is safe because ingest is idempotent.
 
 use super::lock;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// The claim tokens of the spools this process has open: a claim with this process's pid but
-/// another token was left by an earlier process that had the same pid.
-static OURS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
 /// Least time between two counts of the folder's bytes when the cap seems reached (other
 /// processes and clients sharing the folder remove what they re-send).
 const RECOUNT_AFTER: Duration = Duration::from_millis(250);
 
-/// One spooled batch.
+/// A temporary file nobody holds a lock on and not written to for this long was left by a
+/// writer that died (a write takes milliseconds; the age covers the instant between a writer
+/// creating its file and locking it).
+const STALE_TMP: Duration = Duration::from_secs(5);
+
+/// One spooled batch, locked for sending.
 #[derive(Debug)]
 pub(crate) struct SpoolFile {
-    /// Its name in the spool (before the claim).
-    name: String,
-    /// Where it is now (claimed).
+    file: fs::File,
     path: PathBuf,
-    /// Where it was before the claim.
-    original: PathBuf,
     /// Events in it.
     pub(crate) events: u64,
 }
@@ -42,9 +42,6 @@ pub(crate) struct Spool {
     dir: PathBuf,
     max_bytes: u64,
     seq: AtomicU64,
-    /// `{pid}-{random}`: tells this process's claims from those of an earlier process that had
-    /// the same pid (a container's pid 1 after a restart).
-    claimant: String,
     /// Bytes spooled as this spool last knew (counted at start and again when the cap seems
     /// reached, kept up to date between), and when they were last counted.
     bytes: Mutex<(u64, Instant)>,
@@ -57,42 +54,26 @@ fn events_in(name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn pid_alive(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks that the process exists; it sends nothing.
-    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
-}
-
-impl SpoolFile {
-    /// Its name in the spool.
-    pub(crate) fn name(&self) -> &str {
-        &self.name
-    }
+/// A spooled batch's file name (not a temporary one).
+fn is_batch(name: &str) -> bool {
+    name.ends_with(".json") && !name.starts_with('.')
 }
 
 impl Spool {
-    /// Opens (creating) the folder and releases claims of dead processes.
+    /// Opens (creating) the folder and removes what dead writers left in it.
     pub(crate) fn open(dir: &Path, max_bytes: u64) -> io::Result<Spool> {
         fs::create_dir_all(dir)?;
-        let claimant = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        let mut ours = lock(&OURS);
         for entry in fs::read_dir(dir)?.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some((original, owner)) = name.split_once(".claimed-") {
-                let pid = owner.split('-').next().and_then(|p| p.parse::<i32>().ok());
-                let this_process = pid == i32::try_from(std::process::id()).ok();
-                // Dead owner, or our own pid from an earlier life (a token no spool of this
-                // process has: another spool open here on the same folder is not stale).
-                let stale = pid.is_none_or(|p| !pid_alive(p))
-                    || (this_process && !ours.iter().any(|t| t == owner));
-                if stale {
-                    let _ = fs::rename(entry.path(), dir.join(original));
-                }
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                remove_if_stale(&entry.path());
+            } else if let Some((original, _)) = name.split_once(".json.claimed-") {
+                // A claim by rename, from a version before claims were locks: put it back
+                // (if its sender still lives, the server stores the batch once all the same).
+                let _ = fs::rename(entry.path(), dir.join(format!("{original}.json")));
             }
         }
-        ours.push(claimant.clone());
-        drop(ours);
         let spool = Spool {
-            claimant,
             dir: dir.to_path_buf(),
             max_bytes,
             seq: AtomicU64::new(0),
@@ -107,20 +88,27 @@ impl Spool {
         &self.dir
     }
 
-    /// The bytes of the batches in the folder, claimed or not.
+    /// The names of the batches waiting in the folder, oldest first (each to be claimed with
+    /// [`Spool::claim`]).
+    pub(crate) fn waiting(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(&self.dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| is_batch(n))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort_unstable();
+        names
+    }
+
+    /// The bytes of the batches in the folder.
     fn count_bytes(&self) -> u64 {
-        fs::read_dir(&self.dir).map_or(0, |entries| {
-            entries
-                .flatten()
-                .filter(|e| {
-                    let name = e.file_name();
-                    let name = name.to_string_lossy();
-                    !name.starts_with('.')
-                        && (name.ends_with(".json") || name.contains(".json.claimed-"))
-                })
-                .map(|e| e.metadata().map_or(0, |m| m.len()))
-                .sum()
-        })
+        self.waiting()
+            .iter()
+            .map(|n| fs::metadata(self.dir.join(n)).map_or(0, |m| m.len()))
+            .sum()
     }
 
     /// Spools one request body of `events` events. `from_shipper`: on the shipper's thread, it
@@ -131,9 +119,6 @@ impl Spool {
         let len = body.len() as u64;
         let recount = {
             let bytes = lock(&self.bytes);
-            // Other processes and clients sharing the folder may have re-sent and removed
-            // batches since: the shipper's thread counts again rather than refuse on an old
-            // figure (not a pipeline's thread: listing the folder takes time), without the lock.
             from_shipper && bytes.0 + len > self.max_bytes && bytes.1.elapsed() >= RECOUNT_AFTER
         };
         if recount {
@@ -149,7 +134,13 @@ impl Spool {
             // shipper's thread must not hold up a pipeline's thread spooling at the same time).
             bytes.0 += len;
         }
-        let written = self.write_file(body, events, from_shipper);
+        let written = self.put(events, |f| {
+            f.write_all(body)?;
+            if from_shipper {
+                f.sync_data()?;
+            }
+            Ok(())
+        });
         if written.is_err() {
             let mut bytes = lock(&self.bytes);
             bytes.0 = bytes.0.saturating_sub(len);
@@ -157,8 +148,13 @@ impl Spool {
         written.map(|()| true)
     }
 
-    /// Writes a batch under a temporary name, then renames it into the spool.
-    fn write_file(&self, body: &[u8], events: u64, durable: bool) -> io::Result<()> {
+    /// Writes a batch with `fill` under a temporary name, then renames it into the spool; on
+    /// failure (a full disk, say) the temporary file is removed.
+    fn put(
+        &self,
+        events: u64,
+        fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
+    ) -> io::Result<()> {
         let ns = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -168,77 +164,86 @@ impl Spool {
             self.seq.fetch_add(1, Ordering::Relaxed)
         );
         let tmp = self.dir.join(format!(".{name}.tmp"));
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(body)?;
-        if durable {
-            f.sync_data()?;
+        let mut file = fs::File::create_new(&tmp)?;
+        // Held while writing: a spool opened meanwhile does not take the file for a dead one's.
+        let _ = file.try_lock();
+        let written = fill(&mut file).and_then(|()| fs::rename(&tmp, self.dir.join(&name)));
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
         }
-        fs::rename(&tmp, self.dir.join(&name))
+        written
     }
 
     /// Whether anything waits in the spool.
     pub(crate) fn is_empty(&self) -> bool {
-        self.oldest_name().is_none()
+        fs::read_dir(&self.dir).map_or(true, |mut d| {
+            !d.any(|e| e.is_ok_and(|e| is_batch(&e.file_name().to_string_lossy())))
+        })
     }
 
-    fn oldest_name(&self) -> Option<String> {
-        fs::read_dir(&self.dir)
-            .ok()?
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".json") && !n.starts_with('.'))
-            .min()
-    }
-
-    /// Claims the oldest spooled batch, if any.
-    pub(crate) fn claim_oldest(&self) -> Option<SpoolFile> {
-        // Another process may claim the same file first: then try the next one.
-        for _ in 0..16 {
-            let name = self.oldest_name()?;
-            let original = self.dir.join(&name);
-            let path = self.dir.join(format!("{name}.claimed-{}", self.claimant));
-            if fs::rename(&original, &path).is_ok() {
-                return Some(SpoolFile {
-                    events: events_in(&name),
-                    name,
-                    path,
-                    original,
-                });
-            }
+    /// Locks the batch `name` for sending; `None` if another sender has it or it is gone.
+    pub(crate) fn claim(&self, name: &str) -> Option<SpoolFile> {
+        let path = self.dir.join(name);
+        let file = fs::File::open(&path).ok()?;
+        file.try_lock().ok()?;
+        // Delivered and removed by another sender between our opening it and locking it.
+        if file.metadata().ok()?.nlink() == 0 {
+            return None;
         }
-        None
+        Some(SpoolFile {
+            file,
+            path,
+            events: events_in(name),
+        })
     }
 
     /// The body of a claimed batch.
-    pub(crate) fn read(&self, file: &SpoolFile) -> io::Result<Vec<u8>> {
-        fs::read(&file.path)
+    pub(crate) fn read(&self, claimed: &mut SpoolFile) -> io::Result<Vec<u8>> {
+        let mut body = Vec::new();
+        claimed.file.rewind()?;
+        claimed.file.read_to_end(&mut body)?;
+        Ok(body)
     }
 
     /// The batch was delivered (or can never be): remove it.
-    pub(crate) fn done(&self, file: SpoolFile) {
-        let len = fs::metadata(&file.path).map_or(0, |m| m.len());
-        if fs::remove_file(&file.path).is_ok() {
+    pub(crate) fn done(&self, claimed: SpoolFile) {
+        let len = claimed.file.metadata().map_or(0, |m| m.len());
+        if fs::remove_file(&claimed.path).is_ok() {
             let mut bytes = lock(&self.bytes);
             bytes.0 = bytes.0.saturating_sub(len);
         }
     }
-
-    /// The batch could not be delivered now: put it back, still first in line.
-    pub(crate) fn release(&self, file: SpoolFile) {
-        let _ = fs::rename(&file.path, &file.original);
-    }
 }
 
-impl Drop for Spool {
-    fn drop(&mut self) {
-        // Its claims are no longer held by a live spool: a later one may release them.
-        lock(&OURS).retain(|token| *token != self.claimant);
+/// Removes a temporary file if its writer is gone: nobody holds its lock and it is not new.
+fn remove_if_stale(path: &Path) {
+    let Ok(file) = fs::File::open(path) else {
+        return;
+    };
+    let old = file
+        .metadata()
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age >= STALE_TMP));
+    if old && file.try_lock().is_ok() {
+        let _ = fs::remove_file(path);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn claim_oldest(spool: &Spool) -> Option<SpoolFile> {
+        spool.waiting().iter().find_map(|n| spool.claim(n))
+    }
+
+    fn files(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
 
     #[test]
     fn batches_come_back_oldest_first_and_respect_the_cap() {
@@ -251,21 +256,21 @@ mod tests {
             !spool.write(b"too-much-for-the-cap", 1, true).unwrap(),
             "over 25 bytes"
         );
-        let a = spool.claim_oldest().unwrap();
+        let mut a = claim_oldest(&spool).unwrap();
         assert_eq!(a.events, 3);
-        assert_eq!(spool.read(&a).unwrap(), b"first-batch");
-        let b = spool.claim_oldest().unwrap();
-        assert_eq!(spool.read(&b).unwrap(), b"second");
+        assert_eq!(spool.read(&mut a).unwrap(), b"first-batch");
+        let mut b = claim_oldest(&spool).unwrap();
+        assert_eq!(spool.read(&mut b).unwrap(), b"second");
         assert!(
-            spool.claim_oldest().is_none(),
+            claim_oldest(&spool).is_none(),
             "claimed files are not handed out twice"
         );
-        spool.release(b);
+        drop(b);
         spool.done(a);
-        // A later process sees what is left, and its claims of the dead are released.
+        // A later spool sees what is left.
         let again = Spool::open(dir.path(), 25).unwrap();
-        let b = again.claim_oldest().unwrap();
-        assert_eq!(again.read(&b).unwrap(), b"second");
+        let mut b = claim_oldest(&again).unwrap();
+        assert_eq!(again.read(&mut b).unwrap(), b"second");
         again.done(b);
         assert!(again.is_empty());
         assert!(again.write(b"fits-again", 1, true).unwrap());
@@ -278,22 +283,83 @@ mod tests {
         let b = Spool::open(dir.path(), 25).unwrap();
         assert!(a.write(b"first-batch-of-20-by", 1, true).unwrap());
         // `b` re-sends and removes what `a` spooled: `a` is not full any more.
-        let file = b.claim_oldest().unwrap();
+        let file = claim_oldest(&b).unwrap();
         b.done(file);
         std::thread::sleep(RECOUNT_AFTER);
         assert!(a.write(b"second-batch-of-20-b", 1, true).unwrap());
     }
 
     #[test]
-    fn another_spool_of_this_process_keeps_its_claims() {
+    fn a_batch_being_sent_is_not_handed_to_another_spool_until_released() {
         let dir = tempfile::tempdir().unwrap();
         let a = Spool::open(dir.path(), 1000).unwrap();
         assert!(a.write(b"batch", 1, true).unwrap());
-        let claimed = a.claim_oldest().unwrap();
-        // A second client of this process opens the same folder while `a` sends its batch.
+        let claimed = claim_oldest(&a).unwrap();
+        // A second client (or process) opens the same folder while `a` sends its batch.
         let b = Spool::open(dir.path(), 1000).unwrap();
-        assert!(b.claim_oldest().is_none(), "still claimed by a live spool");
-        a.done(claimed);
-        assert!(b.is_empty());
+        assert!(claim_oldest(&b).is_none(), "still claimed");
+        drop(claimed); // not delivered: released (as when its process dies)
+        let again = claim_oldest(&b).expect("released");
+        b.done(again);
+        assert!(a.is_empty());
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), 1000).unwrap();
+        let full = spool.put(2, |f| {
+            f.write_all(b"{\"events\":[")?;
+            Err(io::Error::from(io::ErrorKind::StorageFull))
+        });
+        assert_eq!(full.unwrap_err().kind(), io::ErrorKind::StorageFull);
+        assert!(files(dir.path()).is_empty(), "{:?}", files(dir.path()));
+        assert!(spool.is_empty());
+    }
+
+    #[test]
+    fn opening_a_spool_removes_the_temporary_files_of_dead_writers_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir
+            .path()
+            .join(".00000000000000000001-0000000001-0000000000-n1.json.tmp");
+        fs::write(&stale, b"half a ba").unwrap();
+        let old = SystemTime::now() - 2 * STALE_TMP;
+        fs::File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        // One being written: locked by its writer, however old.
+        let live = dir
+            .path()
+            .join(".00000000000000000002-0000000001-0000000001-n1.json.tmp");
+        fs::write(&live, b"being writ").unwrap();
+        let writer = fs::File::options().write(true).open(&live).unwrap();
+        writer.set_modified(old).unwrap();
+        writer.try_lock().unwrap();
+        // One just created, its writer about to lock it.
+        let new = dir
+            .path()
+            .join(".00000000000000000003-0000000001-0000000002-n1.json.tmp");
+        fs::write(&new, b"").unwrap();
+
+        let spool = Spool::open(dir.path(), 1000).unwrap();
+        assert!(!stale.exists(), "a dead writer's file is removed");
+        assert!(live.exists() && new.exists(), "{:?}", files(dir.path()));
+        assert!(spool.is_empty(), "temporary files are not batches");
+        drop(writer);
+    }
+
+    #[test]
+    fn a_claim_by_rename_of_an_older_version_is_put_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "00000000000000000001-0000000001-0000000000-n2.json";
+        let claimed = dir.path().join(format!("{name}.claimed-4242-abc"));
+        fs::write(&claimed, b"{\"events\":[]}").unwrap();
+        let spool = Spool::open(dir.path(), 1000).unwrap();
+        assert_eq!(spool.waiting(), [name]);
+        assert_eq!(claim_oldest(&spool).unwrap().events, 2);
     }
 }

@@ -68,7 +68,8 @@ impl ApiError {
         )
     }
 
-    fn code(&self) -> &'static str {
+    /// The `code` of the answer's body.
+    pub(crate) fn code(&self) -> &'static str {
         if self.is_unavailable() {
             return "unavailable";
         }

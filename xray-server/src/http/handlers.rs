@@ -9,12 +9,13 @@ use actix_web::dev::ResourceDef;
 use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 #[allow(unused_imports)] // named only in the OpenAPI attributes
 use xray_wire::{
-    ApiErrorBody, ItemFate, ItemHistory, RunDetail, RunList, RunStatus, StepList, StepType,
+    ApiErrorBody, IngestBatch, ItemFate, ItemHistory, RunDetail, RunList, RunStatus, StepList,
+    StepType,
 };
-use xray_wire::{Health, IngestBatch, IngestResponse, RunRecord};
+use xray_wire::{Health, IngestResponse, RunRecord};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -45,12 +46,18 @@ pub(crate) async fn read_body(
 }
 
 /// Parses a JSON body, naming the field at fault (`steps[0].step_type: unknown step_type …`).
-pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+pub(crate) fn parse_json<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T> {
     if body.is_empty() {
         return Err(ApiError::BadRequest(
             "the request body is empty; expected JSON".into(),
         ));
     }
+    parse_json_at(body, "")
+}
+
+/// [`parse_json`] of a part of a body found at `at` (`events[3]`; empty: the whole body),
+/// which the message names.
+pub(crate) fn parse_json_at<'de, T: Deserialize<'de>>(body: &'de [u8], at: &str) -> Result<T> {
     // Most bodies are valid: parse without tracking the path, and only parse a refused body
     // again, tracking it, to say where it went wrong.
     if let Ok(value) = serde_json::from_slice(body) {
@@ -58,7 +65,11 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
+        let path = match (e.path().to_string(), at) {
+            (p, "") => p,
+            (p, at) if p == "." => at.to_string(),
+            (p, at) => format!("{at}.{p}"),
+        };
         let inner = e.into_inner();
         // JSON has no NaN or Infinity, and a number too big for a double (`1e999`) is refused.
         let hint = if inner.to_string().starts_with("number out of range") {
@@ -113,19 +124,21 @@ pub async fn post_run(
     Ok(HttpResponse::Created().json(IngestResponse {
         accepted: 1,
         run_ids,
+        refused: Vec::new(),
     }))
 }
 
-/// `POST /ingest`: a batch of SDK events, in any order; idempotent.
+/// `POST /ingest`: a batch of SDK events, in any order; idempotent. Each event is stored or
+/// refused on its own: the valid ones are stored and the others named in `refused`.
 #[utoipa::path(
     post,
     path = "/ingest",
     tag = "write",
     request_body(content = IngestBatch, description = "SDK events, in any order; re-sent events are stored once."),
     responses(
-        (status = 200, description = "Stored.", body = IngestResponse),
-        (status = 400, description = "Malformed JSON or an invalid event, named in the message.", body = ApiErrorBody),
-        (status = 409, description = "A step id is already that of a step of another run; nothing is written.", body = ApiErrorBody),
+        (status = 200, description = "The valid events are stored; `refused` names the others (invalid, or a step whose id is a step of another run), by their index in `events`, with what is wrong. Sending those again cannot help.", body = IngestResponse),
+        (status = 400, description = "The body is not a batch (malformed JSON, no `events` array), or no event of it is valid: the first invalid one is named in the message; nothing is written.", body = ApiErrorBody),
+        (status = 409, description = "Every valid event is a step whose id is already that of a step of another run (or more than 8 such steps are in the batch); nothing is written.", body = ApiErrorBody),
         (status = 413, description = "The body is over the limit.", body = ApiErrorBody),
         (status = 503, description = "The database is busy or unreachable.", body = ApiErrorBody),
     )
@@ -137,11 +150,8 @@ pub async fn ingest(
 ) -> Result<HttpResponse> {
     Params::parse(req.query_string(), &[])?;
     let body = read_body(&req, payload, state.body_limit).await?;
-    let batch: IngestBatch = parse_json(&body)?;
-    let accepted = batch.events.len();
-    let set = WriteSet::from_batch(batch).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let run_ids = write(&state, set).await?;
-    Ok(HttpResponse::Ok().json(IngestResponse { accepted, run_ids }))
+    let answer = super::ingest::ingest(&state.store, &body).await?;
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 /// `GET /runs`: runs newest first.

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod handlers;
+mod ingest;
 pub mod openapi;
 pub mod params;
 pub mod run_steps;
