@@ -18,6 +18,7 @@ pub mod retention;
 pub mod schema;
 pub mod settings;
 pub mod store;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use settings::Settings;

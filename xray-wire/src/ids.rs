@@ -6,7 +6,8 @@ use std::fmt;
 /// The id of an item a step saw (a product, a document, a draft).
 ///
 /// Accepted on the wire as a JSON string or integer; always stored and returned as a string, so
-/// `42` and `"42"` name the same item.
+/// `42` and `"42"` name the same item. A string id is a name ([`crate::Name`]'s rule, checked
+/// when deserialised); the SDK fits the ids it sends ([`crate::fit_name`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct ItemId(pub String);
@@ -68,9 +69,11 @@ impl<'de> Deserialize<'de> for ItemId {
                 f.write_str("an item id (a string or an integer)")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ItemId, E> {
+                crate::Name::check(v).map_err(E::custom)?;
                 Ok(ItemId(v.to_string()))
             }
             fn visit_string<E: serde::de::Error>(self, v: String) -> Result<ItemId, E> {
+                crate::Name::check(&v).map_err(E::custom)?;
                 Ok(ItemId(v))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ItemId, E> {
@@ -96,5 +99,7 @@ mod tests {
         assert_eq!(serde_json::to_string(&a).unwrap(), "\"42\"");
         assert!(serde_json::from_str::<ItemId>("1.5").is_err());
         assert!(serde_json::from_str::<ItemId>("null").is_err());
+        let empty = serde_json::from_str::<ItemId>("\"\"").unwrap_err();
+        assert!(empty.to_string().contains("must not be empty"), "{empty}");
     }
 }

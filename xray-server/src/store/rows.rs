@@ -9,17 +9,14 @@ use diesel::prelude::*;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use xray_wire::{
-    name_is_valid, Capture, Decision, Event, IngestBatch, ItemId, JsonText, ReasonSummary,
-    RunRecord, RunStatus, RunSummary, Sample, StepRecord, StepType, StepView, Timestamp,
+    Capture, Decision, Event, IngestBatch, ItemId, JsonText, Name, ReasonSummary, RunRecord,
+    RunStatus, RunSummary, Sample, StepRecord, StepType, StepView, Timestamp,
 };
 
 /// Outcome label of a rejection row.
 pub const REJECTED: &str = "rejected";
 /// Outcome label of an acceptance row.
 pub const ACCEPTED: &str = "accepted";
-
-/// Longest id, pipeline, step name or reason accepted (the wire's rule, which the SDK fits to).
-pub use xray_wire::MAX_NAME_LEN;
 
 /// A request that is well-formed JSON but not a valid run, step or event.
 #[derive(Debug, thiserror::Error)]
@@ -196,12 +193,10 @@ impl WriteSet {
             match event {
                 Event::RunStarted(e) => {
                     let at = |field: &str| format!("events[{i}].run_started.{field}");
-                    check_name(&at("run_id"), &e.run_id)?;
-                    check_name(&at("pipeline"), &e.pipeline)?;
                     let links = Links::check(&at(""), e.correlation_id, e.traceparent)?;
                     set.runs_started.push(RunRow {
-                        run_id: e.run_id,
-                        pipeline: e.pipeline,
+                        run_id: e.run_id.into(),
+                        pipeline: e.pipeline.into(),
                         status: RunStatus::Running.as_str().into(),
                         input: json_text(e.input),
                         output: None,
@@ -217,8 +212,6 @@ impl WriteSet {
                 }
                 Event::RunFinished(e) => {
                     let at = |field: &str| format!("events[{i}].run_finished.{field}");
-                    check_name(&at("run_id"), &e.run_id)?;
-                    check_name(&at("pipeline"), &e.pipeline)?;
                     if e.status == RunStatus::Running {
                         return Err(invalid(
                             at("status"),
@@ -229,8 +222,8 @@ impl WriteSet {
                     let duration = check_duration(&at("duration_ms"), e.duration_ms)?
                         .or_else(|| span_ms(e.started_at, e.ended_at));
                     set.runs_finished.push(RunRow {
-                        run_id: e.run_id,
-                        pipeline: e.pipeline,
+                        run_id: e.run_id.into(),
+                        pipeline: e.pipeline.into(),
                         status: e.status.as_str().into(),
                         input: None,
                         output: json_text(e.output),
@@ -246,8 +239,6 @@ impl WriteSet {
                 }
                 Event::StepFinished(e) => {
                     let at = |field: &str| format!("events[{i}].step_finished.{field}");
-                    check_name(&at("run_id"), &e.run_id)?;
-                    check_name(&at("pipeline"), &e.pipeline)?;
                     let path = at("step");
                     if e.step.step_id.is_none() {
                         return Err(invalid(format!("{path}.step_id"), "required in /ingest"));
@@ -259,8 +250,8 @@ impl WriteSet {
                         return Err(invalid(format!("{path}.started_at"), "required in /ingest"));
                     };
                     set.runs_placeholder.push(RunRow {
-                        run_id: e.run_id.clone(),
-                        pipeline: e.pipeline.clone(),
+                        run_id: e.run_id.to_string(),
+                        pipeline: e.pipeline.to_string(),
                         status: RunStatus::Running.as_str().into(),
                         input: None,
                         output: None,
@@ -289,9 +280,7 @@ impl WriteSet {
         let mut set = WriteSet::default();
         let run_id = run
             .run_id
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        check_name("run_id", &run_id)?;
-        check_name("pipeline", &run.pipeline)?;
+            .map_or_else(|| uuid::Uuid::new_v4().to_string(), String::from);
         check_text("error", run.error.as_deref())?;
         let links = Links::check("", run.correlation_id, run.traceparent)?;
         let started = run.started_at.unwrap_or_else(Utc::now);
@@ -324,7 +313,7 @@ impl WriteSet {
         }
         set.runs_complete.push(RunRow {
             run_id,
-            pipeline: run.pipeline,
+            pipeline: run.pipeline.into(),
             status: run.status.unwrap_or(RunStatus::Completed).as_str().into(),
             input: json_text(run.input),
             output: json_text(run.output),
@@ -350,20 +339,16 @@ impl WriteSet {
         default_start: Timestamp,
     ) -> Result<(), ValidationError> {
         let at = |field: &str| format!("{path}.{field}");
-        check_name(&at("name"), &step.name)?;
         check_text(&at("error"), step.error.as_deref())?;
         let position = match step.position {
             Some(p) => i32::try_from(p)
                 .map_err(|_| invalid(at("position"), "must be at most 2147483647"))?,
             None => i32::try_from(index).map_err(|_| invalid(path, "too many steps"))?,
         };
-        // Only an id the client sent is checked: one derived from a valid run id may be a few
-        // bytes over the limit for names, and refusing it would name a field never sent.
+        // An id the client sent is a valid name (checked when parsed); one derived from a valid
+        // run id may be a few bytes over the limit for names, and is kept as it is.
         let step_id = match step.step_id {
-            Some(id) => {
-                check_name(&at("step_id"), &id)?;
-                id
-            }
+            Some(id) => id.into(),
             None => format!("{run_id}:{position}"),
         };
         let input_count = count(&at("input_count"), step.input_count)?;
@@ -371,9 +356,6 @@ impl WriteSet {
         let started = step.started_at.unwrap_or(default_start);
         let duration = check_duration(&at("duration_ms"), step.duration_ms)?
             .or_else(|| step.ended_at.and_then(|end| span_ms(started, end)));
-        if let Some(selected) = step.decision.as_ref().and_then(|d| d.selected.as_ref()) {
-            check_name(&at("decision.selected"), selected.as_str())?;
-        }
         if let Some(score) = step.decision.as_ref().and_then(|d| d.score) {
             if !score.is_finite() {
                 return Err(invalid(at("decision.score"), "must be a finite number"));
@@ -383,7 +365,6 @@ impl WriteSet {
         let mut rejected: i64 = 0;
         for (reason, summary) in &step.rejections {
             let rpath = at(&format!("rejections.{reason}"));
-            check_name(&rpath, reason)?;
             let n = self.add_outcome(&rpath, &step_id, REJECTED, reason, summary)?;
             rejected = rejected
                 .checked_add(n)
@@ -402,7 +383,7 @@ impl WriteSet {
             run_id: run_id.to_string(),
             pipeline: pipeline.to_string(),
             position,
-            name: step.name,
+            name: step.name.into(),
             step_type: step.step_type.as_str().into(),
             capture: step.capture.as_str().into(),
             input_count,
@@ -471,12 +452,8 @@ impl WriteSet {
                 .sum(),
         );
         let mut details = Vec::new();
-        for (seq, sample) in summary.samples.iter().enumerate() {
+        for sample in &summary.samples {
             let id = &sample.item_id.0;
-            // The path is only written out for an id that is refused.
-            if !name_is_valid(id) {
-                check_name(&format!("{path}.samples[{seq}].item_id"), id)?;
-            }
             match &sample.details {
                 Some(d) => {
                     compact_into(d.get(), &mut details);
@@ -498,17 +475,15 @@ struct Links {
 }
 
 impl Links {
-    /// Checks a correlation id (like a name: 1–512 characters, no NUL) and a `traceparent`
-    /// (W3C Trace Context), whose trace id becomes searchable. `prefix` is the field path's
-    /// start (`events[0].run_started.` or empty).
+    /// Checks a `traceparent` (W3C Trace Context), whose trace id becomes searchable (the
+    /// correlation id is a name, checked when parsed). `prefix` is the field path's start
+    /// (`events[0].run_started.` or empty).
     fn check(
         prefix: &str,
-        correlation_id: Option<String>,
+        correlation_id: Option<Name>,
         traceparent: Option<String>,
     ) -> Result<Links, ValidationError> {
-        if let Some(id) = &correlation_id {
-            check_name(&format!("{prefix}correlation_id"), id)?;
-        }
+        let correlation_id = correlation_id.map(String::from);
         let parsed = traceparent
             .as_deref()
             .map(xray_wire::TraceParent::parse)
@@ -552,27 +527,6 @@ pub fn rejection_rate(
         }
         _ => None,
     }
-}
-
-/// Refuses a name the wire's rule ([`name_is_valid`]) refuses, saying why.
-fn check_name(path: &str, value: &str) -> Result<(), ValidationError> {
-    if name_is_valid(value) {
-        return Ok(());
-    }
-    check_text(path, Some(value))?;
-    if value.is_empty() {
-        return Err(invalid(path, "must not be empty"));
-    }
-    if value.len() > MAX_NAME_LEN {
-        return Err(invalid(
-            path,
-            format!(
-                "is {} bytes long; at most {MAX_NAME_LEN} are accepted",
-                value.len()
-            ),
-        ));
-    }
-    Err(invalid(path, "is not a valid name"))
 }
 
 /// Text columns cannot hold NUL on PostgreSQL; refuse it on both backends alike.
