@@ -174,7 +174,7 @@ pub fn start(
         background.push(Box::new(sweeper));
     }
     background.push(Box::new(state.alerts.start()));
-    match store::items::DbMaintainer::start(&state.store) {
+    match store::maintenance::DbMaintainer::start(&state.store) {
         Some(maintainer) => background.push(Box::new(maintainer)),
         None => tracing::warn!(
             "cannot start the database maintenance thread; requests will checkpoint (SQLite) or \
