@@ -1,7 +1,8 @@
 //! X-Ray server: stores pipeline runs, steps and item events, and answers "why" over HTTP.
 //!
-//! The data path, one module per hop: [`http`] (routes, parsing, errors) → [`store`] (queries,
-//! written once for both backends) → [`db`] (pool, migrations) → [`schema`] (tables).
+//! The data path, one module per hop: [`http`] (routes, parsing, errors) → [`store`] (checks,
+//! queries written once for both backends) → [`db`] (pool, migrations) → [`schema`] (tables).
+//! `docs/ARCHITECTURE.md` walks it with file names.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {

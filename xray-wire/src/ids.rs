@@ -1,4 +1,5 @@
-//! Item identifiers: strings or integers on the way in, strings on the way out.
+//! Item identifiers: strings or integers on the way in, strings on the way out. A string id
+//! follows the name rule of [`crate::names`]; this module must not define a rule of its own.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;

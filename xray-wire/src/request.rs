@@ -1,4 +1,5 @@
 //! What clients send: complete runs (`POST /runs`) and SDK event batches (`POST /ingest`).
+//! Unknown fields are refused; names are [`Name`]s. Checks that span fields are the server's.
 
 use crate::JsonText;
 use crate::{Capture, ItemId, Name, RunStatus, StepType, Timestamp};

@@ -1,4 +1,5 @@
-//! The item index: which steps kept samples of an item (`GET /items/{item}`).
+//! The item index: which steps kept samples of an item (`GET /items/{item}`), one backend's
+//! index each. It answers candidates only; checking them against the samples is the reader's.
 //!
 //! Each step that keeps samples gets one *document* listing its kept items' 32-bit hashes
 //! ([`packed::key`]), numbered by `steps.item_doc`, in the backend's own inverted index: an FTS5

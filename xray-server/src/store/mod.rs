@@ -1,16 +1,17 @@
 //! The store: every read and write the API needs, on SQLite or PostgreSQL.
 //!
 //! Owns [`Store`] (a pool handle) and [`StoreError`]; one module per concern below, each with its
-//! SQL in a query trait implemented for both backends ([`backend`]). It must not parse requests
+//! SQL in a query trait implemented for both backends (`backend.rs`). It must not parse requests
 //! (the HTTP layer does) nor check them ([`validate`] does). All calls block: the HTTP layer runs
 //! them on actix's blocking thread pool.
 //!
-//! Modules: [`backend`] (the per-backend glue), [`validate`] (a request becomes a [`WriteSet`]),
-//! [`write`] (a write set becomes rows), [`read`] (runs and steps), [`fates`] (an item's
-//! events), [`run_steps`] (a run a piece at a time), [`retention`] (expired runs and deletes),
-//! [`alerts`] (rules, firings, probes), [`items`] (the item index), [`packed`] (the sample
-//! blobs), [`maintenance`] (deferred database work), [`rows`] and [`views`] (rows and their
-//! wire views), [`filter`] (query filters), [`group_commit`] (SQLite's write queue).
+//! Modules: `backend.rs` (the per-backend glue), [`validate`] (a request becomes a
+//! [`rows::WriteSet`]), `write.rs` (a write set becomes rows), `read.rs` (runs and steps),
+//! `fates.rs` (an item's events), [`run_steps`] (a run a piece at a time), `retention.rs`
+//! (expired runs and deletes), [`alerts`] (rules, firings, probes), [`items`] (the item index),
+//! [`packed`] (the sample blobs), [`maintenance`] (deferred database work), [`rows`] and
+//! [`views`] (rows and their wire views), [`filter`] (query filters), `group_commit.rs`
+//! (SQLite's write queue).
 
 // First: its macros (`with_conn!`, `for_both_backends!`) serve the modules after it.
 #[macro_use]
