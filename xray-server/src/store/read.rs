@@ -15,9 +15,13 @@ use xray_wire::{RunDetail, RunList, StepHit, StepList};
 type RunParts = (RunRow, Vec<StepRow>, Vec<PackedReasonRow>, Vec<SampleRow>);
 
 /// The reads, for each backend.
-trait ReadSql {
+pub(super) trait ReadSql {
     /// Whether the database answers.
     fn ping(&mut self) -> QueryResult<()>;
+    /// One run's row; `None` if it is unknown.
+    fn run_row(&mut self, run_id: &str) -> QueryResult<Option<RunRow>>;
+    /// The rejection counts of `steps`.
+    fn rejection_counts(&mut self, steps: &[StepRow]) -> QueryResult<Vec<ReasonRow>>;
     /// One page of runs (one more than the limit, to tell whether another page follows).
     fn list_runs(&mut self, f: &RunFilter) -> QueryResult<Vec<RunRow>>;
     /// A run with its steps, counts and samples; `None` if it is unknown.
@@ -32,6 +36,23 @@ for_both_backends! {
             diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("1"))
                 .execute(self)
                 .map(|_| ())
+        }
+
+        fn run_row(&mut self, run_id: &str) -> QueryResult<Option<RunRow>> {
+            runs::table
+                .find(run_id)
+                .select(RunRow::as_select())
+                .first(self)
+                .optional()
+        }
+
+        fn rejection_counts(&mut self, steps: &[StepRow]) -> QueryResult<Vec<ReasonRow>> {
+            let ids: Vec<&str> = steps.iter().map(|s| s.step_id.as_str()).collect();
+            step_reasons::table
+                .filter(step_reasons::step_id.eq_any(&ids))
+                .filter(step_reasons::outcome.eq(REJECTED))
+                .select(ReasonRow::as_select())
+                .load(self)
         }
 
         fn list_runs(&mut self, f: &RunFilter) -> QueryResult<Vec<RunRow>> {
@@ -67,12 +88,7 @@ for_both_backends! {
         }
 
         fn run_parts(&mut self, run_id: &str) -> QueryResult<Option<RunParts>> {
-            let Some(run) = runs::table
-                .find(run_id)
-                .select(RunRow::as_select())
-                .first(self)
-                .optional()?
-            else {
+            let Some(run) = self.run_row(run_id)? else {
                 return Ok(None);
             };
             let steps: Vec<StepRow> = steps::table
@@ -143,12 +159,7 @@ for_both_backends! {
                 .order((steps::started_at.desc(), steps::step_id.desc()))
                 .limit(f.limit + 1)
                 .load(self)?;
-            let ids: Vec<&str> = found.iter().map(|s| s.step_id.as_str()).collect();
-            let reasons = step_reasons::table
-                .filter(step_reasons::step_id.eq_any(&ids))
-                .filter(step_reasons::outcome.eq(REJECTED))
-                .select(ReasonRow::as_select())
-                .load(self)?;
+            let reasons = self.rejection_counts(&found)?;
             Ok((found, reasons))
         }
     }

@@ -3,10 +3,10 @@
 
 use super::filter::Cursor;
 use super::packed::PackedReasonRow;
-use super::read::{hits, page_cursor, unpack_all};
-use super::rows::{ReasonRow, RunRow, SampleRow, StepRow, REJECTED};
+use super::read::{hits, page_cursor, unpack_all, ReadSql};
+use super::rows::{ReasonRow, RunRow, SampleRow, StepRow};
 use super::{Store, StoreError};
-use crate::schema::{runs, samples, step_reasons, steps};
+use crate::schema::{samples, step_reasons, steps};
 use diesel::prelude::*;
 use xray_wire::{RunStepPage, StepView};
 
@@ -16,7 +16,7 @@ type PageParts = (RunRow, Vec<StepRow>, Vec<ReasonRow>);
 type StepParts = (StepRow, Vec<PackedReasonRow>, Vec<SampleRow>);
 
 /// The queries, for each backend.
-trait RunStepReads {
+trait RunStepReads: ReadSql {
     fn run_step_page(
         &mut self,
         run_id: &str,
@@ -34,12 +34,7 @@ for_both_backends! {
             limit: i64,
             after: Option<(i32, &str)>,
         ) -> QueryResult<Option<PageParts>> {
-            let Some(run) = runs::table
-                .find(run_id)
-                .select(RunRow::as_select())
-                .first(self)
-                .optional()?
-            else {
+            let Some(run) = self.run_row(run_id)? else {
                 return Ok(None);
             };
             let mut q = steps::table
@@ -57,12 +52,7 @@ for_both_backends! {
                 .order((steps::position, steps::step_id))
                 .limit(limit + 1)
                 .load(self)?;
-            let ids: Vec<&str> = found.iter().map(|s| s.step_id.as_str()).collect();
-            let reasons = step_reasons::table
-                .filter(step_reasons::step_id.eq_any(&ids))
-                .filter(step_reasons::outcome.eq(REJECTED))
-                .select(ReasonRow::as_select())
-                .load(self)?;
+            let reasons = self.rejection_counts(&found)?;
             Ok(Some((run, found, reasons)))
         }
 

@@ -151,28 +151,28 @@ impl StepRow {
     /// A kept sample of this step as an event about its item.
     pub fn event(&self, s: &SampleRow) -> ItemEvent {
         let rejected = s.outcome == REJECTED;
-        ItemEvent {
-            run_id: self.run_id.clone(),
-            pipeline: self.pipeline.clone(),
-            step_id: self.step_id.clone(),
-            step_name: self.name.clone(),
-            step_type: self.step_type(),
-            position: u32::try_from(self.position).unwrap_or(0),
-            outcome: if rejected {
-                Outcome::Rejected
-            } else {
-                Outcome::Accepted
-            },
-            reason: rejected.then(|| s.reason.clone()),
-            details: parse_json(s.details.clone()),
-            score: None,
-            started_at: from_micros(self.started_at),
-        }
+        let outcome = if rejected {
+            Outcome::Rejected
+        } else {
+            Outcome::Accepted
+        };
+        let mut event = self.item_event(outcome, parse_json(s.details.clone()));
+        event.reason = rejected.then(|| s.reason.clone());
+        event
     }
 
     /// This step's choice as an event about the item it selected.
     pub fn selected_event(&self) -> ItemEvent {
-        let decision = self.decision();
+        let details = self
+            .decision()
+            .and_then(|d| d.details.as_ref().and_then(JsonText::of));
+        let mut event = self.item_event(Outcome::Selected, details);
+        event.score = self.decision_score;
+        event
+    }
+
+    /// An event of this step about an item, without reason or score.
+    fn item_event(&self, outcome: Outcome, details: Option<JsonText>) -> ItemEvent {
         ItemEvent {
             run_id: self.run_id.clone(),
             pipeline: self.pipeline.clone(),
@@ -180,12 +180,10 @@ impl StepRow {
             step_name: self.name.clone(),
             step_type: self.step_type(),
             position: u32::try_from(self.position).unwrap_or(0),
-            outcome: Outcome::Selected,
+            outcome,
             reason: None,
-            details: decision
-                .as_ref()
-                .and_then(|d| d.details.as_ref().and_then(JsonText::of)),
-            score: self.decision_score,
+            details,
+            score: None,
             started_at: from_micros(self.started_at),
         }
     }
