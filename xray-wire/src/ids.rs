@@ -45,11 +45,11 @@ impl From<&ItemId> for ItemId {
 
 #[cfg(feature = "openapi")]
 impl utoipa::PartialSchema for ItemId {
-    /// A string or an integer on the way in; always a string on the way out.
+    /// A string (a [`crate::Name`]) or an integer on the way in; always a string on the way out.
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
         OneOfBuilder::new()
-            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(<crate::Name as utoipa::PartialSchema>::schema())
             .item(ObjectBuilder::new().schema_type(Type::Integer))
             .description(Some(
                 "An item id: a string or an integer (`42` and `\"42\"` name the same item); answers always give a string.",

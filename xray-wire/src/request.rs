@@ -95,8 +95,9 @@ pub struct StepRecord {
     /// The step's recorded output (any JSON).
     #[serde(default)]
     pub output: Option<JsonText>,
-    /// Rejections by reason (each reason a [`Name`]).
+    /// Rejections by reason (each reason a `Name`).
     #[serde(default, deserialize_with = "crate::names::reasons")]
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<Name, ReasonSummary>))]
     pub rejections: BTreeMap<String, ReasonSummary>,
     /// Acceptances.
     #[serde(default)]
