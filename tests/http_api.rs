@@ -680,6 +680,37 @@ fn malformed_bodies_are_400_with_the_field_named(backend: Backend) {
         400,
         &["steps[0].decision.selected", "NUL"],
     );
+    // Every name follows one rule (`xray_wire::Name`), and a refusal names the field.
+    bad(
+        api.post(
+            "/runs",
+            &with_step(json!({"name": "f", "step_type": "filter",
+                "rejections": {"": {"count": 1}}})),
+        ),
+        400,
+        &["steps[0].rejections", "reason", "must not be empty"],
+    );
+    bad(
+        api.post(
+            "/runs",
+            &with_step(json!({"name": "f", "step_type": "filter",
+                "rejections": {"x": {"count": 1, "samples": [{"item_id": "i".repeat(513)}]}}})),
+        ),
+        400,
+        &[
+            "steps[0].rejections.x.samples[0].item_id",
+            "513 bytes",
+            "at most 512",
+        ],
+    );
+    bad(
+        api.post(
+            "/runs",
+            &json!({"pipeline": "p", "correlation_id": "a\u{0}b"}),
+        ),
+        400,
+        &["correlation_id", "NUL"],
+    );
     bad(
         api.post(
             "/runs",

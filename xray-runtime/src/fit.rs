@@ -14,33 +14,18 @@ use xray_wire::{
 /// are, without allocating.
 pub(crate) fn fit_event(event: &mut Event) {
     match event {
-        Event::RunStarted(e) => {
-            fit_name_in_place(&mut e.run_id);
-            fit_name_in_place(&mut e.pipeline);
-            if let Some(id) = &mut e.correlation_id {
-                fit_name_in_place(id);
-            }
-        }
+        // Run ids, pipelines, step ids and names are [`xray_wire::Name`]s, fitted when made.
+        Event::RunStarted(_) => {}
         Event::RunFinished(e) => {
-            fit_name_in_place(&mut e.run_id);
-            fit_name_in_place(&mut e.pipeline);
             if let Some(error) = &mut e.error {
                 fit_text_in_place(error);
             }
         }
-        Event::StepFinished(e) => {
-            fit_name_in_place(&mut e.run_id);
-            fit_name_in_place(&mut e.pipeline);
-            fit_step(&mut e.step);
-        }
+        Event::StepFinished(e) => fit_step(&mut e.step),
     }
 }
 
 fn fit_step(step: &mut StepRecord) {
-    if let Some(id) = &mut step.step_id {
-        fit_name_in_place(id);
-    }
-    fit_name_in_place(&mut step.name);
     if let Some(error) = &mut step.error {
         fit_text_in_place(error);
     }

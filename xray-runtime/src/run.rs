@@ -13,7 +13,7 @@ use std::fmt::Display;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use xray_wire::{Capture, Event, RunFinished, RunStarted, RunStatus, StepType, Timestamp};
+use xray_wire::{Capture, Event, Name, RunFinished, RunStarted, RunStatus, StepType, Timestamp};
 
 /// How long `finish()` waits for delivery in `fail` mode.
 const FAIL_MODE_FLUSH: Duration = Duration::from_secs(10);
@@ -87,8 +87,8 @@ impl RunShared {
         self.core
             .shipper
             .send(Outgoing::Ready(Event::RunFinished(RunFinished {
-                run_id: self.run_id.to_string(),
-                pipeline: self.pipeline.to_string(),
+                run_id: Name::fit(&*self.run_id),
+                pipeline: Name::fit(&*self.pipeline),
                 started_at: self.started_at,
                 ended_at: self.started_at + elapsed,
                 status,
@@ -235,12 +235,12 @@ impl RunGuard {
             .core
             .shipper
             .send(Outgoing::Ready(Event::RunStarted(RunStarted {
-                run_id: shared.run_id.to_string(),
-                pipeline: shared.pipeline.to_string(),
+                run_id: Name::fit(&*shared.run_id),
+                pipeline: Name::fit(&*shared.pipeline),
                 started_at: shared.started_at,
                 input: input.map(to_json_text),
                 metadata: metadata.map(to_json_text),
-                correlation_id: shared.correlation.correlation_id().map(str::to_string),
+                correlation_id: shared.correlation.correlation_id().map(Name::fit),
                 traceparent: shared.correlation.traceparent_text(),
             })));
         RunGuard {

@@ -18,7 +18,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use xray_wire::{
-    Capture, Decision, Event, JsonText, StepFinished, StepRecord, StepType, Timestamp,
+    Capture, Decision, Event, JsonText, Name, StepFinished, StepRecord, StepType, Timestamp,
 };
 
 pub(crate) struct StepShared {
@@ -186,9 +186,9 @@ impl Finished {
             ..
         } = self;
         let step = StepRecord {
-            step_id: Some(self.step_id.to_string()),
+            step_id: Some(Name::fit(&*self.step_id)),
             position: Some(self.position),
-            name: self.name.to_string(),
+            name: Name::fit(&*self.name),
             step_type: self.step_type,
             capture: rec.capture(),
             input_count: told.input_count,
@@ -209,8 +209,8 @@ impl Finished {
             },
         };
         Event::StepFinished(Box::new(StepFinished {
-            run_id: self.run_id.to_string(),
-            pipeline: self.pipeline.to_string(),
+            run_id: Name::fit(&*self.run_id),
+            pipeline: Name::fit(&*self.pipeline),
             step,
         }))
     }

@@ -1,6 +1,6 @@
 //! Alerting: rules evaluated on a timer; a firing is recorded once per rule and window (the
 //! database's primary key decides, so several servers on one database notify once), then
-//! POSTed as JSON to the rule's webhook. Delivery state is in the database: a failed POST is
+//! POSTed as JSON to the rule's webhook. Its SQL is [`crate::store::alerts`]'s, not here. Delivery state is in the database: a failed POST is
 //! retried with growing waits (0.5 s up to 30 min, 8 attempts over about 48 minutes), by
 //! whichever server claims it, so a webhook down for a while or a server restarted mid-delivery
 //! still gets its notification.

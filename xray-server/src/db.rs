@@ -1,4 +1,5 @@
 //! Connecting to the database: which backend, the connection pool, and migrations at start-up.
+//! It must not hold queries: those are the store's ([`crate::store`]).
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
@@ -24,7 +25,7 @@ pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migration
 /// How long SQLite waits for another writer before giving up (milliseconds).
 const SQLITE_BUSY_TIMEOUT_MS: u64 = 30_000;
 /// WAL pages after which a commit checkpoints the WAL itself (16 MB at 4 KiB pages): a backstop
-/// for when the server's [`crate::store::items::DbMaintainer`] (every 250 ms, off the request
+/// for when the server's [`crate::store::maintenance::DbMaintainer`] (every 250 ms, off the request
 /// path) is not running or falls behind; SQLite's own default is 1,000.
 pub const SQLITE_AUTOCHECKPOINT_PAGES: u32 = 4_000;
 /// Bytes a WAL file is cut back to after a checkpoint resets it (it keeps its largest size on

@@ -1,7 +1,8 @@
 //! X-Ray server: stores pipeline runs, steps and item events, and answers "why" over HTTP.
 //!
-//! The data path, one module per hop: [`http`] (routes, parsing, errors) → [`store`] (queries,
-//! written once for both backends) → [`db`] (pool, migrations) → [`schema`] (tables).
+//! The data path, one module per hop: [`http`] (routes, parsing, errors) → [`store`] (checks,
+//! queries written once for both backends) → [`db`] (pool, migrations) → [`schema`] (tables).
+//! `docs/ARCHITECTURE.md` walks it with file names.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -18,6 +19,7 @@ pub mod retention;
 pub mod schema;
 pub mod settings;
 pub mod store;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use settings::Settings;
@@ -173,7 +175,7 @@ pub fn start(
         background.push(Box::new(sweeper));
     }
     background.push(Box::new(state.alerts.start()));
-    match store::items::DbMaintainer::start(&state.store) {
+    match store::maintenance::DbMaintainer::start(&state.store) {
         Some(maintainer) => background.push(Box::new(maintainer)),
         None => tracing::warn!(
             "cannot start the database maintenance thread; requests will checkpoint (SQLite) or \

@@ -1,5 +1,6 @@
 //! Retention: a background thread deletes expired runs (with their steps, counts and samples)
-//! in small transactions, so a sweep never stalls ingest.
+//! in small transactions, so a sweep never stalls ingest. It decides what expires; the deletes
+//! themselves are the store's ([`crate::store::Store::delete_runs`]).
 //!
 //! Each pipeline follows its own policy if it has one, else the default policy; a policy keeps
 //! runs for `max_age_days` and/or the newest `max_runs` runs, whichever removes more.

@@ -1,4 +1,5 @@
-//! Diesel's view of the tables created by `migrations/`.
+//! Diesel's view of the tables created by `migrations/`. Kept by hand in step with the
+//! migrations; it must not differ from what they create.
 
 diesel::table! {
     /// One pipeline execution.

@@ -1,5 +1,5 @@
 //! The server's settings: flags and environment ([`Config`](crate::Config)) merged with an
-//! optional TOML file.
+//! optional TOML file. It only reads and checks settings: acting on them is the modules'.
 //!
 //! ```toml
 //! [auth]

@@ -1,5 +1,6 @@
 //! Throwaway servers for tests: a real HTTP server on a free port, over a fresh database that is
-//! removed afterwards (a temporary SQLite file, or a new PostgreSQL database).
+//! removed afterwards (a temporary SQLite file, or a new PostgreSQL database). Compiled only
+//! with the `testing` feature (the workspace's tests and benches): never in the release library.
 //!
 //! PostgreSQL tests connect to `XRAY_TEST_POSTGRES` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`) to create and drop their databases.

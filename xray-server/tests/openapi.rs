@@ -166,9 +166,18 @@ fn the_spec_describes_the_custom_wire_types() {
     let spec = spec();
     assert!(spec["openapi"].as_str().expect("version").starts_with("3."));
     let schemas = &spec["components"]["schemas"];
+    // A string id is a name: the same schema as `Name`, inline.
+    assert_eq!(schemas["ItemId"]["oneOf"][0], schemas["Name"]);
     assert_eq!(
-        schemas["ItemId"]["oneOf"],
-        serde_json::json!([{"type": "string"}, {"type": "integer"}])
+        schemas["ItemId"]["oneOf"][1],
+        serde_json::json!({"type": "integer"})
+    );
+    assert_eq!(schemas["Name"]["type"], "string");
+    assert_eq!(schemas["Name"]["minLength"], 1);
+    assert_eq!(schemas["Name"]["maxLength"], 512);
+    assert_eq!(
+        schemas["StepRecord"]["properties"]["rejections"]["propertyNames"],
+        schemas["Name"]
     );
     let any = schemas["JsonText"]["type"]
         .as_array()

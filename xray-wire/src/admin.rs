@@ -1,4 +1,5 @@
-//! Operating the server: retention policies and sweeps, alert rules and their firings.
+//! Operating the server: retention policies and sweeps, alert rules and their firings. Types
+//! only: how they are evaluated is the server's.
 
 use crate::{StepType, Timestamp};
 use serde::{Deserialize, Serialize};

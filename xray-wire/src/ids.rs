@@ -1,4 +1,5 @@
-//! Item identifiers: strings or integers on the way in, strings on the way out.
+//! Item identifiers: strings or integers on the way in, strings on the way out. A string id
+//! follows the name rule of [`crate::names`]; this module must not define a rule of its own.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
@@ -6,7 +7,8 @@ use std::fmt;
 /// The id of an item a step saw (a product, a document, a draft).
 ///
 /// Accepted on the wire as a JSON string or integer; always stored and returned as a string, so
-/// `42` and `"42"` name the same item.
+/// `42` and `"42"` name the same item. A string id is a name ([`crate::Name`]'s rule, checked
+/// when deserialised); the SDK fits the ids it sends ([`crate::fit_name`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct ItemId(pub String);
@@ -43,11 +45,11 @@ impl From<&ItemId> for ItemId {
 
 #[cfg(feature = "openapi")]
 impl utoipa::PartialSchema for ItemId {
-    /// A string or an integer on the way in; always a string on the way out.
+    /// A string (a [`crate::Name`]) or an integer on the way in; always a string on the way out.
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
         OneOfBuilder::new()
-            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(<crate::Name as utoipa::PartialSchema>::schema())
             .item(ObjectBuilder::new().schema_type(Type::Integer))
             .description(Some(
                 "An item id: a string or an integer (`42` and `\"42\"` name the same item); answers always give a string.",
@@ -68,9 +70,11 @@ impl<'de> Deserialize<'de> for ItemId {
                 f.write_str("an item id (a string or an integer)")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ItemId, E> {
+                crate::Name::check(v).map_err(E::custom)?;
                 Ok(ItemId(v.to_string()))
             }
             fn visit_string<E: serde::de::Error>(self, v: String) -> Result<ItemId, E> {
+                crate::Name::check(&v).map_err(E::custom)?;
                 Ok(ItemId(v))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ItemId, E> {
@@ -96,5 +100,7 @@ mod tests {
         assert_eq!(serde_json::to_string(&a).unwrap(), "\"42\"");
         assert!(serde_json::from_str::<ItemId>("1.5").is_err());
         assert!(serde_json::from_str::<ItemId>("null").is_err());
+        let empty = serde_json::from_str::<ItemId>("\"\"").unwrap_err();
+        assert!(empty.to_string().contains("must not be empty"), "{empty}");
     }
 }

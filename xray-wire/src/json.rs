@@ -1,5 +1,5 @@
 //! JSON carried as text: serialised once by whoever made it, stored and served without being
-//! parsed into a tree again.
+//! parsed into a tree again. It must not re-parse what it carries.
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;

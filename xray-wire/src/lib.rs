@@ -21,8 +21,8 @@ pub use admin::{
 pub use ids::ItemId;
 pub use json::JsonText;
 pub use names::{
-    fit_name, fit_name_in_place, fit_text, fit_text_in_place, name_is_valid, text_is_valid,
-    CUT_MARK, EMPTY_NAME, MAX_NAME_LEN, NUL_REPLACEMENT,
+    fit_name, fit_name_in_place, fit_text, fit_text_in_place, name_is_valid, text_is_valid, Name,
+    NameError, CUT_MARK, EMPTY_NAME, MAX_NAME_LEN, NUL_REPLACEMENT,
 };
 pub use request::{
     Decision, Event, IngestBatch, ReasonSummary, RunFinished, RunRecord, RunStarted, Sample,

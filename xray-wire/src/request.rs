@@ -1,7 +1,8 @@
 //! What clients send: complete runs (`POST /runs`) and SDK event batches (`POST /ingest`).
+//! Unknown fields are refused; names are [`Name`]s. Checks that span fields are the server's.
 
 use crate::JsonText;
-use crate::{Capture, ItemId, RunStatus, StepType, Timestamp};
+use crate::{Capture, ItemId, Name, RunStatus, StepType, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -56,21 +57,13 @@ pub struct StepRecord {
     /// Unique id, made by the client. Required in `POST /ingest`; in `POST /runs` it defaults to
     /// `{run_id}:{position}`.
     #[serde(default)]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(min_length = 1, max_length = 512, pattern = "^[^\\u0000]*$")
-    )]
-    pub step_id: Option<String>,
+    pub step_id: Option<Name>,
     /// Order of the step in its run (0-based). In `POST /runs` it defaults to the index in `steps`.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(maximum = 2147483647))]
     pub position: Option<u32>,
     /// The step's name (`filter_candidates`).
-    #[cfg_attr(
-        feature = "openapi",
-        schema(min_length = 1, max_length = 512, pattern = "^[^\\u0000]*$")
-    )]
-    pub name: String,
+    pub name: Name,
     /// What kind of step it is.
     pub step_type: StepType,
     /// How much item detail was kept.
@@ -102,8 +95,9 @@ pub struct StepRecord {
     /// The step's recorded output (any JSON).
     #[serde(default)]
     pub output: Option<JsonText>,
-    /// Rejections by reason.
-    #[serde(default)]
+    /// Rejections by reason (each reason a `Name`).
+    #[serde(default, deserialize_with = "crate::names::reasons")]
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<Name, ReasonSummary>))]
     pub rejections: BTreeMap<String, ReasonSummary>,
     /// Acceptances.
     #[serde(default)]
@@ -127,17 +121,9 @@ pub struct StepRecord {
 pub struct RunRecord {
     /// Unique id, made by the client so a re-sent run is the same run. Generated when absent.
     #[serde(default)]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(min_length = 1, max_length = 512, pattern = "^[^\\u0000]*$")
-    )]
-    pub run_id: Option<String>,
+    pub run_id: Option<Name>,
     /// The pipeline's name.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(min_length = 1, max_length = 512, pattern = "^[^\\u0000]*$")
-    )]
-    pub pipeline: String,
+    pub pipeline: Name,
     /// Defaults to `completed`.
     #[serde(default)]
     pub status: Option<RunStatus>,
@@ -157,7 +143,7 @@ pub struct RunRecord {
     /// The caller's correlation id (a request id, an order number…), to find the run from
     /// another system: `GET /runs?correlation_id=…`.
     #[serde(default)]
-    pub correlation_id: Option<String>,
+    pub correlation_id: Option<Name>,
     /// The W3C `traceparent` of the request that caused the run; its trace id is searchable
     /// with `GET /runs?trace_id=…`.
     #[serde(default)]
@@ -185,17 +171,9 @@ pub struct RunRecord {
 #[serde(deny_unknown_fields)]
 pub struct RunStarted {
     /// The run.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(min_length = 1, max_length = 512, pattern = "^[^\\u0000]*$")
-    )]
-    pub run_id: String,
+    pub run_id: Name,
     /// Its pipeline.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(min_length = 1, max_length = 512, pattern = "^[^\\u0000]*$")
-    )]
-    pub pipeline: String,
+    pub pipeline: Name,
     /// When it started.
     #[serde(deserialize_with = "crate::time::required")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
@@ -209,7 +187,7 @@ pub struct RunStarted {
     /// The caller's correlation id (a request id, an order number…), to find the run from
     /// another system: `GET /runs?correlation_id=…`.
     #[serde(default)]
-    pub correlation_id: Option<String>,
+    pub correlation_id: Option<Name>,
     /// The W3C `traceparent` of the request that caused the run; its trace id is searchable
     /// with `GET /runs?trace_id=…`.
     #[serde(default)]
@@ -222,17 +200,9 @@ pub struct RunStarted {
 #[serde(deny_unknown_fields)]
 pub struct StepFinished {
     /// The run it belongs to (which may not have arrived yet).
-    #[cfg_attr(
-        feature = "openapi",
-        schema(min_length = 1, max_length = 512, pattern = "^[^\\u0000]*$")
-    )]
-    pub run_id: String,
+    pub run_id: Name,
     /// The run's pipeline.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(min_length = 1, max_length = 512, pattern = "^[^\\u0000]*$")
-    )]
-    pub pipeline: String,
+    pub pipeline: Name,
     /// The step.
     pub step: StepRecord,
 }
@@ -243,17 +213,9 @@ pub struct StepFinished {
 #[serde(deny_unknown_fields)]
 pub struct RunFinished {
     /// The run.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(min_length = 1, max_length = 512, pattern = "^[^\\u0000]*$")
-    )]
-    pub run_id: String,
+    pub run_id: Name,
     /// Its pipeline.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(min_length = 1, max_length = 512, pattern = "^[^\\u0000]*$")
-    )]
-    pub pipeline: String,
+    pub pipeline: Name,
     /// When it started.
     #[serde(deserialize_with = "crate::time::required")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]

@@ -1,4 +1,4 @@
-//! What the server answers.
+//! What the server answers. Types only: how they are filled is the server's (`store/views.rs`).
 
 use crate::JsonText;
 use crate::{Capture, Decision, ItemId, ReasonSummary, RunStatus, StepType, Timestamp};

@@ -1,4 +1,5 @@
-//! The fixed vocabularies: step types, run statuses and capture levels.
+//! The fixed vocabularies: step types, run statuses and capture levels. A value outside them
+//! is refused with the list of accepted ones.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -1,4 +1,5 @@
 //! Timestamps on the wire: RFC 3339 text, with an error that shows the expected form.
+//! It must not accept a time without its offset.
 
 use crate::Timestamp;
 use serde::{Deserialize, Deserializer};

@@ -1,4 +1,5 @@
-//! Links to other systems: a caller's correlation id and a W3C Trace Context `traceparent`.
+//! Links to other systems: a caller's correlation id and a W3C Trace Context `traceparent`,
+//! parsed and checked here only.
 //!
 //! A run can carry both, so "this run" links to "that request" in a tracing system (Jaeger,
 //! Tempo, Honeycomb…): `GET /runs?trace_id=…` finds the runs a trace caused.

@@ -336,8 +336,8 @@ mod tests {
 
     fn event() -> Outgoing {
         Outgoing::Ready(Event::RunStarted(RunStarted {
-            run_id: "r".into(),
-            pipeline: "p".into(),
+            run_id: xray_wire::Name::fit("r"),
+            pipeline: xray_wire::Name::fit("p"),
             started_at: chrono::Utc::now(),
             input: None,
             metadata: None,

@@ -1,4 +1,5 @@
-//! Operating endpoints: alert rules and their firings, retention status and sweeps.
+//! Operating endpoints: alert rules and their firings, retention status and sweeps. It parses
+//! and answers; the rules' evaluation is [`crate::alerts`]'s, the sweep [`crate::retention`]'s.
 
 use super::error::ApiError;
 use super::handlers::{parse_json, read_body};

@@ -1,5 +1,6 @@
 //! API keys: when any are configured, every request but `/health` (and the spec and UI pages)
-//! needs `Authorization: Bearer <key>` with a key of the right scope.
+//! needs `Authorization: Bearer <key>` with a key of the right scope. A key must never be
+//! logged nor kept in clear.
 //!
 //! Scopes: `ingest` (POST /runs, POST /ingest), `read` (every GET of data), `admin` (alert
 //! rules and their firings, /admin; an admin key may also ingest and read). The scope is decided

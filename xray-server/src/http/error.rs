@@ -1,4 +1,5 @@
-//! Every error the API answers with: a status and a JSON body naming what is wrong.
+//! Every error the API answers with: a status and a JSON body naming what is wrong. A malformed
+//! request must be a 4xx with a clear message; a 5xx is only for the server's own failures.
 
 use crate::store::StoreError;
 use actix_web::http::StatusCode;

@@ -1,4 +1,5 @@
-//! The endpoints: parse and check the request, run the store call on the blocking pool, answer.
+//! The endpoints: parse the request, run the store call on the blocking pool, answer. Checks
+//! beyond parsing are [`crate::store::validate`]'s, queries the store's: none here.
 
 use super::error::ApiError;
 use super::params::{check_path_utf8, check_segment, Params, DEFAULT_LIMIT};

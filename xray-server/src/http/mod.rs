@@ -1,4 +1,5 @@
-//! The HTTP API (actix-web): routes, request parsing and error answers.
+//! The HTTP API (actix-web): the route table ([`ROUTES`]), request parsing and error answers.
+//! It must not touch the database but through [`crate::store::Store`].
 
 pub mod admin;
 pub mod auth;

@@ -1,5 +1,5 @@
 //! The OpenAPI 3 spec, generated from the handlers' `#[utoipa::path]` attributes and the wire
-//! types' schemas, served at `GET /openapi.json`.
+//! types' schemas, served at `GET /openapi.json`. Schemas belong on the wire types, not here.
 
 use actix_web::HttpResponse;
 use std::sync::OnceLock;

@@ -1,4 +1,5 @@
-//! Query-string parsing with messages that name the parameter and what it accepts.
+//! Query-string parsing with messages that name the parameter and what it accepts. An unknown
+//! or repeated parameter, or a value it cannot read, is refused, never ignored.
 
 use super::error::ApiError;
 use crate::store::filter::Cursor;

@@ -1,6 +1,7 @@
 //! Browsing one run a piece at a time: `GET /runs/{id}/steps` (a page of its steps without
 //! samples) and `GET /runs/{id}/steps/{step_id}` (one step in full). The web UI's run view uses
-//! them, so a run with thousands of steps opens without loading every sample at once.
+//! them, so a run with thousands of steps opens without loading every sample at once. Queries
+//! are [`crate::store::run_steps`]'s.
 
 use super::error::ApiError;
 use super::params::{check_segment, Params, DEFAULT_LIMIT};

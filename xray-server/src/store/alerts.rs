@@ -1,10 +1,10 @@
-//! Alert rules and firings, and the reads that evaluate rule conditions.
+//! Alert rules and firings as stored, and the reads that evaluate rule conditions ([`Probe`]).
+//! When a rule fires and how a firing is delivered is [`crate::alerts`]'s to decide; this module
+//! only stores and reads.
 
-use super::{Db, Store, StoreError};
+use super::{Store, StoreError};
 use crate::schema::{alert_events, alerts, runs, steps};
-use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 /// A stored rule.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -81,78 +81,73 @@ trait AlertBackend {
     fn probe(&mut self, p: &Probe<'_>) -> QueryResult<ProbeResult>;
 }
 
-macro_rules! impl_alert_backend {
-    ($conn:ty) => {
-        impl AlertBackend for $conn {
-            fn probe(&mut self, p: &Probe<'_>) -> QueryResult<ProbeResult> {
-                match p {
-                    Probe::RateWindow {
-                        pipeline,
-                        step_type,
-                        step_name,
-                        above,
-                        last_runs,
-                    } => {
-                        let window: Vec<String> = runs::table
-                            .filter(runs::pipeline.eq(*pipeline))
-                            .order((runs::started_at.desc(), runs::run_id.desc()))
-                            .select(runs::run_id)
-                            .limit(*last_runs)
-                            .load(self)?;
-                        let mut q = steps::table
-                            .filter(steps::run_id.eq_any(&window))
-                            .filter(steps::step_type.eq(*step_type))
-                            .filter(steps::rejection_rate.gt(*above))
-                            .select(steps::run_id)
-                            .distinct()
-                            .into_boxed();
-                        if let Some(n) = step_name {
-                            q = q.filter(steps::name.eq(*n));
-                        }
-                        let over: Vec<String> = q.load(self)?;
-                        Ok((
-                            window.first().cloned(),
-                            over.into_iter().map(|r| (r.clone(), r)).collect(),
-                        ))
+for_both_backends! {
+    impl AlertBackend {
+        fn probe(&mut self, p: &Probe<'_>) -> QueryResult<ProbeResult> {
+            match p {
+                Probe::RateWindow {
+                    pipeline,
+                    step_type,
+                    step_name,
+                    above,
+                    last_runs,
+                } => {
+                    let window: Vec<String> = runs::table
+                        .filter(runs::pipeline.eq(*pipeline))
+                        .order((runs::started_at.desc(), runs::run_id.desc()))
+                        .select(runs::run_id)
+                        .limit(*last_runs)
+                        .load(self)?;
+                    let mut q = steps::table
+                        .filter(steps::run_id.eq_any(&window))
+                        .filter(steps::step_type.eq(*step_type))
+                        .filter(steps::rejection_rate.gt(*above))
+                        .select(steps::run_id)
+                        .distinct()
+                        .into_boxed();
+                    if let Some(n) = step_name {
+                        q = q.filter(steps::name.eq(*n));
                     }
-                    Probe::Failed { pipeline, since } => {
-                        let ids: Vec<String> = runs::table
-                            .filter(runs::pipeline.eq(*pipeline))
-                            .filter(runs::status.eq("failed"))
-                            .filter(runs::started_at.ge(*since))
-                            .order((runs::started_at.desc(), runs::run_id.desc()))
-                            .select(runs::run_id)
-                            .limit(PROBE_LIMIT)
-                            .load(self)?;
-                        Ok((None, ids.into_iter().map(|r| (r.clone(), r)).collect()))
+                    let over: Vec<String> = q.load(self)?;
+                    Ok((
+                        window.first().cloned(),
+                        over.into_iter().map(|r| (r.clone(), r)).collect(),
+                    ))
+                }
+                Probe::Failed { pipeline, since } => {
+                    let ids: Vec<String> = runs::table
+                        .filter(runs::pipeline.eq(*pipeline))
+                        .filter(runs::status.eq("failed"))
+                        .filter(runs::started_at.ge(*since))
+                        .order((runs::started_at.desc(), runs::run_id.desc()))
+                        .select(runs::run_id)
+                        .limit(PROBE_LIMIT)
+                        .load(self)?;
+                    Ok((None, ids.into_iter().map(|r| (r.clone(), r)).collect()))
+                }
+                Probe::LowScore {
+                    pipeline,
+                    step_type,
+                    below,
+                    since,
+                } => {
+                    let mut q = steps::table
+                        .filter(steps::step_type.eq(*step_type))
+                        .filter(steps::decision_score.lt(*below))
+                        .filter(steps::started_at.ge(*since))
+                        .order((steps::started_at.desc(), steps::step_id.desc()))
+                        .select((steps::step_id, steps::run_id))
+                        .limit(PROBE_LIMIT)
+                        .into_boxed();
+                    if let Some(p) = pipeline {
+                        q = q.filter(steps::pipeline.eq(*p));
                     }
-                    Probe::LowScore {
-                        pipeline,
-                        step_type,
-                        below,
-                        since,
-                    } => {
-                        let mut q = steps::table
-                            .filter(steps::step_type.eq(*step_type))
-                            .filter(steps::decision_score.lt(*below))
-                            .filter(steps::started_at.ge(*since))
-                            .order((steps::started_at.desc(), steps::step_id.desc()))
-                            .select((steps::step_id, steps::run_id))
-                            .limit(PROBE_LIMIT)
-                            .into_boxed();
-                        if let Some(p) = pipeline {
-                            q = q.filter(steps::pipeline.eq(*p));
-                        }
-                        Ok((None, q.load(self)?))
-                    }
+                    Ok((None, q.load(self)?))
                 }
             }
         }
-    };
+    }
 }
-
-impl_alert_backend!(SqliteConnection);
-impl_alert_backend!(PgConnection);
 
 impl Store {
     /// Stores a rule; an existing rule with the same id is replaced (config rules at start-up).

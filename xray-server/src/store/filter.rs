@@ -1,4 +1,5 @@
-//! What a read asks for: filters, page size and keyset cursors.
+//! What a read asks for: filters, page size and keyset cursors. Plain data, built by the HTTP
+//! layer and read by the store's queries; it must not hold SQL.
 
 use std::fmt;
 use xray_wire::{RunStatus, StepType};
@@ -18,7 +19,7 @@ pub struct Cursor {
 pub struct BadCursor;
 
 impl Cursor {
-    /// Reads a cursor made by [`Cursor::to_string`].
+    /// Reads a cursor made by `Cursor::to_string` (its `Display`).
     pub fn parse(s: &str) -> Result<Cursor, BadCursor> {
         let (at, hex) = s.split_once('-').ok_or(BadCursor)?;
         let at = at.parse().map_err(|_| BadCursor)?;

@@ -1,4 +1,5 @@
-//! SQLite's writes, committed in groups.
+//! SQLite's writes, committed in groups: this module owns only the queue and the writer's turn
+//! (the statements are [`super::write`]'s, and must stay there).
 //!
 //! SQLite has one writer at a time, and a commit has a cost of its own (the WAL append of every
 //! page the transaction dirtied, once however often the transaction touched it). Requests that
@@ -15,7 +16,8 @@
 
 use super::items::ItemDocs;
 use super::rows::WriteSet;
-use super::{Backend, Packed, StoreError};
+use super::write::{write, write_rows, Packed};
+use super::StoreError;
 use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,7 +33,7 @@ pub(super) struct Job {
 }
 
 impl Job {
-    /// The rows [`Backend::write`] needs from `set` (runs and steps; its counts and samples are
+    /// The rows [`write`] needs from `set` (runs and steps; its counts and samples are
     /// in `packed`).
     pub(super) fn new(set: &WriteSet, packed: Packed) -> Arc<Job> {
         Arc::new(Job {
@@ -90,7 +92,7 @@ impl GroupCommit {
             let group = self.next_group();
             if group.is_empty() {
                 // Not queued and not done cannot happen; should it, write the job alone.
-                return guard.write(&job.set, &job.packed);
+                return write(&mut *guard, &job.set, &job.packed);
             }
             write_group(&mut guard, &group);
         }
@@ -120,7 +122,7 @@ pub(super) type ConnGuard =
 /// job. Every job gets its result.
 fn write_group(c: &mut SqliteConnection, group: &[Arc<Job>]) {
     if let [job] = group {
-        *lock(&job.result) = Some(c.write(&job.set, &job.packed));
+        *lock(&job.result) = Some(write(c, &job.set, &job.packed));
         return;
     }
     let mut began = false;
@@ -130,7 +132,7 @@ fn write_group(c: &mut SqliteConnection, group: &[Arc<Job>]) {
         let results = group
             .iter()
             .map(|j| {
-                c.transaction::<_, StoreError, _>(|c| c.write_rows(&j.set, &j.packed))
+                c.transaction::<_, StoreError, _>(|c| write_rows(c, &j.set, &j.packed))
                     .map(|mine| docs.extend(mine))
             })
             .collect::<Vec<_>>();
@@ -153,7 +155,7 @@ fn write_group(c: &mut SqliteConnection, group: &[Arc<Job>]) {
         Err(e) => {
             tracing::warn!("a group commit failed ({e}); writing its requests one by one");
             for j in group {
-                *lock(&j.result) = Some(c.write(&j.set, &j.packed));
+                *lock(&j.result) = Some(write(c, &j.set, &j.packed));
             }
         }
     }

@@ -1,4 +1,5 @@
-//! The item index: which steps kept samples of an item (`GET /items/{item}`).
+//! The item index: which steps kept samples of an item (`GET /items/{item}`), one backend's
+//! index each. It answers candidates only; checking them against the samples is the reader's.
 //!
 //! Each step that keeps samples gets one *document* listing its kept items' 32-bit hashes
 //! ([`packed::key`]), numbered by `steps.item_doc`, in the backend's own inverted index: an FTS5
@@ -9,21 +10,17 @@
 //! reads those steps' samples and keeps only those whose item id really matches, so a colliding
 //! hash costs a little reading, never a wrong answer.
 
+use super::backend::ROWS_PER_STATEMENT;
 use super::packed;
-use super::Store;
 use crate::schema::{item_docs, item_fts, steps};
 use diesel::dsl::sql;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 use diesel::sqlite::SqliteConnection;
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 /// Documents per INSERT statement (two binds each).
 const DOCS_PER_INSERT: usize = 500;
-/// Step ids or document numbers per `IN (…)` list.
-const IDS_PER_STATEMENT: usize = 1000;
 
 /// The kept items of one step, as sorted, distinct hashes ([`packed::key`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,34 +81,30 @@ pub(super) trait ItemDocs {
     fn remove_docs(&mut self, ids: &[String]) -> QueryResult<usize>;
 }
 
-/// The document numbers of the steps of runs `ids`.
-macro_rules! docs_of_runs {
-    ($c:expr, $ids:expr) => {{
-        let mut docs: Vec<i64> = Vec::new();
-        for chunk in $ids.chunks(IDS_PER_STATEMENT) {
-            docs.extend(
-                steps::table
-                    .filter(steps::run_id.eq_any(chunk))
-                    .filter(steps::item_doc.is_not_null())
-                    .select(steps::item_doc)
-                    .load::<Option<i64>>($c)?
-                    .into_iter()
-                    .flatten(),
-            );
-        }
-        docs
-    }};
+/// The document numbers of the steps of runs, for each backend.
+trait DocsOfRuns {
+    /// The document numbers of the steps of runs `ids`.
+    fn docs_of_runs(&mut self, ids: &[String]) -> QueryResult<Vec<i64>>;
 }
 
-/// Deletes the documents numbered `docs` from `$table` (whose number column is `$number`).
-macro_rules! delete_docs {
-    ($c:expr, $docs:expr, $table:path, $number:path) => {{
-        let mut n = 0;
-        for chunk in $docs.chunks(IDS_PER_STATEMENT) {
-            n += diesel::delete($table.filter($number.eq_any(chunk))).execute($c)?;
+for_both_backends! {
+    impl DocsOfRuns {
+        fn docs_of_runs(&mut self, ids: &[String]) -> QueryResult<Vec<i64>> {
+            let mut docs: Vec<i64> = Vec::new();
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                docs.extend(
+                    steps::table
+                        .filter(steps::run_id.eq_any(chunk))
+                        .filter(steps::item_doc.is_not_null())
+                        .select(steps::item_doc)
+                        .load::<Option<i64>>(self)?
+                        .into_iter()
+                        .flatten(),
+                );
+            }
+            Ok(docs)
         }
-        Ok(n)
-    }};
+    }
 }
 
 impl ItemDocs for SqliteConnection {
@@ -165,8 +158,12 @@ impl ItemDocs for SqliteConnection {
     }
 
     fn remove_docs(&mut self, ids: &[String]) -> QueryResult<usize> {
-        let docs = docs_of_runs!(self, ids);
-        delete_docs!(self, docs, item_fts::table, item_fts::rowid)
+        let mut n = 0;
+        for chunk in self.docs_of_runs(ids)?.chunks(ROWS_PER_STATEMENT) {
+            n += diesel::delete(item_fts::table.filter(item_fts::rowid.eq_any(chunk)))
+                .execute(self)?;
+        }
+        Ok(n)
     }
 }
 
@@ -206,98 +203,13 @@ impl ItemDocs for PgConnection {
     }
 
     fn remove_docs(&mut self, ids: &[String]) -> QueryResult<usize> {
-        let docs = docs_of_runs!(self, ids);
-        delete_docs!(self, docs, item_docs::table, item_docs::doc)
-    }
-}
-
-/// How often [`DbMaintainer`] runs.
-const MAINTAIN_EVERY: Duration = Duration::from_millis(250);
-/// The longest wait between tries while the work keeps failing (each failure doubles the wait).
-const MAINTAIN_BACKOFF_MAX: Duration = Duration::from_secs(60);
-
-/// Keeps the write path short by doing the database's deferred work on a thread of its own,
-/// off the request path. PostgreSQL: empties the GIN pending list (what new documents are
-/// appended to) into the index; without it, the request that finds the list over its limit
-/// merges it itself and waits for it (p99 ingest latency 690 ms instead of ~200 ms in the
-/// `ingest` bench). SQLite: checkpoints the WAL into the database file (`PASSIVE`: it never waits
-/// for, nor blocks, readers or the writer), which the writer would otherwise do inside a
-/// request's commit (the connections' own checkpoint stays as a backstop at
-/// [`crate::db::SQLITE_AUTOCHECKPOINT_PAGES`]). While the work fails (say the server's
-/// PostgreSQL role does not own the index) it warns once and tries less and less often, up to
-/// once a minute. Stops when dropped.
-pub struct DbMaintainer {
-    stop: Option<crossbeam_channel::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl DbMaintainer {
-    /// Starts maintaining `store`'s database; `None` if the thread cannot be started.
-    pub fn start(store: &Store) -> Option<DbMaintainer> {
-        let store = store.clone();
-        let (tx, rx) = crossbeam_channel::bounded::<()>(0);
-        let thread = std::thread::Builder::new()
-            .name("xray-maintainer".into())
-            .spawn(move || {
-                let mut wait = MAINTAIN_EVERY;
-                loop {
-                    match store.maintain() {
-                        Ok(_) => wait = MAINTAIN_EVERY,
-                        Err(e) => {
-                            if wait == MAINTAIN_EVERY {
-                                tracing::warn!(
-                                    "cannot do the database's deferred work off the request \
-                                     path ({e}); requests will do it themselves, with slower \
-                                     ingest at times (on PostgreSQL, the server's database role \
-                                     must own index item_docs_by_item); trying again less often"
-                                );
-                            }
-                            wait = (wait * 2).min(MAINTAIN_BACKOFF_MAX);
-                        }
-                    }
-                    match rx.recv_timeout(wait) {
-                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
-                        _ => break,
-                    }
-                }
-            })
-            .ok()?;
-        Some(DbMaintainer {
-            stop: Some(tx),
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for DbMaintainer {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        let mut n = 0;
+        for chunk in self.docs_of_runs(ids)?.chunks(ROWS_PER_STATEMENT) {
+            n += diesel::delete(item_docs::table.filter(item_docs::doc.eq_any(chunk)))
+                .execute(self)?;
         }
+        Ok(n)
     }
-}
-
-/// Checkpoints SQLite's WAL without waiting for readers or the writer. Returns how many of the
-/// WAL's frames are now in the database file (all the WAL holds, when nothing held it back;
-/// counted since the WAL last started over, so two calls in a row give the same number), or -1
-/// when another checkpoint was running.
-pub(super) fn checkpoint(c: &mut SqliteConnection) -> QueryResult<i64> {
-    #[derive(QueryableByName)]
-    struct Checkpointed {
-        #[diesel(sql_type = BigInt)]
-        checkpointed: i64,
-    }
-    let done: Checkpointed = diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(c)?;
-    Ok(done.checkpointed)
-}
-
-/// Moves PostgreSQL's GIN pending list into the index; the number of pending-list pages emptied.
-pub(super) fn clean_pending_list(c: &mut PgConnection) -> QueryResult<i64> {
-    diesel::select(sql::<BigInt>(
-        "gin_clean_pending_list('item_docs_by_item'::regclass)",
-    ))
-    .get_result(c)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Kept samples, packed: one compressed blob per step, outcome and reason, and the hashes of the
-//! kept items for the item index ([`super::items`]).
+//! kept items for the item index ([`super::items`]). Pure encoding: it must not touch the
+//! database.
 //!
 //! A blob is a format byte (`1`) followed by a zstd frame of, per sample in order: the item id's
 //! length (LEB128) and bytes, then the details' length + 1 (0: no details) and bytes.

@@ -1,17 +1,13 @@
 //! Reads for browsing one run a piece at a time (the web UI's run view): a page of its steps
-//! without their samples, and one step in full.
-//!
-//! Declared after `with_conn!` in the parent module, which it uses.
+//! without their samples, and one step in full. It must not write.
 
 use super::filter::Cursor;
 use super::packed::PackedReasonRow;
-use super::rows::{ReasonRow, RunRow, SampleRow, StepRow, REJECTED};
-use super::{page_cursor, Store, StoreError};
-use crate::db::Db;
-use crate::schema::{runs, samples, step_reasons, steps};
-use diesel::pg::PgConnection;
+use super::read::{hits, page_cursor, unpack_all, ReadSql};
+use super::rows::{ReasonRow, RunRow, SampleRow, StepRow};
+use super::{Store, StoreError};
+use crate::schema::{samples, step_reasons, steps};
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 use xray_wire::{RunStepPage, StepView};
 
 /// A run, a page of its steps and their rejection counts.
@@ -19,8 +15,8 @@ type PageParts = (RunRow, Vec<StepRow>, Vec<ReasonRow>);
 /// One step with all its counts, its packed samples, and any samples stored unpacked.
 type StepParts = (StepRow, Vec<PackedReasonRow>, Vec<SampleRow>);
 
-/// The queries, implemented for each backend's connection by [`impl_run_steps!`].
-trait RunStepReads {
+/// The queries, for each backend.
+trait RunStepReads: ReadSql {
     fn run_step_page(
         &mut self,
         run_id: &str,
@@ -30,78 +26,63 @@ trait RunStepReads {
     fn step_parts(&mut self, run_id: &str, step_id: &str) -> QueryResult<Option<StepParts>>;
 }
 
-macro_rules! impl_run_steps {
-    ($conn:ty) => {
-        impl RunStepReads for $conn {
-            fn run_step_page(
-                &mut self,
-                run_id: &str,
-                limit: i64,
-                after: Option<(i32, &str)>,
-            ) -> QueryResult<Option<PageParts>> {
-                let Some(run) = runs::table
-                    .find(run_id)
-                    .select(RunRow::as_select())
-                    .first(self)
-                    .optional()?
-                else {
-                    return Ok(None);
-                };
-                let mut q = steps::table
-                    .filter(steps::run_id.eq(run_id))
-                    .select(StepRow::as_select())
-                    .into_boxed();
-                if let Some((position, id)) = after {
-                    q = q.filter(
-                        steps::position
-                            .gt(position)
-                            .or(steps::position.eq(position).and(steps::step_id.gt(id))),
-                    );
-                }
-                let found: Vec<StepRow> = q
-                    .order((steps::position, steps::step_id))
-                    .limit(limit + 1)
-                    .load(self)?;
-                let ids: Vec<&str> = found.iter().map(|s| s.step_id.as_str()).collect();
-                let reasons = step_reasons::table
-                    .filter(step_reasons::step_id.eq_any(&ids))
-                    .filter(step_reasons::outcome.eq(REJECTED))
-                    .select(ReasonRow::as_select())
-                    .load(self)?;
-                Ok(Some((run, found, reasons)))
+for_both_backends! {
+    impl RunStepReads {
+        fn run_step_page(
+            &mut self,
+            run_id: &str,
+            limit: i64,
+            after: Option<(i32, &str)>,
+        ) -> QueryResult<Option<PageParts>> {
+            let Some(run) = self.run_row(run_id)? else {
+                return Ok(None);
+            };
+            let mut q = steps::table
+                .filter(steps::run_id.eq(run_id))
+                .select(StepRow::as_select())
+                .into_boxed();
+            if let Some((position, id)) = after {
+                q = q.filter(
+                    steps::position
+                        .gt(position)
+                        .or(steps::position.eq(position).and(steps::step_id.gt(id))),
+                );
             }
-
-            fn step_parts(
-                &mut self,
-                run_id: &str,
-                step_id: &str,
-            ) -> QueryResult<Option<StepParts>> {
-                let Some(step) = steps::table
-                    .find(step_id)
-                    .filter(steps::run_id.eq(run_id))
-                    .select(StepRow::as_select())
-                    .first(self)
-                    .optional()?
-                else {
-                    return Ok(None);
-                };
-                let reasons = step_reasons::table
-                    .filter(step_reasons::step_id.eq(step_id))
-                    .select(PackedReasonRow::as_select())
-                    .load(self)?;
-                let samples = samples::table
-                    .filter(samples::step_id.eq(step_id))
-                    .order((samples::outcome, samples::reason, samples::seq))
-                    .select(SampleRow::as_select())
-                    .load(self)?;
-                Ok(Some((step, reasons, samples)))
-            }
+            let found: Vec<StepRow> = q
+                .order((steps::position, steps::step_id))
+                .limit(limit + 1)
+                .load(self)?;
+            let reasons = self.rejection_counts(&found)?;
+            Ok(Some((run, found, reasons)))
         }
-    };
-}
 
-impl_run_steps!(SqliteConnection);
-impl_run_steps!(PgConnection);
+        fn step_parts(
+            &mut self,
+            run_id: &str,
+            step_id: &str,
+        ) -> QueryResult<Option<StepParts>> {
+            let Some(step) = steps::table
+                .find(step_id)
+                .filter(steps::run_id.eq(run_id))
+                .select(StepRow::as_select())
+                .first(self)
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let reasons = step_reasons::table
+                .filter(step_reasons::step_id.eq(step_id))
+                .select(PackedReasonRow::as_select())
+                .load(self)?;
+            let samples = samples::table
+                .filter(samples::step_id.eq(step_id))
+                .order((samples::outcome, samples::reason, samples::seq))
+                .select(SampleRow::as_select())
+                .load(self)?;
+            Ok(Some((step, reasons, samples)))
+        }
+    }
+}
 
 impl Store {
     /// A page of one run's steps in order (position, then id), without samples; `None` if the
@@ -125,7 +106,7 @@ impl Store {
         });
         Ok(Some(RunStepPage {
             run: run.into_summary(),
-            steps: super::hits(found, reasons),
+            steps: hits(found, reasons),
             next_cursor,
         }))
     }
@@ -138,7 +119,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let reasons = super::unpack_all(packed_reasons, run_id, &mut samples)?;
+        let reasons = unpack_all(packed_reasons, run_id, &mut samples)?;
         Ok(Some(step.into_view(&reasons, &samples)))
     }
 }
