@@ -40,11 +40,9 @@ const CLAIM_BATCH: i64 = 20;
 /// How far before a rule's creation per-run and per-step rules look.
 const LOOKBACK_US: i64 = 3_600_000_000;
 
-/// Checks a rule: a name, an http(s) webhook, and sensible thresholds.
+/// Checks a rule: an http(s) webhook and sensible thresholds (its names are checked by their
+/// type when it is read).
 pub fn check_rule(rule: &AlertRuleSpec) -> Result<(), String> {
-    if rule.name.trim().is_empty() || rule.name.len() > 512 || rule.name.contains('\0') {
-        return Err("name: must be 1 to 512 characters, without NUL".into());
-    }
     let url = rule.webhook_url.as_str();
     let valid_url = (url.starts_with("http://") || url.starts_with("https://"))
         && url.parse::<ureq::http::Uri>().is_ok()
@@ -54,26 +52,13 @@ pub fn check_rule(rule: &AlertRuleSpec) -> Result<(), String> {
             "webhook_url: `{url}` is not an http:// or https:// URL"
         ));
     }
-    let name_ok = |field: &str, v: &str| {
-        if v.is_empty() || v.len() > 512 || v.contains('\0') {
-            Err(format!("condition.{field}: must be 1 to 512 characters"))
-        } else {
-            Ok(())
-        }
-    };
     match &rule.condition {
         AlertCondition::RejectionRate {
-            pipeline,
-            step_name,
             above,
             more_than,
             last_runs,
             ..
         } => {
-            name_ok("pipeline", pipeline)?;
-            if let Some(n) = step_name {
-                name_ok("step_name", n)?;
-            }
             if !(0.0..=1.0).contains(above) {
                 return Err("condition.above: must be between 0 and 1".into());
             }
@@ -86,13 +71,8 @@ pub fn check_rule(rule: &AlertRuleSpec) -> Result<(), String> {
                 ));
             }
         }
-        AlertCondition::RunFailed { pipeline } => name_ok("pipeline", pipeline)?,
-        AlertCondition::LowScore {
-            pipeline, below, ..
-        } => {
-            if let Some(p) = pipeline {
-                name_ok("pipeline", p)?;
-            }
+        AlertCondition::RunFailed { .. } => {}
+        AlertCondition::LowScore { below, .. } => {
             if !below.is_finite() {
                 return Err("condition.below: must be a finite number".into());
             }
@@ -128,7 +108,7 @@ pub fn event_view(row: AlertEventRow) -> Option<AlertEvent> {
 pub fn new_rule_row(alert_id: String, spec: &AlertRuleSpec, source: &str) -> AlertRow {
     AlertRow {
         alert_id,
-        name: spec.name.clone(),
+        name: spec.name.to_string(),
         rule: serde_json::to_string(&spec.condition).unwrap_or_default(),
         webhook_url: spec.webhook_url.clone(),
         source: source.into(),

@@ -1,6 +1,6 @@
 //! Operating the server: retention policies and sweeps, alert rules and their firings.
 
-use crate::{StepType, Timestamp};
+use crate::{Name, StepType, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -77,30 +77,36 @@ pub enum AlertCondition {
     /// after it has been false.
     RejectionRate {
         /// The pipeline.
-        pipeline: String,
+        pipeline: Name,
         /// Step type to watch (default `filter`).
         #[serde(default = "filter")]
         step_type: StepType,
         /// Only steps with this name.
         #[serde(default)]
-        step_name: Option<String>,
+        step_name: Option<Name>,
         /// Rejection rate threshold, 0..=1.
+        #[cfg_attr(feature = "openapi", schema(minimum = 0.0, maximum = 1.0))]
         above: f64,
-        /// Fires when more runs than this are over the threshold.
+        /// Fires when more runs than this are over the threshold; below `last_runs`, or it
+        /// could never fire.
+        #[serde(deserialize_with = "crate::json::whole")]
+        #[cfg_attr(feature = "openapi", schema(maximum = 9999))]
         more_than: u32,
-        /// The window: this many newest runs of the pipeline.
+        /// The window: this many newest runs of the pipeline, 1 to 10,000.
+        #[serde(deserialize_with = "crate::json::whole")]
+        #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10000))]
         last_runs: u32,
     },
     /// A run of the pipeline failed. Fires once per failed run.
     RunFailed {
         /// The pipeline.
-        pipeline: String,
+        pipeline: Name,
     },
     /// A decision scored below `below`. Fires once per step.
     LowScore {
         /// Only this pipeline (default: all).
         #[serde(default)]
-        pipeline: Option<String>,
+        pipeline: Option<Name>,
         /// Step type to watch (default `select`).
         #[serde(default = "select")]
         step_type: StepType,
@@ -123,7 +129,7 @@ fn select() -> StepType {
 #[serde(deny_unknown_fields)]
 pub struct AlertRuleSpec {
     /// A name for people.
-    pub name: String,
+    pub name: Name,
     /// Where to POST the JSON notification (`http://` or `https://`).
     pub webhook_url: String,
     /// When it fires.

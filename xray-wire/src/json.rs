@@ -76,3 +76,66 @@ impl fmt::Display for JsonText {
         f.write_str(self.get())
     }
 }
+
+/// A count or position (`u32`, `u64`) read from JSON: a whole number 0 or more, also when it is
+/// written with a zero fraction (`15932901975.0`), which JSON Schema's `integer` allows.
+pub(crate) trait Whole: TryFrom<u64> {
+    /// The largest value.
+    const MAX: u64;
+}
+
+impl Whole for u32 {
+    const MAX: u64 = u32::MAX as u64;
+}
+
+impl Whole for u64 {
+    const MAX: u64 = u64::MAX;
+}
+
+struct WholeVisitor<T>(std::marker::PhantomData<T>);
+
+impl<T: Whole> serde::de::Visitor<'_> for WholeVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a whole number from 0 to {}", T::MAX)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+        T::try_from(v).map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+        match u64::try_from(v) {
+            Ok(v) => self.visit_u64(v),
+            Err(_) => Err(E::invalid_value(serde::de::Unexpected::Signed(v), &self)),
+        }
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<T, E> {
+        // 2^64 is the first whole f64 past u64::MAX.
+        if v.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&v) {
+            self.visit_u64(v as u64)
+        } else {
+            Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+        }
+    }
+}
+
+/// Reads a [`Whole`] number (for `#[serde(deserialize_with)]`).
+pub(crate) fn whole<'de, D: serde::Deserializer<'de>, T: Whole>(d: D) -> Result<T, D::Error> {
+    d.deserialize_u64(WholeVisitor(std::marker::PhantomData))
+}
+
+/// Reads an optional [`Whole`] number (`null` or absent: `None`).
+pub(crate) fn whole_opt<'de, D: serde::Deserializer<'de>, T: Whole>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    struct Some_<T>(T);
+    impl<'de, T: Whole> Deserialize<'de> for Some_<T> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            whole(d).map(Some_)
+        }
+    }
+    Ok(Option::<Some_<T>>::deserialize(d)?.map(|s| s.0))
+}

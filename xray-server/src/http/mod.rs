@@ -7,6 +7,7 @@ pub mod handlers;
 pub mod openapi;
 pub mod params;
 pub mod run_steps;
+pub mod strict;
 pub mod ui;
 
 use crate::alerts::Alerts;

@@ -3,7 +3,7 @@
 //! them, so a run with thousands of steps opens without loading every sample at once.
 
 use super::error::ApiError;
-use super::params::{check_segment, Params, DEFAULT_LIMIT};
+use super::params::{check_segment, CursorParam, Params, DEFAULT_LIMIT};
 use super::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use xray_wire::{ApiErrorBody, RunStepPage, StepView};
@@ -16,7 +16,7 @@ use xray_wire::{ApiErrorBody, RunStepPage, StepView};
     params(
         ("run_id" = String, Path, description = "The run's id."),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size, 1 to 1000 (default 50)."),
-        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`."),
+        ("cursor" = Option<CursorParam>, Query, description = "The previous page's `next_cursor`."),
     ),
     responses(
         (status = 200, description = "The run and a page of its steps, in order, without samples.", body = RunStepPage),
