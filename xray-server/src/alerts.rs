@@ -13,10 +13,14 @@
 use crate::store::alerts::{AlertEventRow, AlertRow, Probe};
 use crate::store::{Store, StoreError};
 use crossbeam_channel::{Receiver, Sender};
-use std::sync::Arc;
+use regex::Regex;
+use std::sync::{Arc, LazyLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
-use xray_wire::{AlertCondition, AlertEvent, AlertNotification, AlertRule, AlertRuleSpec};
+use xray_wire::{
+    AlertCondition, AlertEvent, AlertNotification, AlertRule, AlertRuleSpec, WEBHOOK_URL_MAX_LEN,
+    WEBHOOK_URL_PATTERN,
+};
 
 /// Waits before each retry of a failed delivery; after the last, the firing is `failed`.
 const BACKOFF: [Duration; 7] = [
@@ -43,11 +47,11 @@ const LOOKBACK_US: i64 = 3_600_000_000;
 /// Checks a rule: an http(s) webhook and sensible thresholds (its names are checked by their
 /// type when it is read).
 pub fn check_rule(rule: &AlertRuleSpec) -> Result<(), String> {
+    static WEBHOOK_URL: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(WEBHOOK_URL_PATTERN).expect("WEBHOOK_URL_PATTERN is a regex"));
     let url = rule.webhook_url.as_str();
-    let valid_url = (url.starts_with("http://") || url.starts_with("https://"))
-        && url.parse::<ureq::http::Uri>().is_ok()
-        && !url.contains('\0');
-    if !valid_url || url.len() > 2048 {
+    let valid_url = WEBHOOK_URL.is_match(url) && url.parse::<ureq::http::Uri>().is_ok();
+    if !valid_url || url.len() > WEBHOOK_URL_MAX_LEN {
         return Err(format!(
             "webhook_url: `{url}` is not an http:// or https:// URL"
         ));
@@ -409,4 +413,43 @@ fn deliver_due(store: &Store, agent: &ureq::Agent) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(webhook_url: &str) -> AlertRuleSpec {
+        AlertRuleSpec {
+            name: xray_wire::Name::fit("r"),
+            webhook_url: webhook_url.to_string(),
+            condition: AlertCondition::RunFailed {
+                pipeline: xray_wire::Name::fit("p"),
+            },
+        }
+    }
+
+    #[test]
+    fn webhook_urls_are_what_the_spec_pattern_says() {
+        let long = format!("http://h/{}", "a".repeat(WEBHOOK_URL_MAX_LEN));
+        for ok in [
+            "http://hooks.internal:8080/xray?token=abc",
+            "https://127.0.0.1:65535/a/b/",
+            "http://h",
+            "https://example.com/p%20q*(x)?a=b&c=d/e?f",
+        ] {
+            assert_eq!(check_rule(&rule(ok)), Ok(()), "{ok}");
+        }
+        for bad in [
+            "ftp://x",
+            "http://",
+            "http://host:65536/",
+            "http://exa mple.com",
+            "http://h/\u{0}",
+            "https://h/#frag",
+            long.as_str(),
+        ] {
+            assert!(check_rule(&rule(bad)).is_err(), "{bad}");
+        }
+    }
 }

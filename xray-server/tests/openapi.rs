@@ -166,9 +166,27 @@ fn the_spec_describes_the_custom_wire_types() {
     let spec = spec();
     assert!(spec["openapi"].as_str().expect("version").starts_with("3."));
     let schemas = &spec["components"]["schemas"];
+    // An item id is a name or an integer (of i64's or u64's range).
+    let item_id = &schemas["ItemId"]["oneOf"];
     assert_eq!(
-        schemas["ItemId"]["oneOf"],
-        serde_json::json!([{"type": "string"}, {"type": "integer"}])
+        (
+            &item_id[0]["type"],
+            &item_id[0]["minLength"],
+            &item_id[0]["maxLength"]
+        ),
+        (&Value::from("string"), &Value::from(1), &Value::from(512))
+    );
+    assert_eq!(
+        (
+            &item_id[1]["type"],
+            &item_id[1]["minimum"],
+            &item_id[1]["maximum"]
+        ),
+        (
+            &Value::from("integer"),
+            &Value::from(i64::MIN),
+            &Value::from(u64::MAX)
+        )
     );
     let any = schemas["JsonText"]["type"]
         .as_array()
@@ -217,4 +235,36 @@ fn the_spec_describes_the_custom_wire_types() {
         .expect("status parameter")
         .clone();
     assert!(status_param["description"].is_string());
+    // What the server does with parameters, said in the spec: an empty query value is absent,
+    // times are RFC 3339 or dates, cursors have their shape, text holds no NUL.
+    let runs_params = spec["paths"]["/runs"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters");
+    let param = |name: &str| {
+        runs_params
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    assert!(runs_params.iter().all(|p| p["allowEmptyValue"] == true));
+    let since = param("since");
+    let since = match since["schema"].get("$ref").and_then(Value::as_str) {
+        Some(r) => &schemas[r.rsplit('/').next().expect("name")],
+        None => &since["schema"],
+    };
+    let formats: Vec<&Value> = since["oneOf"]
+        .as_array()
+        .expect("since is a oneOf")
+        .iter()
+        .map(|f| &f["format"])
+        .collect();
+    assert_eq!(formats, [&Value::from("date-time"), &Value::from("date")]);
+    assert_eq!(param("pipeline")["schema"]["pattern"], "^[^\\u0000]*$");
+    // The variants of an alert condition take no other fields, as the server reads them.
+    for variant in schemas["AlertCondition"]["oneOf"]
+        .as_array()
+        .expect("variants")
+    {
+        assert_eq!(variant["additionalProperties"], false, "{variant}");
+    }
 }

@@ -123,6 +123,31 @@ fn select() -> StepType {
     StepType::Select
 }
 
+/// What a webhook URL may be: `http://` or `https://`, a host name or IPv4 address, a port
+/// (0 to 65535), then a path and a query of URL characters. The spec says it and the server
+/// checks it, so both mean the same URLs.
+pub const WEBHOOK_URL_PATTERN: &str = concat!(
+    r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?",
+    r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?",
+    r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]*)*(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$",
+);
+
+/// The longest webhook URL accepted, in bytes.
+pub const WEBHOOK_URL_MAX_LEN: usize = 2048;
+
+#[cfg(feature = "openapi")]
+fn webhook_url_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(WEBHOOK_URL_PATTERN))
+        .max_length(Some(WEBHOOK_URL_MAX_LEN))
+        .description(Some(
+            "Where to POST the JSON notification: an http:// or https:// URL.",
+        ))
+        .into()
+}
+
 /// A new alert rule: `POST /alerts`, or an `[[alerts]]` table of the server's config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -130,7 +155,9 @@ fn select() -> StepType {
 pub struct AlertRuleSpec {
     /// A name for people.
     pub name: Name,
-    /// Where to POST the JSON notification (`http://` or `https://`).
+    /// Where to POST the JSON notification: an `http://` or `https://` URL
+    /// ([`WEBHOOK_URL_PATTERN`], at most [`WEBHOOK_URL_MAX_LEN`] bytes).
+    #[cfg_attr(feature = "openapi", schema(schema_with = webhook_url_schema))]
     pub webhook_url: String,
     /// When it fires.
     pub condition: AlertCondition,

@@ -113,18 +113,26 @@ impl<T: Whole> serde::de::Visitor<'_> for WholeVisitor<T> {
     }
 
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<T, E> {
-        // 2^64 is the first whole f64 past u64::MAX.
-        if v.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&v) {
-            self.visit_u64(v as u64)
-        } else {
-            Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+        match exact_whole(v) {
+            Some(w) if w >= 0 => self.visit_u64(w as u64),
+            _ => Err(E::invalid_value(serde::de::Unexpected::Float(v), &self)),
         }
     }
 }
 
+/// A float that is exactly a whole number, as that number: only below 2^53 in magnitude, where
+/// every whole number is exact (`-9223372036854775809` reads as a float that rounds to `i64::MIN`,
+/// and must not be taken for it).
+pub(crate) fn exact_whole(v: f64) -> Option<i64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    (v.fract() == 0.0 && v.abs() < EXACT).then_some(v as i64)
+}
+
 /// Reads a [`Whole`] number (for `#[serde(deserialize_with)]`).
 pub(crate) fn whole<'de, D: serde::Deserializer<'de>, T: Whole>(d: D) -> Result<T, D::Error> {
-    d.deserialize_u64(WholeVisitor(std::marker::PhantomData))
+    // `any`, not `u64`: a value buffered by serde (inside an internally tagged enum) hands a
+    // float to the visitor only when asked for anything.
+    d.deserialize_any(WholeVisitor(std::marker::PhantomData))
 }
 
 /// Reads an optional [`Whole`] number (`null` or absent: `None`).

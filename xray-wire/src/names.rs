@@ -138,17 +138,23 @@ impl utoipa::PartialSchema for Name {
     /// A string of 1 to 512 bytes without NUL (the length is counted in characters by JSON
     /// Schema, so 512 is the most a valid name can have; the server counts bytes).
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, Type};
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .min_length(Some(1))
-            .max_length(Some(MAX_NAME_LEN))
-            .pattern(Some("^[^\\u0000]*$"))
-            .description(Some(
-                "A name: 1 to 512 bytes of UTF-8, without NUL (\\u0000).",
-            ))
-            .into()
+        name_schema().into()
     }
+}
+
+/// [`Name`]'s schema as an object schema (also what a map's keys are, where they are names).
+#[cfg(feature = "openapi")]
+pub(crate) fn name_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_NAME_LEN))
+        .pattern(Some("^[^\\u0000]*$"))
+        .description(Some(
+            "A name: 1 to 512 bytes of UTF-8, without NUL (\\u0000).",
+        ))
+        .build()
 }
 
 #[cfg(feature = "openapi")]

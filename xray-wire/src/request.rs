@@ -97,6 +97,7 @@ pub struct StepRecord {
     pub output: Option<JsonText>,
     /// Rejections by reason (each reason a [`Name`]).
     #[serde(default, deserialize_with = "crate::names::reasons")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = rejections_schema))]
     pub rejections: BTreeMap<String, ReasonSummary>,
     /// Acceptances.
     #[serde(default)]
@@ -146,6 +147,7 @@ pub struct RunRecord {
     /// The W3C `traceparent` of the request that caused the run; its trace id is searchable
     /// with `GET /runs?trace_id=…`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::trace::traceparent_schema))]
     pub traceparent: Option<String>,
     /// When it started (defaults to the time the server received it).
     #[serde(default, deserialize_with = "crate::time::optional")]
@@ -190,6 +192,7 @@ pub struct RunStarted {
     /// The W3C `traceparent` of the request that caused the run; its trace id is searchable
     /// with `GET /runs?trace_id=…`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::trace::traceparent_schema))]
     pub traceparent: Option<String>,
 }
 
@@ -260,6 +263,7 @@ pub struct RunFinished {
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub ended_at: Timestamp,
     /// `completed` or `failed`.
+    #[cfg_attr(feature = "openapi", schema(schema_with = finished_status))]
     pub status: RunStatus,
     /// Its output.
     #[serde(default)]
@@ -272,6 +276,29 @@ pub struct RunFinished {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub duration_ms: Option<f64>,
+}
+
+/// The schema of a step's rejections: an object whose keys (the reasons) are [`Name`]s.
+#[cfg(feature = "openapi")]
+fn rejections_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Ref, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(Ref::from_schema_name("ReasonSummary")))
+        .property_names(Some(crate::names::name_schema()))
+        .description(Some("Rejections by reason; each reason is a name."))
+        .into()
+}
+
+/// The schema of a finished run's status: `completed` or `failed` (not `running`).
+#[cfg(feature = "openapi")]
+fn finished_status() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["completed", "failed"]))
+        .description(Some("How the run ended: `completed` or `failed`."))
+        .into()
 }
 
 /// One SDK event, tagged by its kind: `{"run_started": {...}}`, `{"step_finished": {...}}`,

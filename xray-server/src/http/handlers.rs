@@ -157,7 +157,7 @@ pub async fn ingest(
         ("pipeline" = Option<String>, Query, description = "Only runs of this pipeline."),
         ("status" = Option<RunStatus>, Query, description = "Only runs with this status."),
         ("correlation_id" = Option<String>, Query, description = "Only runs with this correlation id."),
-        ("trace_id" = Option<String>, Query, description = "Only runs of this W3C trace: 32 hex digits, any case."),
+        ("trace_id" = Option<String>, Query, pattern = "^[0-9a-fA-F]{31}[1-9a-fA-F]$", description = "Only runs of this W3C trace: 32 hex digits, any case."),
         ("since" = Option<TimeParam>, Query, description = "Runs started at or after this time: RFC 3339 (`2026-11-26T12:00:00Z`) or a date (`2026-11-26`)."),
         ("until" = Option<TimeParam>, Query, description = "Runs started before this time: RFC 3339 or a date."),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size, 1 to 1000 (default 50)."),
