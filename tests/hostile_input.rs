@@ -282,6 +282,11 @@ fn negative_counts_and_numbers_json_cannot_carry_are_400_naming_the_field(backen
         ),
         (r#""position":-1"#, &["steps[0].position"]),
         (r#""input_count":1.5"#, &["steps[0].input_count"]),
+        // A struct is an object, not an array of its fields (serde alone takes both).
+        (
+            r#""decision":[null,null]"#,
+            &["steps[0].decision", "invalid type: sequence"],
+        ),
         (
             r#""decision":{"score":NaN}"#,
             &["steps[0].decision.score", "invalid JSON"],
@@ -321,6 +326,20 @@ fn negative_counts_and_numbers_json_cannot_carry_are_400_naming_the_field(backen
             needles,
         );
     }
+    // A whole number written with a zero fraction is the number (JSON Schema's `integer`).
+    let body = br#"{"run_id":"whole","pipeline":"p","steps":[{"name":"s","step_type":"filter",
+        "position":0.0,"input_count":5.0,"acceptances":{"count":4119.0},"rejections":{"r":{"count":15932901975.0}}}]}"#;
+    let (status, answer) = g.api.post_raw("/runs", body);
+    assert_eq!(status, 201, "{answer}");
+    let step = &g.api.ok("/runs/whole")["steps"][0];
+    assert_eq!(
+        (
+            &step["input_count"],
+            &step["acceptances"]["count"],
+            &step["rejections"]["r"]["count"]
+        ),
+        (&json!(5), &json!(4119), &json!(15932901975_u64))
+    );
     // Tiny numbers round to zero; free-form JSON keeps whatever number text was sent.
     let body = br#"{"run_id":"num","pipeline":"p","input":{"big":1e999,"neg":-0.0,"long":123456789012345678901234567890},
         "steps":[{"name":"s","step_type":"select","decision":{"selected":"a","score":1e-999}}]}"#;

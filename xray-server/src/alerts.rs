@@ -13,10 +13,14 @@
 use crate::store::alerts::{AlertEventRow, AlertRow, Probe};
 use crate::store::{Store, StoreError};
 use crossbeam_channel::{Receiver, Sender};
-use std::sync::Arc;
+use regex::Regex;
+use std::sync::{Arc, LazyLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
-use xray_wire::{AlertCondition, AlertEvent, AlertNotification, AlertRule, AlertRuleSpec};
+use xray_wire::{
+    AlertCondition, AlertEvent, AlertNotification, AlertRule, AlertRuleSpec, WEBHOOK_URL_MAX_LEN,
+    WEBHOOK_URL_PATTERN,
+};
 
 /// Waits before each retry of a failed delivery; after the last, the firing is `failed`.
 const BACKOFF: [Duration; 7] = [
@@ -40,40 +44,25 @@ const CLAIM_BATCH: i64 = 20;
 /// How far before a rule's creation per-run and per-step rules look.
 const LOOKBACK_US: i64 = 3_600_000_000;
 
-/// Checks a rule: a name, an http(s) webhook, and sensible thresholds.
+/// Checks a rule: an http(s) webhook and sensible thresholds (its names are checked by their
+/// type when it is read).
 pub fn check_rule(rule: &AlertRuleSpec) -> Result<(), String> {
-    if rule.name.trim().is_empty() || rule.name.len() > 512 || rule.name.contains('\0') {
-        return Err("name: must be 1 to 512 characters, without NUL".into());
-    }
+    static WEBHOOK_URL: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(WEBHOOK_URL_PATTERN).expect("WEBHOOK_URL_PATTERN is a regex"));
     let url = rule.webhook_url.as_str();
-    let valid_url = (url.starts_with("http://") || url.starts_with("https://"))
-        && url.parse::<ureq::http::Uri>().is_ok()
-        && !url.contains('\0');
-    if !valid_url || url.len() > 2048 {
+    let valid_url = WEBHOOK_URL.is_match(url) && url.parse::<ureq::http::Uri>().is_ok();
+    if !valid_url || url.len() > WEBHOOK_URL_MAX_LEN {
         return Err(format!(
             "webhook_url: `{url}` is not an http:// or https:// URL"
         ));
     }
-    let name_ok = |field: &str, v: &str| {
-        if v.is_empty() || v.len() > 512 || v.contains('\0') {
-            Err(format!("condition.{field}: must be 1 to 512 characters"))
-        } else {
-            Ok(())
-        }
-    };
     match &rule.condition {
         AlertCondition::RejectionRate {
-            pipeline,
-            step_name,
             above,
             more_than,
             last_runs,
             ..
         } => {
-            name_ok("pipeline", pipeline)?;
-            if let Some(n) = step_name {
-                name_ok("step_name", n)?;
-            }
             if !(0.0..=1.0).contains(above) {
                 return Err("condition.above: must be between 0 and 1".into());
             }
@@ -86,13 +75,8 @@ pub fn check_rule(rule: &AlertRuleSpec) -> Result<(), String> {
                 ));
             }
         }
-        AlertCondition::RunFailed { pipeline } => name_ok("pipeline", pipeline)?,
-        AlertCondition::LowScore {
-            pipeline, below, ..
-        } => {
-            if let Some(p) = pipeline {
-                name_ok("pipeline", p)?;
-            }
+        AlertCondition::RunFailed { .. } => {}
+        AlertCondition::LowScore { below, .. } => {
             if !below.is_finite() {
                 return Err("condition.below: must be a finite number".into());
             }
@@ -128,7 +112,7 @@ pub fn event_view(row: AlertEventRow) -> Option<AlertEvent> {
 pub fn new_rule_row(alert_id: String, spec: &AlertRuleSpec, source: &str) -> AlertRow {
     AlertRow {
         alert_id,
-        name: spec.name.clone(),
+        name: spec.name.to_string(),
         rule: serde_json::to_string(&spec.condition).unwrap_or_default(),
         webhook_url: spec.webhook_url.clone(),
         source: source.into(),
@@ -429,4 +413,43 @@ fn deliver_due(store: &Store, agent: &ureq::Agent) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(webhook_url: &str) -> AlertRuleSpec {
+        AlertRuleSpec {
+            name: xray_wire::Name::fit("r"),
+            webhook_url: webhook_url.to_string(),
+            condition: AlertCondition::RunFailed {
+                pipeline: xray_wire::Name::fit("p"),
+            },
+        }
+    }
+
+    #[test]
+    fn webhook_urls_are_what_the_spec_pattern_says() {
+        let long = format!("http://h/{}", "a".repeat(WEBHOOK_URL_MAX_LEN));
+        for ok in [
+            "http://hooks.internal:8080/xray?token=abc",
+            "https://127.0.0.1:65535/a/b/",
+            "http://h",
+            "https://example.com/p%20q*(x)?a=b&c=d/e?f",
+        ] {
+            assert_eq!(check_rule(&rule(ok)), Ok(()), "{ok}");
+        }
+        for bad in [
+            "ftp://x",
+            "http://",
+            "http://host:65536/",
+            "http://exa mple.com",
+            "http://h/\u{0}",
+            "https://h/#frag",
+            long.as_str(),
+        ] {
+            assert!(check_rule(&rule(bad)).is_err(), "{bad}");
+        }
+    }
 }

@@ -166,11 +166,12 @@ fn the_spec_describes_the_custom_wire_types() {
     let spec = spec();
     assert!(spec["openapi"].as_str().expect("version").starts_with("3."));
     let schemas = &spec["components"]["schemas"];
-    // A string id is a name: the same schema as `Name`, inline.
+    // A string id is a name: the same schema as `Name`, inline; an integer one is of i64's or
+    // u64's range.
     assert_eq!(schemas["ItemId"]["oneOf"][0], schemas["Name"]);
     assert_eq!(
         schemas["ItemId"]["oneOf"][1],
-        serde_json::json!({"type": "integer"})
+        serde_json::json!({"type": "integer", "minimum": i64::MIN, "maximum": u64::MAX})
     );
     assert_eq!(schemas["Name"]["type"], "string");
     assert_eq!(schemas["Name"]["minLength"], 1);
@@ -226,4 +227,36 @@ fn the_spec_describes_the_custom_wire_types() {
         .expect("status parameter")
         .clone();
     assert!(status_param["description"].is_string());
+    // What the server does with parameters, said in the spec: an empty query value is absent,
+    // times are RFC 3339 or dates, cursors have their shape, text holds no NUL.
+    let runs_params = spec["paths"]["/runs"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters");
+    let param = |name: &str| {
+        runs_params
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    assert!(runs_params.iter().all(|p| p["allowEmptyValue"] == true));
+    let since = param("since");
+    let since = match since["schema"].get("$ref").and_then(Value::as_str) {
+        Some(r) => &schemas[r.rsplit('/').next().expect("name")],
+        None => &since["schema"],
+    };
+    let formats: Vec<&Value> = since["oneOf"]
+        .as_array()
+        .expect("since is a oneOf")
+        .iter()
+        .map(|f| &f["format"])
+        .collect();
+    assert_eq!(formats, [&Value::from("date-time"), &Value::from("date")]);
+    assert_eq!(param("pipeline")["schema"]["pattern"], "^[^\\u0000]*$");
+    // The variants of an alert condition take no other fields, as the server reads them.
+    for variant in schemas["AlertCondition"]["oneOf"]
+        .as_array()
+        .expect("variants")
+    {
+        assert_eq!(variant["additionalProperties"], false, "{variant}");
+    }
 }

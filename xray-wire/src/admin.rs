@@ -1,7 +1,7 @@
 //! Operating the server: retention policies and sweeps, alert rules and their firings. Types
 //! only: how they are evaluated is the server's.
 
-use crate::{StepType, Timestamp};
+use crate::{Name, StepType, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -78,30 +78,36 @@ pub enum AlertCondition {
     /// after it has been false.
     RejectionRate {
         /// The pipeline.
-        pipeline: String,
+        pipeline: Name,
         /// Step type to watch (default `filter`).
         #[serde(default = "filter")]
         step_type: StepType,
         /// Only steps with this name.
         #[serde(default)]
-        step_name: Option<String>,
+        step_name: Option<Name>,
         /// Rejection rate threshold, 0..=1.
+        #[cfg_attr(feature = "openapi", schema(minimum = 0.0, maximum = 1.0))]
         above: f64,
-        /// Fires when more runs than this are over the threshold.
+        /// Fires when more runs than this are over the threshold; below `last_runs`, or it
+        /// could never fire.
+        #[serde(deserialize_with = "crate::json::whole")]
+        #[cfg_attr(feature = "openapi", schema(maximum = 9999))]
         more_than: u32,
-        /// The window: this many newest runs of the pipeline.
+        /// The window: this many newest runs of the pipeline, 1 to 10,000.
+        #[serde(deserialize_with = "crate::json::whole")]
+        #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10000))]
         last_runs: u32,
     },
     /// A run of the pipeline failed. Fires once per failed run.
     RunFailed {
         /// The pipeline.
-        pipeline: String,
+        pipeline: Name,
     },
     /// A decision scored below `below`. Fires once per step.
     LowScore {
         /// Only this pipeline (default: all).
         #[serde(default)]
-        pipeline: Option<String>,
+        pipeline: Option<Name>,
         /// Step type to watch (default `select`).
         #[serde(default = "select")]
         step_type: StepType,
@@ -118,14 +124,41 @@ fn select() -> StepType {
     StepType::Select
 }
 
+/// What a webhook URL may be: `http://` or `https://`, a host name or IPv4 address, a port
+/// (0 to 65535), then a path and a query of URL characters. The spec says it and the server
+/// checks it, so both mean the same URLs.
+pub const WEBHOOK_URL_PATTERN: &str = concat!(
+    r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?",
+    r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?",
+    r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]*)*(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$",
+);
+
+/// The longest webhook URL accepted, in bytes.
+pub const WEBHOOK_URL_MAX_LEN: usize = 2048;
+
+#[cfg(feature = "openapi")]
+fn webhook_url_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(WEBHOOK_URL_PATTERN))
+        .max_length(Some(WEBHOOK_URL_MAX_LEN))
+        .description(Some(
+            "Where to POST the JSON notification: an http:// or https:// URL.",
+        ))
+        .into()
+}
+
 /// A new alert rule: `POST /alerts`, or an `[[alerts]]` table of the server's config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AlertRuleSpec {
     /// A name for people.
-    pub name: String,
-    /// Where to POST the JSON notification (`http://` or `https://`).
+    pub name: Name,
+    /// Where to POST the JSON notification: an `http://` or `https://` URL
+    /// ([`WEBHOOK_URL_PATTERN`], at most [`WEBHOOK_URL_MAX_LEN`] bytes).
+    #[cfg_attr(feature = "openapi", schema(schema_with = webhook_url_schema))]
     pub webhook_url: String,
     /// When it fires.
     pub condition: AlertCondition,

@@ -50,7 +50,12 @@ impl utoipa::PartialSchema for ItemId {
         use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
         OneOfBuilder::new()
             .item(<crate::Name as utoipa::PartialSchema>::schema())
-            .item(ObjectBuilder::new().schema_type(Type::Integer))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(i64::MIN))
+                    .maximum(Some(u64::MAX)),
+            )
             .description(Some(
                 "An item id: a string or an integer (`42` and `\"42\"` name the same item); answers always give a string.",
             ))
@@ -83,6 +88,14 @@ impl<'de> Deserialize<'de> for ItemId {
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ItemId, E> {
                 Ok(ItemId(v.to_string()))
             }
+            /// An integer written with a zero fraction (`42.0`, JSON Schema's `integer`) is
+            /// that integer, where the float is exact ([`crate::json::exact_whole`]).
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<ItemId, E> {
+                match crate::json::exact_whole(v) {
+                    Some(w) => self.visit_i64(w),
+                    None => Err(E::invalid_type(serde::de::Unexpected::Float(v), &self)),
+                }
+            }
         }
         d.deserialize_any(V)
     }
@@ -99,6 +112,13 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(serde_json::to_string(&a).unwrap(), "\"42\"");
         assert!(serde_json::from_str::<ItemId>("1.5").is_err());
+        assert_eq!(serde_json::from_str::<ItemId>("42.0").unwrap(), a);
+        assert_eq!(
+            serde_json::from_str::<ItemId>("-7e2").unwrap().as_str(),
+            "-700"
+        );
+        assert!(serde_json::from_str::<ItemId>("3.4e22").is_err());
+        assert!(serde_json::from_str::<ItemId>("-9223372036854775809").is_err());
         assert!(serde_json::from_str::<ItemId>("null").is_err());
         let empty = serde_json::from_str::<ItemId>("\"\"").unwrap_err();
         assert!(empty.to_string().contains("must not be empty"), "{empty}");

@@ -17,6 +17,7 @@ mod trace;
 pub use admin::{
     AlertCondition, AlertEvent, AlertEventList, AlertList, AlertNotification, AlertRule,
     AlertRuleSpec, PipelineRetention, RetentionPolicy, RetentionStatus, SweepReport,
+    WEBHOOK_URL_MAX_LEN, WEBHOOK_URL_PATTERN,
 };
 pub use ids::ItemId;
 pub use json::JsonText;

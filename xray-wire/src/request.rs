@@ -26,6 +26,7 @@ pub struct Sample {
 #[serde(deny_unknown_fields)]
 pub struct ReasonSummary {
     /// Exact number of events, whatever the capture level.
+    #[serde(deserialize_with = "crate::json::whole")]
     #[cfg_attr(feature = "openapi", schema(maximum = 9223372036854775807_i64))]
     pub count: u64,
     /// The events kept: none at `minimal`, up to 50 (reservoir-sampled) at `sample`, all at `full`.
@@ -59,7 +60,7 @@ pub struct StepRecord {
     #[serde(default)]
     pub step_id: Option<Name>,
     /// Order of the step in its run (0-based). In `POST /runs` it defaults to the index in `steps`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::whole_opt")]
     #[cfg_attr(feature = "openapi", schema(maximum = 2147483647))]
     pub position: Option<u32>,
     /// The step's name (`filter_candidates`).
@@ -70,11 +71,11 @@ pub struct StepRecord {
     #[serde(default)]
     pub capture: Capture,
     /// Items in.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::whole_opt")]
     #[cfg_attr(feature = "openapi", schema(maximum = 9223372036854775807_i64))]
     pub input_count: Option<u64>,
     /// Items out.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::whole_opt")]
     #[cfg_attr(feature = "openapi", schema(maximum = 9223372036854775807_i64))]
     pub output_count: Option<u64>,
     /// When the step started.
@@ -147,6 +148,7 @@ pub struct RunRecord {
     /// The W3C `traceparent` of the request that caused the run; its trace id is searchable
     /// with `GET /runs?trace_id=…`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::trace::traceparent_schema))]
     pub traceparent: Option<String>,
     /// When it started (defaults to the time the server received it).
     #[serde(default, deserialize_with = "crate::time::optional")]
@@ -191,6 +193,7 @@ pub struct RunStarted {
     /// The W3C `traceparent` of the request that caused the run; its trace id is searchable
     /// with `GET /runs?trace_id=…`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::trace::traceparent_schema))]
     pub traceparent: Option<String>,
 }
 
@@ -203,8 +206,44 @@ pub struct StepFinished {
     pub run_id: Name,
     /// The run's pipeline.
     pub pipeline: Name,
-    /// The step.
+    /// The step (with its `step_id`, `position` and `started_at`, which `/ingest` requires).
+    #[cfg_attr(feature = "openapi", schema(schema_with = ingest_step))]
     pub step: StepRecord,
+}
+
+/// The schema of an `/ingest` step: a [`StepRecord`] that gives what `POST /runs` can default
+/// (`step_id`, `position`) and its start time.
+#[cfg(feature = "openapi")]
+fn ingest_step() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{
+        AllOfBuilder, KnownFormat, ObjectBuilder, Ref, SchemaFormat, Type,
+    };
+    use utoipa::PartialSchema;
+    let required = ObjectBuilder::new()
+        .property("step_id", Name::schema())
+        .property(
+            "position",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0))
+                .maximum(Some(2_147_483_647)),
+        )
+        .property(
+            "started_at",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+        )
+        .required("step_id")
+        .required("position")
+        .required("started_at");
+    AllOfBuilder::new()
+        .item(Ref::from_schema_name("StepRecord"))
+        .item(required)
+        .description(Some(
+            "The step, as in `POST /runs`, with `step_id`, `position` and `started_at` given.",
+        ))
+        .into()
 }
 
 /// A run has ended: status, output, error, timing.
@@ -225,6 +264,7 @@ pub struct RunFinished {
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub ended_at: Timestamp,
     /// `completed` or `failed`.
+    #[cfg_attr(feature = "openapi", schema(schema_with = finished_status))]
     pub status: RunStatus,
     /// Its output.
     #[serde(default)]
@@ -237,6 +277,17 @@ pub struct RunFinished {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub duration_ms: Option<f64>,
+}
+
+/// The schema of a finished run's status: `completed` or `failed` (not `running`).
+#[cfg(feature = "openapi")]
+fn finished_status() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["completed", "failed"]))
+        .description(Some("How the run ended: `completed` or `failed`."))
+        .into()
 }
 
 /// One SDK event, tagged by its kind: `{"run_started": {...}}`, `{"step_finished": {...}}`,

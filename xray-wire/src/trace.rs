@@ -108,6 +108,23 @@ pub fn normalize_trace_id(text: &str) -> Result<String, TraceError> {
     Ok(t)
 }
 
+/// The schema of a `traceparent` field: the version-00 form with ids that are not all zeros
+/// (a last digit other than 0), every text of which [`TraceParent::parse`] takes; it also takes
+/// surrounding spaces and later versions' extra fields, which the pattern leaves out.
+#[cfg(feature = "openapi")]
+pub(crate) fn traceparent_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .pattern(Some(
+            "^00-[0-9a-f]{31}[1-9a-f]-[0-9a-f]{15}[1-9a-f]-[0-9a-f]{2}$",
+        ))
+        .description(Some(
+            "A W3C traceparent (`00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`).",
+        ))
+        .into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,10 @@
 //! beyond parsing are [`crate::store::validate`]'s, queries the store's: none here.
 
 use super::error::ApiError;
-use super::params::{check_path_utf8, check_segment, Params, DEFAULT_LIMIT};
+use super::params::{
+    check_path_utf8, check_segment, CursorParam, Params, TimeParam, DEFAULT_LIMIT,
+};
+use super::strict::Strict;
 use super::AppState;
 use crate::store::filter::{RunFilter, StepFilter};
 use crate::store::rows::WriteSet;
@@ -60,12 +63,12 @@ pub(crate) fn parse_json<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T>
 /// which the message names.
 pub(crate) fn parse_json_at<'de, T: Deserialize<'de>>(body: &'de [u8], at: &str) -> Result<T> {
     // Most bodies are valid: parse without tracking the path, and only parse a refused body
-    // again, tracking it, to say where it went wrong.
-    if let Ok(value) = serde_json::from_slice(body) {
+    // again, tracking it, to say where it went wrong. Read strictly: a struct as an object only.
+    if let Ok(value) = super::strict::from_slice(body) {
         return Ok(value);
     }
     let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(Strict(&mut de)).map_err(|e| {
         let path = match (e.path().to_string(), at) {
             (p, "") => p,
             (p, at) if p == "." => at.to_string(),
@@ -164,11 +167,11 @@ pub async fn ingest(
         ("pipeline" = Option<String>, Query, description = "Only runs of this pipeline."),
         ("status" = Option<RunStatus>, Query, description = "Only runs with this status."),
         ("correlation_id" = Option<String>, Query, description = "Only runs with this correlation id."),
-        ("trace_id" = Option<String>, Query, description = "Only runs of this W3C trace: 32 hex digits, any case."),
-        ("since" = Option<String>, Query, description = "Runs started at or after this time: RFC 3339 (`2026-11-26T12:00:00Z`) or a date (`2026-11-26`)."),
-        ("until" = Option<String>, Query, description = "Runs started before this time: RFC 3339 or a date."),
+        ("trace_id" = Option<String>, Query, pattern = "^[0-9a-fA-F]{31}[1-9a-fA-F]$", description = "Only runs of this W3C trace: 32 hex digits, any case."),
+        ("since" = Option<TimeParam>, Query, description = "Runs started at or after this time: RFC 3339 (`2026-11-26T12:00:00Z`) or a date (`2026-11-26`)."),
+        ("until" = Option<TimeParam>, Query, description = "Runs started before this time: RFC 3339 or a date."),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size, 1 to 1000 (default 50)."),
-        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`."),
+        ("cursor" = Option<CursorParam>, Query, description = "The previous page's `next_cursor`."),
     ),
     responses(
         (status = 200, description = "Runs, newest first.", body = RunList),
@@ -254,10 +257,10 @@ pub async fn get_run(
         ("duration_lt" = Option<f64>, Query, description = "Shorter than this many milliseconds."),
         ("score_gt" = Option<f64>, Query, description = "Decision score above this."),
         ("score_lt" = Option<f64>, Query, description = "Decision score below this."),
-        ("since" = Option<String>, Query, description = "Steps started at or after this time: RFC 3339 or a date."),
-        ("until" = Option<String>, Query, description = "Steps started before this time: RFC 3339 or a date."),
+        ("since" = Option<TimeParam>, Query, description = "Steps started at or after this time: RFC 3339 or a date."),
+        ("until" = Option<TimeParam>, Query, description = "Steps started before this time: RFC 3339 or a date."),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size, 1 to 1000 (default 50)."),
-        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`."),
+        ("cursor" = Option<CursorParam>, Query, description = "The previous page's `next_cursor`."),
     ),
     responses(
         (status = 200, description = "Matching steps across all runs and pipelines, newest first.", body = StepList),

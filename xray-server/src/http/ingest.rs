@@ -99,7 +99,7 @@ impl Checked<'_> {
     fn rows(&mut self) -> Result<WriteSet, ApiError> {
         // Most batches are valid throughout: read and check them whole, in one pass, and each
         // event alone only when one is not.
-        if let Ok(batch) = serde_json::from_slice::<IngestBatch>(self.body) {
+        if let Ok(batch) = super::strict::from_slice::<IngestBatch>(self.body) {
             let n = batch.events.len();
             if let Ok(set) = WriteSet::from_batch(batch) {
                 self.kept = (0..n).collect();

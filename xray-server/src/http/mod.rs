@@ -9,6 +9,7 @@ mod ingest;
 pub mod openapi;
 pub mod params;
 pub mod run_steps;
+pub mod strict;
 pub mod ui;
 
 use crate::alerts::Alerts;

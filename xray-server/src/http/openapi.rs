@@ -35,6 +35,7 @@ use utoipa::OpenApi;
         super::admin::retention,
         super::admin::sweep_now,
     ),
+    components(schemas(super::params::TimeParam, super::params::CursorParam)),
     modifiers(&BearerKeys),
     security((), ("api_key" = [])),
     tags(
@@ -76,9 +77,62 @@ pub fn spec_json() -> &'static str {
     SPEC.get_or_init(|| {
         let mut doc = ApiDoc::openapi();
         doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-        doc.to_json()
+        serde_json::to_value(&doc)
+            .map(|mut spec| {
+                describe_parameter_rules(&mut spec);
+                close_tagged_variants(&mut spec, &["AlertCondition"]);
+                spec.to_string()
+            })
             .unwrap_or_else(|e| format!("{{\"error\":\"cannot render the spec: {e}\"}}"))
     })
+}
+
+/// Marks each variant of these internally tagged enums as taking no other fields, as their
+/// `#[serde(deny_unknown_fields)]` says (utoipa closes structs so, not the variants of an enum).
+fn close_tagged_variants(spec: &mut serde_json::Value, enums: &[&str]) {
+    for name in enums {
+        let variants = spec
+            .pointer_mut(&format!("/components/schemas/{name}/oneOf"))
+            .and_then(|v| v.as_array_mut());
+        for variant in variants.into_iter().flatten() {
+            if let Some(variant) = variant.as_object_mut() {
+                variant.insert("additionalProperties".into(), false.into());
+            }
+        }
+    }
+}
+
+/// Says in the spec what [`super::params::Params`] does with every parameter, which utoipa's
+/// parameter attributes cannot say: an empty query value counts as absent (`allowEmptyValue`),
+/// and no text parameter may hold NUL (a pattern, where the parameter has none of its own).
+fn describe_parameter_rules(spec: &mut serde_json::Value) {
+    let Some(paths) = spec.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    let operations = paths.values_mut().filter_map(|p| p.as_object_mut());
+    for operation in operations.flat_map(|ops| ops.values_mut()) {
+        let Some(parameters) = operation
+            .get_mut("parameters")
+            .and_then(|p| p.as_array_mut())
+        else {
+            continue;
+        };
+        for parameter in parameters.iter_mut().filter_map(|p| p.as_object_mut()) {
+            if parameter.get("in").and_then(|i| i.as_str()) == Some("query") {
+                parameter.insert("allowEmptyValue".into(), true.into());
+            }
+            let Some(schema) = parameter.get_mut("schema").and_then(|s| s.as_object_mut()) else {
+                continue;
+            };
+            let plain_text = schema.get("type").and_then(|t| t.as_str()) == Some("string")
+                && !schema.contains_key("pattern")
+                && !schema.contains_key("format")
+                && !schema.contains_key("enum");
+            if plain_text {
+                schema.insert("pattern".into(), "^[^\\u0000]*$".into());
+            }
+        }
+    }
 }
 
 /// `GET /openapi.json`: this API's OpenAPI 3 spec.

@@ -13,6 +13,49 @@ pub const MAX_LIMIT: i64 = 1000;
 /// Page size when `limit` is absent.
 pub const DEFAULT_LIMIT: i64 = 50;
 
+/// The OpenAPI schema of a time parameter (`since`, `until`): what [`Params::time`] accepts,
+/// an RFC 3339 time or a date.
+pub struct TimeParam;
+
+impl utoipa::PartialSchema for TimeParam {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
+        };
+        let string = |format| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(format)))
+        };
+        OneOfBuilder::new()
+            .item(string(KnownFormat::DateTime))
+            .item(string(KnownFormat::Date))
+            .description(Some(
+                "An RFC 3339 time (`2026-11-26T12:00:00Z`) or a date (`2026-11-26`).",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TimeParam {}
+
+/// The OpenAPI schema of a `cursor` parameter: the shape of a [`Cursor`]'s text, every string
+/// of which [`Params::cursor`] accepts.
+pub struct CursorParam;
+
+impl utoipa::PartialSchema for CursorParam {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^-?[0-9]{1,18}-([0-9a-fA-F]{2})*$"))
+            .description(Some("The previous page's `next_cursor`."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CursorParam {}
+
 /// Refuses a NUL character in a path segment or query value: no stored name can contain one
 /// (PostgreSQL text cannot), so asking for one is a client error, not a server failure.
 pub fn check_segment(name: &str, value: &str) -> Result<(), ApiError> {

@@ -4,7 +4,7 @@
 //! are [`crate::store::run_steps`]'s.
 
 use super::error::ApiError;
-use super::params::{check_segment, Params, DEFAULT_LIMIT};
+use super::params::{check_segment, CursorParam, Params, DEFAULT_LIMIT};
 use super::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use xray_wire::{ApiErrorBody, RunStepPage, StepView};
@@ -17,7 +17,7 @@ use xray_wire::{ApiErrorBody, RunStepPage, StepView};
     params(
         ("run_id" = String, Path, description = "The run's id."),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size, 1 to 1000 (default 50)."),
-        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`."),
+        ("cursor" = Option<CursorParam>, Query, description = "The previous page's `next_cursor`."),
     ),
     responses(
         (status = 200, description = "The run and a page of its steps, in order, without samples.", body = RunStepPage),

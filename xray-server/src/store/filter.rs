@@ -21,7 +21,10 @@ pub struct BadCursor;
 impl Cursor {
     /// Reads a cursor made by `Cursor::to_string` (its `Display`).
     pub fn parse(s: &str) -> Result<Cursor, BadCursor> {
-        let (at, hex) = s.split_once('-').ok_or(BadCursor)?;
+        // The time may be negative (before 1970): the separator is the first `-` after it.
+        let sign = usize::from(s.starts_with('-'));
+        let dash = s[sign..].find('-').ok_or(BadCursor)? + sign;
+        let (at, hex) = (&s[..dash], &s[dash + 1..]);
         let at = at.parse().map_err(|_| BadCursor)?;
         if hex.len() % 2 != 0 {
             return Err(BadCursor);
@@ -34,10 +37,10 @@ impl Cursor {
             })
             .collect::<Option<Vec<u8>>>()
             .ok_or(BadCursor)?;
-        let id = String::from_utf8(bytes).map_err(|_| BadCursor)?;
-        if id.contains('\0') {
-            return Err(BadCursor);
-        }
+        // Any such text is a position to continue from, even one this server did not make (the
+        // spec says so): bytes that are not UTF-8, and NUL, which no stored id holds, read as
+        // U+FFFD.
+        let id = String::from_utf8_lossy(&bytes).replace('\0', "\u{FFFD}");
         Ok(Cursor { at, id })
     }
 }
@@ -111,15 +114,22 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_any_id() {
-        for id in ["run-1", "a~b-c/d?e=f&g", "ünïcode", ""] {
-            let c = Cursor {
-                at: 1_764_000_000_000_000,
-                id: id.into(),
-            };
-            assert_eq!(Cursor::parse(&c.to_string()).unwrap(), c);
+        for at in [1_764_000_000_000_000, -62_135_596_800_000_000, 0] {
+            for id in ["run-1", "a~b-c/d?e=f&g", "ünïcode", ""] {
+                let c = Cursor { at, id: id.into() };
+                assert_eq!(Cursor::parse(&c.to_string()).unwrap(), c);
+            }
         }
-        for bad in ["", "abc", "12-zz", "12-6", "x-00"] {
+        for bad in ["", "abc", "12-zz", "12-6", "x-00", "-", "--12-00"] {
             assert!(Cursor::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn every_text_of_the_cursor_pattern_is_a_position() {
+        // Bytes that are not UTF-8, and NUL, read as U+FFFD: the spec's pattern says what is
+        // accepted, and a NUL could not reach PostgreSQL's text.
+        let c = Cursor::parse("-5-ff00C3A9").unwrap();
+        assert_eq!((c.at, c.id.as_str()), (-5, "\u{FFFD}\u{FFFD}é"));
     }
 }
