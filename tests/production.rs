@@ -161,22 +161,12 @@ fn call(
     let url = server.at(path);
     let auth = key.map(|k| format!("Bearer {k}"));
     let result = match (method, body) {
-        ("GET", _) => {
-            let mut r = agent.get(&url);
-            if let Some(a) = &auth {
-                r = r.header("authorization", a);
-            }
-            r.call()
-        }
-        ("HEAD", _) => {
-            let mut r = agent.head(&url);
-            if let Some(a) = &auth {
-                r = r.header("authorization", a);
-            }
-            r.call()
-        }
-        ("DELETE", _) => {
-            let mut r = agent.delete(&url);
+        ("GET" | "HEAD" | "DELETE", _) => {
+            let mut r = match method {
+                "GET" => agent.get(&url),
+                "HEAD" => agent.head(&url),
+                _ => agent.delete(&url),
+            };
             if let Some(a) = &auth {
                 r = r.header("authorization", a);
             }

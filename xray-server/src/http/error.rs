@@ -53,61 +53,46 @@ impl From<actix_web::error::BlockingError> for ApiError {
 const RETRY_AFTER_SECS: &str = "1";
 
 impl ApiError {
-    /// The database is busy or unreachable, or the server is stopping: worth trying again soon.
-    fn is_unavailable(&self) -> bool {
+    /// The `code` of the answer's body and its status, in one table.
+    fn kind(&self) -> (&'static str, StatusCode) {
         use diesel::result::{DatabaseErrorKind, Error};
-        matches!(
-            self,
+        match self {
+            ApiError::BadRequest(_) => ("bad_request", StatusCode::BAD_REQUEST),
+            ApiError::NotFound(_) => ("not_found", StatusCode::NOT_FOUND),
+            ApiError::Unauthorized(_) => ("unauthorized", StatusCode::UNAUTHORIZED),
+            ApiError::Forbidden(_) => ("forbidden", StatusCode::FORBIDDEN),
+            ApiError::MethodNotAllowed { .. } => {
+                ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED)
+            }
+            ApiError::PayloadTooLarge { .. } => {
+                ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE)
+            }
+            // The database is busy or unreachable (a connection closed under a query too), or
+            // the server is stopping: worth trying again soon.
             ApiError::Store(
                 StoreError::Unavailable(_)
-                    | StoreError::Busy(_)
-                    | StoreError::Query(Error::DatabaseError(
-                        DatabaseErrorKind::ClosedConnection,
-                        _
-                    ))
-            ) | ApiError::ShuttingDown
-        )
+                | StoreError::Busy(_)
+                | StoreError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)),
+            )
+            | ApiError::ShuttingDown => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
+            ApiError::Store(StoreError::Query(_) | StoreError::Corrupt(_)) => {
+                ("internal", StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            ApiError::Store(StoreError::StepOfAnotherRun { .. }) => {
+                ("conflict", StatusCode::CONFLICT)
+            }
+        }
     }
 
     /// The `code` of the answer's body.
     pub(crate) fn code(&self) -> &'static str {
-        if self.is_unavailable() {
-            return "unavailable";
-        }
-        match self {
-            ApiError::BadRequest(_) => "bad_request",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
-            ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::Store(StoreError::Unavailable(_) | StoreError::Busy(_))
-            | ApiError::ShuttingDown => "unavailable",
-            ApiError::Store(StoreError::Query(_) | StoreError::Corrupt(_)) => "internal",
-            ApiError::Store(StoreError::StepOfAnotherRun { .. }) => "conflict",
-        }
+        self.kind().0
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        if self.is_unavailable() {
-            return StatusCode::SERVICE_UNAVAILABLE;
-        }
-        match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Store(StoreError::Unavailable(_) | StoreError::Busy(_))
-            | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Store(StoreError::Query(_) | StoreError::Corrupt(_)) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-            ApiError::Store(StoreError::StepOfAnotherRun { .. }) => StatusCode::CONFLICT,
-        }
+        self.kind().1
     }
 
     fn error_response(&self) -> HttpResponse {
