@@ -220,77 +220,50 @@ impl Config {
 #[derive(Debug, Clone)]
 pub struct ConfigBuilder(Config);
 
-impl ConfigBuilder {
+/// Setters of [`ConfigBuilder`]: `name(argument: Type) => value stored`.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident($arg:ident: $ty:ty) => $value:expr;)*) => {
+        impl ConfigBuilder {
+            $($(#[$doc])* pub fn $name(mut self, $arg: $ty) -> Self {
+                self.0.$name = $value;
+                self
+            })*
+        }
+    };
+}
+
+setters! {
     /// The server's URL.
-    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
-        self.0.endpoint = url.into().trim().to_string();
-        self
-    }
+    endpoint(url: impl Into<String>) => url.into().trim().to_string();
     /// The API key to send (when the server requires keys: one with the `ingest` scope).
-    pub fn api_key(mut self, key: impl Into<String>) -> Self {
-        self.0.api_key = Some(ApiKey(key.into()));
-        self
-    }
+    api_key(key: impl Into<String>) => Some(ApiKey(key.into()));
     /// What happens when the server is away.
-    pub fn offline_mode(mut self, mode: OfflineMode) -> Self {
-        self.0.offline_mode = mode;
-        self
-    }
+    offline_mode(mode: OfflineMode) => mode;
     /// Default capture level.
-    pub fn capture(mut self, capture: Capture) -> Self {
-        self.0.capture = capture;
-        self
-    }
+    capture(capture: Capture) => capture;
     /// Spool folder.
-    pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.0.spool_dir = Some(dir.into());
-        self
-    }
+    spool_dir(dir: impl Into<PathBuf>) => Some(dir.into());
     /// Largest spool, in bytes.
-    pub fn spool_max_bytes(mut self, bytes: u64) -> Self {
-        self.0.spool_max_bytes = bytes;
-        self
-    }
+    spool_max_bytes(bytes: u64) => bytes;
     /// Events per request.
-    pub fn batch_size(mut self, n: usize) -> Self {
-        self.0.batch_size = n.max(1);
-        self
-    }
+    batch_size(n: usize) => n.max(1);
     /// Longest wait before a batch is sent (at least 1 ms: zero would keep the shipper spinning).
-    pub fn batch_interval(mut self, d: Duration) -> Self {
-        self.0.batch_interval = d.max(Duration::from_millis(1));
-        self
-    }
+    batch_interval(d: Duration) => d.max(Duration::from_millis(1));
     /// In-memory queue size, in events.
-    pub fn queue_capacity(mut self, n: usize) -> Self {
-        self.0.queue_capacity = n.max(1);
-        self
-    }
+    queue_capacity(n: usize) => n.max(1);
     /// Time allowed for one HTTP request (at least 1 ms).
-    pub fn http_timeout(mut self, d: Duration) -> Self {
-        self.0.http_timeout = d.max(Duration::from_millis(1));
-        self
-    }
+    http_timeout(d: Duration) => d.max(Duration::from_millis(1));
     /// Attempts per batch.
-    pub fn max_attempts(mut self, n: u32) -> Self {
-        self.0.max_attempts = n.max(1);
-        self
-    }
+    max_attempts(n: u32) => n.max(1);
     /// Largest details JSON kept per item.
-    pub fn max_details_bytes(mut self, n: usize) -> Self {
-        self.0.max_details_bytes = n;
-        self
-    }
+    max_details_bytes(n: usize) => n;
     /// Largest input or output JSON kept per run or step.
-    pub fn max_io_bytes(mut self, n: usize) -> Self {
-        self.0.max_io_bytes = n;
-        self
-    }
+    max_io_bytes(n: usize) => n;
     /// Pipeline of steps opened with no run around them.
-    pub fn default_pipeline(mut self, name: impl Into<String>) -> Self {
-        self.0.default_pipeline = name.into();
-        self
-    }
+    default_pipeline(name: impl Into<String>) => name.into();
+}
+
+impl ConfigBuilder {
     /// The finished configuration.
     pub fn build(self) -> Config {
         self.0

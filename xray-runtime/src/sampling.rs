@@ -169,7 +169,7 @@ impl Recorder {
     }
 
     /// The index of a reason, added if new: its text compared with the step's few reasons.
-    #[inline]
+    #[inline(always)]
     fn reason_slot(&mut self, reason: &str) -> usize {
         let found = if self.reasons.len() <= SCAN_LIMIT {
             self.reasons.iter().position(|(r, _)| same_text(r, reason))
