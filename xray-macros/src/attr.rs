@@ -24,7 +24,7 @@ impl Kind {
 
     fn accepted(self) -> &'static [&'static str] {
         match self {
-            Kind::Run => &["pipeline", "skip", "skip_all"],
+            Kind::Run => &["pipeline", "version", "skip", "skip_all"],
             Kind::Step => &["step_type", "name", "capture", "skip", "skip_all"],
         }
     }
@@ -33,6 +33,8 @@ impl Kind {
 /// What the attribute said.
 pub(crate) struct Args {
     pub(crate) pipeline: Option<LitStr>,
+    /// Any expression whose value is `Display` (`env!("CARGO_PKG_VERSION")`, a `const`…).
+    pub(crate) version: Option<Expr>,
     pub(crate) step_type: Option<StepType>,
     pub(crate) name: Option<LitStr>,
     pub(crate) capture: Option<Capture>,
@@ -81,6 +83,7 @@ impl Args {
         let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(tokens)?;
         let mut args = Args {
             pipeline: None,
+            version: None,
             step_type: None,
             name: None,
             capture: None,
@@ -138,6 +141,10 @@ impl Args {
                             Ok(())
                         }
                     })
+                }
+                ("version", Meta::NameValue(nv)) => {
+                    args.version = Some(nv.value.clone());
+                    Ok(())
                 }
                 ("name", Meta::NameValue(nv)) => {
                     string_value("name", &nv.value, "filter_candidates").and_then(|s| {

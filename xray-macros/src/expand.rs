@@ -8,7 +8,7 @@
 
 use crate::attr::{Args, Kind};
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, ToTokens};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{Block, Expr, ExprAsync, FnArg, ItemFn, Pat, ReturnType, Stmt, Type};
@@ -248,9 +248,15 @@ fn expand(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
                 .pipeline
                 .as_ref()
                 .map_or_else(String::new, syn::LitStr::value);
+            let version = match &args.version {
+                Some(v) => quote_spanned! {v.span()=>
+                    ::std::option::Option::Some(::std::string::ToString::to_string(&(#v)))
+                },
+                None => quote! { ::std::option::Option::None },
+            };
             let prelude = quote! {
                 #input
-                let __xray_guard = ::xray::__private::run_start(#pipeline, __xray_input);
+                let __xray_guard = ::xray::__private::run_start(#pipeline, #version, __xray_input);
                 let __xray_handle = __xray_guard.handle();
                 let __xray_ctx = ::xray::__private::run_context(&__xray_handle);
             };

@@ -162,8 +162,7 @@ impl XRay {
 
     /// Starts a run with this input (anything `Serialize`).
     pub fn run<I: Serialize>(&self, input: I) -> RunGuard {
-        let max = self.core.config.max_io_bytes;
-        RunGuard::start(self, capped_json(&input, max), None, Correlation::new())
+        self.run_builder(input).start()
     }
 
     /// Starts a run with input and metadata (a JSON object, say the deploy or the user).
@@ -183,11 +182,17 @@ impl XRay {
     /// ```
     pub fn run_builder<I: Serialize>(&self, input: I) -> RunBuilder<'_> {
         let max = self.core.config.max_io_bytes;
+        self.run_builder_text(capped_json(&input, max))
+    }
+
+    /// [`Self::run_builder`] with the input already as capped JSON text.
+    pub(crate) fn run_builder_text(&self, input: Option<Box<str>>) -> RunBuilder<'_> {
         RunBuilder {
             client: self,
-            input: capped_json(&input, max),
+            input,
             metadata: None,
             correlation: Correlation::new(),
+            version: self.core.config.version.clone(),
         }
     }
 
@@ -212,10 +217,11 @@ impl XRay {
 /// A run about to start ([`XRay::run_builder`]); [`RunBuilder::start`] opens it.
 #[must_use = "the run starts only when `start()` is called"]
 pub struct RunBuilder<'a> {
-    client: &'a XRay,
-    input: Option<Box<str>>,
-    metadata: Option<Box<str>>,
-    correlation: Correlation,
+    pub(crate) client: &'a XRay,
+    pub(crate) input: Option<Box<str>>,
+    pub(crate) metadata: Option<Box<str>>,
+    pub(crate) correlation: Correlation,
+    pub(crate) version: Option<String>,
 }
 
 impl RunBuilder<'_> {
@@ -245,9 +251,16 @@ impl RunBuilder<'_> {
         self
     }
 
+    /// The version of the pipeline's code that runs (default: the client's
+    /// [`Config::version`](crate::Config::version)); `GET /runs?version=` finds its runs.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+
     /// Opens the run.
     pub fn start(self) -> RunGuard {
-        RunGuard::start(self.client, self.input, self.metadata, self.correlation)
+        RunGuard::start(self)
     }
 }
 

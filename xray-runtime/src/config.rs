@@ -67,6 +67,9 @@ pub struct Config {
     pub max_io_bytes: usize,
     /// Pipeline of steps opened with no run around them (`XRAY_PIPELINE`).
     pub default_pipeline: String,
+    /// The version of the pipeline's code, recorded on every run (`XRAY_VERSION`; a release, a
+    /// commit…), so runs of two versions can be compared.
+    pub version: Option<String>,
     /// API key sent as `Authorization: Bearer …` when the server requires one (`XRAY_API_KEY`).
     pub api_key: Option<ApiKey>,
 }
@@ -109,6 +112,7 @@ impl Default for Config {
             max_details_bytes: 4096,
             max_io_bytes: 32 * 1024,
             default_pipeline: "default".into(),
+            version: None,
             api_key: None,
         }
     }
@@ -146,6 +150,9 @@ impl Config {
         }
         if let Some(v) = var("XRAY_PIPELINE") {
             c.default_pipeline = v;
+        }
+        if let Some(v) = var("XRAY_VERSION") {
+            c.version = Some(v);
         }
         let number = |name: &str, set: &mut dyn FnMut(u64)| {
             if let Some(v) = var(name) {
@@ -261,6 +268,8 @@ setters! {
     max_io_bytes(n: usize) => n;
     /// Pipeline of steps opened with no run around them.
     default_pipeline(name: impl Into<String>) => name.into();
+    /// The version of the pipeline's code, recorded on every run.
+    version(version: impl Into<String>) => Some(version.into());
 }
 
 impl ConfigBuilder {

@@ -52,14 +52,15 @@ pub fn io_cap() -> usize {
     crate::current_run().max_io()
 }
 
-/// Opens the run of a `#[xray::run]` function on the default client.
-pub fn run_start(pipeline: &'static str, input: Fields) -> RunGuard {
-    RunGuard::start(
-        &XRay::new(pipeline),
-        object_text(input),
-        None,
-        crate::Correlation::new(),
-    )
+/// Opens the run of a `#[xray::run]` function on the default client (`version`: the
+/// attribute's, else the client's).
+pub fn run_start(pipeline: &'static str, version: Option<String>, input: Fields) -> RunGuard {
+    let client = XRay::new(pipeline);
+    let mut run = client.run_builder_text(object_text(input));
+    if version.is_some() {
+        run.version = version;
+    }
+    run.start()
 }
 
 /// Opens the step of a `#[xray::step]` function in the current run (or a run of its own).

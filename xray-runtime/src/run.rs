@@ -1,6 +1,6 @@
 //! Runs: one execution of a pipeline, from its input to its output or error.
 
-use crate::client::{Core, XRay};
+use crate::client::{Core, RunBuilder};
 use crate::config::OfflineMode;
 use crate::context::{Context, Entered};
 use crate::correlation::Correlation;
@@ -210,13 +210,15 @@ pub struct RunGuard {
 }
 
 impl RunGuard {
-    pub(crate) fn start(
-        client: &XRay,
-        input: Option<Box<str>>,
-        metadata: Option<Box<str>>,
-        correlation: Correlation,
-    ) -> RunGuard {
+    pub(crate) fn start(b: RunBuilder<'_>) -> RunGuard {
         crate::panics::forget();
+        let RunBuilder {
+            client,
+            input,
+            metadata,
+            correlation,
+            version,
+        } = b;
         let core = client.core.clone();
         let correlation = correlation
             .or(&Context::current().correlation())
@@ -240,6 +242,7 @@ impl RunGuard {
                 started_at: shared.started_at,
                 input: input.map(to_json_text),
                 metadata: metadata.map(to_json_text),
+                version: version.as_deref().map(Name::fit),
                 correlation_id: shared.correlation.correlation_id().map(Name::fit),
                 traceparent: shared.correlation.traceparent_text(),
             })));

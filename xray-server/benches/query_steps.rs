@@ -86,6 +86,7 @@ fn load(store: &Store, steps: usize) -> Duration {
                 correlation_id: None,
                 trace_id: None,
                 traceparent: None,
+                version: None,
             });
             for p in 0..10.min(steps - r * 10) {
                 let step_type = StepType::ALL[p % StepType::ALL.len()];

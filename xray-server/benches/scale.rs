@@ -145,6 +145,7 @@ fn load(store: &Store, from: usize, to: usize, rng: &mut Rng) {
                 correlation_id: None,
                 trace_id: None,
                 traceparent: None,
+                version: None,
             });
             for p in 0..10 {
                 let step_type = StepType::ALL[p % StepType::ALL.len()];

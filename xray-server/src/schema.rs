@@ -17,6 +17,7 @@ diesel::table! {
         correlation_id -> Nullable<Text>,
         trace_id -> Nullable<Text>,
         traceparent -> Nullable<Text>,
+        version -> Nullable<Text>,
     }
 }
 

@@ -141,6 +141,10 @@ pub struct RunRecord {
     /// Free-form metadata (a JSON object).
     #[serde(default)]
     pub metadata: Option<JsonText>,
+    /// The version of the pipeline's code that ran (a release, a commit…), to compare versions:
+    /// `GET /runs?version=…`.
+    #[serde(default)]
+    pub version: Option<Name>,
     /// The caller's correlation id (a request id, an order number…), to find the run from
     /// another system: `GET /runs?correlation_id=…`.
     #[serde(default)]
@@ -186,6 +190,10 @@ pub struct RunStarted {
     /// Free-form metadata.
     #[serde(default)]
     pub metadata: Option<JsonText>,
+    /// The version of the pipeline's code that ran (a release, a commit…), to compare versions:
+    /// `GET /runs?version=…`.
+    #[serde(default)]
+    pub version: Option<Name>,
     /// The caller's correlation id (a request id, an order number…), to find the run from
     /// another system: `GET /runs?correlation_id=…`.
     #[serde(default)]

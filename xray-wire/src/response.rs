@@ -23,6 +23,9 @@ pub struct RunSummary {
     pub error: Option<String>,
     /// Its metadata.
     pub metadata: Option<JsonText>,
+    /// The version of the pipeline's code that ran.
+    #[serde(default)]
+    pub version: Option<String>,
     /// The caller's correlation id.
     #[serde(default)]
     pub correlation_id: Option<String>,

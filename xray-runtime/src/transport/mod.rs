@@ -341,6 +341,7 @@ mod tests {
             started_at: chrono::Utc::now(),
             input: None,
             metadata: None,
+            version: None,
             correlation_id: None,
             traceparent: None,
         }))

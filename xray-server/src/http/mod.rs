@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod handlers;
 mod ingest;
+pub mod insights;
 pub mod openapi;
 pub mod params;
 pub mod run_steps;
@@ -112,6 +113,7 @@ pub const ROUTES: &[Route] = &[
     route!(get "/runs/{run_id}/items/{item_id}" => handlers::item_fate),
     route!(get "/items/{item_id}" => handlers::item_history),
     route!(get "/steps" => handlers::search_steps),
+    route!(get "/pipelines" => insights::list_pipelines),
     route!(get "/runs/{run_id}/steps" => run_steps::list_run_steps),
     route!(get "/runs/{run_id}/steps/{step_id}" => run_steps::get_run_step),
     route!(get "/openapi.json" => openapi::serve_spec),

@@ -24,6 +24,7 @@ use utoipa::OpenApi;
         super::handlers::item_fate,
         super::handlers::item_history,
         super::handlers::search_steps,
+        super::insights::list_pipelines,
         super::run_steps::list_run_steps,
         super::run_steps::get_run_step,
         serve_spec,

@@ -63,6 +63,8 @@ pub struct RunFilter {
     pub pipeline: Option<String>,
     /// Only this status.
     pub status: Option<RunStatus>,
+    /// Only runs of this version of the pipeline's code.
+    pub version: Option<String>,
     /// Only runs with this correlation id.
     pub correlation_id: Option<String>,
     /// Only runs of this W3C trace (lowercase hex).

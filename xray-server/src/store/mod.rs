@@ -24,6 +24,7 @@ mod group_commit;
 pub mod items;
 pub mod maintenance;
 pub mod packed;
+mod pipelines;
 mod read;
 mod retention;
 pub mod rows;

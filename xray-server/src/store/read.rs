@@ -64,6 +64,9 @@ for_both_backends! {
             if let Some(s) = f.status {
                 q = q.filter(runs::status.eq(s.as_str()));
             }
+            if let Some(v) = &f.version {
+                q = q.filter(runs::version.eq(v));
+            }
             if let Some(id) = &f.correlation_id {
                 q = q.filter(runs::correlation_id.eq(id));
             }

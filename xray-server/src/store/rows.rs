@@ -29,6 +29,7 @@ pub struct RunRow {
     pub correlation_id: Option<String>,
     pub trace_id: Option<String>,
     pub traceparent: Option<String>,
+    pub version: Option<String>,
 }
 
 /// A stored step.

@@ -51,6 +51,7 @@ impl WriteSet {
                         correlation_id: links.correlation_id,
                         trace_id: links.trace_id,
                         traceparent: links.traceparent,
+                        version: e.version.map(String::from),
                     });
                 }
                 Event::RunFinished(e) => {
@@ -78,6 +79,7 @@ impl WriteSet {
                         correlation_id: None,
                         trace_id: None,
                         traceparent: None,
+                        version: None,
                     });
                 }
                 Event::StepFinished(e) => {
@@ -106,6 +108,7 @@ impl WriteSet {
                         correlation_id: None,
                         trace_id: None,
                         traceparent: None,
+                        version: None,
                     });
                     set.add_step(&path, &e.run_id, &e.pipeline, e.step, 0, started)?;
                 }
@@ -168,6 +171,7 @@ impl WriteSet {
             correlation_id: links.correlation_id,
             trace_id: links.trace_id,
             traceparent: links.traceparent,
+            version: run.version.map(String::from),
         });
         Ok(set)
     }

@@ -46,6 +46,7 @@ impl RunRow {
             output: parse_json(self.output),
             error: self.error,
             metadata: parse_json(self.metadata),
+            version: self.version,
             correlation_id: self.correlation_id,
             trace_id: self.trace_id,
             traceparent: self.traceparent,

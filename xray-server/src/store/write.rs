@@ -64,6 +64,7 @@ for_both_backends! {
                         runs::correlation_id.eq(excluded(runs::correlation_id)),
                         runs::trace_id.eq(excluded(runs::trace_id)),
                         runs::traceparent.eq(excluded(runs::traceparent)),
+                        runs::version.eq(excluded(runs::version)),
                     ))
                     .execute(self)?;
             }
@@ -80,6 +81,7 @@ for_both_backends! {
                         runs::correlation_id.eq(excluded(runs::correlation_id)),
                         runs::trace_id.eq(excluded(runs::trace_id)),
                         runs::traceparent.eq(excluded(runs::traceparent)),
+                        runs::version.eq(excluded(runs::version)),
                     ))
                     .execute(self)?;
             }
