@@ -97,6 +97,7 @@ pub mod __private {
     pub use crate::private::*;
 }
 mod private;
+mod ranking;
 mod run;
 mod sampling;
 mod step;

@@ -14,6 +14,7 @@
 
 use crate::item::IntoItemId;
 use crate::json::{append_capped_json, to_json_text};
+use crate::ranking::Ranks;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -92,6 +93,26 @@ fn same_text(a: &str, b: &str) -> bool {
     word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8)
 }
 
+/// The random bits of a recorder's sampling.
+#[derive(Debug)]
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    /// 64 random bits (wyrand: a Weyl sequence mixed by one wide multiply).
+    #[inline]
+    pub(crate) fn random(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0xA076_1D64_78BD_642F);
+        let wide = u128::from(self.0) * u128::from(self.0 ^ 0xE703_7ED1_A0B4_28DB);
+        (wide >> 64) as u64 ^ wide as u64
+    }
+
+    /// A uniform number in `0..n` (a multiply-shift of [`Self::random`]).
+    #[inline]
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.random()) * u128::from(n)) >> 64) as u64
+    }
+}
+
 /// One outcome (a rejection reason, or acceptance): its exact count and the events kept.
 #[derive(Debug, Default)]
 struct Outcome {
@@ -104,7 +125,7 @@ struct Outcome {
 pub(crate) struct Recorder {
     capture: Capture,
     max_details: usize,
-    rng: u64,
+    rng: Rng,
     /// Hands out the order of arrival of kept events, shared by all recorders of a step.
     clock: Arc<AtomicU64>,
     reasons: Vec<(Box<str>, Outcome)>,
@@ -115,6 +136,8 @@ pub(crate) struct Recorder {
     text: Vec<u8>,
     /// Bytes of `text` that belong to samples since replaced.
     dead: usize,
+    /// A rank step's ranking (made on its first ranked item).
+    ranks: Option<Box<Ranks>>,
 }
 
 impl Recorder {
@@ -127,13 +150,14 @@ impl Recorder {
         Recorder {
             capture,
             max_details,
-            rng: seed | 1,
+            rng: Rng(seed | 1),
             clock,
             reasons: Vec::new(),
             index: HashMap::new(),
             accepted: Outcome::default(),
             text: Vec::new(),
             dead: 0,
+            ranks: None,
         }
     }
 
@@ -144,28 +168,14 @@ impl Recorder {
 
     /// Whether nothing was recorded.
     pub(crate) fn is_empty(&self) -> bool {
-        self.reasons.is_empty() && self.accepted.count == 0
+        self.reasons.is_empty() && self.accepted.count == 0 && self.ranks.is_none()
     }
 
     /// Moves everything recorded out, leaving an empty recorder with the same settings.
     pub(crate) fn take(&mut self) -> Recorder {
-        let seed = self.random();
+        let seed = self.rng.random();
         let empty = Recorder::new(self.capture, self.max_details, seed, self.clock.clone());
         std::mem::replace(self, empty)
-    }
-
-    /// 64 random bits (wyrand: a Weyl sequence mixed by one wide multiply).
-    #[inline]
-    fn random(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0xA076_1D64_78BD_642F);
-        let wide = u128::from(self.rng) * u128::from(self.rng ^ 0xE703_7ED1_A0B4_28DB);
-        (wide >> 64) as u64 ^ wide as u64
-    }
-
-    /// A uniform number in `0..n` (a multiply-shift of [`Self::random`]).
-    #[inline]
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.random()) * u128::from(n)) >> 64) as u64
     }
 
     /// The index of a reason, added if new: its text compared with the step's few reasons.
@@ -230,6 +240,31 @@ impl Recorder {
         }
     }
 
+    /// Counts a ranked item and keeps it if the capture level and the sampler say so.
+    pub(crate) fn rank<D: Serialize + ?Sized>(
+        &mut self,
+        item: impl IntoItemId,
+        position: u64,
+        score: f64,
+        details: Option<&D>,
+    ) {
+        let (capture, max) = (self.capture, self.max_details);
+        let ranks = self
+            .ranks
+            .get_or_insert_with(|| Box::new(Ranks::new(capture, max)));
+        ranks.rank(&mut self.rng, item, position, score, details);
+    }
+
+    /// The ranking recorded, if any item was ranked.
+    pub(crate) fn take_ranks(&mut self) -> Option<Ranks> {
+        self.ranks.take().map(|r| *r)
+    }
+
+    /// Items ranked.
+    pub(crate) fn ranked_total(&self) -> u64 {
+        self.ranks.as_ref().map_or(0, |r| r.count())
+    }
+
     fn outcome(&mut self, target: Target) -> &mut Outcome {
         match target {
             Target::Reason(i) => &mut self.reasons[i].1,
@@ -251,7 +286,7 @@ impl Recorder {
             Capture::Full => Some(Place::Push),
             Capture::Sample if kept < room => Some(Place::Push),
             Capture::Sample => {
-                let j = self.below(count) as usize;
+                let j = self.rng.below(count) as usize;
                 (j < room).then_some(Place::Replace(j))
             }
         }
@@ -335,6 +370,10 @@ impl Recorder {
             base.absorb(Target::Reason(i), o, &text);
         }
         base.absorb(Target::Accepted, &mut other.accepted, &text);
+        base.ranks = match (base.ranks.take(), other.ranks.take()) {
+            (Some(a), Some(b)) => Some(Box::new(a.merge(*b, &mut base.rng))),
+            (a, b) => a.or(b),
+        };
         base
     }
 
@@ -352,16 +391,16 @@ impl Recorder {
             let mut kept = Vec::with_capacity(room);
             while kept.len() < room && a.saturating_add(b) > 0 {
                 // An event counted without an item (`reject_count`) yields no sample.
-                if self.below(a.saturating_add(b)) < a {
+                if self.rng.below(a.saturating_add(b)) < a {
                     a -= 1;
                     if !mine.is_empty() {
-                        let j = self.below(mine.len() as u64) as usize;
+                        let j = self.rng.below(mine.len() as u64) as usize;
                         kept.push(mine.swap_remove(j));
                     }
                 } else {
                     b -= 1;
                     if !other.is_empty() {
-                        let j = self.below(other.len() as u64) as usize;
+                        let j = self.rng.below(other.len() as u64) as usize;
                         let k = other.swap_remove(j);
                         kept.push(self.copy_in(k, text));
                     }

@@ -53,6 +53,8 @@ struct Told {
     input: Option<Box<str>>,
     output: Option<Box<str>>,
     decision: Option<Decision>,
+    /// How many of a rank step's items go on (default: the output count).
+    cutoff: Option<u64>,
     error: Option<String>,
     attributes: Map<String, Value>,
 }
@@ -114,11 +116,15 @@ impl StepShared {
         let rec = d.rec.take().unwrap_or_else(|| self.new_recorder());
         let rejected = rec.rejected_total();
         let accepted = rec.accepted_total();
+        let ranked = rec.ranked_total();
         let told = &mut d.told;
         told.input_count = told.input_count.or_else(|| {
             let total = rejected.saturating_add(accepted);
-            (total > 0).then_some(total)
+            (total > 0)
+                .then_some(total)
+                .or((ranked > 0).then_some(ranked))
         });
+        let cutoff = told.cutoff;
         let (input_count, decided) = (told.input_count, told.decision.is_some());
         told.output_count = told.output_count.or_else(|| {
             if decided {
@@ -128,7 +134,7 @@ impl StepShared {
             } else if rejected > 0 {
                 input_count.map(|i| i.saturating_sub(rejected))
             } else {
-                None
+                cutoff
             }
         });
         // The output and error go to the step's record, and are copied for the run only when the
@@ -200,6 +206,9 @@ impl Finished {
             output: told.output.map(to_json_text),
             rejections: rec.rejections(),
             acceptances: rec.acceptances(),
+            ranking: rec
+                .take_ranks()
+                .map(|r| r.into_wire(told.cutoff.or(told.output_count))),
             decision: told.decision,
             error: told.error,
             attributes: if told.attributes.is_empty() {
@@ -292,6 +301,31 @@ impl Step {
                 details: details_json(&details, s.max_details()),
             })
         });
+    }
+
+    /// Records where `item` landed in a rank step's ranking (`position` from 1) and its score.
+    /// The count is exact; the item is kept per the capture level: at `sample`, every item of
+    /// the top 50 positions and a uniform sample of 50 of the rest. An item at position 0 or
+    /// with a score that is not a finite number is counted, not kept.
+    #[inline]
+    pub fn rank(&self, item: impl IntoItemId, position: u64, score: f64) {
+        self.with(|s, d| s.recorder(d).rank::<()>(item, position, score, None));
+    }
+
+    /// [`Self::rank`] with details (anything `Serialize`).
+    pub fn rank_with<D: Serialize>(
+        &self,
+        item: impl IntoItemId,
+        position: u64,
+        score: f64,
+        details: D,
+    ) {
+        self.with(|s, d| s.recorder(d).rank(item, position, score, Some(&details)));
+    }
+
+    /// How many of a rank step's items go on: positions `1..=k` (default: the output count).
+    pub fn set_cutoff(&self, k: u64) {
+        self.with(|_, d| d.told.cutoff = Some(k));
     }
 
     /// Sets the counts only where the body did not set them (used by the attributes).
@@ -489,6 +523,29 @@ impl StepGuard {
         match self.local() {
             Some(mut rec) => rec.accept(item, Some(&details)),
             None => self.step.accept_with(item, details),
+        }
+    }
+
+    /// [`Step::rank`], without a lock.
+    #[inline]
+    pub fn rank(&self, item: impl IntoItemId, position: u64, score: f64) {
+        match self.local() {
+            Some(mut rec) => rec.rank::<()>(item, position, score, None),
+            None => self.step.rank(item, position, score),
+        }
+    }
+
+    /// [`Step::rank_with`], without a lock.
+    pub fn rank_with<D: Serialize>(
+        &self,
+        item: impl IntoItemId,
+        position: u64,
+        score: f64,
+        details: D,
+    ) {
+        match self.local() {
+            Some(mut rec) => rec.rank(item, position, score, Some(&details)),
+            None => self.step.rank_with(item, position, score, details),
         }
     }
 

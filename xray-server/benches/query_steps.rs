@@ -124,6 +124,8 @@ fn load(store: &Store, steps: usize) -> Duration {
                     error: None,
                     attributes: None,
                     step_key: None,
+                    ranking: None,
+                    rank_margin: None,
                 });
             }
         }

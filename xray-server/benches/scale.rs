@@ -178,6 +178,8 @@ fn load(store: &Store, from: usize, to: usize, rng: &mut Rng) {
                 }
                 set.steps.push(StepRow {
                     step_key: Some(xray_server::store::packed::key(&step_id)),
+                    ranking: None,
+                    rank_margin: None,
                     step_id,
                     run_id: run_id.clone(),
                     pipeline: pipeline.clone(),

@@ -48,6 +48,8 @@ diesel::table! {
         attributes -> Nullable<Text>,
         step_key -> Nullable<BigInt>,
         item_doc -> Nullable<BigInt>,
+        ranking -> Nullable<Text>,
+        rank_margin -> Nullable<Double>,
     }
 }
 

@@ -1,8 +1,8 @@
 //! What clients send: complete runs (`POST /runs`) and SDK event batches (`POST /ingest`).
 //! Unknown fields are refused; names are [`Name`]s. Checks that span fields are the server's.
 
-use crate::JsonText;
 use crate::{Capture, ItemId, Name, RunStatus, StepType, Timestamp};
+use crate::{JsonText, Ranking};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -106,6 +106,9 @@ pub struct StepRecord {
     /// What the step chose, if it chose.
     #[serde(default)]
     pub decision: Option<Decision>,
+    /// A rank step's ranking: positions, scores and the cutoff.
+    #[serde(default)]
+    pub ranking: Option<Ranking>,
     /// The error the step ended with, if any.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(pattern = "^[^\\u0000]*$"))]

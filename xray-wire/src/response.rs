@@ -1,7 +1,7 @@
 //! What the server answers. Types only: how they are filled is the server's (`store/views.rs`).
 
 use crate::JsonText;
-use crate::{Capture, Decision, ItemId, ReasonSummary, RunStatus, StepType, Timestamp};
+use crate::{Capture, Decision, ItemId, Ranking, ReasonSummary, RunStatus, StepType, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -102,6 +102,12 @@ pub struct StepView {
     pub acceptances: ReasonSummary,
     /// What it chose.
     pub decision: Option<Decision>,
+    /// A rank step's ranking (cutoff and scores at the cut filled in where they can be derived).
+    #[serde(default)]
+    pub ranking: Option<Ranking>,
+    /// A rank step's close-call margin: the last item in's score minus the first item out's.
+    #[serde(default)]
+    pub margin: Option<f64>,
     /// Its error.
     pub error: Option<String>,
     /// Free-form attributes.
@@ -141,6 +147,9 @@ pub struct StepHit {
     pub duration_ms: Option<f64>,
     /// What it chose, if it chose.
     pub decision: Option<Decision>,
+    /// A rank step's close-call margin: the last item in's score minus the first item out's.
+    #[serde(default)]
+    pub margin: Option<f64>,
     /// Its error.
     pub error: Option<String>,
 }

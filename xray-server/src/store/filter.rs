@@ -100,6 +100,8 @@ pub struct StepFilter {
     pub score_gt: Option<f64>,
     /// Decision score strictly below.
     pub score_lt: Option<f64>,
+    /// Rank steps whose close-call margin is below this.
+    pub margin_lt: Option<f64>,
     /// Started at or after (µs).
     pub since: Option<i64>,
     /// Started before (µs).

@@ -25,6 +25,7 @@ pub mod items;
 pub mod maintenance;
 pub mod packed;
 mod pipelines;
+pub mod ranking;
 mod read;
 mod retention;
 pub mod rows;

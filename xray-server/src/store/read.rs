@@ -146,6 +146,9 @@ for_both_backends! {
             if let Some(v) = f.score_lt {
                 q = q.filter(steps::decision_score.lt(v));
             }
+            if let Some(v) = f.margin_lt {
+                q = q.filter(steps::rank_margin.lt(v));
+            }
             if let Some(t) = f.since {
                 q = q.filter(steps::started_at.ge(t));
             }

@@ -61,6 +61,10 @@ pub struct StepRow {
     /// [`super::packed::key`] of `step_id`, how the first item index (`item_index`) named the
     /// step; `None` for steps written since (the item index now numbers them by `item_doc`).
     pub step_key: Option<i64>,
+    /// A rank step's ranking, as JSON text ([`super::ranking`]).
+    pub ranking: Option<String>,
+    /// Its close-call margin: the last item in's score minus the first item out's.
+    pub rank_margin: Option<f64>,
 }
 
 /// An exact count for one step, outcome and reason.

@@ -21,7 +21,7 @@ pub struct ValidationError {
     pub message: String,
 }
 
-fn invalid(path: impl Into<String>, message: impl Into<String>) -> ValidationError {
+pub(super) fn invalid(path: impl Into<String>, message: impl Into<String>) -> ValidationError {
     ValidationError {
         path: path.into(),
         message: message.into(),
@@ -209,6 +209,10 @@ impl WriteSet {
             }
         }
 
+        let ranking = step
+            .ranking
+            .map(|r| super::ranking::check(path, r, output_count))
+            .transpose()?;
         let mut rejected: i64 = 0;
         for (reason, summary) in &step.rejections {
             let rpath = at(&format!("rejections.{reason}"));
@@ -256,6 +260,8 @@ impl WriteSet {
             error: step.error,
             attributes: json_text(step.attributes),
             step_key: None,
+            rank_margin: ranking.as_ref().and_then(|r| r.margin),
+            ranking: ranking.map(|r| r.json),
         });
         Ok(())
     }

@@ -76,6 +76,7 @@ impl StepRow {
             rejection_rate: self.rejection_rate,
             started_at: from_micros(self.started_at),
             duration_ms: self.duration_ms,
+            margin: self.rank_margin,
             error: self.error,
         }
     }
@@ -128,6 +129,11 @@ impl StepRow {
             step_type: self.step_type(),
             capture: self.capture(),
             decision: self.decision(),
+            ranking: self
+                .ranking
+                .as_deref()
+                .and_then(|text| serde_json::from_str(text).ok()),
+            margin: self.rank_margin,
             step_id: self.step_id,
             position: u32::try_from(self.position).unwrap_or(0),
             name: self.name,
