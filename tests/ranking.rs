@@ -69,6 +69,48 @@ fn the_sdk_records_a_ranking_with_its_cut(backend: Backend) {
     // Counts follow from the ranking when the body gives none.
     assert_eq!(step["input_count"], 500);
     assert_eq!(step["output_count"], 10);
+
+    // "Why did case_11 miss the top 10?": ranked #12, 0.002 under the cut.
+    let fate = api.ok(&format!("/runs/{run_id}/items/case_11"));
+    let events = fate["events"].as_array().expect("events");
+    assert_eq!(events.len(), 1, "{fate}");
+    let e = &events[0];
+    assert_eq!(e["outcome"], "ranked");
+    assert_eq!(e["score"], 1.0 - 11.0 / 500.0);
+    assert_eq!(e["details"], json!({"why": "no stock"}));
+    let r = &e["ranked"];
+    assert_eq!(
+        (r["position"].clone(), r["cutoff"].clone()),
+        (json!(12), json!(10))
+    );
+    assert_eq!(r["cutoff_score"], 1.0 - 9.0 / 500.0);
+    assert_eq!(r["made_the_cut"], false);
+    let missed = r["margin"].as_f64().expect("margin");
+    assert!((missed + 2.0 / 500.0).abs() < 1e-12, "{missed}");
+    let top = api.ok(&format!("/runs/{run_id}/items/case_0"));
+    assert_eq!(top["events"][0]["ranked"]["made_the_cut"], true);
+    // Across runs, through the item index.
+    let history = api.ok("/items/case_11");
+    let ranked: Vec<&Value> = history["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["outcome"] == "ranked")
+        .collect();
+    assert_eq!(ranked.len(), 1, "{history}");
+    assert_eq!(ranked[0]["ranked"]["position"], 12);
+    // An item of the tail the sampler did not keep: the step is named as having sampled.
+    let kept: Vec<&str> = samples
+        .iter()
+        .map(|s| s["item_id"].as_str().expect("id"))
+        .collect();
+    let unkept = (50..500)
+        .map(|i| format!("case_{i}"))
+        .find(|id| !kept.contains(&id.as_str()))
+        .expect("450 items, 50 kept");
+    let fate = api.ok(&format!("/runs/{run_id}/items/{unkept}"));
+    assert_eq!(fate["events"], json!([]));
+    assert_eq!(fate["sampled_steps"], json!(["rank_by_relevance"]));
 }
 
 fn ranked_run(run_id: &str, minute: u32, scores: &[f64], cutoff: Option<u64>) -> Value {

@@ -223,6 +223,7 @@ pub fn fate(fate: &ItemFate) -> String {
                             .as_ref()
                             .map_or_else(String::new, |d| format!(" {}", d.get()))
                     ),
+                    Outcome::Ranked => ranked(e),
                 };
                 vec![
                     e.position.to_string(),
@@ -242,4 +243,26 @@ pub fn fate(fate: &ItemFate) -> String {
         ));
     }
     out
+}
+
+/// "ranked #12 (0.43), cutoff 10 at 0.55: missed by 0.12".
+fn ranked(e: &xray_wire::ItemEvent) -> String {
+    let Some(r) = &e.ranked else {
+        return String::new();
+    };
+    let score = e.score.map_or_else(|| "-".into(), |s| format!("{s:.2}"));
+    let mut line = format!("ranked #{} ({score})", r.position);
+    if let Some(cutoff) = r.cutoff {
+        line.push_str(&format!(", cutoff {cutoff}"));
+        if let Some(at) = r.cutoff_score {
+            line.push_str(&format!(" at {at:.2}"));
+        }
+    }
+    match (r.made_the_cut, r.margin) {
+        (Some(false), Some(m)) => line.push_str(&format!(": missed by {:.2}", -m)),
+        (Some(false), None) => line.push_str(": missed the cut"),
+        (Some(true), _) => line.push_str(": made the cut"),
+        (None, _) => {}
+    }
+    line
 }

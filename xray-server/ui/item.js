@@ -5,7 +5,18 @@ import { h, mount, href, score, stepType, json, loading, errorBox, short, time }
 import { runSteps, itemFate, itemHistory } from './api.js';
 import { runHeader } from './run.js';
 
-const ICON = { accepted: '✓', rejected: '✗', selected: '★' };
+const ICON = { accepted: '✓', rejected: '✗', selected: '★', ranked: '#' };
+
+/** "ranked #12 (0.43), cutoff 10 at 0.55: missed by 0.12" for a `ranked` event. */
+export function rankLine(e) {
+  const r = e.ranked;
+  if (!r) return '';
+  let line = `ranked #${r.position} (${score(e.score)})`;
+  if (r.cutoff != null) line += `, cutoff ${r.cutoff}` + (r.cutoff_score != null ? ` at ${score(r.cutoff_score)}` : '');
+  if (r.made_the_cut === false) line += r.margin != null ? `: missed by ${score(-r.margin)}` : ': missed the cut';
+  else if (r.made_the_cut === true) line += ': made the cut';
+  return line;
+}
 
 /** Renders the fate of `item` in the run `runId`. */
 export async function itemView(view, ctx, runId, item) {
@@ -53,7 +64,7 @@ export async function itemView(view, ctx, runId, item) {
           h('td', { class: 'id' }, h('a', { href: href.item(e.run_id, item) }, e.run_id.length > 13 ? e.run_id.slice(0, 8) + '…' : e.run_id)),
           h('td', {}, `#${e.position} ${e.step_name}`),
           h('td', {}, h('span', { class: `pill outcome outcome-${e.outcome}` }, e.outcome)),
-          h('td', {}, e.reason ? h('span', { class: 'rname' }, e.reason) : e.score != null ? `score ${score(e.score)}` : ''))))) :
+          h('td', {}, e.reason ? h('span', { class: 'rname' }, e.reason) : e.ranked ? rankLine(e) : e.score != null ? `score ${score(e.score)}` : ''))))) :
         h('p', { class: 'muted' }, `No kept event about this item in other ${run.pipeline} runs.`));
   } catch (e) {
     if (ctx.alive()) mount(elsewhere, h('h2', {}, 'In other runs'), errorBox('Could not look:', e.message));
@@ -70,6 +81,9 @@ function verdict(item, events) {
     text = ['★ ', h('b', {}, item), ' was selected by ', h('b', {}, sel.step_name), sel.score == null ? '' : ` with score ${score(sel.score)}`];
   } else if (!last) {
     text = ['No recorded event about ', h('b', {}, item), ' in this run.'];
+  } else if (last.outcome === 'ranked' && last.ranked?.made_the_cut === false) {
+    cls = 'rejected';
+    text = ['✗ ', h('b', {}, item), ' missed the cut of ', h('b', {}, last.step_name), ': ', rankLine(last)];
   } else if (last.outcome === 'rejected') {
     cls = 'rejected';
     text = ['✗ ', h('b', {}, item), ' was rejected by ', h('b', {}, last.step_name), ': ', h('b', {}, last.reason)];
@@ -90,7 +104,8 @@ function eventRow(runId, e) {
         stepType(e.step_type),
         h('span', { class: `pill outcome outcome-${e.outcome}` }, e.outcome),
         e.reason ? h('span', { class: 'because' }, 'because ', h('b', { class: 'rname' }, e.reason)) : null,
-        e.score != null ? h('span', { class: 'score' }, 'score ', h('b', {}, score(e.score))) : null),
+        e.ranked ? h('span', { class: 'rank' }, rankLine(e)) :
+          e.score != null ? h('span', { class: 'score' }, 'score ', h('b', {}, score(e.score))) : null),
       e.details == null ? null : (short(e.details, 200).length < 200 ? h('code', { class: 'details' }, short(e.details, 200)) : json(e.details))));
 }
 

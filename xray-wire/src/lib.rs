@@ -34,8 +34,8 @@ pub use request::{
     StepFinished, StepRecord,
 };
 pub use response::{
-    ApiErrorBody, Health, IngestResponse, ItemEvent, ItemFate, ItemHistory, Outcome, RefusedEvent,
-    RunDetail, RunList, RunStepPage, RunSummary, StepHit, StepList, StepView,
+    ApiErrorBody, Health, IngestResponse, ItemEvent, ItemFate, ItemHistory, Outcome, RankedAt,
+    RefusedEvent, RunDetail, RunList, RunStepPage, RunSummary, StepHit, StepList, StepView,
 };
 pub use taxonomy::{Capture, ParseEnumError, RunStatus, StepType};
 pub use trace::{normalize_trace_id, TraceError, TraceParent, MAX_CORRELATION_ID_LEN};

@@ -175,6 +175,8 @@ pub enum Outcome {
     Accepted,
     /// The step chose it.
     Selected,
+    /// A rank step placed it (see the event's `ranked`).
+    Ranked,
 }
 
 /// One recorded event about one item.
@@ -199,8 +201,11 @@ pub struct ItemEvent {
     pub reason: Option<String>,
     /// Details recorded with the event.
     pub details: Option<JsonText>,
-    /// The decision's score, for `selected`.
+    /// The decision's score, for `selected`; the item's score, for `ranked`.
     pub score: Option<f64>,
+    /// Where a rank step placed the item, for `ranked`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranked: Option<RankedAt>,
     /// When the step started.
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub started_at: Timestamp,
@@ -291,4 +296,20 @@ pub struct RunStepPage {
     pub steps: Vec<StepHit>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// Where a rank step placed an item, and how far it was from the cut.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RankedAt {
+    /// Its position, from 1.
+    pub position: u64,
+    /// How many went on (positions `1..=cutoff`), if known.
+    pub cutoff: Option<u64>,
+    /// The score at the cutoff position, if known.
+    pub cutoff_score: Option<f64>,
+    /// Its score minus the cutoff's: below 0, by how much it missed; 0 or more, its lead.
+    pub margin: Option<f64>,
+    /// Whether it made the cut (its position is at most the cutoff), if the cutoff is known.
+    pub made_the_cut: Option<bool>,
 }

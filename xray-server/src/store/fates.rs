@@ -205,6 +205,7 @@ impl Store {
                 .filter(|s| s.decision_selected.as_deref() == Some(item))
                 .map(StepRow::selected_event),
         );
+        events.extend(steps.iter().filter_map(|s| s.ranked_event(item)));
         events.sort_by_key(|e| (e.position, e.started_at, outcome_rank(e)));
         // Where the item may have been seen without being kept: sampled steps with events, none
         // of them kept about this item.
@@ -212,7 +213,8 @@ impl Store {
             .iter()
             .filter(|s| {
                 s.capture() != Capture::Full
-                    && s.rejected_count.saturating_add(s.accepted_count) > 0
+                    && (s.rejected_count.saturating_add(s.accepted_count) > 0
+                        || s.ranking.is_some())
                     && !events.iter().any(|e| e.step_id == s.step_id)
             })
             .map(|s| s.name.clone())
@@ -253,6 +255,7 @@ impl Store {
                     .filter_map(|s| by_id.get(s.step_id.as_str()).map(|st| st.event(s))),
             )
             .chain(selected.iter().map(StepRow::selected_event))
+            .chain(named.iter().filter_map(|s| s.ranked_event(item)))
             .collect();
         events.sort_by(|a, b| {
             b.started_at
@@ -275,5 +278,6 @@ fn outcome_rank(e: &ItemEvent) -> u8 {
         xray_wire::Outcome::Rejected => 0,
         xray_wire::Outcome::Accepted => 1,
         xray_wire::Outcome::Selected => 2,
+        xray_wire::Outcome::Ranked => 3,
     }
 }

@@ -45,6 +45,7 @@ impl Job {
                 steps: set.steps.clone(),
                 reasons: Vec::new(),
                 kept: Vec::new(),
+                ranked: Vec::new(),
             },
             packed,
             result: Mutex::new(None),

@@ -114,6 +114,12 @@ pub fn pack_set<'a>(set: &'a WriteSet) -> (Vec<PackedReasonRow>, Vec<StepItems>)
         };
         add(&r, Some(kept), &mut rows);
     }
+    for (step_id, keys) in &set.ranked {
+        items
+            .entry(step_id.as_str())
+            .or_default()
+            .extend_from_slice(keys);
+    }
     let mut items: Vec<StepItems> = items
         .into_iter()
         .map(|(step_id, mut keys)| {

@@ -11,6 +11,8 @@ pub struct StoredRanking {
     pub json: String,
     /// The last item in's score minus the first item out's, when both are known.
     pub margin: Option<f64>,
+    /// The kept items' hashes ([`super::packed::key`]), for the item index.
+    pub keys: Vec<i64>,
 }
 
 /// Checks a step's ranking (`path` names the step) and fills in what can be derived.
@@ -77,5 +79,10 @@ pub fn check(
     };
     let json = serde_json::to_string(&ranking)
         .map_err(|e| invalid(at(""), format!("cannot be stored: {e}")))?;
-    Ok(StoredRanking { json, margin })
+    let keys = ranking
+        .samples
+        .iter()
+        .map(|s| super::packed::key(s.item_id.as_str()))
+        .collect();
+    Ok(StoredRanking { json, margin, keys })
 }

@@ -107,6 +107,9 @@ pub struct WriteSet {
     pub reasons: Vec<ReasonRow>,
     /// Kept events of those steps, one entry a count row, ready to pack.
     pub kept: Vec<KeptSamples>,
+    /// The item hashes ([`super::packed::key`]) of each rank step's kept ranked items, for the
+    /// item index.
+    pub ranked: Vec<(String, Vec<i64>)>,
 }
 
 /// The samples one count row kept, in order, already laid out as its stored blob holds them

@@ -261,7 +261,12 @@ impl WriteSet {
             attributes: json_text(step.attributes),
             step_key: None,
             rank_margin: ranking.as_ref().and_then(|r| r.margin),
-            ranking: ranking.map(|r| r.json),
+            ranking: ranking.map(|r| {
+                if !r.keys.is_empty() {
+                    self.ranked.push((step_id.clone(), r.keys));
+                }
+                r.json
+            }),
         });
         Ok(())
     }

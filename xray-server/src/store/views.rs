@@ -7,8 +7,8 @@ use super::rows::{ReasonRow, RunRow, SampleRow, StepRow, ACCEPTED, REJECTED};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use xray_wire::{
-    Capture, Decision, ItemEvent, ItemId, JsonText, Outcome, ReasonSummary, RunStatus, RunSummary,
-    Sample, StepType, StepView,
+    Capture, Decision, ItemEvent, ItemId, JsonText, Outcome, RankedAt, Ranking, ReasonSummary,
+    RunStatus, RunSummary, Sample, StepType, StepView,
 };
 
 /// Stored JSON text back as JSON, without parsing it into a tree. The server wrote it, so it is
@@ -191,7 +191,27 @@ impl StepRow {
             reason: None,
             details,
             score: None,
+            ranked: None,
             started_at: from_micros(self.started_at),
         }
+    }
+
+    /// Where this rank step placed `item`, if it kept it.
+    pub fn ranked_event(&self, item: &str) -> Option<ItemEvent> {
+        let ranking: Ranking = serde_json::from_str(self.ranking.as_deref()?).ok()?;
+        let sample = ranking
+            .samples
+            .iter()
+            .find(|s| s.item_id.as_str() == item)?;
+        let mut event = self.item_event(Outcome::Ranked, sample.details.clone());
+        event.score = Some(sample.score);
+        event.ranked = Some(RankedAt {
+            position: sample.position,
+            cutoff: ranking.cutoff,
+            cutoff_score: ranking.cutoff_score,
+            margin: ranking.cutoff_score.map(|c| sample.score - c),
+            made_the_cut: ranking.cutoff.map(|c| sample.position <= c),
+        });
+        Some(event)
     }
 }
