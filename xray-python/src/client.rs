@@ -14,6 +14,12 @@ use xray::{Capture, OfflineMode, Stats, XRay, XRayError};
 /// One client per distinct set of settings (the key; empty for the environment's defaults).
 static CLIENTS: Mutex<Vec<(String, XRay)>> = Mutex::new(Vec::new());
 
+/// Notes that the default client is in use (by a step opened outside any run), so that the
+/// module's `flush`, `shutdown` and `stats` include it.
+pub fn note_default() {
+    let _ = Settings::default().client("default".into());
+}
+
 /// Every client made so far.
 fn clients() -> Vec<XRay> {
     lock(&CLIENTS).iter().map(|(_, c)| c.clone()).collect()
