@@ -56,7 +56,13 @@ fn install() -> PathBuf {
         let base = std::env::var("XRAY_PYTHON").unwrap_or_else(|_| "python3".to_string());
         run(Command::new(&base).arg("-m").arg("venv").arg(&venv));
         run(Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
             .arg(format!("maturin=={MATURIN}"))
             .arg(format!("pytest=={PYTEST}")));
         std::fs::write(&done, "").expect("mark the venv installed");
@@ -70,7 +76,13 @@ fn install() -> PathBuf {
     );
     run(Command::new(&python)
         .current_dir(workspace())
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
         .args(["--no-build-isolation", "--force-reinstall", "--no-deps"])
         .arg("./xray-python")
         .env("PATH", path)
@@ -125,7 +137,10 @@ fn a_run_spooled_while_the_server_is_down_is_delivered_by_a_later_process_exactl
         .args(["offline_scenario.py", "record", &pipeline])
         .env("XRAY_MAX_ATTEMPTS", "1"));
     let run_id = String::from_utf8_lossy(&recorded.stdout).trim().to_string();
-    assert!(!run_id.is_empty(), "the recording process printed its run id");
+    assert!(
+        !run_id.is_empty(),
+        "the recording process printed its run id"
+    );
     let waiting = std::fs::read_dir(spool.path())
         .expect("the spool exists")
         .count();

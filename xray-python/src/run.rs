@@ -5,8 +5,8 @@ use crate::error::SdkError;
 use crate::step::{error_text, text_of, PyStep};
 use crate::value::PyJson;
 use pyo3::prelude::*;
-use std::sync::TryLockError;
 use std::sync::Mutex;
+use std::sync::TryLockError;
 use xray::{Capture, OfflineMode, Run, RunGuard, StepType};
 
 /// One run of a pipeline. Use it as a context manager (`with xray.run(input=...) as run:`); it

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable, Dict, List, Optional, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union, overload
 
 from . import _native
 from ._native import (
@@ -36,6 +36,9 @@ from ._native import (
     shutdown,
     stats,
 )
+
+if TYPE_CHECKING:
+    from ._native import CaptureLevel, StepType
 
 __all__ = [
     "STEP_TYPES",
@@ -60,7 +63,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _SKIPPED = ("self", "cls")
 
 
-def _arguments(sig: Optional[inspect.Signature], args: tuple, kwargs: dict) -> Any:
+def _arguments(sig: Optional[inspect.Signature], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
     """A call's arguments by name (without ``self``/``cls``): what a decorated function records
     as its input."""
     if sig is None:
@@ -87,7 +90,9 @@ def _count(value: Any) -> Optional[int]:
     return None
 
 
-def _input_count(sig: Optional[inspect.Signature], args: tuple, kwargs: dict) -> Optional[int]:
+def _input_count(
+    sig: Optional[inspect.Signature], args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> Optional[int]:
     """The size of the first collection among a call's arguments."""
     values = _arguments(sig, args, kwargs)
     if isinstance(values, dict) and "args" not in values:
@@ -200,7 +205,9 @@ class _StepSpec:
     """What ``xray.step(...)`` returns: a decorator for a function, or a context manager that
     opens a step in the current run."""
 
-    def __init__(self, name: Optional[str], step_type: str, capture: Optional[str]) -> None:
+    def __init__(
+        self, name: Optional[str], step_type: StepType, capture: Optional[CaptureLevel]
+    ) -> None:
         _native.check_step_type(step_type)
         self._name = name
         self._step_type = step_type
@@ -217,7 +224,7 @@ class _StepSpec:
 
     def __call__(self, fn: F) -> F:
         sig = _signature(fn)
-        name = self._name or getattr(fn, "__name__", self._step_type)
+        name = str(self._name or getattr(fn, "__name__", self._step_type))
         step_type, capture = self._step_type, self._capture
 
         if inspect.iscoroutinefunction(fn):
@@ -245,7 +252,9 @@ class _StepSpec:
         return step_sync  # type: ignore[return-value]
 
 
-def step(name: Optional[str] = None, *, step_type: str, capture: Optional[str] = None) -> _StepSpec:
+def step(
+    name: Optional[str] = None, *, step_type: StepType, capture: Optional[CaptureLevel] = None
+) -> _StepSpec:
     """A step of the current run, as a decorator or a context manager.
 
     ``@xray.step(step_type="filter")`` on a function (plain or ``async def``) records each call
