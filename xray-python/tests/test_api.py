@@ -189,3 +189,48 @@ def test_stats_count_what_was_sent(pipeline):
     assert xray.flush(10.0)
     assert xray.stats()["sent"] >= before + 2
     assert set(xray.stats()) == {"sent", "spooled", "resent", "dropped", "failed"}
+
+
+def test_the_module_run_is_a_context_manager_too(api, pipeline):
+    with xray.run(pipeline, input={"q": "x"}, metadata={"who": "cron"}) as run:
+        with xray.step("only", step_type="generate") as step:
+            assert xray.current_step() is step and xray.current_run() is run
+    stored = api.run(run.id)
+    assert stored["pipeline"] == pipeline
+    assert stored["input"] == {"q": "x"} and stored["metadata"] == {"who": "cron"}
+    assert [s["name"] for s in stored["steps"]] == ["only"]
+
+
+def test_threads_recording_into_one_step_count_exactly(api, pipeline):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with XRay(pipeline).run() as run:
+        with run.step("filter", step_type="filter") as step:
+
+            def work(t):
+                for i in range(2_000):
+                    step.reject(f"{t}-{i}", "r", {"t": t, "i": i})
+
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(work, range(4)))
+    reason = step_named(api.run(run.id), "filter")["rejections"]["r"]
+    assert reason["count"] == 8_000
+    assert len(reason["samples"]) == 50
+    for s in reason["samples"]:
+        t, i = s["item_id"].split("-")
+        assert s["details"] == {"t": int(t), "i": int(i)}
+
+
+def test_a_repr_that_records_into_the_same_step_is_counted_too(api, pipeline):
+    with XRay(pipeline, capture="full").run() as run:
+        with run.step("filter", step_type="filter") as step:
+
+            class Sneaky:
+                def __repr__(self) -> str:
+                    step.reject("inner", "from_repr")
+                    return "<Sneaky>"
+
+            step.reject("outer", "odd", {"s": Sneaky()})
+    stored = step_named(api.run(run.id), "filter")
+    assert stored["rejections"]["odd"]["samples"] == [{"item_id": "outer", "details": {"s": "<Sneaky>"}}]
+    assert stored["rejections"]["from_repr"]["count"] == 1
