@@ -16,8 +16,8 @@ static CLIENTS: Mutex<Vec<(String, XRay)>> = Mutex::new(Vec::new());
 
 /// Notes that the default client is in use (by a step opened outside any run), so that the
 /// module's `flush`, `shutdown` and `stats` include it.
-pub fn note_default() {
-    let _ = Settings::default().client("default".into());
+pub fn note_default() -> XRay {
+    Settings::default().client("default".into())
 }
 
 /// Every client made so far.
@@ -202,7 +202,7 @@ impl PyXRay {
         if let Some(t) = traceparent {
             b = b.traceparent(t);
         }
-        PyRun::new(b.start(), self.client.config().offline_mode)
+        PyRun::new(b.start(), self.client.config())
     }
 
     /// The pipeline's name.

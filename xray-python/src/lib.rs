@@ -58,8 +58,8 @@ fn open_step<'py>(
             return run.call_method1("step", (name, step_type, capture));
         }
     }
-    client::note_default();
-    let step = run::open_step(py, &xray::Run::none(), name, step_type, capture)?;
+    let limits = step::Limits::of(client::note_default().config());
+    let step = run::open_step(py, &xray::Run::none(), limits, name, step_type, capture)?;
     Ok(Bound::new(py, step)?.into_any())
 }
 

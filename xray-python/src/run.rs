@@ -2,12 +2,12 @@
 
 use crate::context::{lock, Scope, Var};
 use crate::error::SdkError;
-use crate::step::{error_text, text_of, PyStep};
+use crate::step::{error_text, text_of, Limits, PyStep};
 use crate::value::PyJson;
 use pyo3::prelude::*;
 use std::sync::Mutex;
 use std::sync::TryLockError;
-use xray::{Capture, OfflineMode, Run, RunGuard, StepType};
+use xray::{Capture, Config, OfflineMode, Run, RunGuard, StepType};
 
 /// One run of a pipeline. Use it as a context manager (`with xray.run(input=...) as run:`); it
 /// ends `completed` when the block ends, `failed` with the text of an exception leaving it.
@@ -19,16 +19,18 @@ pub struct PyRun {
     /// `offline_mode="fail"`: ending the run waits for delivery and raises its failure.
     fail_mode: bool,
     scope: Scope,
+    limits: Limits,
 }
 
 impl PyRun {
     /// A run over an open guard.
-    pub fn new(guard: RunGuard, mode: OfflineMode) -> PyRun {
+    pub fn new(guard: RunGuard, config: &Config) -> PyRun {
         PyRun {
             handle: guard.handle(),
             guard: Mutex::new(Some(guard)),
-            fail_mode: mode == OfflineMode::Fail,
+            fail_mode: config.offline_mode == OfflineMode::Fail,
             scope: Scope::default(),
+            limits: Limits::of(config),
         }
     }
 
@@ -39,6 +41,7 @@ impl PyRun {
             handle: Run::none(),
             fail_mode: false,
             scope: Scope::default(),
+            limits: Limits { io: 0, details: 0 },
         }
     }
 
@@ -86,6 +89,7 @@ pub fn capture(py: Python<'_>, capture: Option<&str>) -> Option<Capture> {
 pub fn open_step(
     py: Python<'_>,
     run: &Run,
+    limits: Limits,
     name: &Bound<'_, PyAny>,
     step_type_name: &str,
     capture_name: Option<&str>,
@@ -96,7 +100,7 @@ pub fn open_step(
         Some(c) => run.step_with_capture(name, kind, c),
         None => run.step(name, kind),
     };
-    Ok(PyStep::new(guard))
+    Ok(PyStep::new(guard, limits))
 }
 
 #[pymethods]
@@ -112,7 +116,14 @@ impl PyRun {
         step_type: &str,
         capture: Option<&str>,
     ) -> PyResult<PyStep> {
-        Ok(open_step(py, &self.handle, name, step_type, capture)?)
+        Ok(open_step(
+            py,
+            &self.handle,
+            self.limits,
+            name,
+            step_type,
+            capture,
+        )?)
     }
 
     /// The run's output (any JSON-able value; what `json` cannot encode is its `repr`; capped

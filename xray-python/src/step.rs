@@ -27,12 +27,33 @@ pub struct PyStep {
     input_count_set: AtomicBool,
     output_count_set: AtomicBool,
     scope: Scope,
+    limits: Limits,
+}
+
+/// The client's caps on JSON, for what is converted before it is recorded.
+#[derive(Clone, Copy)]
+pub struct Limits {
+    /// Inputs and outputs (`max_io_bytes`).
+    pub io: usize,
+    /// An item's details, an attribute (`max_details_bytes`).
+    pub details: usize,
+}
+
+impl Limits {
+    /// The caps of a client's configuration.
+    pub fn of(config: &xray::Config) -> Limits {
+        Limits {
+            io: config.max_io_bytes,
+            details: config.max_details_bytes,
+        }
+    }
 }
 
 impl PyStep {
     /// A step over an open guard.
-    pub fn new(guard: StepGuard) -> PyStep {
+    pub fn new(guard: StepGuard, limits: Limits) -> PyStep {
         PyStep {
+            limits,
             handle: guard.handle(),
             guard: Mutex::new(Some(guard)),
             input_count_set: AtomicBool::new(false),
@@ -49,6 +70,7 @@ impl PyStep {
             input_count_set: AtomicBool::new(false),
             output_count_set: AtomicBool::new(false),
             scope: Scope::default(),
+            limits: Limits { io: 0, details: 0 },
         }
     }
 
@@ -140,7 +162,13 @@ impl PyStep {
             ),
             Some(d) => self.record(
                 |g| g.reject(PyItemId(item_id), &reason, PyJson::new(d)),
-                |h| h.reject(PyItemId(item_id).into_item_id(), &reason, to_value(d)),
+                |h| {
+                    h.reject(
+                        PyItemId(item_id).into_item_id(),
+                        &reason,
+                        to_value(d, self.limits.details),
+                    )
+                },
             ),
         }
     }
@@ -155,7 +183,12 @@ impl PyStep {
             ),
             Some(d) => self.record(
                 |g| g.accept_with(PyItemId(item_id), PyJson::new(d)),
-                |h| h.accept_with(PyItemId(item_id).into_item_id(), to_value(d)),
+                |h| {
+                    h.accept_with(
+                        PyItemId(item_id).into_item_id(),
+                        to_value(d, self.limits.details),
+                    )
+                },
             ),
         }
     }
@@ -173,7 +206,9 @@ impl PyStep {
         let id = PyItemId(item_id).into_item_id();
         match given(details) {
             None => self.handle.decide(id, score, ()),
-            Some(d) => self.handle.decide(id, score, to_value(d)),
+            Some(d) => self
+                .handle
+                .decide(id, score, to_value(d, self.limits.details)),
         }
     }
 
@@ -195,17 +230,18 @@ impl PyStep {
 
     /// A free-form attribute (`model`, `threshold`…): any JSON-able value.
     fn set_attribute(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) {
-        self.handle.set_attribute(&text_of(key), to_value(value));
+        self.handle
+            .set_attribute(&text_of(key), to_value(value, self.limits.details));
     }
 
     /// The step's input (any JSON-able value; capped like a run's).
     fn set_input(&self, value: &Bound<'_, PyAny>) {
-        self.handle.set_input(to_value(value));
+        self.handle.set_input(to_value(value, self.limits.io));
     }
 
     /// The step's output (any JSON-able value; capped like a run's).
     fn set_output(&self, value: &Bound<'_, PyAny>) {
-        self.handle.set_output(to_value(value));
+        self.handle.set_output(to_value(value, self.limits.io));
     }
 
     /// Marks the step failed with this message (it still ends when its block does).

@@ -7,6 +7,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
+use std::cell::Cell;
 use xray::IntoItemId;
 
 /// How deep nested containers are followed; deeper ones (and cycles) are written as `repr`.
@@ -16,19 +17,57 @@ const MAX_DEPTH: usize = 64;
 pub struct PyJson<'a, 'py> {
     obj: &'a Bound<'py, PyAny>,
     depth: usize,
+    budget: Option<&'a Budget>,
 }
 
 impl<'a, 'py> PyJson<'a, 'py> {
     /// The value `obj`, written as JSON on demand.
     pub fn new(obj: &'a Bound<'py, PyAny>) -> Self {
-        PyJson { obj, depth: 0 }
+        PyJson {
+            obj,
+            depth: 0,
+            budget: None,
+        }
     }
 
     fn child(&self, obj: &'a Bound<'py, PyAny>) -> Self {
         PyJson {
             obj,
             depth: self.depth + 1,
+            budget: self.budget,
         }
+    }
+
+    /// Counts `n` bytes of JSON against the budget, if there is one.
+    #[inline]
+    fn spend(&self, n: usize) {
+        if let Some(b) = self.budget {
+            b.left.set(b.left.get().saturating_sub(n));
+        }
+    }
+
+    /// Whether the budget is used up (never without one).
+    #[inline]
+    fn spent(&self) -> bool {
+        self.budget.is_some_and(|b| b.left.get() == 0)
+    }
+}
+
+/// About how many bytes of JSON a value converted ahead of time may take: past it, the rest of
+/// the value is left out and a filler of `cap` bytes put in its place, so the runtime's capped
+/// writer (which stops at the same cap) still marks the value truncated, with a preview of
+/// what came first. A huge input thus costs no more to convert than its first bytes.
+pub struct Budget {
+    left: Cell<usize>,
+    cap: usize,
+}
+
+/// What stands for the part of a value past its budget.
+struct Filler(usize);
+
+impl Serialize for Filler {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&" ".repeat(self.0))
     }
 }
 
@@ -79,11 +118,15 @@ impl Serialize for PyJson<'_, '_> {
         let obj = self.obj;
         if let Ok(text) = obj.cast::<PyString>() {
             return match text.to_str() {
-                Ok(t) => s.serialize_str(t),
+                Ok(t) => {
+                    self.spend(t.len() + 2);
+                    s.serialize_str(t)
+                }
                 // Lone surrogates: kept as replacement characters.
                 Err(_) => s.serialize_str(&text.to_string_lossy()),
             };
         }
+        self.spend(8);
         if obj.is_none() {
             return s.serialize_unit();
         }
@@ -110,7 +153,13 @@ impl Serialize for PyJson<'_, '_> {
         if let Ok(dict) = obj.cast::<PyDict>() {
             let mut map = s.serialize_map(Some(dict.len()))?;
             for (k, v) in dict.iter() {
-                map.serialize_entry(&key_text(&k), &self.child(&v))?;
+                if let Some(b) = self.budget.filter(|_| self.spent()) {
+                    map.serialize_entry("…", &Filler(b.cap))?;
+                    break;
+                }
+                let key = key_text(&k);
+                self.spend(key.len() + 4);
+                map.serialize_entry(&key, &self.child(&v))?;
             }
             return map.end();
         }
@@ -119,6 +168,10 @@ impl Serialize for PyJson<'_, '_> {
             // Indexed, not iterated: a list changed while being written is never an error.
             let mut i = 0;
             while let Ok(item) = list.get_item(i) {
+                if let Some(b) = self.budget.filter(|_| self.spent()) {
+                    seq.serialize_element(&Filler(b.cap))?;
+                    break;
+                }
                 seq.serialize_element(&self.child(&item))?;
                 i += 1;
             }
@@ -127,19 +180,35 @@ impl Serialize for PyJson<'_, '_> {
         if let Ok(tuple) = obj.cast::<PyTuple>() {
             let mut seq = s.serialize_seq(Some(tuple.len()))?;
             for item in tuple.iter() {
+                if let Some(b) = self.budget.filter(|_| self.spent()) {
+                    seq.serialize_element(&Filler(b.cap))?;
+                    break;
+                }
                 seq.serialize_element(&self.child(&item))?;
             }
             return seq.end();
         }
-        s.serialize_str(&repr_of(obj))
+        let text = repr_of(obj);
+        self.spend(text.len() + 2);
+        s.serialize_str(&text)
     }
 }
 
 /// The value as a `serde_json::Value` (for what is recorded under the step's lock, so that no
 /// Python code runs while it is held). Writing a Python value never fails (what `json` cannot
 /// encode is its `repr`), so the `null` fallback is never reached.
-pub fn to_value(obj: &Bound<'_, PyAny>) -> Value {
-    serde_json::to_value(PyJson::new(obj)).unwrap_or(Value::Null)
+/// Converts no more than about `cap` bytes' worth of it ([`Budget`]).
+pub fn to_value(obj: &Bound<'_, PyAny>, cap: usize) -> Value {
+    let budget = Budget {
+        left: Cell::new(cap),
+        cap,
+    };
+    let json = PyJson {
+        obj,
+        depth: 0,
+        budget: Some(&budget),
+    };
+    serde_json::to_value(json).unwrap_or(Value::Null)
 }
 
 /// An item id from Python: a `str` as it is, an `int` as a number (its text when kept), anything

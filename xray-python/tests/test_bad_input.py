@@ -138,3 +138,27 @@ def test_odd_counts_and_settings_never_raise(api, pipeline):
     step = step_named(stored, "7")
     assert (step["input_count"], step["output_count"]) == (1, 0)
     assert step_named(stored, "s")["capture"] == "sample"
+
+
+def test_huge_inputs_and_outputs_are_capped_without_converting_them_whole(api, pipeline):
+    catalog = [{"id": i, "title": "case " * 10, "price": i * 0.5} for i in range(50_000)]
+
+    @xray.step(step_type="filter")
+    def filter_candidates(candidates):
+        return candidates
+
+    with XRay(pipeline).run(input={"catalog": catalog}) as run:
+        filter_candidates(catalog)
+        with run.step("attrs", step_type="transform") as step:
+            step.set_attribute("all", catalog)
+    stored = api.run(run.id)
+    assert stored["input"]["_xray_truncated"] is True
+    f = step_named(stored, "filter_candidates")
+    for value in (f["input"], f["output"]):
+        assert value["_xray_truncated"] is True
+        assert value["limit_bytes"] == 32 * 1024
+    assert f["input"]["preview"].startswith('{"candidates":[{"id":0,')
+    assert f["output"]["preview"].startswith('[{"id":0,')
+    assert (f["input_count"], f["output_count"]) == (50_000, 50_000)
+    attr = step_named(stored, "attrs")["attributes"]["all"]
+    assert attr["_xray_truncated"] is True and attr["limit_bytes"] == 4096
