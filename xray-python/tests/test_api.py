@@ -234,3 +234,22 @@ def test_a_repr_that_records_into_the_same_step_is_counted_too(api, pipeline):
     stored = step_named(api.run(run.id), "filter")
     assert stored["rejections"]["odd"]["samples"] == [{"item_id": "outer", "details": {"s": "<Sneaky>"}}]
     assert stored["rejections"]["from_repr"]["count"] == 1
+
+
+def test_shutdown_delivers_and_later_runs_never_raise(api, pipeline):
+    script = (
+        "import xray\n"
+        "from xray import XRay\n"
+        f"with XRay({pipeline!r}).run(input='before') as run:\n"
+        "    pass\n"
+        "assert xray.shutdown(10.0) is True\n"
+        "assert xray.stats()['sent'] == 2, xray.stats()\n"
+        f"with XRay({pipeline!r}).run(input='after') as run:\n"
+        "    with run.step('s', step_type='rank') as s:\n"
+        "        s.accept(1)\n"
+        "assert xray.flush(1.0) is False  # shut down: nothing more goes out\n"
+    )
+    env = dict(os.environ, XRAY_OFFLINE_MODE="silent")
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
+    runs = api.runs(pipeline)
+    assert [r["input"] for r in runs] == ["before"]
