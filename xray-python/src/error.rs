@@ -17,6 +17,9 @@ pub enum SdkError {
     /// A `step_type` outside the six (the message names them all).
     #[error(transparent)]
     StepType(#[from] xray::wire::ParseEnumError),
+    /// A step opened without a `step_type`.
+    #[error("every step needs a step_type: one of {}", xray::StepType::NAMES.join(", "))]
+    NoStepType,
     /// Delivery failed in `fail` mode.
     #[error(transparent)]
     Delivery(#[from] xray::XRayError),
@@ -24,9 +27,9 @@ pub enum SdkError {
 
 impl From<SdkError> for PyErr {
     fn from(e: SdkError) -> PyErr {
-        match e {
-            SdkError::StepType(e) => PyValueError::new_err(e.to_string()),
-            SdkError::Delivery(e) => XRayError::new_err(e.to_string()),
+        match &e {
+            SdkError::StepType(_) | SdkError::NoStepType => PyValueError::new_err(e.to_string()),
+            SdkError::Delivery(_) => XRayError::new_err(e.to_string()),
         }
     }
 }

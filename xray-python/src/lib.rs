@@ -46,11 +46,11 @@ fn current_step(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
 /// Opens a step in the current run; outside any run, a one-step run of its own in the default
 /// pipeline (`XRAY_PIPELINE`, else `default`).
 #[pyfunction]
-#[pyo3(signature = (name, step_type, capture=None))]
+#[pyo3(signature = (name, step_type=None, capture=None))]
 fn open_step<'py>(
     py: Python<'py>,
     name: &Bound<'py, PyAny>,
-    step_type: &str,
+    step_type: Option<&str>,
     capture: Option<&str>,
 ) -> PyResult<Bound<'py, PyAny>> {
     if let Some(run) = context::get(py, Var::Run) {
@@ -65,7 +65,8 @@ fn open_step<'py>(
 
 /// Raises `ValueError` (naming the six) unless `step_type` is one.
 #[pyfunction]
-fn check_step_type(step_type: &str) -> PyResult<()> {
+#[pyo3(signature = (step_type=None))]
+fn check_step_type(step_type: Option<&str>) -> PyResult<()> {
     run::step_type(step_type)?;
     Ok(())
 }

@@ -67,9 +67,9 @@ impl PyRun {
     }
 }
 
-/// A step type from Python, or a `ValueError` naming the six.
-pub fn step_type(step_type: &str) -> Result<StepType, SdkError> {
-    Ok(step_type.parse::<StepType>()?)
+/// A step type from Python, or a `ValueError` naming the six (also when it is missing).
+pub fn step_type(step_type: Option<&str>) -> Result<StepType, SdkError> {
+    Ok(step_type.ok_or(SdkError::NoStepType)?.parse::<StepType>()?)
 }
 
 /// A capture level from Python: `None` for the client's default; a misspelt one warns and
@@ -91,7 +91,7 @@ pub fn open_step(
     run: &Run,
     limits: Limits,
     name: &Bound<'_, PyAny>,
-    step_type_name: &str,
+    step_type_name: Option<&str>,
     capture_name: Option<&str>,
 ) -> Result<PyStep, SdkError> {
     let kind = step_type(step_type_name)?;
@@ -108,12 +108,12 @@ impl PyRun {
     /// Opens a step of this run: `step_type` is one of `generate`, `retrieve`, `filter`, `rank`,
     /// `select`, `transform` (anything else raises `ValueError`); `capture` is `"minimal"`,
     /// `"sample"` or `"full"` (default: the client's).
-    #[pyo3(signature = (name, step_type, capture=None))]
+    #[pyo3(signature = (name, step_type=None, capture=None))]
     fn step(
         &self,
         py: Python<'_>,
         name: &Bound<'_, PyAny>,
-        step_type: &str,
+        step_type: Option<&str>,
         capture: Option<&str>,
     ) -> PyResult<PyStep> {
         Ok(open_step(

@@ -1,5 +1,6 @@
-"""The architecture note's three Python snippets ("5. Developer Experience"), run as written
-(only `from sdk import XRay` → `from xray import XRay`), and every field they store read back."""
+"""The architecture note's Python snippets, run as written (only `from sdk import XRay` → `from
+xray import XRay`), and every field they store read back: the three of "5. Developer
+Experience", then the step-type convention (section 3) and the capture levels (section 4)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def test_the_snippets_are_the_notes_own():
         return
     blocks = re.findall(r"```python\n(.*?)```", note.read_text(), re.S)
     blocks = [b.replace("from sdk import XRay", "from xray import XRay") for b in blocks]
-    for name in ("minimal.py", "full.py", "offline.py"):
+    for name in ("minimal.py", "full.py", "offline.py", "step_type.py", "capture.py"):
         assert snippet(name) in blocks, f"{name} is the note's snippet, verbatim"
 
 
@@ -103,3 +104,33 @@ def test_full_instrumentation_with_the_offline_client(api):
         c.id for c in filtered
     )
     assert step["rejection_rate"] == 21 / 30
+
+
+def test_the_step_type_convention(api, pipeline):
+    from xray import XRay
+
+    with XRay(pipeline).run() as run:
+        # The note's "Wrong" step (no step_type) is refused, naming the six...
+        try:
+            run_snippet("step_type.py", {"run": run})
+            raise AssertionError("a step without a step_type is refused")
+        except ValueError as e:
+            assert "step_type" in str(e) and "generate, retrieve, filter, rank, select, transform" in str(e)
+        # ...and its "Correct" one is recorded.
+        correct = "# Correct" + snippet("step_type.py").split("# Correct")[1]
+        exec(correct, {"run": run})
+    stored = api.run(run.id)
+    assert [(s["name"], s["step_type"]) for s in stored["steps"]] == [("filter_products", "filter")]
+
+
+def test_the_capture_levels(api, pipeline):
+    from xray import XRay
+
+    with XRay(pipeline).run() as run:
+        run_snippet("capture.py", {"run": run})
+    stored = api.run(run.id)
+    assert [(s["name"], s["step_type"], s["capture"]) for s in stored["steps"]] == [
+        ("filter", "filter", "sample"),
+        ("filter", "filter", "full"),
+        ("filter", "filter", "minimal"),
+    ]

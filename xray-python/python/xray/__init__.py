@@ -206,7 +206,7 @@ class _StepSpec:
     opens a step in the current run."""
 
     def __init__(
-        self, name: Optional[str], step_type: StepType, capture: Optional[CaptureLevel]
+        self, name: Optional[str], step_type: Optional[StepType], capture: Optional[CaptureLevel]
     ) -> None:
         _native.check_step_type(step_type)
         self._name = name
@@ -215,7 +215,8 @@ class _StepSpec:
         self._open: List[Step] = []
 
     def __enter__(self) -> Step:
-        opened = _native.open_step(self._name or self._step_type, self._step_type, self._capture)
+        name = self._name or str(self._step_type)
+        opened = _native.open_step(name, self._step_type, self._capture)
         self._open.append(opened)
         return opened.__enter__()
 
@@ -253,7 +254,10 @@ class _StepSpec:
 
 
 def step(
-    name: Optional[str] = None, *, step_type: StepType, capture: Optional[CaptureLevel] = None
+    name: Optional[str] = None,
+    *,
+    step_type: Optional[StepType] = None,
+    capture: Optional[CaptureLevel] = None,
 ) -> _StepSpec:
     """A step of the current run, as a decorator or a context manager.
 
@@ -262,6 +266,7 @@ def step(
     output, the counts from collections among them unless the body set them, an exception as
     the failure (re-raised unchanged). Inside, ``xray.current_step()`` is the step. ``with
     xray.step("filter", step_type="filter") as step:`` opens one directly. Outside any run the
-    step is a one-step run of its own. A ``step_type`` other than the six raises ``ValueError``.
+    step is a one-step run of its own. A ``step_type`` other than the six, or none, raises
+    ``ValueError``.
     """
     return _StepSpec(name, step_type, capture)

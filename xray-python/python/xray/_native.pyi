@@ -62,7 +62,7 @@ class Run:
     def is_recording(self) -> bool:
         """Whether this run records anything."""
     def step(self, name: str, step_type: StepType, capture: Optional[CaptureLevel] = None) -> Step:
-        """Opens a step; a `step_type` other than the six raises `ValueError`."""
+        """Opens a step; a `step_type` other than the six (or none) raises `ValueError`."""
     def set_output(self, value: Any) -> None:
         """The run's output (any JSON-able value; otherwise its `repr`)."""
     def set_error(self, message: object) -> None:
@@ -120,10 +120,12 @@ def current_run() -> Run:
 def current_step() -> Step:
     """The step the calling code is in (one that records nothing outside any step)."""
 
-def open_step(name: str, step_type: StepType, capture: Optional[CaptureLevel] = None) -> Step:
+def open_step(
+    name: str, step_type: Optional[StepType] = None, capture: Optional[CaptureLevel] = None
+) -> Step:
     """Opens a step in the current run (outside any run: a one-step run of its own)."""
 
-def check_step_type(step_type: str) -> None:
+def check_step_type(step_type: Optional[str] = None) -> None:
     """Raises `ValueError` naming the six unless `step_type` is one."""
 
 def flush(timeout: float = 5.0) -> bool:
