@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::types::IntoPyDict;
 use std::sync::Mutex;
 
 static RUN_VAR: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -32,8 +33,6 @@ pub fn var(py: Python<'_>, which: Var) -> PyResult<Bound<'_, PyAny>> {
         .call((name,), Some(&[("default", py.None())].into_py_dict(py)?))?;
     Ok(cell.get_or_init(py, || made.unbind()).bind(py).clone())
 }
-
-use pyo3::types::IntoPyDict;
 
 /// The value of a context variable (`None` outside any run or step).
 pub fn get(py: Python<'_>, which: Var) -> Option<Bound<'_, PyAny>> {
