@@ -1,0 +1,1 @@
+xray = XRay("pipeline", offline_mode="buffer")
