@@ -164,6 +164,12 @@ pub fn rank_by_relevance(candidates: Vec<Product>, keywords: &[String]) -> Vec<R
         })
         .collect();
     ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    // Where each candidate landed; only the first goes on to be picked, so the cut is at 1 and
+    // the step's margin is the pick's lead over the runner-up.
+    for (i, r) in ranked.iter().enumerate() {
+        step.rank(&r.id, i as u64 + 1, r.score);
+    }
+    step.set_cutoff(1);
     ranked
 }
 

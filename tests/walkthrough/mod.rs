@@ -96,17 +96,30 @@ pub fn follow_the_trail(backend: Backend) {
     let select = step(&run, "select_best");
     assert_eq!(select["decision"]["selected"], "laptop_stand_42");
 
-    // 3. Ask for the item's fate: the filter let it through, the selector chose it.
+    // 3. Ask for the item's fate: the filter let it through, the ranker put it first, the
+    // selector chose it.
     let fate = api.ok(&format!("/runs/{run_id}/items/laptop_stand_42"));
     let trail = crate::support::trail(&fate, "step_name");
     assert_eq!(
         trail,
         [
             ("filter_candidates", "accepted"),
+            ("rank_by_relevance", "ranked"),
             ("select_best", "selected")
         ]
     );
     assert_eq!(fate["events"][0]["details"]["category"], "laptop_stands");
+    let ranked = &fate["events"][1]["ranked"];
+    assert_eq!(
+        (
+            ranked["position"].as_u64(),
+            ranked["made_the_cut"].as_bool()
+        ),
+        (Some(1), Some(true))
+    );
+    let rank = step(&run, "rank_by_relevance");
+    assert_eq!(rank["ranking"]["count"], rank["input_count"]);
+    assert_eq!(rank["ranking"]["cutoff"], 1);
 
     // 4. Why was it a candidate at all? The keywords: "stand" came from a phone-case title.
     let keywords = step(&run, "generate_keywords");
