@@ -268,6 +268,41 @@ fn the_ui_walks_from_runs_to_steps_item_fate_search_and_diff() {
             "{decision}"
         );
         assert!(decision.contains("highest keyword relevance"), "{decision}");
+        // The ranking: the stand first, the cut after it, its lead over the runner-up.
+        let rank = step(&a, "rank_by_relevance");
+        browser
+            .one(".step[data-step-name=rank_by_relevance] .steprow")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let ranking = browser
+            .wait_for(".step.open .ranking", "cutoff: the top 1 went on")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            ranking.to_lowercase().contains(&format!(
+                "ranking: {} items",
+                count(rank["ranking"]["count"].as_u64().unwrap())
+            )),
+            "{ranking}"
+        );
+        assert!(
+            ranking.contains(&format!(
+                "margin {}",
+                score(rank["margin"].as_f64().unwrap())
+            )),
+            "{ranking}"
+        );
+        let first = browser
+            .one(".step.open tr.ranked[data-position='1']")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(first.contains("laptop_stand_42"), "{first}");
         // Fold the samples away again for the picture.
         browser
             .one(".step.open tr.reason[data-reason=price_too_high] button")
@@ -320,9 +355,18 @@ fn the_ui_walks_from_runs_to_steps_item_fate_search_and_diff() {
             trail,
             [
                 ("filter_candidates".to_string(), "accepted".to_string()),
+                ("rank_by_relevance".to_string(), "ranked".to_string()),
                 ("select_best".to_string(), "selected".to_string())
             ]
         );
+        let ranked = browser
+            .one("#fate li.event[data-outcome=ranked]")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(ranked.contains("ranked #1"), "{ranked}");
+        assert!(ranked.contains("cutoff 1"), "{ranked}");
         assert!(browser
             .page_text()
             .await

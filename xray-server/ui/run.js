@@ -205,6 +205,7 @@ export function stepDetail(run, st) {
       h('p', { class: 'chose' }, '★ Selected ', h('a', { class: 'item', href: href.item(run.run_id, st.decision.selected) }, st.decision.selected),
         st.decision.score == null ? null : h('span', { class: 'score' }, ' score ', h('b', {}, score(st.decision.score)), bar(st.decision.score, 'scorebar'))),
       st.decision.details == null ? null : json(st.decision.details)) : null,
+    st.ranking ? ranking(run, st) : null,
     reasons.length ? h('div', { class: 'rejections' },
       h('h3', {}, 'Rejected, by reason'),
       h('table', { class: 'grid reasons' },
@@ -215,6 +216,32 @@ export function stepDetail(run, st) {
       st.input != null ? h('details', {}, h('summary', {}, 'Input'), json(st.input)) : null,
       st.output != null ? h('details', {}, h('summary', {}, 'Output'), json(st.output)) : null,
       st.attributes != null ? h('details', { open: true }, h('summary', {}, 'Attributes'), json(st.attributes)) : null));
+}
+
+/** A rank step's kept list in order of position, with the cutoff line and the sampled tail. */
+function ranking(run, st) {
+  const r = st.ranking;
+  const rows = [];
+  let last = 0;
+  let cutShown = false;
+  const cutLine = () => h('tr', { class: 'cutoff' }, h('td', { colspan: '4' },
+    `cutoff: the top ${count(r.cutoff)} went on` + (st.margin == null ? '' : ` · margin ${score(st.margin)} (last in ${score(r.cutoff_score)}, first out ${score(r.first_out_score)})`)));
+  for (const s of r.samples) {
+    if (r.cutoff != null && !cutShown && s.position > r.cutoff) { rows.push(cutLine()); cutShown = true; }
+    if (s.position > last + 1) rows.push(h('tr', { class: 'gap' }, h('td', { colspan: '4', class: 'muted' }, `… positions ${last + 1}–${s.position - 1} ${st.capture === 'full' ? 'not ranked' : 'not kept (a uniform sample of the rest is shown)'}`)));
+    rows.push(h('tr', { class: 'ranked', dataset: { position: s.position } },
+      h('td', { class: 'num' }, `#${s.position}`),
+      h('td', {}, h('a', { class: 'item', href: href.item(run.run_id, s.item_id) }, s.item_id)),
+      h('td', { class: 'num' }, score(s.score)),
+      h('td', {}, s.details == null ? '' : h('code', { class: 'details' }, short(s.details, 160)))));
+    last = s.position;
+  }
+  if (r.cutoff != null && !cutShown) rows.push(cutLine());
+  return h('div', { class: 'ranking' },
+    h('h3', {}, `Ranking: ${count(r.count)} items`, r.samples.length < r.count ? h('span', { class: 'muted' }, ` (${count(r.samples.length)} kept)`) : null),
+    h('table', { class: 'grid ranking' },
+      h('thead', {}, h('tr', {}, ['Position', 'Item', 'Score', 'Details'].map((t) => h('th', {}, t)))),
+      h('tbody', {}, rows)));
 }
 
 function reasonRows(run, reason, r, denom) {
