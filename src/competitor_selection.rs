@@ -186,6 +186,9 @@ pub fn select_best(ranked: &[Ranked]) -> Result<Ranked, SelectionError> {
             "runner_up": ranked.get(1).map(|r| json!({"id": r.id, "score": r.score})),
         }),
     );
+    if let Some(second) = ranked.get(1) {
+        step.set_runner_up(&second.id, second.score);
+    }
     Ok(best.clone())
 }
 

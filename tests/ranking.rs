@@ -149,6 +149,19 @@ fn close_calls_are_found_by_margin(backend: Backend) {
     assert_eq!(wide["ranking"]["cutoff_score"], 0.8);
     assert!((wide["margin"].as_f64().expect("margin") - 0.6).abs() < 1e-9);
     assert_eq!(rank_step(&api, "unknown_cut")["margin"], Value::Null);
+    // A select step's close call: the chosen item's lead over the runner-up.
+    for (run_id, minute, runner_up_score) in [("narrow_pick", 4, 0.695), ("clear_pick", 5, 0.2)] {
+        api.save(
+            &json!({"run_id": run_id, "pipeline": "search", "started_at": at(minute, 0),
+            "steps": [{"name": "pick", "step_type": "select", "decision": {"selected": "a",
+                "score": 0.7, "runner_up": "b", "runner_up_score": runner_up_score}}]}),
+        );
+    }
+    let picks = api.ok("/steps?step_type=select&margin_lt=0.01");
+    let picks = picks["steps"].as_array().expect("steps");
+    assert_eq!(picks.len(), 1, "{picks:?}");
+    assert_eq!(picks[0]["run_id"], "narrow_pick");
+    assert_eq!(picks[0]["decision"]["runner_up"], "b");
     let (status, body) = api.get("/steps?margin_lt=abc");
     assert_eq!(status, 400, "{body}");
 }

@@ -95,6 +95,11 @@ pub fn follow_the_trail(backend: Backend) {
     );
     let select = step(&run, "select_best");
     assert_eq!(select["decision"]["selected"], "laptop_stand_42");
+    // Its lead over the runner-up is the select step's margin, as the rank step's is.
+    let lead = select["decision"]["score"].as_f64().unwrap()
+        - select["decision"]["runner_up_score"].as_f64().unwrap();
+    assert!((select["margin"].as_f64().unwrap() - lead).abs() < 1e-9);
+    assert_eq!(step(&run, "rank_by_relevance")["margin"], select["margin"]);
 
     // 3. Ask for the item's fate: the filter let it through, the ranker put it first, the
     // selector chose it.

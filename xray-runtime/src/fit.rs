@@ -29,8 +29,17 @@ fn fit_step(step: &mut StepRecord) {
     if let Some(error) = &mut step.error {
         fit_text_in_place(error);
     }
-    if let Some(selected) = step.decision.as_mut().and_then(|d| d.selected.as_mut()) {
-        fit_item(selected);
+    if let Some(d) = &mut step.decision {
+        d.selected
+            .iter_mut()
+            .chain(&mut d.runner_up)
+            .for_each(fit_item);
+    }
+    if let Some(ranking) = &mut step.ranking {
+        ranking
+            .samples
+            .iter_mut()
+            .for_each(|s| fit_item(&mut s.item_id));
     }
     fit_samples(&mut step.acceptances);
     if !step.rejections.keys().all(|r| name_is_valid(r)) {

@@ -299,7 +299,21 @@ impl Step {
                 selected: Some(selected.into_item_id()),
                 score: score.is_finite().then_some(score),
                 details: details_json(&details, s.max_details()),
+                runner_up: None,
+                runner_up_score: None,
             })
+        });
+    }
+
+    /// The item that came second in a select step's decision, and its score: the step's
+    /// close-call margin is the chosen score minus this (`GET /steps?margin_lt=`). Call it
+    /// after [`Self::decide`].
+    pub fn set_runner_up(&self, item: impl IntoItemId, score: f64) {
+        self.with(|_, d| {
+            if let Some(decision) = &mut d.told.decision {
+                decision.runner_up = Some(item.into_item_id());
+                decision.runner_up_score = score.is_finite().then_some(score);
+            }
         });
     }
 

@@ -48,6 +48,12 @@ pub struct Decision {
     /// Why it was chosen (any JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<Value>,
+    /// The item that came second, for the step's close-call margin (`score - runner_up_score`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner_up: Option<ItemId>,
+    /// The runner-up's score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner_up_score: Option<f64>,
 }
 
 /// One finished step: counts, reasons, samples, decision, input and output.

@@ -203,11 +203,25 @@ impl WriteSet {
         let started = step.started_at.unwrap_or(default_start);
         let duration = check_duration(&at("duration_ms"), step.duration_ms)?
             .or_else(|| step.ended_at.and_then(|end| span_ms(started, end)));
-        if let Some(score) = step.decision.as_ref().and_then(|d| d.score) {
-            if !score.is_finite() {
-                return Err(invalid(at("decision.score"), "must be a finite number"));
+        for (field, score) in [
+            (
+                "decision.score",
+                step.decision.as_ref().and_then(|d| d.score),
+            ),
+            (
+                "decision.runner_up_score",
+                step.decision.as_ref().and_then(|d| d.runner_up_score),
+            ),
+        ] {
+            if score.is_some_and(|s| !s.is_finite()) {
+                return Err(invalid(at(field), "must be a finite number"));
             }
         }
+        // A select step's close call: the chosen score's lead over the runner-up's.
+        let decision_margin = step
+            .decision
+            .as_ref()
+            .and_then(|d| Some(d.score? - d.runner_up_score?));
 
         let ranking = step
             .ranking
@@ -260,7 +274,7 @@ impl WriteSet {
             error: step.error,
             attributes: json_text(step.attributes),
             step_key: None,
-            rank_margin: ranking.as_ref().and_then(|r| r.margin),
+            rank_margin: ranking.as_ref().and_then(|r| r.margin).or(decision_margin),
             ranking: ranking.map(|r| {
                 if !r.keys.is_empty() {
                     self.ranked.push((step_id.clone(), r.keys));

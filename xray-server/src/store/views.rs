@@ -98,6 +98,8 @@ impl StepRow {
                 selected: self.decision_selected.clone().map(ItemId),
                 score: self.decision_score,
                 details: None,
+                runner_up: None,
+                runner_up_score: None,
             })
         })
     }
