@@ -39,6 +39,7 @@ struct Settings {
     max_attempts: Option<u32>,
     max_details_bytes: Option<usize>,
     max_io_bytes: Option<usize>,
+    version: Option<String>,
 }
 
 impl Settings {
@@ -59,6 +60,9 @@ impl Settings {
             }
             if let Some(v) = self.api_key {
                 b = b.api_key(v);
+            }
+            if let Some(v) = self.version {
+                b = b.version(v);
             }
             if let Some(v) = self.offline_mode {
                 b = b.offline_mode(v);
@@ -135,7 +139,7 @@ impl PyXRay {
     #[new]
     #[pyo3(signature = (pipeline, endpoint=None, offline_mode=None, capture=None, *, api_key=None,
         spool_dir=None, batch_size=None, batch_interval_ms=None, http_timeout_ms=None,
-        max_attempts=None, max_details_bytes=None, max_io_bytes=None))]
+        max_attempts=None, max_details_bytes=None, max_io_bytes=None, version=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -151,6 +155,7 @@ impl PyXRay {
         max_attempts: Option<u32>,
         max_details_bytes: Option<usize>,
         max_io_bytes: Option<usize>,
+        version: Option<String>,
     ) -> PyXRay {
         let offline_mode = offline_mode.and_then(|m| match m.parse::<OfflineMode>() {
             Ok(m) => Some(m),
@@ -171,6 +176,7 @@ impl PyXRay {
             max_attempts,
             max_details_bytes,
             max_io_bytes,
+            version,
         };
         let pipeline = crate::step::text_of(pipeline).into_owned();
         PyXRay {

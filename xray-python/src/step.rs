@@ -212,6 +212,50 @@ impl PyStep {
         }
     }
 
+    /// Records where `item_id` landed in a rank step's ranking (`position` from 1) and its
+    /// score, with optional details. The count is exact; at `sample` the top 50 positions and a
+    /// uniform sample of 50 of the rest are kept. A position or score that is not a whole
+    /// number from 1 / a finite number is counted, not kept.
+    #[pyo3(signature = (item_id, position, score, details=None))]
+    fn rank(
+        &self,
+        item_id: &Bound<'_, PyAny>,
+        position: &Bound<'_, PyAny>,
+        score: &Bound<'_, PyAny>,
+        details: Option<&Bound<'_, PyAny>>,
+    ) {
+        let position = position.extract::<u64>().unwrap_or(0);
+        let score = score.extract::<f64>().unwrap_or(f64::NAN);
+        match given(details) {
+            None => self.record(
+                |g| g.rank(PyItemId(item_id), position, score),
+                |h| h.rank(PyItemId(item_id).into_item_id(), position, score),
+            ),
+            Some(d) => self.record(
+                |g| g.rank_with(PyItemId(item_id), position, score, PyJson::new(d)),
+                |h| {
+                    let details = to_value(d, self.limits.details);
+                    h.rank_with(PyItemId(item_id).into_item_id(), position, score, details)
+                },
+            ),
+        }
+    }
+
+    /// How many of a rank step's items go on: positions `1..=k` (default: the output count).
+    fn set_cutoff(&self, k: &Bound<'_, PyAny>) {
+        if let Some(k) = count(k) {
+            self.handle.set_cutoff(k);
+        }
+    }
+
+    /// The item that came second in the decision, and its score (the step's close-call margin
+    /// is the chosen score minus this). Call it after `decide`.
+    fn set_runner_up(&self, item_id: &Bound<'_, PyAny>, score: &Bound<'_, PyAny>) {
+        let score = score.extract::<f64>().unwrap_or(f64::NAN);
+        self.handle
+            .set_runner_up(PyItemId(item_id).into_item_id(), score);
+    }
+
     /// How many items came in (derived from the events when not set).
     fn set_input_count(&self, n: &Bound<'_, PyAny>) {
         if let Some(n) = count(n) {

@@ -122,6 +122,20 @@ fn record(c: &mut Criterion) {
         )
     });
 
+    let _ = xray.flush(Duration::from_secs(60));
+    group.bench_function("xray_rank_sample", |b| {
+        b.iter_batched(
+            || run.step("rank", StepType::Rank),
+            |step| {
+                for i in 0..EVENTS {
+                    step.rank(black_box(i), i + 1, 1.0 - i as f64 / EVENTS as f64);
+                }
+                step
+            },
+            BatchSize::PerIteration,
+        )
+    });
+
     let dir = tempfile::tempdir().expect("temp dir");
     let appender = tracing_appender::rolling::never(dir.path(), "events.json");
     let (writer, _flush_guard) = tracing_appender::non_blocking(appender);

@@ -30,9 +30,11 @@ class XRay:
         max_attempts: Optional[int] = None,
         max_details_bytes: Optional[int] = None,
         max_io_bytes: Optional[int] = None,
+        version: Optional[str] = None,
     ) -> None:
         """A client for `pipeline`; settings left `None` come from `XRAY_*`, else the defaults
-        (`http://127.0.0.1:8000`, `"buffer"`, `"sample"`)."""
+        (`http://127.0.0.1:8000`, `"buffer"`, `"sample"`). `version`: the pipeline code's
+        version, recorded on every run (`XRAY_VERSION`)."""
     @property
     def pipeline(self) -> str:
         """The pipeline's name."""
@@ -91,6 +93,12 @@ class Step:
         """Records that `item_id` was let through."""
     def decide(self, item_id: ItemId, score: float, details: Any = None) -> None:
         """Records what the step chose, its score and why (the last decision stands)."""
+    def set_runner_up(self, item_id: ItemId, score: float) -> None:
+        """The decision's runner-up and its score (the step's close-call margin)."""
+    def rank(self, item_id: ItemId, position: int, score: float, details: Any = None) -> None:
+        """Records where `item_id` landed in a rank step (position from 1) and its score."""
+    def set_cutoff(self, k: int) -> None:
+        """How many of a rank step's items go on: positions 1..=k."""
     def set_input_count(self, n: int) -> None:
         """How many items came in."""
     def set_output_count(self, n: int) -> None:
