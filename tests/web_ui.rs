@@ -604,6 +604,39 @@ fn the_ui_walks_from_runs_to_steps_item_fate_search_and_diff() {
             .await;
         assert_eq!(browser.hash().await, format!("#/diff?a={a_id}&b={b_id}"));
 
+        // Pipelines: each pipeline's runs and failures at a glance, as GET /pipelines tells.
+        browser.open(&format!("{base}/#/pipelines")).await;
+        browser.wait_for("#pipelines tr.pipeline", "").await;
+        let pipelines = api.ok("/pipelines");
+        let expected = pipelines["pipelines"].as_array().unwrap();
+        assert_eq!(
+            browser.all("#pipelines tr.pipeline").await.len(),
+            expected.len()
+        );
+        for p in expected {
+            let name = p["pipeline"].as_str().unwrap();
+            let row = browser
+                .one(&format!("#pipelines tr[data-pipeline='{name}']"))
+                .await
+                .text()
+                .await
+                .unwrap();
+            assert!(row.contains(&count(p["runs"].as_u64().unwrap())), "{row}");
+            let failed = p["failed"].as_u64().unwrap();
+            assert_eq!(failed > 0, row.contains('%'), "{row}");
+        }
+        let selection = browser
+            .one("#pipelines tr[data-pipeline='competitor_selection']")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            selection.contains("5") && selection.contains("1 (20.0%)"),
+            "{selection}"
+        );
+        browser.screenshot("pipelines").await;
+
         browser.assert_no_script_errors().await;
         browser.close().await;
     });

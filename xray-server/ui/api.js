@@ -85,6 +85,8 @@ export const itemFate = (runId, item) => get(`/runs/${enc(runId)}/items/${enc(it
 export const itemHistory = (item, params) => get(`/items/${enc(item)}`, params);
 /** `GET /steps`. */
 export const searchSteps = (params) => get('/steps', params);
+/** `GET /pipelines`: each pipeline's runs, failures and versions in a window. */
+export const listPipelines = (params) => get('/pipelines', params);
 /** `GET /health`. */
 export const health = () => get('/health');
 

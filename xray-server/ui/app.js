@@ -8,6 +8,7 @@ import { runView } from './run.js';
 import { itemView } from './item.js';
 import { stepsView } from './steps.js';
 import { diffView } from './diff.js';
+import { pipelinesView } from './pipelines.js';
 
 // Script errors are kept for the browser tests to check (and shown in the console as usual).
 window.__xrayErrors = [];
@@ -41,6 +42,7 @@ function route() {
   else if (parts[0] === 'runs' && parts[2] === 'items' && parts.length === 4) render = () => itemView(view, ctx, parts[1], parts[3]);
   else if (parts[0] === 'steps') { nav = 'steps'; render = () => stepsView(view, ctx); }
   else if (parts[0] === 'diff') { nav = 'diff'; render = () => diffView(view, ctx); }
+  else if (parts[0] === 'pipelines') { nav = 'pipelines'; render = () => pipelinesView(view, ctx); }
   else render = () => mount(view, errorBox('Unknown page:', location.hash), h('p', { class: 'pad' }, h('a', { href: '#/runs' }, 'Go to the runs')));
   for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('active', a.dataset.nav === nav);
   document.body.dataset.view = parts.join('/') ? (parts[0] === 'runs' && parts.length > 1 ? (parts[2] ? 'item' : 'run') : parts[0]) : 'runs';

@@ -62,6 +62,7 @@ const ASSETS: &[Asset] = &[
     asset!("item.js", JS),
     asset!("steps.js", JS),
     asset!("diff.js", JS),
+    asset!("pipelines.js", JS),
 ];
 
 /// What the page may load and run: only its own files and the API (no inline script, no
