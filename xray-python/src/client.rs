@@ -237,13 +237,7 @@ impl PyXRay {
 #[pyfunction]
 #[pyo3(signature = (timeout=5.0))]
 pub fn flush(py: Python<'_>, timeout: f64) -> PyResult<bool> {
-    let mut done = true;
-    for c in clients() {
-        let mode = c.config().offline_mode;
-        let result = py.detach(|| c.flush(seconds(timeout)));
-        done &= outcome(mode, result)?;
-    }
-    Ok(done)
+    on_every_client(py, timeout, XRay::flush)
 }
 
 /// Delivers or spools what every client holds and stops their background threads; `True` if
@@ -251,10 +245,19 @@ pub fn flush(py: Python<'_>, timeout: f64) -> PyResult<bool> {
 #[pyfunction]
 #[pyo3(signature = (timeout=5.0))]
 pub fn shutdown(py: Python<'_>, timeout: f64) -> PyResult<bool> {
+    on_every_client(py, timeout, XRay::shutdown)
+}
+
+/// `flush` or `shutdown` on every client, without the GIL; `True` if each finished in time.
+fn on_every_client(
+    py: Python<'_>,
+    timeout: f64,
+    wait: fn(&XRay, Duration) -> Result<(), XRayError>,
+) -> PyResult<bool> {
     let mut done = true;
     for c in clients() {
         let mode = c.config().offline_mode;
-        let result = py.detach(|| c.shutdown(seconds(timeout)));
+        let result = py.detach(|| wait(&c, seconds(timeout)));
         done &= outcome(mode, result)?;
     }
     Ok(done)
