@@ -637,6 +637,36 @@ fn the_ui_walks_from_runs_to_steps_item_fate_search_and_diff() {
         );
         browser.screenshot("pipelines").await;
 
+        // A replay of the first run: marked in the list, linked to its original and the diff.
+        api.save(
+            &serde_json::json!({"run_id": "replay_1", "pipeline": "competitor_selection",
+            "replay_of": a_id, "version": "fix-keywords"}),
+        );
+        browser.open(&format!("{base}/#/runs")).await;
+        let row = browser
+            .wait_for("tr.run[data-run-id=replay_1]", "replay")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(row.contains("fix-keywords"), "{row}");
+        browser.open(&format!("{base}/#/runs/replay_1")).await;
+        browser.wait_for("#replay-of", "what changed").await;
+        let links: Vec<String> = {
+            let mut out = Vec::new();
+            for a in browser.all("#replay-of a").await {
+                out.push(a.attr("href").await.unwrap().unwrap_or_default());
+            }
+            out
+        };
+        assert_eq!(
+            links,
+            [
+                format!("#/runs/{a_id}"),
+                format!("#/diff?a={a_id}&b=replay_1")
+            ]
+        );
+
         browser.assert_no_script_errors().await;
         browser.close().await;
     });

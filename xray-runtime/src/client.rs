@@ -193,6 +193,7 @@ impl XRay {
             metadata: None,
             correlation: Correlation::new(),
             version: self.core.config.version.clone(),
+            replay_of: None,
         }
     }
 
@@ -222,6 +223,7 @@ pub struct RunBuilder<'a> {
     pub(crate) metadata: Option<Box<str>>,
     pub(crate) correlation: Correlation,
     pub(crate) version: Option<String>,
+    pub(crate) replay_of: Option<String>,
 }
 
 impl RunBuilder<'_> {
@@ -255,6 +257,13 @@ impl RunBuilder<'_> {
     /// [`Config::version`](crate::Config::version)); `GET /runs?version=` finds its runs.
     pub fn version(mut self, version: impl Into<String>) -> Self {
         self.version = Some(version.into());
+        self
+    }
+
+    /// Marks the run as a replay of the run or step with this id (`GET /runs?replay_of=` finds
+    /// it, and the web UI links the two).
+    pub fn replay_of(mut self, id: impl Into<String>) -> Self {
+        self.replay_of = Some(id.into());
         self
     }
 

@@ -218,6 +218,7 @@ impl RunGuard {
             metadata,
             correlation,
             version,
+            replay_of,
         } = b;
         let core = client.core.clone();
         let correlation = correlation
@@ -243,6 +244,7 @@ impl RunGuard {
                 input: input.map(to_json_text),
                 metadata: metadata.map(to_json_text),
                 version: version.as_deref().map(Name::fit),
+                replay_of: replay_of.as_deref().map(Name::fit),
                 correlation_id: shared.correlation.correlation_id().map(Name::fit),
                 traceparent: shared.correlation.traceparent_text(),
             })));

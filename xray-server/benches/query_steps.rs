@@ -87,6 +87,7 @@ fn load(store: &Store, steps: usize) -> Duration {
                 trace_id: None,
                 traceparent: None,
                 version: None,
+                replay_of: None,
             });
             for p in 0..10.min(steps - r * 10) {
                 let step_type = StepType::ALL[p % StepType::ALL.len()];

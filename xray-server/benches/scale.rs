@@ -146,6 +146,7 @@ fn load(store: &Store, from: usize, to: usize, rng: &mut Rng) {
                 trace_id: None,
                 traceparent: None,
                 version: None,
+                replay_of: None,
             });
             for p in 0..10 {
                 let step_type = StepType::ALL[p % StepType::ALL.len()];

@@ -18,6 +18,7 @@ diesel::table! {
         trace_id -> Nullable<Text>,
         traceparent -> Nullable<Text>,
         version -> Nullable<Text>,
+        replay_of -> Nullable<Text>,
     }
 }
 

@@ -109,6 +109,10 @@ export function runHeader(run, { compact = false } = {}) {
       fact('Started', time(run.started_at)),
       fact('Ended', time(run.ended_at)),
       fact('Duration', ms(run.duration_ms)),
+      run.version ? fact('Version', run.version) : null,
+      run.replay_of ? fact('Replay of', h('span', { id: 'replay-of' },
+        h('a', { href: href.run(run.replay_of) }, run.replay_of), ' · ',
+        h('a', { href: href.diff(run.replay_of, run.run_id) }, 'what changed →'))) : null,
       fact('Input', h('code', { class: 'wrap' }, short(run.input, 300) || '—')),
       fact('Output', h('code', { class: 'wrap out' }, short(run.output, 300) || '—')),
       run.metadata ? fact('Metadata', h('code', { class: 'wrap' }, short(run.metadata, 300))) : null));

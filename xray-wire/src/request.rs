@@ -154,6 +154,9 @@ pub struct RunRecord {
     /// `GET /runs?version=…`.
     #[serde(default)]
     pub version: Option<Name>,
+    /// The run or step this run replays (its id): `GET /runs?replay_of=…`.
+    #[serde(default)]
+    pub replay_of: Option<Name>,
     /// The caller's correlation id (a request id, an order number…), to find the run from
     /// another system: `GET /runs?correlation_id=…`.
     #[serde(default)]
@@ -203,6 +206,9 @@ pub struct RunStarted {
     /// `GET /runs?version=…`.
     #[serde(default)]
     pub version: Option<Name>,
+    /// The run or step this run replays (its id): `GET /runs?replay_of=…`.
+    #[serde(default)]
+    pub replay_of: Option<Name>,
     /// The caller's correlation id (a request id, an order number…), to find the run from
     /// another system: `GET /runs?correlation_id=…`.
     #[serde(default)]

@@ -26,6 +26,9 @@ pub struct RunSummary {
     /// The version of the pipeline's code that ran.
     #[serde(default)]
     pub version: Option<String>,
+    /// The run or step this run replays.
+    #[serde(default)]
+    pub replay_of: Option<String>,
     /// The caller's correlation id.
     #[serde(default)]
     pub correlation_id: Option<String>,

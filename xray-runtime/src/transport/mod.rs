@@ -342,6 +342,7 @@ mod tests {
             input: None,
             metadata: None,
             version: None,
+            replay_of: None,
             correlation_id: None,
             traceparent: None,
         }))

@@ -167,6 +167,7 @@ pub async fn ingest(
         ("pipeline" = Option<String>, Query, description = "Only runs of this pipeline."),
         ("status" = Option<RunStatus>, Query, description = "Only runs with this status."),
         ("version" = Option<String>, Query, description = "Only runs of this version of the pipeline's code."),
+        ("replay_of" = Option<String>, Query, description = "Only replays of this run or step."),
         ("correlation_id" = Option<String>, Query, description = "Only runs with this correlation id."),
         ("trace_id" = Option<String>, Query, pattern = "^[0-9a-fA-F]{31}[1-9a-fA-F]$", description = "Only runs of this W3C trace: 32 hex digits, any case."),
         ("since" = Option<TimeParam>, Query, description = "Runs started at or after this time: RFC 3339 (`2026-11-26T12:00:00Z`) or a date (`2026-11-26`)."),
@@ -187,6 +188,7 @@ pub async fn list_runs(req: HttpRequest, state: web::Data<AppState>) -> Result<H
             "pipeline",
             "status",
             "version",
+            "replay_of",
             "correlation_id",
             "trace_id",
             "since",
@@ -199,6 +201,7 @@ pub async fn list_runs(req: HttpRequest, state: web::Data<AppState>) -> Result<H
         pipeline: p.text("pipeline"),
         status: p.name("status")?,
         version: p.text("version"),
+        replay_of: p.text("replay_of"),
         correlation_id: p.text("correlation_id"),
         trace_id: p
             .text("trace_id")

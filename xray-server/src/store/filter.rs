@@ -65,6 +65,8 @@ pub struct RunFilter {
     pub status: Option<RunStatus>,
     /// Only runs of this version of the pipeline's code.
     pub version: Option<String>,
+    /// Only replays of this run or step.
+    pub replay_of: Option<String>,
     /// Only runs with this correlation id.
     pub correlation_id: Option<String>,
     /// Only runs of this W3C trace (lowercase hex).

@@ -67,6 +67,9 @@ for_both_backends! {
             if let Some(v) = &f.version {
                 q = q.filter(runs::version.eq(v));
             }
+            if let Some(id) = &f.replay_of {
+                q = q.filter(runs::replay_of.eq(id));
+            }
             if let Some(id) = &f.correlation_id {
                 q = q.filter(runs::correlation_id.eq(id));
             }

@@ -30,6 +30,7 @@ pub struct RunRow {
     pub trace_id: Option<String>,
     pub traceparent: Option<String>,
     pub version: Option<String>,
+    pub replay_of: Option<String>,
 }
 
 /// A stored step.

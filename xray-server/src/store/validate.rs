@@ -52,6 +52,7 @@ impl WriteSet {
                         trace_id: links.trace_id,
                         traceparent: links.traceparent,
                         version: e.version.map(String::from),
+                        replay_of: e.replay_of.map(String::from),
                     });
                 }
                 Event::RunFinished(e) => {
@@ -80,6 +81,7 @@ impl WriteSet {
                         trace_id: None,
                         traceparent: None,
                         version: None,
+                        replay_of: None,
                     });
                 }
                 Event::StepFinished(e) => {
@@ -109,6 +111,7 @@ impl WriteSet {
                         trace_id: None,
                         traceparent: None,
                         version: None,
+                        replay_of: None,
                     });
                     set.add_step(&path, &e.run_id, &e.pipeline, e.step, 0, started)?;
                 }
@@ -172,6 +175,7 @@ impl WriteSet {
             trace_id: links.trace_id,
             traceparent: links.traceparent,
             version: run.version.map(String::from),
+            replay_of: run.replay_of.map(String::from),
         });
         Ok(set)
     }

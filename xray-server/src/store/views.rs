@@ -47,6 +47,7 @@ impl RunRow {
             error: self.error,
             metadata: parse_json(self.metadata),
             version: self.version,
+            replay_of: self.replay_of,
             correlation_id: self.correlation_id,
             trace_id: self.trace_id,
             traceparent: self.traceparent,

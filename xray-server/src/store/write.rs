@@ -65,6 +65,7 @@ for_both_backends! {
                         runs::trace_id.eq(excluded(runs::trace_id)),
                         runs::traceparent.eq(excluded(runs::traceparent)),
                         runs::version.eq(excluded(runs::version)),
+                        runs::replay_of.eq(excluded(runs::replay_of)),
                     ))
                     .execute(self)?;
             }
@@ -82,6 +83,7 @@ for_both_backends! {
                         runs::trace_id.eq(excluded(runs::trace_id)),
                         runs::traceparent.eq(excluded(runs::traceparent)),
                         runs::version.eq(excluded(runs::version)),
+                        runs::replay_of.eq(excluded(runs::replay_of)),
                     ))
                     .execute(self)?;
             }
