@@ -7,6 +7,7 @@ pub mod error;
 pub mod handlers;
 mod ingest;
 pub mod openapi;
+pub mod otlp;
 pub mod params;
 pub mod run_steps;
 pub mod strict;
@@ -122,6 +123,7 @@ pub const ROUTES: &[Route] = &[
     route!(get "/alerts/{alert_id}/events" => admin::alert_events),
     route!(get "/admin/retention" => admin::retention),
     route!(post "/admin/retention/sweep" => admin::sweep_now),
+    route!(post "/v1/traces" => otlp::export_traces),
 ];
 
 /// Registers every route of [`ROUTES`].

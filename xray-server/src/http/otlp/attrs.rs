@@ -1,0 +1,114 @@
+//! Reading OTLP attributes: a key's value as text, a whole number, a number, or any JSON. It owns
+//! how an OTLP value becomes a plain one, not what a key means.
+
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use serde_json::{Map, Number, Value as Json};
+
+/// The value of `key` among `attrs` (the last one, if sent twice).
+pub fn get<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
+    attrs
+        .iter()
+        .rev()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v| v.value.as_ref())
+}
+
+/// A value as text: a string as it is, a number or boolean written out.
+pub fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::StringValue(s) => Some(s.clone()),
+        Value::IntValue(i) => Some(i.to_string()),
+        Value::DoubleValue(d) if d.is_finite() => Some(d.to_string()),
+        Value::BoolValue(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A value as a whole number 0 or more: an integer, a whole double, or a string of digits.
+pub fn count(value: &Value) -> Option<u64> {
+    match value {
+        Value::IntValue(i) => u64::try_from(*i).ok(),
+        Value::DoubleValue(d) if d.is_finite() && d.fract() == 0.0 && *d >= 0.0 => {
+            // Within u64 (checked above for sign): the cast saturates above it.
+            Some(*d as u64)
+        }
+        Value::StringValue(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A value as a finite number.
+pub fn number(value: &Value) -> Option<f64> {
+    match value {
+        Value::IntValue(i) => Some(*i as f64),
+        Value::DoubleValue(d) => Some(*d),
+        Value::StringValue(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .filter(|f: &f64| f.is_finite())
+}
+
+/// A value as JSON: arrays and key-value lists become arrays and objects, bytes their hex text,
+/// a non-finite double `null`.
+pub fn json(value: &Value) -> Json {
+    match value {
+        Value::StringValue(s) => Json::String(s.clone()),
+        Value::BoolValue(b) => Json::Bool(*b),
+        Value::IntValue(i) => Json::Number((*i).into()),
+        Value::DoubleValue(d) => Number::from_f64(*d).map_or(Json::Null, Json::Number),
+        Value::ArrayValue(a) => Json::Array(a.values.iter().map(any_json).collect()),
+        Value::KvlistValue(kv) => Json::Object(object(&kv.values, |_| true)),
+        Value::BytesValue(b) => Json::String(b.iter().map(|x| format!("{x:02x}")).collect()),
+        Value::StringValueStrindex(i) => Json::Number((*i).into()),
+    }
+}
+
+fn any_json(value: &AnyValue) -> Json {
+    value.value.as_ref().map_or(Json::Null, json)
+}
+
+/// The attributes whose key `keep` accepts, as a JSON object.
+pub fn object(attrs: &[KeyValue], keep: impl Fn(&str) -> bool) -> Map<String, Json> {
+    attrs
+        .iter()
+        .filter(|kv| keep(&kv.key))
+        .map(|kv| {
+            (
+                kv.key.clone(),
+                kv.value.as_ref().map_or(Json::Null, any_json),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(key: &str, value: Value) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn values_read_as_what_they_mean() {
+        let attrs = vec![
+            kv("n", Value::StringValue("12".into())),
+            kv("d", Value::DoubleValue(3.0)),
+            kv("neg", Value::IntValue(-1)),
+            kv("n", Value::IntValue(7)),
+        ];
+        assert_eq!(get(&attrs, "n").and_then(count), Some(7));
+        assert_eq!(get(&attrs, "d").and_then(count), Some(3));
+        assert_eq!(get(&attrs, "neg").and_then(count), None);
+        assert_eq!(get(&attrs, "missing"), None);
+        let obj = object(&attrs, |k| k != "n");
+        assert_eq!(Json::Object(obj), serde_json::json!({"d": 3.0, "neg": -1}));
+        assert_eq!(text(&Value::DoubleValue(0.5)).as_deref(), Some("0.5"));
+    }
+}
