@@ -92,7 +92,8 @@ pub fn unpack<'a>(
 pub fn decode(body: &[u8], encoding: Encoding) -> Result<ExportTraceServiceRequest, DecodeError> {
     Ok(match encoding {
         Encoding::Protobuf => ExportTraceServiceRequest::decode(body)?,
-        Encoding::Json => serde_json::from_slice(body)?,
+        // Strictly (`http/strict.rs`): a message is a JSON object, never an array of fields.
+        Encoding::Json => crate::http::strict::from_slice(body)?,
     })
 }
 
@@ -162,6 +163,10 @@ mod tests {
     fn undecodable_bodies_are_errors() {
         assert!(decode(b"\xff\xff\xff", Encoding::Protobuf).is_err());
         assert!(decode(b"{\"resourceSpans\": 3}", Encoding::Json).is_err());
+        assert!(
+            decode(b"[]", Encoding::Json).is_err(),
+            "a message is an object"
+        );
         assert_eq!(
             Encoding::of_content_type("application/json; charset=utf-8"),
             Some(Encoding::Json)

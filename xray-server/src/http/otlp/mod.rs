@@ -36,13 +36,13 @@ const MESSAGES_SHOWN: usize = 5;
         description = "An OTLP `ExportTraceServiceRequest`, in protobuf or OTLP JSON; `Content-Encoding: gzip` accepted. The README's \"Send from OpenTelemetry\" says how spans map to runs and steps.",
         content(
             (Object = "application/json"),
-            (Vec<u8> = "application/x-protobuf"),
+            (ProtobufBytes = "application/x-protobuf"),
         )
     ),
     responses(
         (status = 200, description = "An OTLP `ExportTraceServiceResponse` in the request's encoding: `partialSuccess` (`rejectedSpans`, `errorMessage`) names the spans refused and why; the rest are stored.", content(
             (Object = "application/json"),
-            (Vec<u8> = "application/x-protobuf"),
+            (ProtobufBytes = "application/x-protobuf"),
         )),
         (status = 400, description = "The body is not an export request in its content type (or not gzip when it says so).", body = ApiErrorBody),
         (status = 409, description = "A step's id (trace and span id) is that of a step of another run; nothing is written.", body = ApiErrorBody),
@@ -154,3 +154,19 @@ fn answer(refused: &[String]) -> ExportTraceServiceResponse {
 
 #[allow(unused_imports)] // named only in the OpenAPI attributes
 use xray_wire::ApiErrorBody;
+
+/// The spec's schema of a protobuf body: bytes (`string`, format `binary`).
+struct ProtobufBytes;
+
+impl utoipa::PartialSchema for ProtobufBytes {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .description(Some("An OTLP protobuf message."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ProtobufBytes {}
