@@ -17,6 +17,7 @@ on_both_backends!(
     a_trace_without_its_root_is_still_a_run,
     bad_input_is_refused_with_a_message,
     a_gzipped_export_is_read,
+    hostile_spans_are_refused_or_fitted_never_a_500,
 );
 
 const TRACE: &str = "5b8efff798038103d269b633813fc60c";
@@ -282,4 +283,66 @@ fn a_gzipped_export_is_read(backend: Backend) {
         .expect("POST");
     assert_eq!(res.status().as_u16(), 200);
     assert_eq!(step_names(&api.ok(&format!("/runs/{TRACE}"))).len(), 3);
+}
+
+fn hostile_spans_are_refused_or_fitted_never_a_500(backend: Backend) {
+    let api = Api::start(backend);
+    let step = |extra: Value| {
+        let mut a = json!({"xray.step_type": "filter"});
+        a.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        a
+    };
+    let mut no_trace = span(2, 1, "no_trace", 1, 2, step(json!({})));
+    no_trace["traceId"] = json!("");
+    let mut never = span(3, 1, "never", 1, 2, step(json!({})));
+    never["startTimeUnixNano"] = json!("0");
+    let negative = span(
+        4,
+        1,
+        "negative",
+        1,
+        2,
+        step(json!({"xray.input_count": -5})),
+    );
+    let bad_capture = span(
+        5,
+        1,
+        "bad_capture",
+        1,
+        2,
+        step(json!({"xray.capture": "all"})),
+    );
+    let mut nul = span(
+        6,
+        1,
+        "nul\u{0}name",
+        3,
+        2,
+        step(json!({"k\u{0}": "v\u{0}"})),
+    );
+    nul["status"] = json!({"code": 2, "message": "bad\u{0}"});
+    nul["events"] = json!([{"name": "xray.reject", "attributes": [
+        attr("xray.item_id", &json!("item\u{0}")), attr("xray.reason", &json!("why\u{0}")),
+        attr("detail", &json!("x\u{0}"))]}]);
+    let answer = send(
+        &api,
+        &export(vec![no_trace, never, negative, bad_capture, nul]),
+    );
+    assert_eq!(answer["partialSuccess"]["rejectedSpans"], 4, "{answer}");
+    let message = answer["partialSuccess"]["errorMessage"].as_str().unwrap();
+    for said in ["trace_id", "start_time", "xray.input_count", "xray.capture"] {
+        assert!(message.contains(said), "{said} in {message}");
+    }
+    let run = api.ok(&format!("/runs/{TRACE}"));
+    let stored = &run["steps"][0];
+    assert_eq!(stored["rejected_count"], 1, "{run}");
+    assert!(!stored["name"].as_str().unwrap().contains('\u{0}'));
+    assert!(!stored["error"].as_str().unwrap().contains('\u{0}'));
+    assert_eq!(
+        stored["duration_ms"],
+        Value::Null,
+        "an end before the start"
+    );
 }
