@@ -208,6 +208,11 @@ mod tests {
         let post = Method::POST;
         let get = Method::GET;
         assert!(k.check(&post, "/ingest", Some(&bearer("in-1"))).is_ok());
+        assert!(k.check(&post, "/v1/traces", Some(&bearer("in-1"))).is_ok());
+        assert!(matches!(
+            k.check(&post, "/v1/traces", Some(&bearer("read-1"))),
+            Err(ApiError::Forbidden(_))
+        ));
         assert!(matches!(
             k.check(&get, "/runs", Some(&bearer("in-1"))),
             Err(ApiError::Forbidden(_))

@@ -15,7 +15,7 @@ type Placed = (String, String, i32, String);
 
 /// The queries, for each backend.
 trait StepOrderSql {
-    /// The steps of `run_ids`, each run's in order of start time, then id.
+    /// The steps of `run_ids`, each run's in order of start time, then position, then id.
     fn steps_in_order(&mut self, run_ids: &[String]) -> QueryResult<Vec<Placed>>;
     /// The pipeline of each of `run_ids`.
     fn pipelines(&mut self, run_ids: &[String]) -> QueryResult<Vec<(String, String)>>;
@@ -28,7 +28,9 @@ for_both_backends! {
         fn steps_in_order(&mut self, run_ids: &[String]) -> QueryResult<Vec<Placed>> {
             steps::table
                 .filter(steps::run_id.eq_any(run_ids))
-                .order((steps::run_id, steps::started_at, steps::step_id))
+                // Steps that started in the same microsecond keep the order their request gave
+                // them (by the span's nanoseconds).
+                .order((steps::run_id, steps::started_at, steps::position, steps::step_id))
                 .select((steps::run_id, steps::step_id, steps::position, steps::pipeline))
                 .load(self)
         }

@@ -3,7 +3,9 @@
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Number, Value as Json};
+use xray_wire::JsonText;
 
 /// The value of `key` among `attrs` (the last one, if sent twice).
 pub fn get<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
@@ -83,6 +85,47 @@ pub fn object(attrs: &[KeyValue], keep: impl Fn(&str) -> bool) -> Map<String, Js
         .collect()
 }
 
+/// The JSON text of [`object`], written straight from the attributes (no tree, no copies);
+/// `None` when `keep` accepts none of them.
+pub fn object_text(attrs: &[KeyValue], keep: impl Fn(&str) -> bool) -> Option<JsonText> {
+    if !attrs.iter().any(|kv| keep(&kv.key)) {
+        return None;
+    }
+    JsonText::of(&Object(attrs, keep))
+}
+
+/// Attributes serialised as a JSON object (see [`object_text`]).
+struct Object<'a, F>(&'a [KeyValue], F);
+
+impl<F: Fn(&str) -> bool> Serialize for Object<'_, F> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        for kv in self.0.iter().filter(|kv| (self.1)(&kv.key)) {
+            let value = kv.value.as_ref().and_then(|v| v.value.as_ref());
+            map.serialize_entry(&kv.key, &Plain(value))?;
+        }
+        map.end()
+    }
+}
+
+/// A value serialised as [`json`] makes it.
+struct Plain<'a>(Option<&'a Value>);
+
+impl Serialize for Plain<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            None => s.serialize_none(),
+            Some(Value::StringValue(v)) => s.serialize_str(v),
+            Some(Value::BoolValue(b)) => s.serialize_bool(*b),
+            Some(Value::IntValue(i)) => s.serialize_i64(*i),
+            Some(Value::DoubleValue(d)) if d.is_finite() => s.serialize_f64(*d),
+            Some(Value::DoubleValue(_)) => s.serialize_none(),
+            Some(Value::StringValueStrindex(i)) => s.serialize_i32(*i),
+            Some(other) => json(other).serialize(s),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +152,9 @@ mod tests {
         assert_eq!(get(&attrs, "missing"), None);
         let obj = object(&attrs, |k| k != "n");
         assert_eq!(Json::Object(obj), serde_json::json!({"d": 3.0, "neg": -1}));
+        let text = object_text(&attrs, |k| k != "n").unwrap();
+        assert_eq!(text.get(), r#"{"d":3.0,"neg":-1}"#);
+        assert!(object_text(&attrs, |_| false).is_none());
         assert_eq!(text(&Value::DoubleValue(0.5)).as_deref(), Some("0.5"));
     }
 }

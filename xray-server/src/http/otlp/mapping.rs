@@ -10,7 +10,6 @@ use chrono::{DateTime, TimeZone, Utc};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
-use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use xray_wire::{
     Capture, Decision, Event, ItemId, JsonText, Name, ReasonSummary, RunFinished, RunStarted,
@@ -293,10 +292,7 @@ fn item_and_details(attrs: &[KeyValue]) -> (Option<ItemId>, Option<JsonText>) {
     let item = attrs::get(attrs, "xray.item_id")
         .and_then(attrs::text)
         .map(|t| ItemId(xray_wire::fit_name(&t).into_owned()));
-    let details = attrs::object(attrs, |k| !k.starts_with("xray."));
-    let details = (!details.is_empty())
-        .then(|| JsonText::of(&details))
-        .flatten();
+    let details = attrs::object_text(attrs, |k| !k.starts_with("xray."));
     (item, details)
 }
 
@@ -396,7 +392,6 @@ fn step_record(
     } else {
         None
     });
-    let attributes = attrs::object(a, |k| !is_own_key(k));
     let ended = (span.end_time_unix_nano > 0)
         .then(|| time(span.end_time_unix_nano, "end_time_unix_nano"))
         .transpose()?;
@@ -417,9 +412,7 @@ fn step_record(
         acceptances,
         decision: out.decision,
         error: error(span),
-        attributes: (!attributes.is_empty())
-            .then(|| JsonText::of(&Json::Object(attributes)))
-            .flatten(),
+        attributes: attrs::object_text(a, |k| !is_own_key(k)),
     })
 }
 

@@ -14,11 +14,11 @@ use super::handlers::read_body;
 use super::params::Params;
 use super::AppState;
 use crate::store::rows::WriteSet;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use actix_web::{web, HttpRequest, HttpResponse};
 use decode::Encoding;
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use xray_wire::{Event, IngestBatch};
 
@@ -80,7 +80,7 @@ pub async fn export_traces(
             })?;
         let request =
             decode::decode(&body, encoding).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        store_spans(&store, mapping::map(&request))
+        store_spans(&store, &request)
     })
     .await??;
     Ok(HttpResponse::Ok()
@@ -88,30 +88,26 @@ pub async fn export_traces(
         .body(decode::encode(&answer, encoding)))
 }
 
-/// Stores the events of the mapped spans; a span whose events are not valid is refused alone.
+/// Stores the events of the request's spans; a span whose events are not valid is refused alone.
 fn store_spans(
     store: &Store,
-    mut mapped: mapping::Mapped,
+    request: &ExportTraceServiceRequest,
 ) -> Result<ExportTraceServiceResponse, ApiError> {
-    let all: Vec<Event> = mapped
-        .spans
-        .iter()
-        .flat_map(|s| s.events.iter().cloned())
-        .collect();
-    let set = match WriteSet::from_batch(IngestBatch { events: all }) {
+    let mapped = mapping::map(request);
+    let mut refused = mapped.refused;
+    let events: Vec<Event> = mapped.spans.into_iter().flat_map(|s| s.events).collect();
+    let set = match WriteSet::from_batch(IngestBatch { events }) {
         Ok(set) => set,
         Err(_) => {
-            // Some span's events are not valid: check each span's alone.
+            // Some span's events are not valid (rare): map again, and check each span's alone.
             let mut events = Vec::new();
-            for span in std::mem::take(&mut mapped.spans) {
+            for span in mapping::map(request).spans {
                 let alone = IngestBatch {
                     events: span.events.clone(),
                 };
                 match WriteSet::from_batch(alone) {
                     Ok(_) => events.extend(span.events),
-                    Err(e) => mapped
-                        .refused
-                        .push(format!("span `{}`: {}", span.span, e.message)),
+                    Err(e) => refused.push(format!("span `{}`: {}", span.span, e.message)),
                 }
             }
             WriteSet::from_batch(IngestBatch { events })
@@ -119,13 +115,11 @@ fn store_spans(
         }
     };
     let run_ids = set.run_ids();
-    if !set.steps.is_empty() || !run_ids.is_empty() {
-        store.write(&set).map_err(ApiError::from)?;
-        store
-            .order_steps_by_start(&run_ids)
-            .map_err(|e: StoreError| ApiError::from(e))?;
+    if !run_ids.is_empty() {
+        store.write(&set)?;
+        store.order_steps_by_start(&run_ids)?;
     }
-    Ok(answer(&mapped.refused))
+    Ok(answer(&refused))
 }
 
 /// The export answer: `partial_success` only when a span was refused.
