@@ -28,6 +28,15 @@ pub fn text(value: &Value) -> Option<String> {
     }
 }
 
+/// `Some` when [`text`] has a text for the value (so an item id can be read from it).
+pub fn has_text(value: &Value) -> Option<()> {
+    match value {
+        Value::StringValue(_) | Value::IntValue(_) | Value::BoolValue(_) => Some(()),
+        Value::DoubleValue(d) if d.is_finite() => Some(()),
+        _ => None,
+    }
+}
+
 /// A value as a whole number 0 or more: an integer, a whole double, or a string of digits.
 pub fn count(value: &Value) -> Option<u64> {
     match value {
@@ -152,8 +161,8 @@ mod tests {
         assert_eq!(get(&attrs, "missing"), None);
         let obj = object(&attrs, |k| k != "n");
         assert_eq!(Json::Object(obj), serde_json::json!({"d": 3.0, "neg": -1}));
-        let text = object_text(&attrs, |k| k != "n").unwrap();
-        assert_eq!(text.get(), r#"{"d":3.0,"neg":-1}"#);
+        let written = object_text(&attrs, |k| k != "n").unwrap();
+        assert_eq!(written.get(), r#"{"d":3.0,"neg":-1}"#);
         assert!(object_text(&attrs, |_| false).is_none());
         assert_eq!(text(&Value::DoubleValue(0.5)).as_deref(), Some("0.5"));
     }

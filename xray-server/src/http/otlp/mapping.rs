@@ -8,6 +8,7 @@ use super::attrs;
 use super::sample::{room, Reservoir, Rng};
 use chrono::{DateTime, TimeZone, Utc};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
 use std::collections::BTreeMap;
@@ -289,9 +290,10 @@ struct Outcomes {
 }
 
 fn item_and_details(attrs: &[KeyValue]) -> (Option<ItemId>, Option<JsonText>) {
-    let item = attrs::get(attrs, "xray.item_id")
-        .and_then(attrs::text)
-        .map(|t| ItemId(xray_wire::fit_name(&t).into_owned()));
+    let item = attrs::get(attrs, "xray.item_id").and_then(|v| match v {
+        AnyValue::StringValue(s) => Some(ItemId(xray_wire::fit_name(s).into_owned())),
+        other => attrs::text(other).map(|t| ItemId(xray_wire::fit_name(&t).into_owned())),
+    });
     let details = attrs::object_text(attrs, |k| !k.starts_with("xray."));
     (item, details)
 }
@@ -316,22 +318,19 @@ fn step_record(
     for event in &span.events {
         match event.name.as_str() {
             "xray.reject" => {
-                let reason = str_attr(&event.attributes, "xray.reason")
-                    .map(|r| xray_wire::fit_name(r).into_owned())
-                    .unwrap_or_else(|| UNSPECIFIED_REASON.into());
-                let (item, details) = item_and_details(&event.attributes);
-                let reservoir = out.rejections.entry(reason).or_default();
-                offer(reservoir, room(capture, false), &mut rng, item, details);
+                let reason = str_attr(&event.attributes, "xray.reason");
+                let reason = xray_wire::fit_name(reason.unwrap_or(UNSPECIFIED_REASON));
+                if !out.rejections.contains_key(reason.as_ref()) {
+                    out.rejections
+                        .insert(reason.to_string(), Reservoir::default());
+                }
+                if let Some(reservoir) = out.rejections.get_mut(reason.as_ref()) {
+                    offer(reservoir, room(capture, false), &mut rng, &event.attributes);
+                }
             }
             "xray.accept" => {
-                let (item, details) = item_and_details(&event.attributes);
-                offer(
-                    &mut out.acceptances,
-                    room(capture, true),
-                    &mut rng,
-                    item,
-                    details,
-                );
+                let room = room(capture, true);
+                offer(&mut out.acceptances, room, &mut rng, &event.attributes);
             }
             "xray.decide" => {
                 let (item, details) = item_and_details(&event.attributes);
@@ -416,18 +415,23 @@ fn step_record(
     })
 }
 
-fn offer(
-    reservoir: &mut Reservoir,
-    room: Option<usize>,
-    rng: &mut Rng,
-    item: Option<ItemId>,
-    details: Option<JsonText>,
-) {
-    match item {
-        Some(item_id) => reservoir.offer(room, rng, || Sample { item_id, details }),
-        // An event without an item is counted, with nothing to keep.
-        None => reservoir.seen += 1,
+/// Counts an event and offers its sample to the reservoir: its item and details are read only
+/// if it is kept. An event without an item is counted, with nothing to keep.
+fn offer(reservoir: &mut Reservoir, room: Option<usize>, rng: &mut Rng, attrs: &[KeyValue]) {
+    if attrs::get(attrs, "xray.item_id")
+        .and_then(attrs::has_text)
+        .is_none()
+    {
+        reservoir.seen += 1;
+        return;
     }
+    reservoir.offer(room, rng, || {
+        let (item, details) = item_and_details(attrs);
+        Sample {
+            item_id: item.unwrap_or_else(|| ItemId(xray_wire::EMPTY_NAME.into())),
+            details,
+        }
+    });
 }
 
 fn summary(r: Reservoir) -> ReasonSummary {
