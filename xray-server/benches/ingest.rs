@@ -23,10 +23,17 @@
 //! Printed per round and as the median over `--rounds`, with `Store::write` in-process one body at
 //! a time (the server's work without HTTP; `--direct-only 1` runs only that, for profiling;
 //! `--server-only 1` only the server).
+//!
+//! Then the same data as OTLP protobuf exports to `POST /v1/traces` (`common/otlp.rs`: a trace
+//! a run, a span a step, a span event a kept sample), through a server of its own on a fresh
+//! database, reported as steps/s and as a share of `/ingest`'s in the same round
+//! (`--otlp 0` leaves it out).
 
 mod common;
+#[path = "common/otlp.rs"]
+mod otlp;
 
-use common::{ingest_body, median, name, percentile, send_all, Args, Rng};
+use common::{ingest_body, median, name, percentile, send_all_to, Args, Rng};
 use diesel::prelude::*;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -59,6 +66,25 @@ fn main() {
         bytes as f64 / steps as f64 / 1e3
     );
     let bodies: Vec<Vec<u8>> = bodies.into_iter().map(|(b, _)| b).collect();
+    let with_otlp = args.num("otlp", 1, 1) == 1;
+    let mut seq = 0;
+    let otlp_bodies: Vec<Vec<u8>> = if with_otlp {
+        bodies
+            .iter()
+            .map(|b| otlp::otlp_body(b, &mut seq))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if with_otlp {
+        let otlp_bytes: usize = otlp_bodies.iter().map(Vec::len).sum();
+        println!(
+            "the same as OTLP: {:.1} MB of protobuf ({:.1} KB a step)",
+            otlp_bytes as f64 / 1e6,
+            otlp_bytes as f64 / steps as f64 / 1e3
+        );
+    }
+    let mut otlp_shares = Vec::new();
     for &backend in &args.backends {
         let mut results = Vec::new();
         for round in 1..=rounds {
@@ -72,7 +98,7 @@ fn main() {
                 continue;
             }
             if args.num("server-only", 0, 0) == 1 {
-                let r = server(backend, &bodies, clients);
+                let r = server(backend, &bodies, clients, INGEST);
                 println!(
                     "server: {:.0} steps/s, CPU a step: server {:.0} µs, database {:.0} µs",
                     steps as f64 / r.took.as_secs_f64(),
@@ -90,8 +116,22 @@ fn main() {
                 steps as f64 / store_rate.as_secs_f64(),
                 100.0 * write_share
             );
-            let r = server(backend, &bodies, clients);
+            let r = server(backend, &bodies, clients, INGEST);
             let rate = steps as f64 / r.took.as_secs_f64();
+            if with_otlp {
+                let o = server(backend, &otlp_bodies, clients, OTLP);
+                let otlp_rate = steps as f64 / o.took.as_secs_f64();
+                println!(
+                    "{} round {round}: OTLP /v1/traces {otlp_rate:.0} steps/s ({:.0}% of /ingest's {rate:.0}), \
+                     request p50 {:.1} ms, CPU a step: server {:.0} µs, database {:.0} µs",
+                    name(backend),
+                    100.0 * otlp_rate / rate,
+                    percentile(&o.latencies, 0.5),
+                    o.server_cpu * 1e6 / steps as f64,
+                    o.database_cpu * 1e6 / steps as f64,
+                );
+                otlp_shares.push((otlp_rate, 100.0 * otlp_rate / rate));
+            }
             let per_step = |cpu: f64| cpu * 1e6 / steps as f64;
             println!(
                 "{} round {round}: baseline {base_rate:.0} steps/s (database CPU {:.0} µs a step); \
@@ -130,8 +170,24 @@ fn main() {
             col(&|r| r.2.server_cpu * 1e6 / steps as f64),
             col(&|r| r.2.database_cpu * 1e6 / steps as f64),
         );
+        if !otlp_shares.is_empty() {
+            println!(
+                "{} median of {rounds}: OTLP /v1/traces {:.0} steps/s, {:.0}% of /ingest's",
+                name(backend),
+                median(&otlp_shares.iter().map(|s| s.0).collect::<Vec<_>>()),
+                median(&otlp_shares.iter().map(|s| s.1).collect::<Vec<_>>()),
+            );
+            otlp_shares.clear();
+        }
     }
 }
+
+/// Where a body goes and its content type.
+type Endpoint = (&'static str, &'static str);
+/// `POST /ingest` with SDK event batches.
+const INGEST: Endpoint = ("/ingest", "application/json");
+/// `POST /v1/traces` with OTLP protobuf.
+const OTLP: Endpoint = ("/v1/traces", "application/x-protobuf");
 
 /// Parses the bodies into rows (untimed), then times inserting them with plain multi-row
 /// INSERTs into a fresh database. Returns the time and the database's CPU seconds.
@@ -308,7 +364,7 @@ struct Served {
 }
 
 /// Starts an `xray-server` process on a fresh database and sends it the bodies.
-fn server(backend: Backend, bodies: &[Vec<u8>], clients: usize) -> Served {
+fn server(backend: Backend, bodies: &[Vec<u8>], clients: usize, to: Endpoint) -> Served {
     let db = TestDb::create(backend);
     let (mut child, url) = spawn_server(&db);
     let pid = child.id();
@@ -327,7 +383,7 @@ fn server(backend: Backend, bodies: &[Vec<u8>], clients: usize) -> Served {
             }
             rss
         });
-        let (took, latencies) = send_all(&url, bodies, clients);
+        let (took, latencies) = send_all_to(&url, to.0, to.1, bodies, clients);
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         (took, latencies, sampler.join().expect("sampler"))
     });

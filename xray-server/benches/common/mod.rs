@@ -390,6 +390,17 @@ pub fn ingest_body(
 /// Sends every body to `POST {url}/ingest` from `clients` threads (each takes the next body not
 /// yet sent). Returns the wall time and each request's latency.
 pub fn send_all(url: &str, bodies: &[Vec<u8>], clients: usize) -> (Duration, Vec<Duration>) {
+    send_all_to(url, "/ingest", "application/json", bodies, clients)
+}
+
+/// [`send_all`] to `path` with `content_type` (`/v1/traces`, `application/x-protobuf`).
+pub fn send_all_to(
+    url: &str,
+    path: &str,
+    content_type: &str,
+    bodies: &[Vec<u8>],
+    clients: usize,
+) -> (Duration, Vec<Duration>) {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let started = std::time::Instant::now();
     let mut latencies: Vec<Duration> = std::thread::scope(|s| {
@@ -406,8 +417,8 @@ pub fn send_all(url: &str, bodies: &[Vec<u8>], clients: usize) -> (Duration, Vec
                         let Some(body) = bodies.get(i) else { break };
                         let t = std::time::Instant::now();
                         let mut res = agent
-                            .post(&format!("{url}/ingest"))
-                            .header("content-type", "application/json")
+                            .post(&format!("{url}{path}"))
+                            .header("content-type", content_type)
                             .send(&body[..])
                             .expect("ingest");
                         res.body_mut().read_to_string().expect("answer");

@@ -2,7 +2,7 @@
 //! needs `Authorization: Bearer <key>` with a key of the right scope. A key must never be
 //! logged nor kept in clear.
 //!
-//! Scopes: `ingest` (POST /runs, POST /ingest), `read` (every GET of data), `admin` (alert
+//! Scopes: `ingest` (POST /runs, POST /ingest, POST /v1/traces), `read` (every GET of data), `admin` (alert
 //! rules and their firings, /admin; an admin key may also ingest and read). The scope is decided
 //! on the percent-decoded path, the one the router matches. No key: 401. A key of another scope:
 //! 403. Keys are kept only as SHA-256 digests, compared in constant time, and never logged.
@@ -96,7 +96,9 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
     // Alert rules carry webhook URLs, which often hold a token: admin only, reads included.
     if path.starts_with("/admin") || path.starts_with("/alerts") {
         Some(Scope::Admin)
-    } else if method == Method::POST && (path == "/runs" || path == "/ingest") {
+    } else if method == Method::POST
+        && (path == "/runs" || path == "/ingest" || path == "/v1/traces")
+    {
         Some(Scope::Ingest)
     } else {
         Some(Scope::Read)
@@ -206,6 +208,11 @@ mod tests {
         let post = Method::POST;
         let get = Method::GET;
         assert!(k.check(&post, "/ingest", Some(&bearer("in-1"))).is_ok());
+        assert!(k.check(&post, "/v1/traces", Some(&bearer("in-1"))).is_ok());
+        assert!(matches!(
+            k.check(&post, "/v1/traces", Some(&bearer("read-1"))),
+            Err(ApiError::Forbidden(_))
+        ));
         assert!(matches!(
             k.check(&get, "/runs", Some(&bearer("in-1"))),
             Err(ApiError::Forbidden(_))

@@ -35,6 +35,9 @@ pub enum ApiError {
         /// The limit, in bytes.
         limit: usize,
     },
+    /// The body is of a media type the endpoint does not read; the message names those it does.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -66,6 +69,9 @@ impl ApiError {
             }
             ApiError::PayloadTooLarge { .. } => {
                 ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE)
+            }
+            ApiError::UnsupportedMediaType(_) => {
+                ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE)
             }
             // The database is busy or unreachable (a connection closed under a query too), or
             // the server is stopping: worth trying again soon.

@@ -8,6 +8,7 @@ pub mod handlers;
 mod ingest;
 pub mod insights;
 pub mod openapi;
+pub mod otlp;
 pub mod params;
 pub mod run_steps;
 pub mod strict;
@@ -124,6 +125,7 @@ pub const ROUTES: &[Route] = &[
     route!(get "/alerts/{alert_id}/events" => admin::alert_events),
     route!(get "/admin/retention" => admin::retention),
     route!(post "/admin/retention/sweep" => admin::sweep_now),
+    route!(post "/v1/traces" => otlp::export_traces),
 ];
 
 /// Registers every route of [`ROUTES`].

@@ -35,6 +35,7 @@ use utoipa::OpenApi;
         super::admin::alert_events,
         super::admin::retention,
         super::admin::sweep_now,
+        super::otlp::export_traces,
     ),
     components(schemas(super::params::TimeParam, super::params::CursorParam)),
     modifiers(&BearerKeys),

@@ -11,7 +11,7 @@
 //! (expired runs and deletes), [`alerts`] (rules, firings, probes), [`items`] (the item index),
 //! [`packed`] (the sample blobs), [`maintenance`] (deferred database work), [`rows`] and
 //! [`views`] (rows and their wire views), [`filter`] (query filters), `group_commit.rs`
-//! (SQLite's write queue).
+//! (SQLite's write queue), `otlp.rs` (ordering the steps of a trace sent in pieces).
 
 // First: its macros (`with_conn!`, `for_both_backends!`) serve the modules after it.
 #[macro_use]
@@ -23,6 +23,7 @@ pub mod filter;
 mod group_commit;
 pub mod items;
 pub mod maintenance;
+mod otlp;
 pub mod packed;
 mod pipelines;
 pub mod ranking;
