@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod runs;
+
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use std::time::Duration;
