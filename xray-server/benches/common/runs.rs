@@ -59,8 +59,8 @@ fn measure(backend: Backend, runs: usize) -> (f64, BTreeMap<String, f64>, Vec<St
     let base: i64 = 1_795_000_000_000_000;
     for i in 0..runs {
         let events = run_events(&mut rng, base + i as i64 * 1_000_000);
-        let batch: IngestBatch = serde_json::from_value(serde_json::json!({ "events": events }))
-            .expect("a valid batch");
+        let batch: IngestBatch =
+            serde_json::from_value(serde_json::json!({ "events": events })).expect("a valid batch");
         store
             .write(&WriteSet::from_batch(batch).expect("valid events"))
             .expect("write");
@@ -108,7 +108,8 @@ fn settle(url: &DatabaseUrl) -> Vec<String> {
     }
     // Tables, their TOAST tables and B-tree indexes by pgstattuple (-1: not a kind it reads);
     // GIN's pending list by pgstatginindex.
-    let ok = "(c.relkind IN ('r', 't') OR c.relam = (SELECT oid FROM pg_am WHERE amname = 'btree'))";
+    let ok =
+        "(c.relkind IN ('r', 't') OR c.relam = (SELECT oid FROM pg_am WHERE amname = 'btree'))";
     let stat = |col: &str| {
         format!("CASE WHEN {ok} THEN (SELECT {col}::bigint FROM pgstattuple(c.oid)) ELSE -1 END")
     };
@@ -179,20 +180,17 @@ pub fn run_events(rng: &mut Rng, start: i64) -> Vec<serde_json::Value> {
     let first = rng.below(CATALOG);
     let item = |i: u64| format!("sku-{:06}", (first + i * 7) % CATALOG);
     let (by_price, by_rating) = (rejected / 2, rejected - rejected / 2);
-    let sample = |rng: &mut Rng, n: u64, lo: u64, details: &dyn Fn(&mut Rng) -> serde_json::Value| {
-        let kept: Vec<serde_json::Value> = (0..n.min(50))
+    let sample =
+        |rng: &mut Rng, n: u64, lo: u64, details: &dyn Fn(&mut Rng) -> serde_json::Value| {
+            let kept: Vec<serde_json::Value> = (0..n.min(50))
             .map(|_| {
                 serde_json::json!({"item_id": item(lo + rng.below(n)), "details": details(rng)})
             })
             .collect();
-        serde_json::json!({"count": n, "samples": kept})
-    };
-    let price = |rng: &mut Rng| {
-        serde_json::json!({"price": 100.0 + rng.below(20_000) as f64 / 100.0, "threshold": 100.0})
-    };
-    let rating = |rng: &mut Rng| {
-        serde_json::json!({"rating": 1.0 + rng.below(25) as f64 / 10.0, "minimum": 3.5})
-    };
+            serde_json::json!({"count": n, "samples": kept})
+        };
+    let price = |rng: &mut Rng| serde_json::json!({"price": 100.0 + rng.below(20_000) as f64 / 100.0, "threshold": 100.0});
+    let rating = |rng: &mut Rng| serde_json::json!({"rating": 1.0 + rng.below(25) as f64 / 10.0, "minimum": 3.5});
     let acceptances: Vec<serde_json::Value> = (0..accepted.min(500))
         .map(|i| {
             serde_json::json!({"item_id": item(rejected + i),
@@ -226,8 +224,10 @@ pub fn run_events(rng: &mut Rng, start: i64) -> Vec<serde_json::Value> {
             "decision": {"selected": item(rejected), "score": 0.93,
                          "details": {"reason": "highest relevance"}}}),
     ));
-    events.push(serde_json::json!({"run_finished": {"run_id": run_id, "pipeline": pipeline,
+    events.push(
+        serde_json::json!({"run_finished": {"run_id": run_id, "pipeline": pipeline,
         "started_at": at(start), "ended_at": at(start + 110_000), "status": "completed",
-        "output": {"selected": item(rejected)}}}));
+        "output": {"selected": item(rejected)}}}),
+    );
     events
 }
