@@ -266,6 +266,12 @@ fn collect(c: &mut PgConnection) -> QueryResult<usize> {
 pub(super) fn maintain(c: &mut PgConnection, collect_garbage: bool) -> QueryResult<IndexWork> {
     let mut work = IndexWork::default();
     work.packed = c.transaction(|c| if lock(c)? { pack(c) } else { Ok(0) })?;
+    if work.packed > 0 {
+        // The packed documents' rows and GIN entries are dead now: VACUUM (which also empties
+        // the pending list) makes their pages free for the next writes, so the fresh tier stays
+        // the size of a round's documents instead of growing until autovacuum comes by.
+        diesel::sql_query("VACUUM item_docs").execute(c)?;
+    }
     loop {
         let merged = c.transaction(|c| if lock(c)? { merge(c) } else { Ok(0) })?;
         if merged == 0 {
@@ -275,6 +281,14 @@ pub(super) fn maintain(c: &mut PgConnection, collect_garbage: bool) -> QueryResu
     }
     if collect_garbage {
         work.collected = c.transaction(|c| if lock(c)? { collect(c) } else { Ok(0) })?;
+        // GIN never frees its entry tree's keys: the fresh tier's index would keep an entry for
+        // every item hash ever written (~30 bytes each) though its documents last a round.
+        // Rebuilt, it holds only those of the documents still fresh (without blocking writes).
+        // Best effort: a role that does not own the index leaves it as it is.
+        if let Err(e) = diesel::sql_query("REINDEX INDEX CONCURRENTLY item_docs_by_item").execute(c)
+        {
+            tracing::debug!("the fresh item index was not rebuilt: {e}");
+        }
     }
     Ok(work)
 }

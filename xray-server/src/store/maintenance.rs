@@ -87,14 +87,14 @@ impl Drop for DbMaintainer {
 }
 
 impl Store {
-    /// The database's deferred work (see [`DbMaintainer`]): on PostgreSQL, moves what the item
-    /// index holds in its pending list into the index proper (returns the pages emptied); on
+    /// The database's deferred work (see [`DbMaintainer`]): on PostgreSQL, packs the item
+    /// index's fresh documents and moves what is left in GIN's pending list into the index
+    /// proper (returns the documents packed plus the pages emptied); on
     /// SQLite, checkpoints the WAL (returns the WAL's frames now in the database file: all of it
     /// when nothing held the checkpoint back). Waits at most a second for a connection.
     ///
-    /// On PostgreSQL it then packs the item index's fresh documents into a batch, merges
-    /// batches, and drops or rewrites those whose steps retention deleted (see
-    /// [`Store::maintain_index`] for what that did).
+    /// Packing on PostgreSQL also merges batches and drops or rewrites those whose steps
+    /// retention deleted (see [`Store::maintain_index`] for what that did).
     pub fn maintain(&self) -> Result<i64, StoreError> {
         self.maintain_round(true)
     }
@@ -106,9 +106,9 @@ impl Store {
             Db::Sqlite(pool) => Ok(checkpoint(&mut *pool.get_timeout(WAIT)?)?),
             Db::Postgres(pool) => {
                 let c = &mut *pool.get_timeout(WAIT)?;
+                let work = item_batches::maintain(c, collect_garbage)?;
                 let cleaned = clean_pending_list(c)?;
-                item_batches::maintain(c, collect_garbage)?;
-                Ok(cleaned)
+                Ok(i64::try_from(work.packed).unwrap_or(i64::MAX) + cleaned)
             }
         }
     }
