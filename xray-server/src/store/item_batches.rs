@@ -264,12 +264,17 @@ fn collect(c: &mut PgConnection) -> QueryResult<usize> {
 /// One round of the index's maintenance (see the module docs), each part in a transaction of its
 /// own; with `collect_garbage`, also the batches retention emptied.
 pub(super) fn maintain(c: &mut PgConnection, collect_garbage: bool) -> QueryResult<IndexWork> {
-    let mut work = IndexWork::default();
-    work.packed = c.transaction(|c| if lock(c)? { pack(c) } else { Ok(0) })?;
-    if work.packed > 0 {
+    let mut work = IndexWork {
+        packed: c.transaction(|c| if lock(c)? { pack(c) } else { Ok(0) })?,
+        ..IndexWork::default()
+    };
+    let drained = work.packed < PACK_MAX_DOCS as usize;
+    if work.packed > 0 && drained {
         // The packed documents' rows and GIN entries are dead now: VACUUM (which also empties
         // the pending list) makes their pages free for the next writes, so the fresh tier stays
-        // the size of a round's documents instead of growing until autovacuum comes by.
+        // the size of a round's documents instead of growing until autovacuum comes by. Not
+        // while a backlog is packed (after an upgrade, or a pause): each VACUUM reads the whole
+        // tier, so it waits for the round that empties it.
         diesel::sql_query("VACUUM item_docs").execute(c)?;
     }
     loop {
@@ -284,10 +289,14 @@ pub(super) fn maintain(c: &mut PgConnection, collect_garbage: bool) -> QueryResu
         // GIN never frees its entry tree's keys: the fresh tier's index would keep an entry for
         // every item hash ever written (~30 bytes each) though its documents last a round.
         // Rebuilt, it holds only those of the documents still fresh (without blocking writes).
-        // Best effort: a role that does not own the index leaves it as it is.
-        if let Err(e) = diesel::sql_query("REINDEX INDEX CONCURRENTLY item_docs_by_item").execute(c)
-        {
-            tracing::debug!("the fresh item index was not rebuilt: {e}");
+        // Best effort: a role that does not own the index leaves it as it is. Not while a
+        // backlog is packed (as for VACUUM above).
+        if drained {
+            let rebuilt =
+                diesel::sql_query("REINDEX INDEX CONCURRENTLY item_docs_by_item").execute(c);
+            if let Err(e) = rebuilt {
+                tracing::debug!("the fresh item index was not rebuilt: {e}");
+            }
         }
     }
     Ok(work)

@@ -49,7 +49,7 @@ impl DbMaintainer {
                 let mut round: u32 = 0;
                 loop {
                     round = round.wrapping_add(1);
-                    match store.maintain_round(round % COLLECT_EVERY == 0) {
+                    match store.maintain_round(round.is_multiple_of(COLLECT_EVERY)) {
                         Ok(_) => wait = MAINTAIN_EVERY,
                         Err(e) => {
                             if wait == MAINTAIN_EVERY {
