@@ -32,11 +32,17 @@ const LOCK: &str = "SELECT pg_try_advisory_xact_lock(7881273022) AS locked";
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = item_batches)]
 struct Batch {
+    /// Its number (`item_batch_seq`), the high bits of its bucket rows' slots.
     batch: i64,
+    /// A hash's top `bits` bits pick its bucket.
     bits: i32,
+    /// (hash, document) pairs it holds.
     postings: i64,
+    /// Distinct documents it holds.
     docs: i64,
+    /// Its smallest document number, the base its rows count from.
     min_doc: i64,
+    /// Its largest document number.
     max_doc: i64,
 }
 
@@ -314,5 +320,18 @@ mod tests {
         assert_eq!(class(600), 3);
         assert_eq!(class(4_800), 4);
         assert_eq!(first_slot(3), 3 << 20);
+    }
+
+    #[test]
+    fn the_lookup_finds_buckets_the_way_they_are_written() {
+        // The SQL spells out the slot layout; it must be the one `first_slot` and `bucket` use.
+        assert!(LOOKUP_SQL.contains(&format!("(b.batch << {})", postings::MAX_BITS)));
+        assert!(LOOKUP_SQL.contains("($2::bigint >> (32 - b.bits))"));
+        let hash = 0xdead_beef_u32;
+        let bits = 7;
+        assert_eq!(
+            first_slot(5) | i64::from(postings::bucket(hash, bits)),
+            (5 << 20) | (i64::from(hash) >> (32 - bits))
+        );
     }
 }

@@ -202,6 +202,8 @@ impl ItemDocs for PgConnection {
     }
 
     fn remove_docs(&mut self, ids: &[String]) -> QueryResult<usize> {
+        // The fresh tier only: postings already packed stay until the maintainer collects their
+        // batch (`item_batches`), naming steps no longer stored, which lookups skip.
         let mut n = 0;
         for chunk in self.docs_of_runs(ids)?.chunks(ROWS_PER_STATEMENT) {
             n += diesel::delete(item_docs::table.filter(item_docs::doc.eq_any(chunk)))
