@@ -4,7 +4,15 @@
 //! ```sh
 //! cargo bench -p xray-server --bench storage                      # both backends
 //! cargo bench -p xray-server --bench storage -- --backend sqlite --steps 500
+//! cargo bench -p xray-server --bench storage -- --runs 200 --steps 0   # the per-run table only
 //! ```
+//!
+//! Then bytes per run (issue 22's workload, `--runs`, 200 by default): runs of a five-step
+//! pipeline (generate, retrieve, filter, rank, select) sent as the SDK sends them, one batch a
+//! run, while the server's maintainer runs; the filter step takes 5,000 items from a catalog of
+//! 100,000, rejects 3,000–4,700 of them over two reasons (one run in ten rejects over 90%) and
+//! keeps 50 samples a reason and up to 500 acceptances. Measured after `VACUUM` (PostgreSQL) or a
+//! WAL checkpoint (SQLite), against the empty schema.
 //!
 //! For each capture level and details size, a fresh database gets runs first (so their rows are
 //! not counted), then `--steps` such steps (10 a run) through the same path as `POST /ingest`
@@ -24,6 +32,17 @@ fn main() {
     let args = Args::parse();
     let steps = args.num("steps", 1000, 20);
     let full_steps = args.num("full-steps", 100, 4);
+    let runs = args.num("runs", 200, 4);
+    if steps > 0 {
+        per_step(&args, steps, full_steps);
+    }
+    if runs > 0 {
+        common::runs::per_run(&args, runs);
+    }
+}
+
+/// The table of bytes per step, by capture level.
+fn per_step(args: &Args, steps: usize, full_steps: usize) {
     println!("| backend | capture | details | bytes per step | biggest parts (bytes per step) |");
     println!("|---|---|---|---|---|");
     for &backend in &args.backends {

@@ -89,6 +89,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// PostgreSQL only: the item index's packed batches (see `store::item_batches`).
+    item_batches (batch) {
+        batch -> BigInt,
+        bits -> Integer,
+        postings -> BigInt,
+        docs -> BigInt,
+        min_doc -> BigInt,
+        max_doc -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// PostgreSQL only: one bucket of a packed batch, `slot = batch << 20 | bucket`.
+    item_postings (slot) {
+        slot -> BigInt,
+        postings -> Binary,
+    }
+}
+
+diesel::table! {
     /// Kept item events.
     samples (step_id, outcome, reason, seq) {
         step_id -> Text,
@@ -138,5 +158,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     samples,
     item_index,
     item_fts,
-    item_docs
+    item_docs,
+    item_batches,
+    item_postings
 );

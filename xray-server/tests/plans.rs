@@ -39,8 +39,12 @@ fn sqlite_answers_every_timed_query_from_an_index() {
 #[test]
 fn postgres_answers_every_timed_query_from_an_index() {
     for (what, plan) in plans(Backend::Postgres) {
+        // The item index's directory of batches is read whole: a few dozen rows at most (batch
+        // sizes grow by a factor of 8), each batch's bucket then read by its key.
         assert!(
-            !plan.iter().any(|l| l.contains("Seq Scan")),
+            !plan
+                .iter()
+                .any(|l| l.contains("Seq Scan") && !l.contains("Seq Scan on item_batches")),
             "{what}: sequential scan\n{plan:#?}"
         );
         assert!(

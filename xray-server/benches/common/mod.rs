@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod runs;
+
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use std::time::Duration;
@@ -448,10 +450,9 @@ pub fn plan_sql(run: &str, backend: Backend) -> Vec<(&'static str, String)> {
             "SELECT rowid FROM item_fts WHERE item_fts MATCH '\"{}\"'",
             xray_server::store::items::token(key)
         ),
-        Backend::Postgres => format!(
-            "SELECT doc FROM item_docs WHERE items @> ARRAY[{}]",
-            key as u32 as i32
-        ),
+        Backend::Postgres => xray_server::store::item_batches::LOOKUP_SQL
+            .replace("$1", &(key as u32 as i32).to_string())
+            .replace("$2", &key.to_string()),
     };
     vec![
         ("steps filter rate", "SELECT * FROM steps WHERE step_type = 'filter' AND rejection_rate > 0.9 ORDER BY started_at DESC, step_id DESC LIMIT 51".to_string()),

@@ -3,7 +3,8 @@
 //!
 //! Each step that keeps samples gets one *document* listing its kept items' 32-bit hashes
 //! ([`packed::key`]), numbered by `steps.item_doc`, in the backend's own inverted index: an FTS5
-//! table on SQLite (`item_fts`), a GIN-indexed array on PostgreSQL (`item_docs`). Both take a
+//! table on SQLite (`item_fts`), a GIN-indexed array on PostgreSQL (`item_docs`), which the
+//! maintainer then packs into compressed posting lists ([`item_batches`]). Both take a
 //! write as appends and merge them into the index in sorted batches later, where one B-tree entry
 //! per kept sample (the first form, `item_index`, still read for rows written before) cost a
 //! random page per entry. A lookup finds the documents that hold the item's hash; the caller then
@@ -11,6 +12,7 @@
 //! hash costs a little reading, never a wrong answer.
 
 use super::backend::ROWS_PER_STATEMENT;
+use super::item_batches;
 use super::packed;
 use crate::schema::{item_docs, item_fts, steps};
 use diesel::dsl::sql;
@@ -196,13 +198,12 @@ impl ItemDocs for PgConnection {
     }
 
     fn docs_with_item(&mut self, item: &str) -> QueryResult<Vec<i64>> {
-        item_docs::table
-            .filter(item_docs::items.contains(vec![int4(packed::key(item))]))
-            .select(item_docs::doc)
-            .load(self)
+        item_batches::docs_with(self, packed::key(item) as u32)
     }
 
     fn remove_docs(&mut self, ids: &[String]) -> QueryResult<usize> {
+        // The fresh tier only: postings already packed stay until the maintainer collects their
+        // batch (`item_batches`), naming steps no longer stored, which lookups skip.
         let mut n = 0;
         for chunk in self.docs_of_runs(ids)?.chunks(ROWS_PER_STATEMENT) {
             n += diesel::delete(item_docs::table.filter(item_docs::doc.eq_any(chunk)))

@@ -1,7 +1,10 @@
 //! The database's deferred work, off the request path: [`DbMaintainer`] (a thread of its own)
-//! empties PostgreSQL's GIN pending list and checkpoints SQLite's WAL. It must not touch rows:
-//! its work only moves what is already written to where reads find it fastest.
+//! empties PostgreSQL's GIN pending list, packs and merges its item index
+//! ([`super::item_batches`]), and checkpoints SQLite's WAL. It must not change what reads
+//! answer: its work only moves what is already written to where reads find it fastest and
+//! smallest, and drops index entries of steps already deleted.
 
+use super::item_batches::{self, IndexWork};
 use super::{Store, StoreError};
 use crate::db::Db;
 use diesel::dsl::sql;
@@ -14,6 +17,8 @@ use std::time::Duration;
 
 /// How often [`DbMaintainer`] runs.
 const MAINTAIN_EVERY: Duration = Duration::from_millis(250);
+/// PostgreSQL's item index looks for batches retention emptied once in this many rounds.
+const COLLECT_EVERY: u32 = 40;
 /// The longest wait between tries while the work keeps failing (each failure doubles the wait).
 const MAINTAIN_BACKOFF_MAX: Duration = Duration::from_secs(60);
 
@@ -41,8 +46,10 @@ impl DbMaintainer {
             .name("xray-maintainer".into())
             .spawn(move || {
                 let mut wait = MAINTAIN_EVERY;
+                let mut round: u32 = 0;
                 loop {
-                    match store.maintain() {
+                    round = round.wrapping_add(1);
+                    match store.maintain_round(round.is_multiple_of(COLLECT_EVERY)) {
                         Ok(_) => wait = MAINTAIN_EVERY,
                         Err(e) => {
                             if wait == MAINTAIN_EVERY {
@@ -80,15 +87,38 @@ impl Drop for DbMaintainer {
 }
 
 impl Store {
-    /// The database's deferred work (see [`DbMaintainer`]): on PostgreSQL, moves what the item
-    /// index holds in its pending list into the index proper (returns the pages emptied); on
+    /// The database's deferred work (see [`DbMaintainer`]): on PostgreSQL, packs the item
+    /// index's fresh documents and moves what is left in GIN's pending list into the index
+    /// proper (returns the documents packed plus the pages emptied); on
     /// SQLite, checkpoints the WAL (returns the WAL's frames now in the database file: all of it
     /// when nothing held the checkpoint back). Waits at most a second for a connection.
+    ///
+    /// Packing on PostgreSQL also merges batches and drops or rewrites those whose steps
+    /// retention deleted (see [`Store::maintain_index`] for what that did).
     pub fn maintain(&self) -> Result<i64, StoreError> {
+        self.maintain_round(true)
+    }
+
+    /// [`Store::maintain`], looking for batches retention emptied only with `collect_garbage`.
+    fn maintain_round(&self, collect_garbage: bool) -> Result<i64, StoreError> {
         const WAIT: Duration = Duration::from_secs(1);
         match &self.db {
             Db::Sqlite(pool) => Ok(checkpoint(&mut *pool.get_timeout(WAIT)?)?),
-            Db::Postgres(pool) => Ok(clean_pending_list(&mut *pool.get_timeout(WAIT)?)?),
+            Db::Postgres(pool) => {
+                let c = &mut *pool.get_timeout(WAIT)?;
+                let work = item_batches::maintain(c, collect_garbage)?;
+                let cleaned = clean_pending_list(c)?;
+                Ok(i64::try_from(work.packed).unwrap_or(i64::MAX) + cleaned)
+            }
+        }
+    }
+
+    /// PostgreSQL's item index maintenance alone (see [`super::item_batches`]): what it packed,
+    /// merged and collected; nothing on SQLite.
+    pub fn maintain_index(&self) -> Result<IndexWork, StoreError> {
+        match &self.db {
+            Db::Sqlite(_) => Ok(IndexWork::default()),
+            Db::Postgres(pool) => Ok(item_batches::maintain(&mut *pool.get()?, true)?),
         }
     }
 }
