@@ -18,6 +18,7 @@ on_both_backends!(
     bad_input_is_refused_with_a_message,
     a_gzipped_export_is_read,
     hostile_spans_are_refused_or_fitted_never_a_500,
+    rank_events_become_the_steps_ranking,
 );
 
 const TRACE: &str = "5b8efff798038103d269b633813fc60c";
@@ -345,4 +346,49 @@ fn hostile_spans_are_refused_or_fitted_never_a_500(backend: Backend) {
         Value::Null,
         "an end before the start"
     );
+}
+
+fn rank_events_become_the_steps_ranking(backend: Backend) {
+    let api = Api::start(backend);
+    // A reranker of 120 documents, scored 1.0 down; the top 5 go on; the exact count (130: the
+    // OTel SDK dropped 10 events) comes as `xray.ranked`.
+    let events: Vec<Value> = (0..120u64)
+        .map(|i| {
+            json!({"name": "xray.rank", "timeUnixNano": T0.to_string(), "attributes": [
+                attr("xray.item_id", &json!(format!("doc_{i}"))),
+                attr("xray.position", &json!(i + 1)),
+                attr("xray.score", &json!(1.0 - i as f64 / 200.0)),
+                attr("source", &json!("bm25"))]})
+        })
+        .collect();
+    let mut rerank = span(
+        2,
+        1,
+        "rerank",
+        1,
+        2,
+        json!({"xray.step_type": "rank",
+        "xray.cutoff": 5, "xray.ranked": 130}),
+    );
+    rerank["events"] = Value::Array(events);
+    let root = span(1, 0, "search", 0, 3, json!({"xray.pipeline": "search"}));
+    send(&api, &export(vec![root, rerank]));
+    let run = api.ok(&format!("/runs/{TRACE}"));
+    let step = &run["steps"][0];
+    let ranking = &step["ranking"];
+    assert_eq!(ranking["count"], 130);
+    assert_eq!(ranking["cutoff"], 5);
+    assert_eq!(ranking["cutoff_score"], 1.0 - 4.0 / 200.0);
+    assert_eq!(ranking["first_out_score"], 1.0 - 5.0 / 200.0);
+    assert_eq!(
+        ranking["samples"].as_array().unwrap().len(),
+        100,
+        "top 50 + 50 of 70"
+    );
+    assert_eq!(ranking["samples"][0]["details"], json!({"source": "bm25"}));
+    assert_eq!(step["input_count"], 130);
+    assert!((step["margin"].as_f64().unwrap() - 0.005).abs() < 1e-9);
+    let fate = api.ok(&format!("/runs/{TRACE}/items/doc_6"));
+    assert_eq!(fate["events"][0]["outcome"], "ranked");
+    assert_eq!(fate["events"][0]["ranked"]["made_the_cut"], false);
 }

@@ -185,6 +185,15 @@ fn bad_rankings_are_400_with_the_field_named(backend: Backend) {
             json!({"count": 1, "samples": [{"item_id": "a", "position": 1}]}),
             "score",
         ),
+        // Beyond the largest whole number the schema allows (found by the fuzz suite).
+        (
+            json!({"count": 1, "cutoff": 9_223_372_036_854_775_808u64}),
+            "ranking.cutoff",
+        ),
+        (
+            json!({"count": 1, "samples": [{"item_id": "a", "position": u64::MAX, "score": 0.5}]}),
+            "ranking.samples[0].position",
+        ),
     ];
     for (ranking, field) in cases {
         let run = json!({"pipeline": "search", "steps": [

@@ -32,14 +32,18 @@ pub fn check(
             ),
         ));
     }
-    if i64::try_from(ranking.count).is_err() {
+    let too_big = |n: u64| i64::try_from(n).is_err();
+    if too_big(ranking.count) {
         return Err(invalid(at("count"), "must be at most 9223372036854775807"));
     }
+    if ranking.cutoff.is_some_and(too_big) {
+        return Err(invalid(at("cutoff"), "must be at most 9223372036854775807"));
+    }
     for (i, s) in ranking.samples.iter().enumerate() {
-        if s.position == 0 {
+        if s.position == 0 || too_big(s.position) {
             return Err(invalid(
                 at(&format!("samples[{i}].position")),
-                "positions start at 1",
+                "positions start at 1 and are at most 9223372036854775807",
             ));
         }
         if !s.score.is_finite() {

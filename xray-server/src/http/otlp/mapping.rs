@@ -5,6 +5,7 @@
 //! table. It owns what spans mean, not how they are decoded nor written.
 
 use super::attrs;
+use super::rank::Ranks;
 use super::sample::{room, Reservoir, Rng};
 use chrono::{DateTime, TimeZone, Utc};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -289,6 +290,7 @@ struct Outcomes {
     rejections: BTreeMap<String, Reservoir>,
     acceptances: Reservoir,
     decision: Option<Decision>,
+    ranks: Ranks,
 }
 
 fn item_and_details(attrs: &[KeyValue]) -> (Option<ItemId>, Option<JsonText>) {
@@ -330,6 +332,7 @@ fn step_record(
                     offer(reservoir, room(capture, false), &mut rng, &event.attributes);
                 }
             }
+            "xray.rank" => out.ranks.offer(capture, &mut rng, &event.attributes),
             "xray.accept" => {
                 let room = room(capture, true);
                 offer(&mut out.acceptances, room, &mut rng, &event.attributes);
@@ -387,7 +390,10 @@ fn step_record(
         .fold(0u64, |n, r| n.saturating_add(r.count));
     let accepted = acceptances.count;
     let outcomes = rejected.saturating_add(accepted);
-    let input_count = count_attr("xray.input_count")?.or((outcomes > 0).then_some(outcomes));
+    let ranked = count_attr("xray.ranked")?.unwrap_or(out.ranks.count());
+    let input_count = count_attr("xray.input_count")?
+        .or((outcomes > 0).then_some(outcomes))
+        .or((ranked > 0).then_some(ranked));
     let output_count = count_attr("xray.output_count")?.or(if out.decision.is_some() {
         Some(1)
     } else if accepted > 0 {
@@ -395,7 +401,7 @@ fn step_record(
     } else if rejected > 0 {
         input_count.map(|i| i.saturating_sub(rejected))
     } else {
-        None
+        count_attr("xray.cutoff")?
     });
     let ended = (span.end_time_unix_nano > 0)
         .then(|| time(span.end_time_unix_nano, "end_time_unix_nano"))
@@ -416,7 +422,11 @@ fn step_record(
         rejections,
         acceptances,
         decision: out.decision,
-        ranking: None,
+        ranking: out.ranks.into_wire(
+            count_attr("xray.ranked")?,
+            count_attr("xray.cutoff")?,
+            output_count,
+        ),
         error: error(span),
         attributes: attrs::object_text(a, |k| !is_own_key(k)),
     })

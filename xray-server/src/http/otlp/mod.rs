@@ -7,6 +7,7 @@
 mod attrs;
 pub mod decode;
 pub mod mapping;
+mod rank;
 mod sample;
 
 use super::error::ApiError;

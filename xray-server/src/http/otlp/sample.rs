@@ -10,12 +10,21 @@
 use xray_wire::{Capture, Sample, ACCEPTANCES_KEPT, SAMPLES_PER_REASON};
 
 /// A reservoir of one outcome's samples (Vitter's algorithm R).
-#[derive(Debug, Default)]
-pub struct Reservoir {
+#[derive(Debug)]
+pub struct Reservoir<T = Sample> {
     /// Events offered so far.
     pub seen: u64,
     /// The samples kept.
-    pub kept: Vec<Sample>,
+    pub kept: Vec<T>,
+}
+
+impl<T> Default for Reservoir<T> {
+    fn default() -> Self {
+        Reservoir {
+            seen: 0,
+            kept: Vec::new(),
+        }
+    }
 }
 
 /// How many samples of an outcome `capture` keeps (`None`: every one).
@@ -50,10 +59,10 @@ impl Rng {
     }
 }
 
-impl Reservoir {
+impl<T> Reservoir<T> {
     /// Offers one event: kept if there is room, else in place of a kept one with chance
     /// `room / seen`, so every event of the step has the same chance to be kept.
-    pub fn offer(&mut self, room: Option<usize>, rng: &mut Rng, sample: impl FnOnce() -> Sample) {
+    pub fn offer(&mut self, room: Option<usize>, rng: &mut Rng, sample: impl FnOnce() -> T) {
         self.seen += 1;
         match room {
             None => self.kept.push(sample()),
