@@ -250,19 +250,61 @@ fn ranked(e: &xray_wire::ItemEvent) -> String {
     let Some(r) = &e.ranked else {
         return String::new();
     };
-    let score = e.score.map_or_else(|| "-".into(), |s| format!("{s:.2}"));
+    // Three decimals: a close call is decided in them.
+    let score = e.score.map_or_else(|| "-".into(), |s| format!("{s:.3}"));
     let mut line = format!("ranked #{} ({score})", r.position);
     if let Some(cutoff) = r.cutoff {
         line.push_str(&format!(", cutoff {cutoff}"));
         if let Some(at) = r.cutoff_score {
-            line.push_str(&format!(" at {at:.2}"));
+            line.push_str(&format!(" at {at:.3}"));
         }
     }
     match (r.made_the_cut, r.margin) {
-        (Some(false), Some(m)) => line.push_str(&format!(": missed by {:.2}", -m)),
+        (Some(false), Some(m)) => line.push_str(&format!(": missed by {:.3}", -m)),
         (Some(false), None) => line.push_str(": missed the cut"),
         (Some(true), _) => line.push_str(": made the cut"),
         (None, _) => {}
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xray_wire::{ItemEvent, RankedAt, StepType};
+
+    fn event(position: u64, score: f64, made_the_cut: bool) -> ItemEvent {
+        ItemEvent {
+            run_id: "r".into(),
+            pipeline: "p".into(),
+            step_id: "s".into(),
+            step_name: "rank_by_relevance".into(),
+            step_type: StepType::Rank,
+            position: 3,
+            outcome: Outcome::Ranked,
+            reason: None,
+            details: None,
+            score: Some(score),
+            ranked: Some(RankedAt {
+                position,
+                cutoff: Some(1),
+                cutoff_score: Some(0.715),
+                margin: Some(score - 0.715),
+                made_the_cut: Some(made_the_cut),
+            }),
+            started_at: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_ranked_event_says_where_the_item_landed_and_by_how_much_it_missed() {
+        assert_eq!(
+            ranked(&event(2, 0.549, false)),
+            "ranked #2 (0.549), cutoff 1 at 0.715: missed by 0.166"
+        );
+        assert_eq!(
+            ranked(&event(1, 0.715, true)),
+            "ranked #1 (0.715), cutoff 1 at 0.715: made the cut"
+        );
+    }
 }

@@ -7,9 +7,10 @@
 //! `Result`s their error (and, as output, their `Ok` value).
 
 use crate::context::{Context, Instrument, Instrumented};
+use crate::guard::StepGuard;
 use crate::json::{capped_debug, capped_json};
 use crate::run::RunGuard;
-use crate::step::{Step, StepGuard};
+use crate::step::Step;
 use crate::XRay;
 use pin_project_lite::pin_project;
 use serde::Serialize;

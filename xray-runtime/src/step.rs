@@ -1,18 +1,18 @@
 //! Steps: one stage of a run, with what it rejected, accepted and decided, and why. A step has
 //! one recorder behind its lock, which handles and other threads record into; a guard records
 //! on its own thread without the lock (it is `Send` but not `Sync`) and hands over when it ends.
-//! Laying the finished step out as its wire record is left to the shipper's thread.
+//! Laying the finished step out as its wire record is left to the shipper's thread. The guard
+//! is in `guard.rs`.
 
-use crate::client::{Core, XRay};
+use crate::client::Core;
 use crate::context::{Context, Entered};
 use crate::item::IntoItemId;
 use crate::json::{capped_json, details_json, to_json_text};
-use crate::run::{new_id, Run, RunGuard, RunShared};
+use crate::run::{new_id, Run, RunShared};
 use crate::sampling::Recorder;
 use crate::transport::Outgoing;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use std::cell::{RefCell, RefMut};
 use std::fmt::Display;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -60,6 +60,31 @@ struct Told {
 }
 
 impl StepShared {
+    /// A new step of `run`, started now.
+    pub(crate) fn new(
+        run: Arc<RunShared>,
+        name: String,
+        step_type: StepType,
+        capture: Option<Capture>,
+    ) -> Arc<StepShared> {
+        Arc::new(StepShared {
+            step_id: new_id(),
+            position: run.next_position(),
+            name: name.into(),
+            step_type,
+            started_at: chrono::Utc::now(),
+            started: Instant::now(),
+            capture: capture.unwrap_or(run.core.config.capture),
+            clock: Arc::default(),
+            data: Mutex::new(StepData {
+                rec: None,
+                told: Told::default(),
+                finished: false,
+            }),
+            run,
+        })
+    }
+
     fn data(&self) -> MutexGuard<'_, StepData> {
         self.data.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -73,7 +98,7 @@ impl StepShared {
     }
 
     /// A new, empty recorder for this step.
-    fn new_recorder(&self) -> Recorder {
+    pub(crate) fn new_recorder(&self) -> Recorder {
         let core: &Core = &self.run.core;
         Recorder::new(
             self.capture,
@@ -89,7 +114,7 @@ impl StepShared {
     }
 
     /// Adds what a guard recorded on its own to the step (nothing once the step has ended).
-    fn hand_over(&self, local: Recorder) {
+    pub(crate) fn hand_over(&self, local: Recorder) {
         if local.is_empty() {
             return;
         }
@@ -104,7 +129,7 @@ impl StepShared {
 
     /// Ends the step once and ships it; returns a copy of its output and error for the run it
     /// is (`for_run`).
-    fn finish(&self, for_run: bool) -> (Option<Box<str>>, Option<String>) {
+    pub(crate) fn finish(&self, for_run: bool) -> (Option<Box<str>>, Option<String>) {
         let mut d = self.data();
         if d.finished {
             return (None, None);
@@ -230,7 +255,7 @@ impl Finished {
 /// has ended.
 #[derive(Clone, Default)]
 pub struct Step {
-    shared: Option<Arc<StepShared>>,
+    pub(crate) shared: Option<Arc<StepShared>>,
 }
 
 impl Step {
@@ -407,197 +432,6 @@ impl Step {
     /// Runs `f` with this step current.
     pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
         Context::of_step(self.clone()).in_scope(f)
-    }
-}
-
-/// An open step. It ends when finished or dropped (failed if an error was set or the thread is
-/// panicking). Derefs to [`Step`] for the rest.
-///
-/// Recording through the guard takes no lock: it is `Send` but not `Sync`, so one thread at a
-/// time records through it. Give other threads a [`StepGuard::handle`]. The `step` in the body of
-/// a `#[xray::step]` function is a guard too, which hands what it recorded to the step when the
-/// body ends (the step itself ends when the function returns).
-#[must_use = "the step ends when this guard is dropped"]
-pub struct StepGuard {
-    step: Step,
-    /// The run this step opened for itself, when it was opened outside any run.
-    own_run: Option<RunGuard>,
-    /// What the guard records, without a lock; handed to the step when the guard drops.
-    local: RefCell<Recorder>,
-    /// Whether dropping the guard ends the step (not for the attribute's `step` in a body).
-    ends_step: bool,
-}
-
-impl StepGuard {
-    pub(crate) fn open(
-        run: Arc<RunShared>,
-        name: String,
-        step_type: StepType,
-        capture: Option<Capture>,
-    ) -> StepGuard {
-        crate::panics::forget();
-        let capture = capture.unwrap_or(run.core.config.capture);
-        let shared = Arc::new(StepShared {
-            step_id: new_id(),
-            position: run.next_position(),
-            name: name.into(),
-            step_type,
-            started_at: chrono::Utc::now(),
-            started: Instant::now(),
-            capture,
-            clock: Arc::default(),
-            data: Mutex::new(StepData {
-                rec: None,
-                told: Told::default(),
-                finished: false,
-            }),
-            run,
-        });
-        let mut guard = StepGuard::of(Step {
-            shared: Some(shared),
-        });
-        guard.ends_step = true;
-        guard
-    }
-
-    /// A guard on a step that is open already, whose drop only hands over what it recorded
-    /// (the `step` in an attribute's body).
-    pub(crate) fn of(step: Step) -> StepGuard {
-        let local = match &step.shared {
-            Some(shared) => shared.new_recorder(),
-            None => Recorder::new(Capture::Minimal, 0, 1, Arc::default()),
-        };
-        StepGuard {
-            step,
-            own_run: None,
-            local: RefCell::new(local),
-            ends_step: false,
-        }
-    }
-
-    /// A step opened outside any run becomes a one-step run of its own, in the default client's
-    /// default pipeline (`XRAY_PIPELINE`, else `default`), so nothing it records is lost. The
-    /// run ends with the step and takes its output and error.
-    pub(crate) fn detached(
-        name: String,
-        step_type: StepType,
-        capture: Option<Capture>,
-    ) -> StepGuard {
-        let core = Core::default_core();
-        let client = XRay::new(core.config.default_pipeline.clone());
-        let run = client.run(());
-        let Some(shared) = run.shared.clone() else {
-            return StepGuard::of(Step::none());
-        };
-        let mut guard = StepGuard::open(shared, name, step_type, capture);
-        guard.own_run = Some(run);
-        guard
-    }
-
-    /// A handle on this step, to pass around or into threads.
-    pub fn handle(&self) -> Step {
-        self.step.clone()
-    }
-
-    /// The guard's own recorder, unless it is in use further up this thread's stack (a
-    /// `Serialize` of details that records into the same step): then the step's, locked.
-    #[inline]
-    fn local(&self) -> Option<RefMut<'_, Recorder>> {
-        self.local.try_borrow_mut().ok()
-    }
-
-    /// [`Step::reject`], without a lock.
-    #[inline]
-    pub fn reject<D: Serialize>(&self, item: impl IntoItemId, reason: &str, details: D) {
-        match self.local() {
-            Some(mut rec) => rec.reject(item, reason, &details),
-            None => self.step.reject(item, reason, details),
-        }
-    }
-
-    /// [`Step::reject_count`], without a lock.
-    pub fn reject_count(&self, reason: &str, n: u64) {
-        match self.local() {
-            Some(mut rec) => rec.reject_count(reason, n),
-            None => self.step.reject_count(reason, n),
-        }
-    }
-
-    /// [`Step::accept`], without a lock.
-    #[inline]
-    pub fn accept(&self, item: impl IntoItemId) {
-        match self.local() {
-            Some(mut rec) => rec.accept::<()>(item, None),
-            None => self.step.accept(item),
-        }
-    }
-
-    /// [`Step::accept_with`], without a lock.
-    pub fn accept_with<D: Serialize>(&self, item: impl IntoItemId, details: D) {
-        match self.local() {
-            Some(mut rec) => rec.accept(item, Some(&details)),
-            None => self.step.accept_with(item, details),
-        }
-    }
-
-    /// [`Step::rank`], without a lock.
-    #[inline]
-    pub fn rank(&self, item: impl IntoItemId, position: u64, score: f64) {
-        match self.local() {
-            Some(mut rec) => rec.rank::<()>(item, position, score, None),
-            None => self.step.rank(item, position, score),
-        }
-    }
-
-    /// [`Step::rank_with`], without a lock.
-    pub fn rank_with<D: Serialize>(
-        &self,
-        item: impl IntoItemId,
-        position: u64,
-        score: f64,
-        details: D,
-    ) {
-        match self.local() {
-            Some(mut rec) => rec.rank(item, position, score, Some(&details)),
-            None => self.step.rank_with(item, position, score, details),
-        }
-    }
-
-    /// Ends the step now (for the `step` of an attribute's body: hands over what it recorded;
-    /// the step ends when the function returns).
-    pub fn finish(self) {}
-
-    /// Ends the step as failed with this error (a NUL in it is sent as U+FFFD, not refused).
-    pub fn fail(self, error: impl Display) {
-        self.step.set_error(error);
-    }
-}
-
-impl std::ops::Deref for StepGuard {
-    type Target = Step;
-    fn deref(&self) -> &Step {
-        &self.step
-    }
-}
-
-impl Drop for StepGuard {
-    fn drop(&mut self) {
-        let Some(shared) = &self.step.shared else {
-            return;
-        };
-        shared.hand_over(self.local.get_mut().take());
-        if !self.ends_step {
-            return;
-        }
-        let (output, error) = shared.finish(self.own_run.is_some());
-        if let Some(run) = self.own_run.take() {
-            if output.is_some() {
-                run.set_output_text(output);
-            }
-            if let Some(error) = error {
-                run.set_error(error);
-            }
-        }
     }
 }
 
