@@ -4,8 +4,6 @@
 //! items' fates must answer alike. On SQLite and on PostgreSQL.
 
 mod support;
-#[path = "support/venv.rs"]
-mod venv;
 
 use opentelemetry::trace::{Span as _, TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry::KeyValue;
@@ -65,7 +63,7 @@ fn send_with_xray_sdk(api: &Api) -> String {
 
 /// The comparison pipeline through OpenTelemetry's Python SDK; the run id (the trace id).
 fn send_with_python(api: &Api, mode: &str) -> String {
-    let python = venv::python_with(
+    let python = support::venv::python_with(
         "otel-python-1.45.2",
         &[
             "opentelemetry-sdk==1.45.2",

@@ -2,17 +2,17 @@
 //! install ./xray-python`, a debug build here) into a venv under `target/tmp/`, starts a real
 //! server and runs its pytest suite against it; then the offline scenario across processes.
 //!
-//! The venv (pinned maturin and pytest from PyPI) is made on first use from `python3`
-//! (`XRAY_PYTHON` for another interpreter; it needs `venv` and network access to PyPI once).
+//! The venv (pinned maturin and pytest from PyPI) is `support::venv`'s, made on first use.
 
 mod support;
 
 use serde_json::Value;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
+use support::venv::{self, run};
 use support::{Api, Backend, TestDb, TestServer};
 
 /// The maturin and pytest versions the suite is written against.
@@ -21,19 +21,6 @@ const PYTEST: &str = "8.4.2";
 
 fn workspace() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?} (python3 with venv is needed): {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 /// The venv's `python`, with maturin, pytest and this build of the `xray` package installed
@@ -46,32 +33,16 @@ fn python() -> PathBuf {
 }
 
 fn install() -> PathBuf {
-    let venv =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("python-sdk-{MATURIN}-{PYTEST}"));
-    let python = venv.join("bin").join("python");
-    let done = venv.join("installed");
-    if !done.exists() {
-        // Made afresh, and marked done only once pip has finished.
-        let _ = std::fs::remove_dir_all(&venv);
-        let base = std::env::var("XRAY_PYTHON").unwrap_or_else(|_| "python3".to_string());
-        run(Command::new(&base).arg("-m").arg("venv").arg(&venv));
-        run(Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .arg(format!("maturin=={MATURIN}"))
-            .arg(format!("pytest=={PYTEST}")));
-        std::fs::write(&done, "").expect("mark the venv installed");
-    }
+    let python = venv::python_with(
+        &format!("python-sdk-{MATURIN}-{PYTEST}"),
+        &[&format!("maturin=={MATURIN}"), &format!("pytest=={PYTEST}")],
+    );
+    let bin = python.parent().expect("the venv's bin folder");
     // `pip install ./xray-python`, as the README says; a debug build for the tests, with the
     // venv's maturin (no build isolation: no download per run) on the PATH.
     let path = format!(
         "{}:{}",
-        venv.join("bin").display(),
+        bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
     run(Command::new(&python)

@@ -5,37 +5,21 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 
 /// The schemathesis version the suite is written against.
 pub const VERSION: &str = "4.32.5";
 
 /// The `schemathesis` executable, installing it first if it is missing.
 pub fn executable() -> PathBuf {
-    static INSTALL: Mutex<()> = Mutex::new(());
-    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("schemathesis-{VERSION}"));
-    let exe = venv.join("bin").join("schemathesis");
-    let done = venv.join("installed");
-    if done.exists() && installed(&exe) {
-        return exe;
-    }
-    // Made afresh, and marked done only once pip has finished: an interrupted install is
-    // never taken for a finished one.
-    let _ = std::fs::remove_dir_all(&venv);
-    let python = std::env::var("XRAY_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    run(Command::new(&python).arg("-m").arg("venv").arg(&venv));
-    run(Command::new(venv.join("bin").join("python"))
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .arg(format!("schemathesis=={VERSION}")));
-    assert!(installed(&exe), "schemathesis did not install in {venv:?}");
-    std::fs::write(&done, VERSION).expect("mark the environment installed");
+    let python = super::venv::python_with(
+        &format!("schemathesis-{VERSION}"),
+        &[&format!("schemathesis=={VERSION}")],
+    );
+    let exe = python.with_file_name("schemathesis");
+    assert!(
+        installed(&exe),
+        "schemathesis did not install beside {python:?}"
+    );
     exe
 }
 
@@ -45,18 +29,6 @@ fn installed(exe: &Path) -> bool {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains(VERSION))
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| {
-        panic!("cannot run {cmd:?} (python3 with venv and pip is needed): {e}")
-    });
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// GETs each `(pattern, path)` from the server at `base` and checks the answer against the

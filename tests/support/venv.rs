@@ -34,7 +34,8 @@ pub fn python_with(name: &str, packages: &[&str]) -> PathBuf {
     python
 }
 
-fn run(cmd: &mut Command) {
+/// Runs `cmd`, failing the test with its output unless it succeeds.
+pub fn run(cmd: &mut Command) -> std::process::Output {
     let out = cmd.output().unwrap_or_else(|e| {
         panic!("cannot run {cmd:?} (python3 with venv and pip is needed): {e}")
     });
@@ -44,4 +45,5 @@ fn run(cmd: &mut Command) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    out
 }
