@@ -26,6 +26,36 @@ pub(super) type Packed = (Vec<PackedReasonRow>, Vec<StepItems>);
 /// a segment for every savepoint that added any).
 pub(super) type NewDocs<'p> = Vec<(i64, &'p StepItems)>;
 
+/// What a run's start sets on conflict, the same whether it came as `run_started` or whole.
+macro_rules! start_columns {
+    () => {
+        (
+            runs::pipeline.eq(excluded(runs::pipeline)),
+            runs::input.eq(excluded(runs::input)),
+            runs::metadata.eq(excluded(runs::metadata)),
+            runs::started_at.eq(excluded(runs::started_at)),
+            runs::correlation_id.eq(excluded(runs::correlation_id)),
+            runs::trace_id.eq(excluded(runs::trace_id)),
+            runs::traceparent.eq(excluded(runs::traceparent)),
+            runs::version.eq(excluded(runs::version)),
+            runs::replay_of.eq(excluded(runs::replay_of)),
+        )
+    };
+}
+
+/// What a run's end sets on conflict, the same whether it came as `run_finished` or whole.
+macro_rules! finish_columns {
+    () => {
+        (
+            runs::status.eq(excluded(runs::status)),
+            runs::output.eq(excluded(runs::output)),
+            runs::error.eq(excluded(runs::error)),
+            runs::ended_at.eq(excluded(runs::ended_at)),
+            runs::duration_ms.eq(excluded(runs::duration_ms)),
+        )
+    };
+}
+
 /// The statements of a write, for each backend.
 pub(super) trait WriteSql {
     /// Upserts the runs of `set`: complete runs replace every column, `run_started` and
@@ -51,22 +81,7 @@ for_both_backends! {
                     .values(chunk)
                     .on_conflict(runs::run_id)
                     .do_update()
-                    .set((
-                        runs::pipeline.eq(excluded(runs::pipeline)),
-                        runs::status.eq(excluded(runs::status)),
-                        runs::input.eq(excluded(runs::input)),
-                        runs::output.eq(excluded(runs::output)),
-                        runs::error.eq(excluded(runs::error)),
-                        runs::metadata.eq(excluded(runs::metadata)),
-                        runs::started_at.eq(excluded(runs::started_at)),
-                        runs::ended_at.eq(excluded(runs::ended_at)),
-                        runs::duration_ms.eq(excluded(runs::duration_ms)),
-                        runs::correlation_id.eq(excluded(runs::correlation_id)),
-                        runs::trace_id.eq(excluded(runs::trace_id)),
-                        runs::traceparent.eq(excluded(runs::traceparent)),
-                        runs::version.eq(excluded(runs::version)),
-                        runs::replay_of.eq(excluded(runs::replay_of)),
-                    ))
+                    .set((start_columns!(), finish_columns!()))
                     .execute(self)?;
             }
             for chunk in set.runs_started.chunks(ROWS_PER_STATEMENT) {
@@ -74,17 +89,7 @@ for_both_backends! {
                     .values(chunk)
                     .on_conflict(runs::run_id)
                     .do_update()
-                    .set((
-                        runs::pipeline.eq(excluded(runs::pipeline)),
-                        runs::input.eq(excluded(runs::input)),
-                        runs::metadata.eq(excluded(runs::metadata)),
-                        runs::started_at.eq(excluded(runs::started_at)),
-                        runs::correlation_id.eq(excluded(runs::correlation_id)),
-                        runs::trace_id.eq(excluded(runs::trace_id)),
-                        runs::traceparent.eq(excluded(runs::traceparent)),
-                        runs::version.eq(excluded(runs::version)),
-                        runs::replay_of.eq(excluded(runs::replay_of)),
-                    ))
+                    .set(start_columns!())
                     .execute(self)?;
             }
             for chunk in set.runs_finished.chunks(ROWS_PER_STATEMENT) {
@@ -92,13 +97,7 @@ for_both_backends! {
                     .values(chunk)
                     .on_conflict(runs::run_id)
                     .do_update()
-                    .set((
-                        runs::status.eq(excluded(runs::status)),
-                        runs::output.eq(excluded(runs::output)),
-                        runs::error.eq(excluded(runs::error)),
-                        runs::ended_at.eq(excluded(runs::ended_at)),
-                        runs::duration_ms.eq(excluded(runs::duration_ms)),
-                    ))
+                    .set(finish_columns!())
                     .execute(self)?;
             }
             for chunk in set.runs_placeholder.chunks(ROWS_PER_STATEMENT) {
