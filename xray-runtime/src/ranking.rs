@@ -8,7 +8,7 @@ use crate::item::IntoItemId;
 use crate::json::{capped_json, to_json_text};
 use crate::sampling::Rng;
 use serde::Serialize;
-use xray_wire::{Capture, ItemId, RankSample, Ranking, TAIL_KEPT, TOP_POSITIONS_KEPT};
+use xray_wire::{cut_scores, Capture, ItemId, RankSample, Ranking, TAIL_KEPT, TOP_POSITIONS_KEPT};
 
 /// One kept ranked item (details as capped JSON text, checked on the shipper's thread).
 #[derive(Debug)]
@@ -63,34 +63,31 @@ impl Ranks {
             return;
         }
         self.scores.push((position, score));
-        let replace = match self.capture {
-            Capture::Minimal => return,
-            Capture::Full => None,
-            Capture::Sample if position <= TOP_POSITIONS_KEPT => None,
-            Capture::Sample => {
-                self.tail_count += 1;
-                if self.tail.len() < TAIL_KEPT {
-                    None
-                } else {
-                    match rng.below(self.tail_count) as usize {
-                        j if j < TAIL_KEPT => Some(j),
-                        _ => return,
-                    }
+        if self.capture == Capture::Minimal {
+            return;
+        }
+        // Below the top at `sample`: into the tail's reservoir (Algorithm R), or not kept.
+        let in_tail = self.capture == Capture::Sample && position > TOP_POSITIONS_KEPT;
+        let mut replace = None;
+        if in_tail {
+            self.tail_count += 1;
+            if self.tail.len() >= TAIL_KEPT {
+                match rng.below(self.tail_count) as usize {
+                    j if j < TAIL_KEPT => replace = Some(j),
+                    _ => return,
                 }
             }
-        };
+        }
         let kept = Kept {
             item_id: item.into_item_id(),
             position,
             score,
             details: details.and_then(|d| capped_json(d, self.max_details)),
         };
-        match replace {
-            Some(j) => self.tail[j] = kept,
-            None if self.capture == Capture::Sample && position > TOP_POSITIONS_KEPT => {
-                self.tail.push(kept)
-            }
-            None => self.top.push(kept),
+        match (in_tail, replace) {
+            (false, _) => self.top.push(kept),
+            (true, None) => self.tail.push(kept),
+            (true, Some(j)) => self.tail[j] = kept,
         }
     }
 
@@ -136,15 +133,7 @@ impl Ranks {
     /// The ranking as sent, with the scores at `cutoff` (the last item in) and just below it.
     pub(crate) fn into_wire(mut self, cutoff: Option<u64>) -> Ranking {
         self.scores.sort_unstable_by_key(|&(position, _)| position);
-        let score_at = |position: u64| {
-            let i = self.scores.partition_point(|&(p, _)| p < position);
-            self.scores
-                .get(i)
-                .filter(|&&(p, _)| p == position)
-                .map(|&(_, score)| score)
-        };
-        let cutoff_score = cutoff.and_then(score_at);
-        let first_out_score = cutoff.and_then(|c| c.checked_add(1)).and_then(score_at);
+        let (cutoff_score, first_out_score) = cut_scores(&self.scores, cutoff);
         let mut kept = self.top;
         kept.append(&mut self.tail);
         kept.sort_by_key(|k| k.position);

@@ -28,7 +28,7 @@ pub use names::{
     fit_name, fit_name_in_place, fit_text, fit_text_in_place, name_is_valid, text_is_valid, Name,
     NameError, CUT_MARK, EMPTY_NAME, MAX_NAME_LEN, NUL_REPLACEMENT,
 };
-pub use ranking::{RankSample, Ranking, TAIL_KEPT, TOP_POSITIONS_KEPT};
+pub use ranking::{cut_scores, RankSample, Ranking, TAIL_KEPT, TOP_POSITIONS_KEPT};
 pub use request::{
     Decision, Event, IngestBatch, ReasonSummary, RunFinished, RunRecord, RunStarted, Sample,
     StepFinished, StepRecord,

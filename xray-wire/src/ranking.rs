@@ -55,3 +55,20 @@ pub struct RankSample {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<JsonText>,
 }
+
+/// The scores at the cut: of the last item in (at `cutoff`) and of the first item out (at
+/// `cutoff + 1`), from `(position, score)` pairs sorted by position. One definition for the
+/// SDK, the OTLP mapping and the server.
+pub fn cut_scores(sorted: &[(u64, f64)], cutoff: Option<u64>) -> (Option<f64>, Option<f64>) {
+    let score_at = |position: u64| {
+        let i = sorted.partition_point(|&(p, _)| p < position);
+        sorted
+            .get(i)
+            .filter(|&&(p, _)| p == position)
+            .map(|&(_, score)| score)
+    };
+    match cutoff {
+        Some(c) => (score_at(c), c.checked_add(1).and_then(score_at)),
+        None => (None, None),
+    }
+}

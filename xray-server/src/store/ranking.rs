@@ -3,7 +3,7 @@
 //! derived from the kept items where the client left them out. Plain data: no SQL.
 
 use super::validate::{invalid, ValidationError};
-use xray_wire::Ranking;
+use xray_wire::{cut_scores, Ranking};
 
 /// A ranking ready to store: its JSON text and its close-call margin.
 pub struct StoredRanking {
@@ -65,18 +65,14 @@ pub fn check(
     ranking.cutoff = ranking
         .cutoff
         .or_else(|| output_count.and_then(|n| u64::try_from(n).ok()));
-    let score_at = |position: u64| {
-        ranking
-            .samples
-            .iter()
-            .find(|s| s.position == position)
-            .map(|s| s.score)
-    };
-    if let Some(cutoff) = ranking.cutoff {
-        ranking.cutoff_score = ranking.cutoff_score.or_else(|| score_at(cutoff));
-        let next = cutoff.checked_add(1);
-        ranking.first_out_score = ranking.first_out_score.or_else(|| next.and_then(score_at));
-    }
+    let sorted: Vec<(u64, f64)> = ranking
+        .samples
+        .iter()
+        .map(|s| (s.position, s.score))
+        .collect();
+    let (last_in, first_out) = cut_scores(&sorted, ranking.cutoff);
+    ranking.cutoff_score = ranking.cutoff_score.or(last_in);
+    ranking.first_out_score = ranking.first_out_score.or(first_out);
     let margin = match (ranking.cutoff_score, ranking.first_out_score) {
         (Some(last_in), Some(first_out)) => Some(last_in - first_out),
         _ => None,

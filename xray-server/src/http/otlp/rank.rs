@@ -7,7 +7,7 @@
 use super::attrs;
 use super::sample::{Reservoir, Rng};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use xray_wire::{Capture, ItemId, RankSample, Ranking, TAIL_KEPT, TOP_POSITIONS_KEPT};
+use xray_wire::{cut_scores, Capture, ItemId, RankSample, Ranking, TAIL_KEPT, TOP_POSITIONS_KEPT};
 
 /// The `xray.rank` events of one span so far.
 #[derive(Debug, Default)]
@@ -62,14 +62,8 @@ impl Ranks {
             return None;
         }
         self.scores.sort_by_key(|&(position, _)| position);
-        let score_at = |position: u64| {
-            let i = self.scores.partition_point(|&(p, _)| p < position);
-            self.scores
-                .get(i)
-                .filter(|&&(p, _)| p == position)
-                .map(|&(_, s)| s)
-        };
         let cutoff = cutoff.or(output_count);
+        let (cutoff_score, first_out_score) = cut_scores(&self.scores, cutoff);
         let mut samples = self.top;
         samples.append(&mut self.tail.kept);
         samples.sort_by_key(|s| s.position);
@@ -77,8 +71,8 @@ impl Ranks {
         Some(Ranking {
             count,
             cutoff,
-            cutoff_score: cutoff.and_then(score_at),
-            first_out_score: cutoff.and_then(|c| c.checked_add(1)).and_then(score_at),
+            cutoff_score,
+            first_out_score,
             samples,
         })
     }
