@@ -2,6 +2,7 @@
 //! versions in a time window, read from the runs table's indexes. It must not write.
 
 use super::rows::from_micros;
+use super::views::to_u64;
 use super::{Store, StoreError};
 use crate::schema::runs;
 use diesel::dsl::{count_star, max, min};
@@ -118,8 +119,4 @@ impl Store {
         pipelines.sort_by(|a, b| a.pipeline.cmp(&b.pipeline));
         Ok(PipelineList { pipelines })
     }
-}
-
-fn to_u64(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
 }

@@ -31,7 +31,8 @@ fn parse_enum<T: std::str::FromStr>(text: &str, fallback: T) -> T {
     text.parse().unwrap_or(fallback)
 }
 
-fn to_u64(v: i64) -> u64 {
+/// A stored count (never negative) as the API shows it.
+pub(super) fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 

@@ -390,7 +390,8 @@ fn step_record(
         .fold(0u64, |n, r| n.saturating_add(r.count));
     let accepted = acceptances.count;
     let outcomes = rejected.saturating_add(accepted);
-    let ranked = count_attr("xray.ranked")?.unwrap_or(out.ranks.count());
+    let (exact_ranked, cutoff) = (count_attr("xray.ranked")?, count_attr("xray.cutoff")?);
+    let ranked = exact_ranked.unwrap_or(out.ranks.count());
     let input_count = count_attr("xray.input_count")?
         .or((outcomes > 0).then_some(outcomes))
         .or((ranked > 0).then_some(ranked));
@@ -401,7 +402,7 @@ fn step_record(
     } else if rejected > 0 {
         input_count.map(|i| i.saturating_sub(rejected))
     } else {
-        count_attr("xray.cutoff")?
+        cutoff
     });
     let ended = (span.end_time_unix_nano > 0)
         .then(|| time(span.end_time_unix_nano, "end_time_unix_nano"))
@@ -422,11 +423,7 @@ fn step_record(
         rejections,
         acceptances,
         decision: out.decision,
-        ranking: out.ranks.into_wire(
-            count_attr("xray.ranked")?,
-            count_attr("xray.cutoff")?,
-            output_count,
-        ),
+        ranking: out.ranks.into_wire(exact_ranked, cutoff, output_count),
         error: error(span),
         attributes: attrs::object_text(a, |k| !is_own_key(k)),
     })
