@@ -45,15 +45,8 @@ fn install() -> PathBuf {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    run(Command::new(&python)
+    run(venv::pip_install(&python)
         .current_dir(workspace())
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
         .args(["--no-build-isolation", "--force-reinstall", "--no-deps"])
         .arg("./xray-python")
         .env("PATH", path)

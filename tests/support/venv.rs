@@ -21,17 +21,22 @@ pub fn python_with(name: &str, packages: &[&str]) -> PathBuf {
     let _ = std::fs::remove_dir_all(&venv);
     let base = std::env::var("XRAY_PYTHON").unwrap_or_else(|_| "python3".to_string());
     run(Command::new(&base).arg("-m").arg("venv").arg(&venv));
-    run(Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .args(packages));
+    run(pip_install(&python).args(packages));
     std::fs::write(&done, wanted).expect("mark the environment installed");
     python
+}
+
+/// `python -m pip install`, quiet, to be given what to install.
+pub fn pip_install(python: &Path) -> Command {
+    let mut cmd = Command::new(python);
+    cmd.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ]);
+    cmd
 }
 
 /// Runs `cmd`, failing the test with its output unless it succeeds.
