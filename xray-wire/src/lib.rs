@@ -22,7 +22,10 @@ pub use admin::{
     WEBHOOK_URL_MAX_LEN, WEBHOOK_URL_PATTERN,
 };
 pub use ids::ItemId;
-pub use insights::{PipelineList, PipelineSummary};
+pub use insights::{
+    BucketWidth, PipelineCompare, PipelineList, PipelineStats, PipelineSummary, ReasonChange,
+    RunBucket, StepBucket, StepChange, StepFigures, StepSeries, VersionSpan,
+};
 pub use json::JsonText;
 pub use names::{
     fit_name, fit_name_in_place, fit_text, fit_text_in_place, name_is_valid, text_is_valid, Name,
