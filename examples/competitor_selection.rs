@@ -5,14 +5,34 @@
 //! cargo run -p xray-server &                       # the server, on 127.0.0.1:8000
 //! cargo run --example competitor_selection         # XRAY_ENDPOINT to send elsewhere
 //! ```
+//!
+//! Two versions of the pipeline, to compare (`xray compare competitor_selection version:1.0
+//! version:1.1`, or the web UI's Pipelines page): `XRAY_VERSION=1.1` plays the release that
+//! caps prices at 70% of the budget; any other version (or none) is the shipped one.
+//!
+//! ```sh
+//! XRAY_VERSION=1.0 cargo run --example competitor_selection
+//! XRAY_VERSION=1.1 cargo run --example competitor_selection
+//! ```
 
 use std::time::Duration;
 use xray_examples::catalog;
 use xray_examples::competitor_selection::select_competitor;
 
+/// The share of a query's budget the price filter allows: 1.1 is the release that tightened it.
+fn price_cap(version: Option<&str>) -> f64 {
+    if version == Some("1.1") {
+        0.7
+    } else {
+        1.0
+    }
+}
+
 fn main() {
-    let _xray = xray::init(xray::Config::from_env());
-    let endpoint = xray::Config::from_env().endpoint;
+    let config = xray::Config::from_env();
+    let endpoint = config.endpoint.clone();
+    let cap = price_cap(config.version.as_deref());
+    let _xray = xray::init(config);
     let catalog = catalog::shipped();
     println!(
         "catalog: {} products; X-Ray server: {endpoint}",
@@ -28,7 +48,7 @@ fn main() {
         ("Waterproof Pouch for iPhone 15", 50.0),
     ];
     for (title, budget) in queries {
-        match select_competitor(title, budget, &catalog) {
+        match select_competitor(title, budget * cap, &catalog) {
             Ok(s) => println!(
                 "{title:<40} → {} ({}, score {:.2})\n{:<40}   {endpoint}/runs/{}",
                 s.product_id,

@@ -87,6 +87,10 @@ export const itemHistory = (item, params) => get(`/items/${enc(item)}`, params);
 export const searchSteps = (params) => get('/steps', params);
 /** `GET /pipelines`: each pipeline's runs, failures and versions in a window. */
 export const listPipelines = (params) => get('/pipelines', params);
+/** `GET /pipelines/{name}/stats`: a pipeline's figures bucket by bucket. */
+export const pipelineStats = (pipeline, params) => get(`/pipelines/${enc(pipeline)}/stats`, params);
+/** `GET /pipelines/{name}/compare`: two selections of its runs side by side. */
+export const comparePipeline = (pipeline, params) => get(`/pipelines/${enc(pipeline)}/compare`, params);
 /** `GET /health`. */
 export const health = () => get('/health');
 

@@ -9,6 +9,8 @@ import { itemView } from './item.js';
 import { stepsView } from './steps.js';
 import { diffView } from './diff.js';
 import { pipelinesView } from './pipelines.js';
+import { dashboardView } from './dashboard.js';
+import { compareView } from './compare.js';
 
 // Script errors are kept for the browser tests to check (and shown in the console as usual).
 window.__xrayErrors = [];
@@ -30,6 +32,14 @@ function parse(hash) {
   return { parts, params };
 }
 
+/** The view's name, for styles and tests: `runs`, `run`, `item`, `dashboard`, `compare`… */
+function viewName(parts) {
+  if (!parts.length) return 'runs';
+  if (parts[0] === 'runs' && parts.length > 1) return parts[2] ? 'item' : 'run';
+  if (parts[0] === 'pipelines' && parts.length > 1) return parts[2] ? 'compare' : 'dashboard';
+  return parts[0];
+}
+
 function route() {
   const { parts, params } = parse(location.hash);
   const gen = ++generation;
@@ -42,10 +52,12 @@ function route() {
   else if (parts[0] === 'runs' && parts[2] === 'items' && parts.length === 4) render = () => itemView(view, ctx, parts[1], parts[3]);
   else if (parts[0] === 'steps') { nav = 'steps'; render = () => stepsView(view, ctx); }
   else if (parts[0] === 'diff') { nav = 'diff'; render = () => diffView(view, ctx); }
-  else if (parts[0] === 'pipelines') { nav = 'pipelines'; render = () => pipelinesView(view, ctx); }
+  else if (parts[0] === 'pipelines' && parts.length === 1) { nav = 'pipelines'; render = () => pipelinesView(view, ctx); }
+  else if (parts[0] === 'pipelines' && parts.length === 2) { nav = 'pipelines'; render = () => dashboardView(view, ctx, parts[1]); }
+  else if (parts[0] === 'pipelines' && parts[2] === 'compare' && parts.length === 3) { nav = 'pipelines'; render = () => compareView(view, ctx, parts[1]); }
   else render = () => mount(view, errorBox('Unknown page:', location.hash), h('p', { class: 'pad' }, h('a', { href: '#/runs' }, 'Go to the runs')));
   for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('active', a.dataset.nav === nav);
-  document.body.dataset.view = parts.join('/') ? (parts[0] === 'runs' && parts.length > 1 ? (parts[2] ? 'item' : 'run') : parts[0]) : 'runs';
+  document.body.dataset.view = viewName(parts);
   window.scrollTo(0, 0);
   Promise.resolve()
     .then(render)

@@ -43,6 +43,8 @@ export const href = {
   item: (runId, item) => `#/runs/${enc(runId)}/items/${enc(item)}`,
   steps: (params) => '#/steps' + qs(params),
   diff: (a, b) => '#/diff' + qs({ a, b }),
+  pipeline: (name, params) => `#/pipelines/${enc(name)}` + qs(params),
+  compare: (name, params) => `#/pipelines/${enc(name)}/compare` + qs(params),
 };
 
 /** `?k=v&…` without empty values. */

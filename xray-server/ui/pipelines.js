@@ -1,5 +1,5 @@
 // Pipelines: every pipeline at a glance — its runs, how many failed, when it last ran, and the
-// versions its runs gave — over a window (the last day by default).
+// versions its runs gave — over a window (the last day by default). A name opens its dashboard.
 
 import { h, mount, href, count, pct, ago, time, title, loading, errorBox } from './dom.js';
 import { listPipelines } from './api.js';
@@ -30,7 +30,8 @@ export async function pipelinesView(view, ctx) {
   mount(body, h('table', { class: 'grid pipelines', id: 'pipelines' },
     h('thead', {}, h('tr', {}, ['Pipeline', 'Runs', 'Failed', 'Last run', 'First run', 'Versions'].map((t) => h('th', {}, t)))),
     h('tbody', {}, list.pipelines.map((p) => h('tr', { class: `pipeline${p.failed ? ' failing' : ''}`, dataset: { pipeline: p.pipeline } },
-      h('td', { class: 'name' }, h('a', { href: href.runs({ pipeline: p.pipeline }) }, p.pipeline)),
+      h('td', { class: 'name' }, h('a', { href: href.pipeline(p.pipeline) }, p.pipeline),
+        ' ', h('a', { class: 'muted small', href: href.runs({ pipeline: p.pipeline }) }, 'runs')),
       h('td', { class: 'num' }, count(p.runs)),
       h('td', { class: `num${p.failed ? ' bad' : ''}` },
         p.failed ? h('a', { href: href.runs({ pipeline: p.pipeline, status: 'failed' }) }, `${count(p.failed)} (${pct(p.failed / p.runs)})`) : '0'),

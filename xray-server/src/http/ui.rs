@@ -63,6 +63,9 @@ const ASSETS: &[Asset] = &[
     asset!("steps.js", JS),
     asset!("diff.js", JS),
     asset!("pipelines.js", JS),
+    asset!("chart.js", JS),
+    asset!("dashboard.js", JS),
+    asset!("compare.js", JS),
 ];
 
 /// What the page may load and run: only its own files and the API (no inline script, no
