@@ -5,17 +5,22 @@
 //! xray show RUN_ID
 //! xray steps --type filter --rejection-rate-gt 0.9
 //! xray why RUN_ID ITEM_ID
+//! xray pipelines
+//! xray compare competitor_selection 1.0 1.1
 //! ```
 //!
 //! `--server URL` (default `XRAY_ENDPOINT`, else `http://127.0.0.1:8000`); `--json` prints the
 //! server's JSON instead of tables. Errors are one line on standard error and a non-zero exit.
 
+mod insights;
 mod render;
 
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 use std::process::ExitCode;
-use xray_wire::{ApiErrorBody, ItemFate, RunDetail, RunList, StepList};
+use xray_wire::{
+    ApiErrorBody, ItemFate, PipelineCompare, PipelineList, RunDetail, RunList, StepList,
+};
 
 /// Ask an X-Ray server why a pipeline decided what it did.
 #[derive(Debug, Parser)]
@@ -103,6 +108,24 @@ enum Command {
         run: String,
         /// The item's id.
         item: String,
+    },
+    /// Every pipeline: its runs, failures and versions.
+    Pipelines {
+        /// Only runs started at or after this time (RFC 3339 or a date).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only runs started before this time.
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// Two sets of a pipeline's runs side by side: what moved, step by step.
+    Compare {
+        /// The pipeline.
+        pipeline: String,
+        /// The baseline: a version (`1.4.2`, or `version:1.4.2`) or `since:<t>,until:<t>`.
+        a: String,
+        /// What to compare with it, in the same form.
+        b: String,
     },
 }
 
@@ -241,6 +264,24 @@ fn run(cli: Cli) -> Result<String, CliError> {
             format!("/runs/{}/items/{}", encode(run), encode(item)),
             "why",
         ),
+        Command::Pipelines { since, until } => (
+            format!(
+                "/pipelines{}",
+                query(&[("since", since.clone()), ("until", until.clone())])
+            ),
+            "pipelines",
+        ),
+        Command::Compare { pipeline, a, b } => (
+            format!(
+                "/pipelines/{}/compare{}",
+                encode(pipeline),
+                query(&[
+                    ("a", Some(insights::selector(a))),
+                    ("b", Some(insights::selector(b))),
+                ])
+            ),
+            "compare",
+        ),
     };
     let text = get(server, cli.api_key.as_deref(), &path)?;
     if cli.json {
@@ -251,6 +292,8 @@ fn run(cli: Cli) -> Result<String, CliError> {
         "runs" => render::runs(&typed::<RunList>(server, &text)?),
         "show" => render::run(&typed::<RunDetail>(server, &text)?),
         "steps" => render::steps(&typed::<StepList>(server, &text)?),
+        "pipelines" => insights::pipelines(&typed::<PipelineList>(server, &text)?),
+        "compare" => insights::compare(&typed::<PipelineCompare>(server, &text)?),
         _ => render::fate(&typed::<ItemFate>(server, &text)?),
     })
 }

@@ -3,7 +3,7 @@
 use xray_wire::{ItemFate, Outcome, RunDetail, RunList, StepList, StepView};
 
 /// Left-aligned columns, two spaces apart.
-fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

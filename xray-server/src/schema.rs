@@ -19,6 +19,7 @@ diesel::table! {
         traceparent -> Nullable<Text>,
         version -> Nullable<Text>,
         replay_of -> Nullable<Text>,
+        rolled_up -> Bool,
     }
 }
 
@@ -147,6 +148,52 @@ diesel::table! {
         delivered_at -> Nullable<BigInt>,
         next_attempt_at -> BigInt,
         claimed_until -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// Per pipeline, hour and version: the finished runs started in that hour.
+    run_rollups (pipeline, hour, version) {
+        pipeline -> Text,
+        hour -> BigInt,
+        version -> Text,
+        runs -> BigInt,
+        failed -> BigInt,
+        first_run_at -> BigInt,
+        last_run_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Per pipeline, hour, step name and version: the figures of those runs' steps.
+    step_rollups (pipeline, hour, step, version) {
+        pipeline -> Text,
+        hour -> BigInt,
+        step -> Text,
+        version -> Text,
+        step_type -> Text,
+        steps -> BigInt,
+        runs -> BigInt,
+        failed -> BigInt,
+        input_count -> BigInt,
+        output_count -> BigInt,
+        rejected_in -> BigInt,
+        position_sum -> BigInt,
+        score_sum -> Double,
+        score_count -> BigInt,
+        durations -> Binary,
+    }
+}
+
+diesel::table! {
+    /// Per pipeline, hour, step name, version and rejection reason: its exact count.
+    reason_rollups (pipeline, hour, step, version, reason) {
+        pipeline -> Text,
+        hour -> BigInt,
+        step -> Text,
+        version -> Text,
+        reason -> Text,
+        count -> BigInt,
     }
 }
 

@@ -81,9 +81,9 @@ impl ApiError {
                 | StoreError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)),
             )
             | ApiError::ShuttingDown => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
-            ApiError::Store(StoreError::Query(_) | StoreError::Corrupt(_)) => {
-                ("internal", StatusCode::INTERNAL_SERVER_ERROR)
-            }
+            ApiError::Store(
+                StoreError::Query(_) | StoreError::Corrupt(_) | StoreError::CorruptRollup(_),
+            ) => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
             ApiError::Store(StoreError::StepOfAnotherRun { .. }) => {
                 ("conflict", StatusCode::CONFLICT)
             }

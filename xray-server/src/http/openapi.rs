@@ -25,6 +25,8 @@ use utoipa::OpenApi;
         super::handlers::item_history,
         super::handlers::search_steps,
         super::insights::list_pipelines,
+        super::insights::pipeline_stats,
+        super::insights::pipeline_compare,
         super::run_steps::list_run_steps,
         super::run_steps::get_run_step,
         serve_spec,

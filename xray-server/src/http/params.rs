@@ -56,6 +56,26 @@ impl utoipa::PartialSchema for CursorParam {
 
 impl utoipa::ToSchema for CursorParam {}
 
+/// A time given as `name`: RFC 3339 (`2026-11-26T12:00:00Z`) or a date (`2026-11-26`,
+/// midnight UTC); as µs.
+pub fn parse_time(name: &str, v: &str) -> Result<i64, ApiError> {
+    DateTime::parse_from_rfc3339(v)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+        })
+        .map(|t| t.timestamp_micros())
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "`{name}` must be an RFC 3339 time such as 2026-11-26T12:00:00Z or a date such as 2026-11-26, got `{v}`"
+            ))
+        })
+}
+
 /// Refuses a NUL character in a path segment or query value: no stored name can contain one
 /// (PostgreSQL text cannot), so asking for one is a client error, not a server failure.
 pub fn check_segment(name: &str, value: &str) -> Result<(), ApiError> {
@@ -179,23 +199,7 @@ impl Params {
     pub fn time(&self, name: &str) -> Result<Option<i64>, ApiError> {
         self.values
             .get(name)
-            .map(|v| {
-                DateTime::parse_from_rfc3339(v)
-                    .map(|t| t.with_timezone(&Utc))
-                    .ok()
-                    .or_else(|| {
-                        NaiveDate::parse_from_str(v, "%Y-%m-%d")
-                            .ok()
-                            .and_then(|d| d.and_hms_opt(0, 0, 0))
-                            .map(|t| t.and_utc())
-                    })
-                    .map(|t| t.timestamp_micros())
-                    .ok_or_else(|| {
-                        ApiError::BadRequest(format!(
-                            "`{name}` must be an RFC 3339 time such as 2026-11-26T12:00:00Z or a date such as 2026-11-26, got `{v}`"
-                        ))
-                    })
-            })
+            .map(|v| parse_time(name, v))
             .transpose()
     }
 

@@ -1,10 +1,12 @@
 //! The database's deferred work, off the request path: [`DbMaintainer`] (a thread of its own)
 //! empties PostgreSQL's GIN pending list, packs and merges its item index
-//! ([`super::item_batches`]), and checkpoints SQLite's WAL. It must not change what reads
+//! ([`super::item_batches`]), checkpoints SQLite's WAL, and rolls up finished runs stored before
+//! the rollups existed ([`super::rollups`]). It must not change what reads
 //! answer: its work only moves what is already written to where reads find it fastest and
 //! smallest, and drops index entries of steps already deleted.
 
 use super::item_batches::{self, IndexWork};
+use super::rollups;
 use super::{Store, StoreError};
 use crate::db::Db;
 use diesel::dsl::sql;
@@ -17,6 +19,8 @@ use std::time::Duration;
 
 /// How often [`DbMaintainer`] runs.
 const MAINTAIN_EVERY: Duration = Duration::from_millis(250);
+/// Finished runs rolled up per round that were stored before the rollups (`super::rollups`).
+const BACKLOG_BATCH: i64 = 500;
 /// PostgreSQL's item index looks for batches retention emptied once in this many rounds.
 const COLLECT_EVERY: u32 = 40;
 /// The longest wait between tries while the work keeps failing (each failure doubles the wait).
@@ -102,6 +106,11 @@ impl Store {
     /// [`Store::maintain`], looking for batches retention emptied only with `collect_garbage`.
     fn maintain_round(&self, collect_garbage: bool) -> Result<i64, StoreError> {
         const WAIT: Duration = Duration::from_secs(1);
+        // Finished runs stored before the rollups existed, a batch a round.
+        match &self.db {
+            Db::Sqlite(pool) => rollups::backlog(&mut *pool.get_timeout(WAIT)?, BACKLOG_BATCH)?,
+            Db::Postgres(pool) => rollups::backlog(&mut *pool.get_timeout(WAIT)?, BACKLOG_BATCH)?,
+        };
         match &self.db {
             Db::Sqlite(pool) => Ok(checkpoint(&mut *pool.get_timeout(WAIT)?)?),
             Db::Postgres(pool) => {

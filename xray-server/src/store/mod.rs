@@ -11,7 +11,9 @@
 //! (expired runs and deletes), [`alerts`] (rules, firings, probes), [`items`] (the item index),
 //! [`packed`] (the sample blobs), [`maintenance`] (deferred database work), [`rows`] and
 //! [`views`] (rows and their wire views), [`filter`] (query filters), `group_commit.rs`
-//! (SQLite's write queue), `otlp.rs` (ordering the steps of a trace sent in pieces).
+//! (SQLite's write queue), `otlp.rs` (ordering the steps of a trace sent in pieces), [`rollups`]
+//! and `rollup_sql.rs` (the figures per pipeline, step, version and hour, kept at ingest time;
+//! durations in a [`histogram`]), `stats.rs` (stats and compare, read from them).
 
 // First: its macros (`with_conn!`, `for_both_backends!`) serve the modules after it.
 #[macro_use]
@@ -21,6 +23,7 @@ pub mod alerts;
 mod fates;
 pub mod filter;
 mod group_commit;
+pub mod histogram;
 pub mod item_batches;
 pub mod items;
 pub mod maintenance;
@@ -31,8 +34,11 @@ pub mod postings;
 pub mod ranking;
 mod read;
 mod retention;
+mod rollup_sql;
+pub mod rollups;
 pub mod rows;
 pub mod run_steps;
+pub mod stats;
 pub mod validate;
 pub mod views;
 mod write;
@@ -66,6 +72,9 @@ pub enum StoreError {
     /// Stored samples could not be unpacked.
     #[error(transparent)]
     Corrupt(#[from] packed::CorruptSamples),
+    /// A stored duration histogram could not be read.
+    #[error(transparent)]
+    CorruptRollup(#[from] histogram::CorruptHistogram),
 }
 
 /// The server's access to stored runs; cheap to clone (it is a pool handle).

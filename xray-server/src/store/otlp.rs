@@ -5,6 +5,8 @@
 //! knew). A run whose steps all came in one request is read and left as it is.
 
 use super::backend::{WriteTx, ROWS_PER_STATEMENT};
+use super::rollup_sql::RollupSql;
+use super::rollups;
 use super::{Store, StoreError};
 use crate::schema::{runs, steps};
 use diesel::prelude::*;
@@ -76,16 +78,23 @@ fn misplaced<C: StepOrderSql>(
     Ok(out)
 }
 
-fn order<C: StepOrderSql + WriteTx>(c: &mut C, run_ids: &[String]) -> Result<(), StoreError> {
+fn order<C: StepOrderSql + WriteTx + RollupSql>(
+    c: &mut C,
+    run_ids: &[String],
+) -> Result<(), StoreError> {
     // Read first, outside a write transaction: most runs come whole and need nothing.
     if misplaced(c, run_ids)?.is_empty() {
         return Ok(());
     }
+    // Positions are in the rollups (the order of a pipeline's steps): a rolled-up run's figures
+    // are taken back before and added again after.
     c.write_tx(|c| {
-        for (step_id, position, pipeline) in misplaced(c, run_ids)? {
-            c.place(&step_id, position, &pipeline)?;
-        }
-        Ok(())
+        rollups::around(c, run_ids, |c| {
+            for (step_id, position, pipeline) in misplaced(c, run_ids)? {
+                c.place(&step_id, position, &pipeline)?;
+            }
+            Ok(())
+        })
     })
 }
 

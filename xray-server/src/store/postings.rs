@@ -130,7 +130,7 @@ fn each_hash(row: &[u8], base: i64, mut f: impl FnMut(u32, &[i64])) -> Result<()
 }
 
 /// Appends `v` as LEB128.
-fn put(out: &mut Vec<u8>, mut v: u64) {
+pub(super) fn put(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -139,7 +139,7 @@ fn put(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Reads one LEB128 number off the front of `rest`.
-fn take(rest: &mut &[u8]) -> Result<u64, CorruptPostings> {
+pub(super) fn take(rest: &mut &[u8]) -> Result<u64, CorruptPostings> {
     let mut v = 0u64;
     for (i, b) in rest.iter().enumerate().take(10) {
         v |= u64::from(b & 0x7f) << (7 * i);

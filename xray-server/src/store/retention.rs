@@ -1,18 +1,20 @@
 //! What retention asks of the store: the stored pipelines, a pipeline's runs past its policy, and
-//! deleting runs with everything they own (steps, counts, samples, item documents and the first
-//! index's entries) in one transaction. The policy itself is [`crate::retention`]'s; this module
+//! deleting runs with everything they own (steps, counts, samples, item documents, the first
+//! index's entries and their figures in the rollups) in one transaction. The policy itself is [`crate::retention`]'s; this module
 //! must not decide what expires.
 
 use super::backend::{WriteTx, ROWS_PER_STATEMENT};
 use super::items::ItemDocs;
 use super::packed::{self, PackedReasonRow};
+use super::rollup_sql::RollupSql;
+use super::rollups;
 use super::{Store, StoreError};
 use crate::schema::{item_index, runs, samples, step_reasons, steps};
 use diesel::prelude::*;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// The statements of retention, for each backend.
-trait RetentionSql: WriteTx + ItemDocs {
+trait RetentionSql: WriteTx + ItemDocs + RollupSql {
     /// Every pipeline with stored runs.
     fn pipelines(&mut self) -> QueryResult<Vec<String>>;
     /// See [`Store::expired_runs`].
@@ -85,7 +87,8 @@ for_both_backends! {
         }
 
         fn delete_runs(&mut self, ids: &[String]) -> Result<(usize, usize, usize), StoreError> {
-            self.write_tx(|c| {
+            // The deleted runs' figures leave the rollups in the same transaction.
+            self.write_tx(|c| rollups::around(c, ids, |c| {
                 c.remove_docs(ids)?;
                 let (gone, packed_samples) = c.entries_of_runs(ids)?;
                 for chunk in gone.chunks(ROWS_PER_STATEMENT) {
@@ -104,7 +107,7 @@ for_both_backends! {
                 let runs =
                     diesel::delete(runs::table.filter(runs::run_id.eq_any(ids))).execute(c)?;
                 Ok((runs, steps, samples + packed_samples))
-            })
+            }))
         }
 
         fn entries_of_runs(&mut self, ids: &[String]) -> Result<(Vec<i64>, usize), StoreError> {

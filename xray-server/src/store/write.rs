@@ -6,6 +6,8 @@
 use super::backend::{WriteTx, ROWS_PER_STATEMENT};
 use super::items::{ItemDocs, StepItems};
 use super::packed::{self, PackedReasonRow};
+use super::rollup_sql::{self, RollupSql};
+use super::rollups::{self, Rollup, RunState};
 use super::rows::{StepRow, WriteSet};
 use super::{group_commit, Store, StoreError};
 use crate::db::Db;
@@ -160,7 +162,7 @@ impl Store {
 }
 
 /// Writes `set` and its item documents in one transaction.
-pub(super) fn write<C: WriteTx + WriteSql + ItemDocs>(
+pub(super) fn write<C: WriteTx + WriteSql + ItemDocs + RollupSql>(
     c: &mut C,
     set: &WriteSet,
     packed: &Packed,
@@ -173,11 +175,18 @@ pub(super) fn write<C: WriteTx + WriteSql + ItemDocs>(
 
 /// [`write`] inside a transaction the caller opened, but for the item documents: the caller
 /// adds them.
-pub(super) fn write_rows<'p, C: WriteSql + ItemDocs>(
+pub(super) fn write_rows<'p, C: WriteSql + ItemDocs + RollupSql>(
     c: &mut C,
     set: &WriteSet,
     packed: &'p Packed,
 ) -> Result<NewDocs<'p>, StoreError> {
+    // The rollups (`rollups.rs`): runs rolled up before this write are taken back as they were,
+    // and the finished ones added as they are after it.
+    let run_ids = set.run_ids();
+    let before = c.run_states(&run_ids)?;
+    let mut rollup = Rollup::default();
+    let rolled: Vec<&RunState> = before.iter().filter(|r| r.rolled_up).collect();
+    rollups::from_db(c, &rolled, -1, &mut rollup)?;
     c.upsert_runs(set)?;
     let (reasons, items) = packed;
     let kept: HashMap<&str, &StepItems> = items.iter().map(|i| (i.step_id.as_str(), i)).collect();
@@ -204,6 +213,25 @@ pub(super) fn write_rows<'p, C: WriteSql + ItemDocs>(
     for chunk in reasons.chunks(ROWS_PER_STATEMENT) {
         c.insert_reasons(chunk)?;
     }
+    let after = c.run_states(&run_ids)?;
+    let existed: HashSet<&str> = before.iter().map(|r| r.run_id.as_str()).collect();
+    let (stored_before, new): (Vec<&RunState>, Vec<&RunState>) = after
+        .iter()
+        .filter(|r| r.finished())
+        .partition(|r| existed.contains(r.run_id.as_str()));
+    // A run new in this write has all its steps here: no need to read them back.
+    rollups::from_db(c, &stored_before, 1, &mut rollup)?;
+    let counts = reasons.iter().map(|r| {
+        (
+            r.step_id.as_str(),
+            r.outcome.as_str(),
+            r.reason.as_str(),
+            r.count,
+        )
+    });
+    rollups::from_write(&new, &set.steps, &inserted, counts, &mut rollup);
+    rollups::flag(c, &before, &after)?;
+    rollup_sql::apply(c, &rollup)?;
     Ok(new_docs)
 }
 

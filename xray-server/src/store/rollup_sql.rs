@@ -1,0 +1,580 @@
+//! The rollups' SQL ([`RollupSql`], for both backends) and [`apply`], which writes a
+//! [`Rollup`] change: rows read, merged in memory and written back, rows left empty deleted.
+//! Rows are read and written in key order; on PostgreSQL they are locked first (a no-op upsert,
+//! which also creates the missing ones), so concurrent writers of one row wait for each other
+//! rather than lose an update, and never deadlock over them. SQLite has one writer at a time.
+
+use super::backend::ROWS_PER_STATEMENT;
+use super::histogram::Histogram;
+use super::rollups::{RunKey, RunState, StepAgg, StepFacts, StepKey, HOUR_US};
+use super::rows::REJECTED;
+use super::StoreError;
+use crate::schema::{reason_rollups, run_rollups, runs, step_reasons, step_rollups, steps};
+use diesel::dsl::{max, min, sql};
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+use diesel::upsert::excluded;
+use std::collections::{BTreeMap, HashMap};
+
+/// Keys per statement that names rows by key (four or five binds each).
+const KEYS_PER_STATEMENT: usize = 200;
+
+/// A row of `run_rollups`.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = run_rollups, treat_none_as_default_value = false)]
+pub(super) struct RunRollupRow {
+    pub pipeline: String,
+    pub hour: i64,
+    pub version: String,
+    pub runs: i64,
+    pub failed: i64,
+    pub first_run_at: i64,
+    pub last_run_at: i64,
+}
+
+/// A row of `step_rollups`.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = step_rollups, treat_none_as_default_value = false)]
+pub(super) struct StepRollupRow {
+    pub pipeline: String,
+    pub hour: i64,
+    pub step: String,
+    pub version: String,
+    pub step_type: String,
+    pub steps: i64,
+    pub runs: i64,
+    pub failed: i64,
+    pub input_count: i64,
+    pub output_count: i64,
+    pub rejected_in: i64,
+    pub position_sum: i64,
+    pub score_sum: f64,
+    pub score_count: i64,
+    pub durations: Vec<u8>,
+}
+
+impl StepRollupRow {
+    /// The row's figures, to merge.
+    pub fn agg(&self) -> Result<StepAgg, StoreError> {
+        Ok(StepAgg {
+            step_type: Some(self.step_type.clone()),
+            steps: self.steps,
+            runs: self.runs,
+            failed: self.failed,
+            input_count: self.input_count,
+            output_count: self.output_count,
+            rejected_in: self.rejected_in,
+            position_sum: self.position_sum,
+            score_sum: self.score_sum,
+            score_count: self.score_count,
+            durations: Histogram::decode(&self.durations)?,
+        })
+    }
+
+    /// The row of `key` holding `a`.
+    fn of(key: &StepKey, a: &StepAgg) -> StepRollupRow {
+        StepRollupRow {
+            pipeline: key.0.clone(),
+            hour: key.1,
+            step: key.2.clone(),
+            version: key.3.clone(),
+            step_type: a.step_type.clone().unwrap_or_default(),
+            steps: a.steps,
+            runs: a.runs,
+            failed: a.failed,
+            input_count: a.input_count,
+            output_count: a.output_count,
+            rejected_in: a.rejected_in,
+            position_sum: a.position_sum,
+            score_sum: a.score_sum,
+            score_count: a.score_count,
+            durations: a.durations.encode(),
+        }
+    }
+}
+
+/// A row of `reason_rollups`.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = reason_rollups, treat_none_as_default_value = false)]
+pub(super) struct ReasonRollupRow {
+    pub pipeline: String,
+    pub hour: i64,
+    pub step: String,
+    pub version: String,
+    pub reason: String,
+    pub count: i64,
+}
+
+/// Whether a backend needs rows locked before it reads them to write them back.
+pub(super) trait RowLocking {
+    /// PostgreSQL: yes (concurrent writers); SQLite: no (one writer at a time).
+    const LOCKS: bool;
+}
+
+impl RowLocking for diesel::sqlite::SqliteConnection {
+    const LOCKS: bool = false;
+}
+
+impl RowLocking for diesel::pg::PgConnection {
+    const LOCKS: bool = true;
+}
+
+/// Selects the rows of `$table` whose key is one of `$keys`, by (`$col` = key field) pairs.
+macro_rules! by_keys {
+    ($q:expr, $keys:expr, |$k:ident| $cond:expr) => {{
+        let mut q = $q;
+        for $k in $keys {
+            q = q.or_filter($cond);
+        }
+        q
+    }};
+}
+
+/// The statements of the rollups, for each backend.
+pub(super) trait RollupSql: RowLocking {
+    /// The runs among `ids` that are stored, as the rollups see them.
+    fn run_states(&mut self, ids: &[String]) -> QueryResult<Vec<RunState>>;
+    /// The steps of runs `ids`.
+    fn step_facts(&mut self, ids: &[String]) -> QueryResult<Vec<StepFacts>>;
+    /// (step id, reason, count) of the rejections of the steps of runs `ids`.
+    fn rejected_counts(&mut self, ids: &[String]) -> QueryResult<Vec<(String, String, i64)>>;
+    /// Marks runs `ids` rolled up or not.
+    fn set_rolled_up(&mut self, ids: &[String], rolled: bool) -> QueryResult<()>;
+    /// Up to `batch` finished runs not rolled up.
+    fn unrolled_finished(&mut self, batch: i64) -> QueryResult<Vec<String>>;
+    /// The first and last start (µs) of the rolled-up runs of `key`.
+    fn first_last(&mut self, key: &RunKey) -> QueryResult<(Option<i64>, Option<i64>)>;
+    /// Creates the missing rows of `keys` (empty) and locks them all.
+    fn lock_run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<()>;
+    /// The stored rows of `keys`.
+    fn run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<Vec<RunRollupRow>>;
+    /// Writes rows whole.
+    fn put_run_rows(&mut self, rows: &[RunRollupRow]) -> QueryResult<()>;
+    /// Deletes the rows of `keys`.
+    fn delete_run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<()>;
+    /// As [`RollupSql::lock_run_rows`], for step rows.
+    fn lock_step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<()>;
+    /// The stored rows of `keys`.
+    fn step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<Vec<StepRollupRow>>;
+    /// Writes rows whole.
+    fn put_step_rows(&mut self, rows: &[StepRollupRow]) -> QueryResult<()>;
+    /// Deletes the rows of `keys`.
+    fn delete_step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<()>;
+    /// Adds counts to reason rows (creating them).
+    fn add_reasons(&mut self, rows: &[ReasonRollupRow]) -> QueryResult<()>;
+    /// Deletes the reason rows of `keys` whose count is 0.
+    fn delete_empty_reasons(&mut self, keys: &[&StepKey]) -> QueryResult<()>;
+}
+
+for_both_backends! {
+    impl RollupSql {
+        fn run_states(&mut self, ids: &[String]) -> QueryResult<Vec<RunState>> {
+            let mut out = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                out.extend(
+                    runs::table
+                        .filter(runs::run_id.eq_any(chunk))
+                        .select((
+                            runs::run_id,
+                            runs::pipeline,
+                            runs::version,
+                            runs::started_at,
+                            runs::status,
+                            runs::rolled_up,
+                        ))
+                        .load::<RunState>(self)?,
+                );
+            }
+            Ok(out)
+        }
+
+        fn step_facts(&mut self, ids: &[String]) -> QueryResult<Vec<StepFacts>> {
+            let mut out = Vec::new();
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                out.extend(
+                    steps::table
+                        .filter(steps::run_id.eq_any(chunk))
+                        .select((
+                            steps::run_id,
+                            steps::step_id,
+                            steps::name,
+                            steps::step_type,
+                            steps::position,
+                            steps::input_count,
+                            steps::output_count,
+                            steps::rejected_count,
+                            steps::error.is_not_null(),
+                            steps::duration_ms,
+                            steps::decision_score,
+                        ))
+                        .load::<StepFacts>(self)?,
+                );
+            }
+            Ok(out)
+        }
+
+        fn rejected_counts(&mut self, ids: &[String]) -> QueryResult<Vec<(String, String, i64)>> {
+            let mut out = Vec::new();
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                let of_runs = steps::table
+                    .filter(steps::run_id.eq_any(chunk))
+                    .select(steps::step_id);
+                out.extend(
+                    step_reasons::table
+                        .filter(step_reasons::step_id.eq_any(of_runs))
+                        .filter(step_reasons::outcome.eq(REJECTED))
+                        .select((step_reasons::step_id, step_reasons::reason, step_reasons::count))
+                        .load::<(String, String, i64)>(self)?,
+                );
+            }
+            Ok(out)
+        }
+
+        fn set_rolled_up(&mut self, ids: &[String], rolled: bool) -> QueryResult<()> {
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                diesel::update(runs::table.filter(runs::run_id.eq_any(chunk)))
+                    .set(runs::rolled_up.eq(rolled))
+                    .execute(self)?;
+            }
+            Ok(())
+        }
+
+        fn unrolled_finished(&mut self, batch: i64) -> QueryResult<Vec<String>> {
+            // Spelled as the partial index `runs_to_roll_up` is, so that it is used.
+            runs::table
+                .filter(sql::<Bool>("rolled_up = FALSE AND status <> 'running'"))
+                .select(runs::run_id)
+                .limit(batch)
+                .load(self)
+        }
+
+        fn first_last(&mut self, key: &RunKey) -> QueryResult<(Option<i64>, Option<i64>)> {
+            let (pipeline, hour, version) = key;
+            let q = runs::table
+                .filter(runs::pipeline.eq(pipeline))
+                .filter(runs::started_at.ge(*hour))
+                .filter(runs::started_at.lt(hour + HOUR_US))
+                .filter(runs::rolled_up.eq(true))
+                .select((min(runs::started_at), max(runs::started_at)))
+                .into_boxed();
+            if version.is_empty() {
+                q.filter(runs::version.is_null()).first(self)
+            } else {
+                q.filter(runs::version.eq(version)).first(self)
+            }
+        }
+
+        fn lock_run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<()> {
+            let rows: Vec<RunRollupRow> = keys
+                .iter()
+                .map(|(p, h, v)| RunRollupRow {
+                    pipeline: p.clone(),
+                    hour: *h,
+                    version: v.clone(),
+                    runs: 0,
+                    failed: 0,
+                    first_run_at: i64::MAX,
+                    last_run_at: i64::MIN,
+                })
+                .collect();
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                diesel::insert_into(run_rollups::table)
+                    .values(chunk)
+                    .on_conflict((run_rollups::pipeline, run_rollups::hour, run_rollups::version))
+                    .do_update()
+                    .set(run_rollups::runs.eq(run_rollups::runs))
+                    .execute(self)?;
+            }
+            Ok(())
+        }
+
+        fn run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<Vec<RunRollupRow>> {
+            let mut out = Vec::new();
+            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+                let q = by_keys!(
+                    run_rollups::table.select(RunRollupRow::as_select()).into_boxed(),
+                    chunk,
+                    |k| run_rollups::pipeline
+                        .eq(&k.0)
+                        .and(run_rollups::hour.eq(k.1))
+                        .and(run_rollups::version.eq(&k.2))
+                );
+                out.extend(q.load(self)?);
+            }
+            Ok(out)
+        }
+
+        fn put_run_rows(&mut self, rows: &[RunRollupRow]) -> QueryResult<()> {
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                diesel::insert_into(run_rollups::table)
+                    .values(chunk)
+                    .on_conflict((run_rollups::pipeline, run_rollups::hour, run_rollups::version))
+                    .do_update()
+                    .set((
+                        run_rollups::runs.eq(excluded(run_rollups::runs)),
+                        run_rollups::failed.eq(excluded(run_rollups::failed)),
+                        run_rollups::first_run_at.eq(excluded(run_rollups::first_run_at)),
+                        run_rollups::last_run_at.eq(excluded(run_rollups::last_run_at)),
+                    ))
+                    .execute(self)?;
+            }
+            Ok(())
+        }
+
+        fn delete_run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<()> {
+            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+                let q = by_keys!(
+                    diesel::delete(run_rollups::table).into_boxed(),
+                    chunk,
+                    |k| run_rollups::pipeline
+                        .eq(&k.0)
+                        .and(run_rollups::hour.eq(k.1))
+                        .and(run_rollups::version.eq(&k.2))
+                );
+                q.execute(self)?;
+            }
+            Ok(())
+        }
+
+        fn lock_step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<()> {
+            let rows: Vec<StepRollupRow> = keys
+                .iter()
+                .map(|k| StepRollupRow::of(k, &StepAgg::default()))
+                .collect();
+            for chunk in rows.chunks(ROWS_PER_STATEMENT / 2) {
+                diesel::insert_into(step_rollups::table)
+                    .values(chunk)
+                    .on_conflict((
+                        step_rollups::pipeline,
+                        step_rollups::hour,
+                        step_rollups::step,
+                        step_rollups::version,
+                    ))
+                    .do_update()
+                    .set(step_rollups::steps.eq(step_rollups::steps))
+                    .execute(self)?;
+            }
+            Ok(())
+        }
+
+        fn step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<Vec<StepRollupRow>> {
+            let mut out = Vec::new();
+            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+                let q = by_keys!(
+                    step_rollups::table.select(StepRollupRow::as_select()).into_boxed(),
+                    chunk,
+                    |k| step_rollups::pipeline
+                        .eq(&k.0)
+                        .and(step_rollups::hour.eq(k.1))
+                        .and(step_rollups::step.eq(&k.2))
+                        .and(step_rollups::version.eq(&k.3))
+                );
+                out.extend(q.load(self)?);
+            }
+            Ok(out)
+        }
+
+        fn put_step_rows(&mut self, rows: &[StepRollupRow]) -> QueryResult<()> {
+            for chunk in rows.chunks(ROWS_PER_STATEMENT / 2) {
+                diesel::insert_into(step_rollups::table)
+                    .values(chunk)
+                    .on_conflict((
+                        step_rollups::pipeline,
+                        step_rollups::hour,
+                        step_rollups::step,
+                        step_rollups::version,
+                    ))
+                    .do_update()
+                    .set((
+                        step_rollups::step_type.eq(excluded(step_rollups::step_type)),
+                        step_rollups::steps.eq(excluded(step_rollups::steps)),
+                        step_rollups::runs.eq(excluded(step_rollups::runs)),
+                        step_rollups::failed.eq(excluded(step_rollups::failed)),
+                        step_rollups::input_count.eq(excluded(step_rollups::input_count)),
+                        step_rollups::output_count.eq(excluded(step_rollups::output_count)),
+                        step_rollups::rejected_in.eq(excluded(step_rollups::rejected_in)),
+                        step_rollups::position_sum.eq(excluded(step_rollups::position_sum)),
+                        step_rollups::score_sum.eq(excluded(step_rollups::score_sum)),
+                        step_rollups::score_count.eq(excluded(step_rollups::score_count)),
+                        step_rollups::durations.eq(excluded(step_rollups::durations)),
+                    ))
+                    .execute(self)?;
+            }
+            Ok(())
+        }
+
+        fn delete_step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<()> {
+            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+                let q = by_keys!(
+                    diesel::delete(step_rollups::table).into_boxed(),
+                    chunk,
+                    |k| step_rollups::pipeline
+                        .eq(&k.0)
+                        .and(step_rollups::hour.eq(k.1))
+                        .and(step_rollups::step.eq(&k.2))
+                        .and(step_rollups::version.eq(&k.3))
+                );
+                q.execute(self)?;
+            }
+            Ok(())
+        }
+
+        fn add_reasons(&mut self, rows: &[ReasonRollupRow]) -> QueryResult<()> {
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                diesel::insert_into(reason_rollups::table)
+                    .values(chunk)
+                    .on_conflict((
+                        reason_rollups::pipeline,
+                        reason_rollups::hour,
+                        reason_rollups::step,
+                        reason_rollups::version,
+                        reason_rollups::reason,
+                    ))
+                    .do_update()
+                    .set(reason_rollups::count.eq(reason_rollups::count + excluded(reason_rollups::count)))
+                    .execute(self)?;
+            }
+            Ok(())
+        }
+
+        fn delete_empty_reasons(&mut self, keys: &[&StepKey]) -> QueryResult<()> {
+            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+                let q = by_keys!(
+                    diesel::delete(reason_rollups::table)
+                        .filter(reason_rollups::count.eq(0))
+                        .into_boxed(),
+                    chunk,
+                    |k| reason_rollups::pipeline
+                        .eq(&k.0)
+                        .and(reason_rollups::hour.eq(k.1))
+                        .and(reason_rollups::step.eq(&k.2))
+                        .and(reason_rollups::version.eq(&k.3))
+                );
+                q.execute(self)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Writes a change to the rollups: every row it touches read, merged and written back (or
+/// deleted when no run is left in it). Call it after the runs table is as the change leaves it
+/// (a row that lost runs reads its first and last run from there).
+pub(super) fn apply<C: RollupSql>(c: &mut C, d: &super::rollups::Rollup) -> Result<(), StoreError> {
+    apply_runs(c, &d.runs)?;
+    apply_steps(c, &d.steps)?;
+    let mut rows = Vec::new();
+    let mut shrunk: Vec<&StepKey> = Vec::new();
+    for ((key, reason), &n) in &d.reasons {
+        if n == 0 {
+            continue;
+        }
+        if n < 0 && shrunk.last() != Some(&key) {
+            shrunk.push(key);
+        }
+        rows.push(ReasonRollupRow {
+            pipeline: key.0.clone(),
+            hour: key.1,
+            step: key.2.clone(),
+            version: key.3.clone(),
+            reason: reason.clone(),
+            count: n,
+        });
+    }
+    c.add_reasons(&rows)?;
+    c.delete_empty_reasons(&shrunk)?;
+    Ok(())
+}
+
+fn apply_runs<C: RollupSql>(
+    c: &mut C,
+    runs: &BTreeMap<RunKey, super::rollups::RunAgg>,
+) -> Result<(), StoreError> {
+    let mut changed = Vec::new();
+    for (k, a) in runs {
+        let (mut add, mut rem) = (a.added.clone(), a.removed.clone());
+        add.sort_unstable();
+        rem.sort_unstable();
+        if a.runs != 0 || a.failed != 0 || add != rem {
+            changed.push((k, a, !rem.is_empty()));
+        }
+    }
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&RunKey> = changed.iter().map(|(k, ..)| *k).collect();
+    if C::LOCKS {
+        c.lock_run_rows(&keys)?;
+    }
+    let stored: HashMap<RunKey, RunRollupRow> = c
+        .run_rows(&keys)?
+        .into_iter()
+        .map(|r| ((r.pipeline.clone(), r.hour, r.version.clone()), r))
+        .collect();
+    let (mut put, mut gone) = (Vec::new(), Vec::new());
+    for (k, a, lost_some) in changed {
+        let (runs, failed, first, last) = match stored.get(k) {
+            Some(r) => (r.runs, r.failed, r.first_run_at, r.last_run_at),
+            None => (0, 0, i64::MAX, i64::MIN),
+        };
+        let runs = runs + a.runs;
+        if runs <= 0 {
+            gone.push(k);
+            continue;
+        }
+        let (first, last) = if lost_some {
+            let (f, l) = c.first_last(k)?;
+            (f.unwrap_or(first), l.unwrap_or(last))
+        } else {
+            let first = a.added.iter().copied().fold(first, i64::min);
+            (first, a.added.iter().copied().fold(last, i64::max))
+        };
+        put.push(RunRollupRow {
+            pipeline: k.0.clone(),
+            hour: k.1,
+            version: k.2.clone(),
+            runs,
+            failed: failed + a.failed,
+            first_run_at: first,
+            last_run_at: last,
+        });
+    }
+    c.put_run_rows(&put)?;
+    c.delete_run_rows(&gone)?;
+    Ok(())
+}
+
+fn apply_steps<C: RollupSql>(
+    c: &mut C,
+    steps: &BTreeMap<StepKey, StepAgg>,
+) -> Result<(), StoreError> {
+    let keys: Vec<&StepKey> = steps
+        .iter()
+        .filter(|(_, a)| !a.is_nothing())
+        .map(|(k, _)| k)
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    if C::LOCKS {
+        c.lock_step_rows(&keys)?;
+    }
+    let mut stored: HashMap<StepKey, StepAgg> = HashMap::new();
+    for r in c.step_rows(&keys)? {
+        let agg = r.agg()?;
+        stored.insert((r.pipeline, r.hour, r.step, r.version), agg);
+    }
+    let (mut put, mut gone) = (Vec::new(), Vec::new());
+    for k in keys {
+        let mut row = stored.remove(k).unwrap_or_default();
+        row.merge(&steps[k], 1);
+        if row.steps <= 0 {
+            gone.push(k);
+        } else {
+            put.push(StepRollupRow::of(k, &row));
+        }
+    }
+    c.put_step_rows(&put)?;
+    c.delete_step_rows(&gone)?;
+    Ok(())
+}

@@ -1,0 +1,365 @@
+//! The rollups behind `GET /pipelines/{p}/stats` and `/compare`, kept at ingest time: what a
+//! finished run adds to its pipeline's rows of its start hour and version ([`Rollup`]), and when
+//! it is added or taken back. The rule that keeps them exact: a run's figures are in the rollups
+//! exactly while it is finished (`runs.rolled_up`), under the run's current pipeline, version,
+//! start hour and status. So every write that touches a rolled-up run (a re-sent batch, a step
+//! arriving late, a late `run_started` with its version, OTLP renumbering its steps) takes its
+//! figures back as they were before the write and adds them as they are after it, in the same
+//! transaction; a run that becomes finished is added; retention takes deleted runs back. A
+//! re-sent batch that changes nothing adds and takes back the same figures, which cancel and
+//! write nothing. The SQL is [`super::rollup_sql`]'s; this module computes in memory.
+
+use super::histogram::Histogram;
+use super::rollup_sql::RollupSql;
+use super::rows::{StepRow, REJECTED};
+use super::StoreError;
+use diesel::prelude::*;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use xray_wire::RunStatus;
+
+/// One hour in µs.
+pub const HOUR_US: i64 = 3_600_000_000;
+
+/// The start of the hour (UTC) holding `us`.
+pub fn hour_of(us: i64) -> i64 {
+    us.div_euclid(HOUR_US) * HOUR_US
+}
+
+/// A run as the rollups see it.
+#[derive(Debug, Clone, Queryable)]
+pub(super) struct RunState {
+    pub run_id: String,
+    pub pipeline: String,
+    pub version: Option<String>,
+    pub started_at: i64,
+    pub status: String,
+    pub rolled_up: bool,
+}
+
+impl RunState {
+    /// Whether its figures belong in the rollups.
+    pub fn finished(&self) -> bool {
+        self.status != RunStatus::Running.as_str()
+    }
+}
+
+/// What the rollups need of one step.
+#[derive(Debug, Clone, Queryable)]
+pub(super) struct StepFacts {
+    pub run_id: String,
+    pub step_id: String,
+    pub name: String,
+    pub step_type: String,
+    pub position: i32,
+    pub input_count: Option<i64>,
+    pub output_count: Option<i64>,
+    pub rejected_count: i64,
+    pub failed: bool,
+    pub duration_ms: Option<f64>,
+    pub decision_score: Option<f64>,
+}
+
+impl StepFacts {
+    /// The facts of a step row about to be stored.
+    fn of(s: &StepRow) -> StepFacts {
+        StepFacts {
+            run_id: s.run_id.clone(),
+            step_id: s.step_id.clone(),
+            name: s.name.clone(),
+            step_type: s.step_type.clone(),
+            position: s.position,
+            input_count: s.input_count,
+            output_count: s.output_count,
+            rejected_count: s.rejected_count,
+            failed: s.error.is_some(),
+            duration_ms: s.duration_ms,
+            decision_score: s.decision_score,
+        }
+    }
+
+    /// Items it rejected, for the rejection rate: in − out when both are known, else the
+    /// rejections counted (the step's own rejection rate times its input count).
+    fn rejected_in(&self) -> i64 {
+        match (self.input_count, self.output_count) {
+            (Some(i), Some(o)) => i - o,
+            _ => self.rejected_count,
+        }
+    }
+}
+
+/// (pipeline, hour, version): a row of `run_rollups`.
+pub(super) type RunKey = (String, i64, String);
+/// (pipeline, hour, step name, version): a row of `step_rollups`.
+pub(super) type StepKey = (String, i64, String, String);
+
+/// A change to one row of `run_rollups`.
+#[derive(Debug, Default, Clone)]
+pub(super) struct RunAgg {
+    pub runs: i64,
+    pub failed: i64,
+    /// Start times added and taken back (µs): the first and last run follow from them.
+    pub added: Vec<i64>,
+    pub removed: Vec<i64>,
+}
+
+/// A change to one row of `step_rollups` (or the row itself).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(super) struct StepAgg {
+    /// The type of the steps added (none when only taken back).
+    pub step_type: Option<String>,
+    pub steps: i64,
+    pub runs: i64,
+    pub failed: i64,
+    pub input_count: i64,
+    pub output_count: i64,
+    pub rejected_in: i64,
+    pub position_sum: i64,
+    pub score_sum: f64,
+    pub score_count: i64,
+    pub durations: Histogram,
+}
+
+impl StepAgg {
+    /// Adds `other` times `sign`; the type is `other`'s when it has one.
+    pub fn merge(&mut self, other: &StepAgg, sign: i64) {
+        if other.step_type.is_some() {
+            self.step_type.clone_from(&other.step_type);
+        }
+        self.steps += sign * other.steps;
+        self.runs += sign * other.runs;
+        self.failed += sign * other.failed;
+        self.input_count += sign * other.input_count;
+        self.output_count += sign * other.output_count;
+        self.rejected_in += sign * other.rejected_in;
+        self.position_sum += sign * other.position_sum;
+        self.score_sum += sign as f64 * other.score_sum;
+        self.score_count += sign * other.score_count;
+        if self.score_count == 0 {
+            // Sums of floats taken back leave rounding dust: none left means none.
+            self.score_sum = 0.0;
+        }
+        self.durations.merge(&other.durations, sign);
+    }
+
+    /// Whether it changes nothing (all counts zero).
+    pub fn is_nothing(&self) -> bool {
+        self.steps == 0
+            && self.runs == 0
+            && self.failed == 0
+            && self.input_count == 0
+            && self.output_count == 0
+            && self.rejected_in == 0
+            && self.position_sum == 0
+            && self.score_count == 0
+            && self.score_sum == 0.0
+            && self.durations.is_empty()
+    }
+}
+
+/// A change to the rollups: runs added (+1) and taken back (−1), summed per row.
+#[derive(Debug, Default)]
+pub(super) struct Rollup {
+    pub runs: BTreeMap<RunKey, RunAgg>,
+    pub steps: BTreeMap<StepKey, StepAgg>,
+    pub reasons: BTreeMap<(StepKey, String), i64>,
+}
+
+impl Rollup {
+    /// Adds (`sign` 1) or takes back (−1) one run with its steps and their rejection counts by
+    /// step id.
+    pub fn run(
+        &mut self,
+        run: &RunState,
+        steps: &[&StepFacts],
+        rejected: &HashMap<&str, Vec<(&str, i64)>>,
+        sign: i64,
+    ) {
+        let version = run.version.clone().unwrap_or_default();
+        let hour = hour_of(run.started_at);
+        let r = self
+            .runs
+            .entry((run.pipeline.clone(), hour, version.clone()))
+            .or_default();
+        r.runs += sign;
+        if run.status == RunStatus::Failed.as_str() {
+            r.failed += sign;
+        }
+        if sign > 0 {
+            &mut r.added
+        } else {
+            &mut r.removed
+        }
+        .push(run.started_at);
+        let mut by_name: BTreeMap<&str, StepAgg> = BTreeMap::new();
+        for s in steps {
+            let a = by_name.entry(s.name.as_str()).or_default();
+            a.step_type = Some(s.step_type.clone());
+            a.steps += 1;
+            a.runs = 1;
+            a.failed = a.failed.max(i64::from(s.failed));
+            if let Some(i) = s.input_count {
+                a.input_count += i;
+                a.rejected_in += s.rejected_in();
+            }
+            a.output_count += s.output_count.unwrap_or(0);
+            a.position_sum += i64::from(s.position);
+            if let Some(score) = s.decision_score {
+                a.score_sum += score;
+                a.score_count += 1;
+            }
+            if let Some(d) = s.duration_ms {
+                a.durations.add(d);
+            }
+            for (reason, n) in rejected.get(s.step_id.as_str()).into_iter().flatten() {
+                let key = (run.pipeline.clone(), hour, s.name.clone(), version.clone());
+                *self.reasons.entry((key, reason.to_string())).or_insert(0) += sign * n;
+            }
+        }
+        for (name, a) in by_name {
+            let key = (
+                run.pipeline.clone(),
+                hour,
+                name.to_string(),
+                version.clone(),
+            );
+            self.steps.entry(key).or_default().merge(&a, sign);
+        }
+    }
+}
+
+/// Adds (`sign` 1) or takes back (−1) `runs` with their steps as stored now.
+pub(super) fn from_db<C: RollupSql>(
+    c: &mut C,
+    runs: &[&RunState],
+    sign: i64,
+    into: &mut Rollup,
+) -> Result<(), StoreError> {
+    if runs.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = runs.iter().map(|r| r.run_id.clone()).collect();
+    let steps = c.step_facts(&ids)?;
+    let reasons = c.rejected_counts(&ids)?;
+    let mut rejected: HashMap<&str, Vec<(&str, i64)>> = HashMap::new();
+    for (step_id, reason, n) in &reasons {
+        rejected
+            .entry(step_id.as_str())
+            .or_default()
+            .push((reason.as_str(), *n));
+    }
+    let mut of_run: HashMap<&str, Vec<&StepFacts>> = HashMap::new();
+    for s in &steps {
+        of_run.entry(s.run_id.as_str()).or_default().push(s);
+    }
+    for r in runs {
+        let mine = of_run.remove(r.run_id.as_str()).unwrap_or_default();
+        into.run(r, &mine, &rejected, sign);
+    }
+    Ok(())
+}
+
+/// Adds `runs`, all of whose steps are among `steps` (rows this write inserted: `inserted`),
+/// with their counts `reasons` (step id, outcome, reason, count): no read needed.
+pub(super) fn from_write<'a>(
+    runs: &[&RunState],
+    steps: &[StepRow],
+    inserted: &HashSet<String>,
+    reasons: impl Iterator<Item = (&'a str, &'a str, &'a str, i64)>,
+    into: &mut Rollup,
+) {
+    if runs.is_empty() {
+        return;
+    }
+    let wanted: HashSet<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
+    let mut seen = HashSet::new();
+    let facts: Vec<StepFacts> = steps
+        .iter()
+        .filter(|s| wanted.contains(s.run_id.as_str()) && inserted.contains(&s.step_id))
+        .filter(|s| seen.insert(s.step_id.as_str()))
+        .map(StepFacts::of)
+        .collect();
+    let mine: HashSet<&str> = facts.iter().map(|s| s.step_id.as_str()).collect();
+    let mut rejected: HashMap<&str, Vec<(&str, i64)>> = HashMap::new();
+    for (step_id, outcome, reason, n) in reasons {
+        if outcome == REJECTED && mine.contains(step_id) {
+            rejected.entry(step_id).or_default().push((reason, n));
+        }
+    }
+    let mut of_run: HashMap<&str, Vec<&StepFacts>> = HashMap::new();
+    for s in &facts {
+        of_run.entry(s.run_id.as_str()).or_default().push(s);
+    }
+    for r in runs {
+        let mine = of_run.remove(r.run_id.as_str()).unwrap_or_default();
+        into.run(r, &mine, &rejected, 1);
+    }
+}
+
+/// Rolls up the finished runs stored before the rollups existed (or left unrolled), up to
+/// `batch` of them in one transaction; answers how many.
+pub(super) fn backlog<C: RollupSql + super::backend::WriteTx>(
+    c: &mut C,
+    batch: i64,
+) -> Result<usize, StoreError> {
+    c.write_tx(|c| {
+        let ids = c.unrolled_finished(batch)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let states = c.run_states(&ids)?;
+        let finished: Vec<&RunState> = states
+            .iter()
+            .filter(|r| r.finished() && !r.rolled_up)
+            .collect();
+        let mut delta = Rollup::default();
+        from_db(c, &finished, 1, &mut delta)?;
+        let ids: Vec<String> = finished.iter().map(|r| r.run_id.clone()).collect();
+        c.set_rolled_up(&ids, true)?;
+        super::rollup_sql::apply(c, &delta)?;
+        Ok(ids.len())
+    })
+}
+
+/// Around a change to stored runs `run_ids` (`change`, inside the caller's transaction): takes
+/// back the rolled-up runs among them as they were, and adds the finished ones as they are after.
+pub(super) fn around<C: RollupSql, T>(
+    c: &mut C,
+    run_ids: &[String],
+    change: impl FnOnce(&mut C) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let before = c.run_states(run_ids)?;
+    let rolled: Vec<&RunState> = before.iter().filter(|r| r.rolled_up).collect();
+    let mut delta = Rollup::default();
+    from_db(c, &rolled, -1, &mut delta)?;
+    let out = change(c)?;
+    let after = c.run_states(run_ids)?;
+    let finished: Vec<&RunState> = after.iter().filter(|r| r.finished()).collect();
+    from_db(c, &finished, 1, &mut delta)?;
+    flag(c, &before, &after)?;
+    super::rollup_sql::apply(c, &delta)?;
+    Ok(out)
+}
+
+/// Sets `rolled_up` where a run's finished-ness changed between `before` and `after`.
+pub(super) fn flag<C: RollupSql>(
+    c: &mut C,
+    before: &[RunState],
+    after: &[RunState],
+) -> Result<(), StoreError> {
+    let was: HashSet<&str> = before
+        .iter()
+        .filter(|r| r.rolled_up)
+        .map(|r| r.run_id.as_str())
+        .collect();
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for r in after {
+        match (was.contains(r.run_id.as_str()), r.finished()) {
+            (false, true) => on.push(r.run_id.clone()),
+            (true, false) => off.push(r.run_id.clone()),
+            _ => {}
+        }
+    }
+    c.set_rolled_up(&on, true)?;
+    c.set_rolled_up(&off, false)?;
+    Ok(())
+}
