@@ -40,26 +40,27 @@ function fullTime(t) {
   return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
 }
 
-/** Round numbers for a y axis from 0 to at least `max`: `[0, step, …]`. */
-function yTicks(max) {
+/** Round numbers for a y axis from 0 to at least `max`: `[0, step, …]` (whole steps for counts). */
+function yTicks(max, whole) {
   if (!(max > 0)) return [0, 1];
   const raw = max / 4;
   const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((v) => v >= raw);
+  let step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((v) => v >= raw);
+  if (whole) step = Math.max(1, Math.ceil(step));
   const ticks = [];
   for (let v = 0; v < max + step * 0.999; v += step) ticks.push(v);
   return ticks;
 }
 
 /** The frame every chart shares: axes, grid, version markers; returns the scales. */
-function frame({ from, to, bucketMs, yMax, yFormat, markers }) {
+function frame({ from, to, bucketMs, yMax, yFormat, markers, whole }) {
   const x0 = PAD.left;
   const x1 = W - PAD.right;
   const y0 = H - PAD.bottom;
   const y1 = PAD.top;
   const span = Math.max(to - from, bucketMs);
   const x = (t) => x0 + ((t - from) / span) * (x1 - x0);
-  const ticks = yTicks(yMax);
+  const ticks = yTicks(yMax, whole);
   const top = ticks[ticks.length - 1];
   const y = (v) => y0 - (v / top) * (y0 - y1);
   const g = s('g', { class: 'frame' });
@@ -118,11 +119,11 @@ export function lineChart({ id, series, from, to, bucketMs, markers, yFormat = S
 
 /**
  * Stacked bars over time, one bar per bucket. `times`: the buckets' starts (ms); `stacks`:
- * `[{name, values: [v per time]}]`, bottom first.
+ * `[{name, values: [v per time]}]`, bottom first; `whole`: the values are counts.
  */
-export function barChart({ id, times, stacks, from, to, bucketMs, markers, yFormat = String, yMax }) {
+export function barChart({ id, times, stacks, from, to, bucketMs, markers, yFormat = String, yMax, whole }) {
   const totals = times.map((_, i) => stacks.reduce((sum, st) => sum + (st.values[i] || 0), 0));
-  const { x, y, g, y0 } = frame({ from, to, bucketMs, yMax: yMax ?? Math.max(0, ...totals), yFormat, markers });
+  const { x, y, g, y0 } = frame({ from, to, bucketMs, yMax: yMax ?? Math.max(0, ...totals), yFormat, markers, whole });
   const svg = s('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, role: 'img', 'data-chart': id });
   const width = Math.max(1, x(from + bucketMs) - x(from) - 1);
   stacks.forEach((st, k) => {

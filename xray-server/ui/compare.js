@@ -69,7 +69,7 @@ function stepRows(st) {
       h('td', { class: 'name' }, st.step, ' ', stepType(st.step_type)),
       h('td', { class: 'num' }, arrow(st.a.runs, st.b.runs, count)),
       h('td', { class: 'num' }, arrow(st.a.rejection_rate, st.b.rejection_rate, pct), rate === null ? null : [' ', change(rate)]),
-      h('td', { class: 'num' }, change(st.moved)),
+      h('td', { class: 'num moved' }, `${(st.moved * 100).toFixed(1)} pts`),
       h('td', { class: 'num' }, arrow(st.a.score_mean, st.b.score_mean, score)),
       h('td', { class: 'num' }, arrow(st.a.duration_ms_p50, st.b.duration_ms_p50, ms))),
     st.reasons.map((r) => h('tr', { class: 'reason', dataset: { reason: r.reason } },

@@ -82,19 +82,21 @@ const points = (step, f) => step.buckets.map((b) => [Date.parse(b.start), f(b)])
 
 /** Every chart the figures allow, each in a card. */
 function charts(stats, frame) {
-  const card = (heading, note, chart) => h('section', { class: 'card chartcard' }, h('h3', {}, heading), note && h('p', { class: 'muted note' }, note), chart);
+  const card = (heading, note, chart) => h('section', { class: 'card chartcard' }, h('h3', {}, heading), note && h('p', { class: 'muted chartnote' }, note), chart);
   const out = [];
   const times = stats.runs.map((b) => Date.parse(b.start));
   out.push(card('Runs and failures', null, barChart({
-    id: 'chart-runs', times, ...frame, yFormat: (v) => count(Math.round(v)),
+    id: 'chart-runs', times, ...frame, whole: true, yFormat: count,
     stacks: [
       { name: 'completed', values: stats.runs.map((b) => b.runs - b.failed) },
       { name: 'failed', values: stats.runs.map((b) => b.failed) },
     ],
   })));
-  const rated = stats.steps.filter((st) => st.buckets.some((b) => b.rejection_rate !== null));
+  // Filters, and any step that gave reasons: a select step's "rejection rate" (all but one
+  // candidate) would only flatten the lines that matter.
+  const rated = stats.steps.filter((st) => st.step_type === 'filter' || st.buckets.some((b) => Object.keys(b.rejections).length));
   if (rated.length) {
-    out.push(card('Rejection rate by step', 'Rejected items over items in, per bucket.', lineChart({
+    out.push(card('Rejection rate by step', 'Items in that did not come out, per bucket.', lineChart({
       id: 'chart-rejection-rate', ...frame, yMax: 1, yFormat: (v) => pct(v),
       series: rated.map((st) => ({ name: st.step, points: points(st, (b) => b.rejection_rate) })),
     })));
