@@ -5,15 +5,23 @@
 //! cargo run -p xray-server &                       # the server, on 127.0.0.1:8000
 //! cargo run --example competitor_selection         # XRAY_ENDPOINT to send elsewhere
 //! ```
+//!
+//! With `XRAY_EXAMPLE_FIX=1` it runs with the keyword fix; `xray replay RUN_ID -- cargo run
+//! --example competitor_selection` (with the fix) replays a recorded run on it.
 
 use std::time::Duration;
+use xray::replay::ReplayContext;
 use xray_examples::catalog;
-use xray_examples::competitor_selection::select_competitor;
+use xray_examples::competitor_selection::{select_competitor, use_keyword_fix};
 
 fn main() {
     let _xray = xray::init(xray::Config::from_env());
     let endpoint = xray::Config::from_env().endpoint;
     let catalog = catalog::shipped();
+    // XRAY_EXAMPLE_FIX=1: the keyword table without the bug ("case" no longer means "stand").
+    use_keyword_fix(std::env::var("XRAY_EXAMPLE_FIX").is_ok_and(|v| v == "1"));
+    // XRAY_REPLAY=<run id> (set by `xray replay`): replay that run on today's code, then exit.
+    xray::replay::from_env_with(|| ReplayContext::new().provide("catalog", catalog.clone()));
     println!(
         "catalog: {} products; X-Ray server: {endpoint}",
         catalog.len()

@@ -54,6 +54,7 @@
 
 mod attr;
 mod expand;
+mod replay;
 
 use proc_macro::TokenStream;
 

@@ -107,7 +107,8 @@ pub struct ReplayReport {
     pub replayed_error: Option<String>,
     /// The steps, in the replay's order (then steps only the original ran).
     pub steps: Vec<StepReplay>,
-    /// What changed in the run's own outcome (status, output, error).
+    /// What changed in the run's own outcome (status, output, error; only the status for the
+    /// replay of a step, whose run has no output of its own).
     pub changes: Vec<String>,
 }
 
@@ -233,18 +234,21 @@ impl ReplayReport {
         }
         let mut changes = Vec::new();
         changes.extend(arrow("status", Some(original.status), Some(replay.status)));
-        if !same_json(&original.output, &replay.output) {
+        // A step's replay has no output of its own to compare with the run's.
+        if from.is_none() && !same_json(&original.output, &replay.output) {
             changes.push(format!(
                 "output {} → {}",
                 printed(&original.output),
                 printed(&replay.output)
             ));
         }
-        changes.extend(arrow(
-            "error",
-            original.error.as_deref(),
-            replay.error.as_deref(),
-        ));
+        if from.is_none() {
+            changes.extend(arrow(
+                "error",
+                original.error.as_deref(),
+                replay.error.as_deref(),
+            ));
+        }
         ReplayReport {
             pipeline: original.pipeline.clone(),
             original_run_id: original.run_id.clone(),
