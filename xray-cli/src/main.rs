@@ -5,12 +5,14 @@
 //! xray show RUN_ID
 //! xray steps --type filter --rejection-rate-gt 0.9
 //! xray why RUN_ID ITEM_ID
+//! xray replay RUN_ID [--step STEP] -- cargo run --example competitor_selection
 //! ```
 //!
 //! `--server URL` (default `XRAY_ENDPOINT`, else `http://127.0.0.1:8000`); `--json` prints the
 //! server's JSON instead of tables. Errors are one line on standard error and a non-zero exit.
 
 mod render;
+mod replay;
 
 use clap::{Parser, Subcommand};
 use serde_json::Value;
@@ -104,6 +106,18 @@ enum Command {
         /// The item's id.
         item: String,
     },
+    /// Replay a run (or one step) on today's code: runs COMMAND, a program whose `main` calls
+    /// `xray::replay::from_env`, then prints what changed and the web UI's diff of the two runs.
+    Replay {
+        /// The run to replay.
+        run: String,
+        /// Only this step of it: its position in the run (from 0) or its id.
+        #[arg(long)]
+        step: Option<String>,
+        /// The program to run and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
 }
 
 /// Why a command failed.
@@ -118,6 +132,9 @@ enum CliError {
     /// The answer was not what a server sends.
     #[error("unexpected answer from {server}: {reason}")]
     Answer { server: String, reason: String },
+    /// The command `xray replay` runs did not replay.
+    #[error("{reason}")]
+    Command { reason: String },
 }
 
 /// Percent-encodes one path segment or query value.
@@ -186,6 +203,7 @@ fn typed<T: serde::de::DeserializeOwned>(server: &str, text: &str) -> Result<T, 
 
 fn run(cli: Cli) -> Result<String, CliError> {
     let server = cli.server.as_str();
+
     let num = |v: Option<f64>| v.map(|n| n.to_string());
     let (path, kind) = match &cli.command {
         Command::Runs {
@@ -241,6 +259,16 @@ fn run(cli: Cli) -> Result<String, CliError> {
             format!("/runs/{}/items/{}", encode(run), encode(item)),
             "why",
         ),
+        Command::Replay { run, step, command } => {
+            return replay::replay(&replay::Replay {
+                server,
+                api_key: cli.api_key.as_deref(),
+                run,
+                step: step.as_deref(),
+                command,
+                json: cli.json,
+            })
+        }
     };
     let text = get(server, cli.api_key.as_deref(), &path)?;
     if cli.json {
