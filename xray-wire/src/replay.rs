@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// Longest JSON text of an output the report prints (the report keeps it whole).
+/// Longest JSON text of an output the report prints (the report keeps it whole); a longer
+/// array is printed as its length.
 const PRINTED_OUTPUT: usize = 160;
 
 /// The `replay_of` of a replay of the step at `position` of run `run_id`.
@@ -121,6 +122,10 @@ fn printed(json: &Option<JsonText>) -> String {
     match json {
         None => "-".to_string(),
         Some(j) if j.get().len() <= PRINTED_OUTPUT => j.get().to_string(),
+        Some(j) if j.get().starts_with('[') => match j.to_value() {
+            serde_json::Value::Array(items) => format!("[{} items]", items.len()),
+            _ => "[…]".to_string(),
+        },
         Some(j) => {
             let text = j.get();
             let mut cut = PRINTED_OUTPUT;
@@ -306,7 +311,9 @@ impl fmt::Display for ReplayReport {
                 }
             }
         }
-        if self.changes.is_empty() {
+        if self.changes.is_empty() && self.replay_of != self.original_run_id {
+            write!(f, "  run: {}", self.replayed_status)
+        } else if self.changes.is_empty() {
             write!(f, "  run: {}, output unchanged", self.replayed_status)
         } else {
             write!(f, "  run: {}", self.changes.join("; "))
@@ -381,6 +388,9 @@ mod tests {
             ["not run in the replay"]
         );
         assert_eq!(report.changes, [r#"output {"id":"stand"} → {"id":"case"}"#]);
+        let long = |n: usize| JsonText::of(&vec!["an item of some length"; n]);
+        assert_eq!(printed(&long(40)), "[40 items]");
+        assert_eq!(printed(&long(1)), r#"["an item of some length"]"#);
         let text = report.to_string();
         assert!(
             text.starts_with("replay of run a (p) → run b: 3 of 3 steps changed\n"),
