@@ -53,6 +53,7 @@ pub mod hooks {
 use crate::client::Core;
 use crate::error::XRayError;
 use record::{registered, MARK};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::any::Any;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -226,7 +227,7 @@ impl Server {
 
     /// `GET /runs/{id}` (`None`: no such run).
     fn run(&self, run_id: &str) -> Result<Option<RunDetail>, ReplayError> {
-        let path = format!("/runs/{}", encode(run_id));
+        let path = format!("/runs/{}", utf8_percent_encode(run_id, SEGMENT));
         let mut request = self.agent.get(format!("{}{path}", self.endpoint));
         if let Some(auth) = &self.authorization {
             request = request.header("authorization", auth);
@@ -275,18 +276,12 @@ impl Server {
     }
 }
 
-/// Percent-encodes a path segment.
-fn encode(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// What a path segment keeps unescaped: RFC 3986's unreserved characters.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Checks the mark a `replay` function leaves in a run's metadata or a step's attributes.
 fn check_mark(what: &str, marks: Option<&JsonText>, attribute: &str) -> Result<(), ReplayError> {

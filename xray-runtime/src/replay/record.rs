@@ -129,7 +129,7 @@ impl<'a> ReplayArgs<'a> {
             reason,
         };
         let value = self.input.get(argument).unwrap_or(&Value::Null);
-        if value.is_object() && value.to_string().starts_with(TRUNCATED) {
+        if value.get("_xray_truncated") == Some(&Value::Bool(true)) {
             return Err(bad("it was recorded cut to a preview".into()));
         }
         T::deserialize(value).map_err(|e| {
