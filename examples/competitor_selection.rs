@@ -14,10 +14,14 @@
 //! XRAY_VERSION=1.0 cargo run --example competitor_selection
 //! XRAY_VERSION=1.1 cargo run --example competitor_selection
 //! ```
+//!
+//! With `XRAY_EXAMPLE_FIX=1` it runs with the keyword fix; `xray replay RUN_ID -- cargo run
+//! --example competitor_selection` (with the fix) replays a recorded run on it.
 
 use std::time::Duration;
+use xray::replay::ReplayContext;
 use xray_examples::catalog;
-use xray_examples::competitor_selection::select_competitor;
+use xray_examples::competitor_selection::{select_competitor, use_keyword_fix};
 
 /// The share of a query's budget the price filter allows: 1.1 is the release that tightened it.
 fn price_cap(version: Option<&str>) -> f64 {
@@ -34,6 +38,10 @@ fn main() {
     let cap = price_cap(config.version.as_deref());
     let _xray = xray::init(config);
     let catalog = catalog::shipped();
+    // XRAY_EXAMPLE_FIX=1: the keyword table without the bug ("case" no longer means "stand").
+    use_keyword_fix(std::env::var("XRAY_EXAMPLE_FIX").is_ok_and(|v| v == "1"));
+    // XRAY_REPLAY=<run id> (set by `xray replay`): replay that run on today's code, then exit.
+    xray::replay::from_env_with(|| ReplayContext::new().provide("catalog", catalog.clone()));
     println!(
         "catalog: {} products; X-Ray server: {endpoint}",
         catalog.len()

@@ -9,6 +9,7 @@
 use crate::catalog::Product;
 use serde::Serialize;
 use serde_json::json;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What the pipeline chose.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -41,6 +42,31 @@ const RELATED: &[(&str, &[&str])] = &[
     ("protector", &["glass", "film"]),
 ];
 
+/// The table with the fix: a case is a cover or a holder, never a stand.
+const RELATED_FIXED: &[(&str, &[&str])] = &[
+    ("case", &["cover", "holder"]),
+    ("charger", &["adapter", "power"]),
+    ("cable", &["cord", "lightning"]),
+    ("protector", &["glass", "film"]),
+];
+
+/// Whether the keyword fix is on (off: the seed's bug).
+static KEYWORD_FIX: AtomicBool = AtomicBool::new(false);
+
+/// Turns the keyword fix on or off for the whole process (the example turns it on when
+/// `XRAY_EXAMPLE_FIX=1`): the change a replay checks on a recorded run before it ships.
+pub fn use_keyword_fix(on: bool) {
+    KEYWORD_FIX.store(on, Ordering::Relaxed);
+}
+
+fn related() -> &'static [(&'static str, &'static [&'static str])] {
+    if KEYWORD_FIX.load(Ordering::Relaxed) {
+        RELATED_FIXED
+    } else {
+        RELATED
+    }
+}
+
 /// Which categories a keyword asks for.
 const CATEGORIES: &[(&str, &[&str])] = &[
     ("case", &["phone_cases"]),
@@ -62,11 +88,11 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Search keywords for a product title: its words and their related words.
-#[xray::step(step_type = "generate")]
+/// Search keywords for a product title: its words and their related words. Replayable alone.
+#[xray::step(step_type = "generate", replay)]
 pub fn generate_keywords(product_title: &str) -> Vec<String> {
     let mut keywords = words(product_title);
-    for (word, related) in RELATED {
+    for (word, related) in related() {
         if keywords.iter().any(|k| k == word) {
             keywords.extend(related.iter().map(|r| r.to_string()));
         }
@@ -192,8 +218,9 @@ pub fn select_best(ranked: &[Ranked]) -> Result<Ranked, SelectionError> {
     Ok(best.clone())
 }
 
-/// The whole pipeline: the best competitor in `catalog` for `product_title`.
-#[xray::run(pipeline = "competitor_selection", skip(catalog))]
+/// The whole pipeline: the best competitor in `catalog` for `product_title`. Replayable: a
+/// replay gives the catalog with `ReplayContext::new().provide("catalog", catalog)`.
+#[xray::run(pipeline = "competitor_selection", replay, skip(catalog))]
 pub fn select_competitor(
     product_title: &str,
     max_price: f64,

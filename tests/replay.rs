@@ -1,5 +1,7 @@
 //! Replays, the part the server keeps: a run marked as the replay of another run or step
-//! (`replay_of`), found with `GET /runs?replay_of=` — on SQLite and on PostgreSQL.
+//! (`replay_of`), found with `GET /runs?replay_of=` — on SQLite and on PostgreSQL. Replaying
+//! through the SDK is `replay_sqlite.rs` / `replay_postgres.rs` (one process each: they use the
+//! default client), through the CLI `xray-cli/tests/replay.rs`.
 
 mod support;
 

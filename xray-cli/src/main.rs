@@ -7,6 +7,7 @@
 //! xray why RUN_ID ITEM_ID
 //! xray pipelines
 //! xray compare competitor_selection 1.0 1.1
+//! xray replay RUN_ID [--step STEP] -- cargo run --example competitor_selection
 //! ```
 //!
 //! `--server URL` (default `XRAY_ENDPOINT`, else `http://127.0.0.1:8000`); `--json` prints the
@@ -14,6 +15,7 @@
 
 mod insights;
 mod render;
+mod replay;
 
 use clap::{Parser, Subcommand};
 use serde_json::Value;
@@ -127,6 +129,18 @@ enum Command {
         /// What to compare with it, in the same form.
         b: String,
     },
+    /// Replay a run (or one step) on today's code: runs COMMAND, a program whose `main` calls
+    /// `xray::replay::from_env`, then prints what changed and the web UI's diff of the two runs.
+    Replay {
+        /// The run to replay.
+        run: String,
+        /// Only this step of it: its position in the run (from 0) or its id.
+        #[arg(long)]
+        step: Option<String>,
+        /// The program to run and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
 }
 
 /// Why a command failed.
@@ -141,6 +155,9 @@ enum CliError {
     /// The answer was not what a server sends.
     #[error("unexpected answer from {server}: {reason}")]
     Answer { server: String, reason: String },
+    /// The command `xray replay` runs did not replay.
+    #[error("{reason}")]
+    Command { reason: String },
 }
 
 /// Percent-encodes one path segment or query value.
@@ -209,6 +226,7 @@ fn typed<T: serde::de::DeserializeOwned>(server: &str, text: &str) -> Result<T, 
 
 fn run(cli: Cli) -> Result<String, CliError> {
     let server = cli.server.as_str();
+
     let num = |v: Option<f64>| v.map(|n| n.to_string());
     let (path, kind) = match &cli.command {
         Command::Runs {
@@ -282,6 +300,16 @@ fn run(cli: Cli) -> Result<String, CliError> {
             ),
             "compare",
         ),
+        Command::Replay { run, step, command } => {
+            return replay::replay(&replay::Replay {
+                server,
+                api_key: cli.api_key.as_deref(),
+                run,
+                step: step.as_deref(),
+                command,
+                json: cli.json,
+            })
+        }
     };
     let text = get(server, cli.api_key.as_deref(), &path)?;
     if cli.json {

@@ -24,8 +24,8 @@ impl Kind {
 
     fn accepted(self) -> &'static [&'static str] {
         match self {
-            Kind::Run => &["pipeline", "version", "skip", "skip_all"],
-            Kind::Step => &["step_type", "name", "capture", "skip", "skip_all"],
+            Kind::Run => &["pipeline", "version", "skip", "skip_all", "replay"],
+            Kind::Step => &["step_type", "name", "capture", "skip", "skip_all", "replay"],
         }
     }
 }
@@ -40,6 +40,8 @@ pub(crate) struct Args {
     pub(crate) capture: Option<Capture>,
     pub(crate) skip: Vec<Ident>,
     pub(crate) skip_all: bool,
+    /// Arguments recorded whole and the function registered, for `xray::replay`.
+    pub(crate) replay: bool,
 }
 
 /// Collects errors so every mistake is reported, not just the first.
@@ -89,6 +91,7 @@ impl Args {
             capture: None,
             skip: Vec::new(),
             skip_all: false,
+            replay: false,
         };
         let mut errors = Errors::default();
         let mut seen: Vec<String> = Vec::new();
@@ -124,6 +127,10 @@ impl Args {
             let result = match (key.as_str(), meta) {
                 ("skip_all", Meta::Path(_)) => {
                     args.skip_all = true;
+                    Ok(())
+                }
+                ("replay", Meta::Path(_)) => {
+                    args.replay = true;
                     Ok(())
                 }
                 ("skip", Meta::List(list)) => list
@@ -174,6 +181,10 @@ impl Args {
                 ("skip_all", other) => Err(syn::Error::new(
                     other.span(),
                     "`skip_all` takes no value: write `skip_all`",
+                )),
+                ("replay", other) => Err(syn::Error::new(
+                    other.span(),
+                    "`replay` takes no value: write `replay`",
                 )),
                 ("skip", other) => Err(syn::Error::new(
                     other.span(),

@@ -30,7 +30,13 @@ pub(crate) fn instrument(kind: Kind, args: TokenStream, item: TokenStream) -> To
     };
     let result = Args::parse(kind, args).and_then(|args| {
         check(kind, &args, &func)?;
-        Ok(expand(kind, &args, func.clone()))
+        let registration = if args.replay {
+            crate::replay::register(kind, &args, &func)
+        } else {
+            TokenStream::new()
+        };
+        let wrapped = expand(kind, &args, func.clone());
+        Ok(quote!(#wrapped #registration))
     });
     match result {
         Ok(tokens) => tokens,
@@ -102,6 +108,9 @@ fn check(kind: Kind, args: &Args, func: &ItemFn) -> syn::Result<()> {
                 ),
             ));
         }
+    }
+    if args.replay {
+        crate::replay::check(func, &mut push);
     }
     match errors {
         Some(e) => Err(e),
@@ -195,14 +204,28 @@ fn expand(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
             ViaSerialize as _, ViaUncountable as _,
         };
     };
+    // A replayable function's arguments are recorded whole, up to the replay limit.
+    let (limit, whole) = if args.replay {
+        (
+            quote!(let __xray_limit = ::xray::__private::replay_limit();),
+            quote! {
+                let (__xray_input, __xray_mark) =
+                    ::xray::__private::replay_input(__xray_input, __xray_cap, __xray_limit);
+            },
+        )
+    } else {
+        (quote!(let __xray_limit = __xray_cap;), quote!())
+    };
     let input = quote! {
         let __xray_cap = ::xray::__private::io_cap();
+        #limit
         let __xray_input: ::xray::__private::Fields = {
             #probes
             ::std::vec![
-                #( (#recorded_keys, (&&&&&::xray::__private::Probe(&#recorded)).xray_json(__xray_cap)), )*
+                #( (#recorded_keys, (&&&&&::xray::__private::Probe(&#recorded)).xray_json(__xray_limit)), )*
             ]
         };
+        #whole
     };
     // `step` stays the caller's if an argument already has that name.
     let binds_step = kind == Kind::Step && !names.iter().any(|n| n == "step");
@@ -216,6 +239,13 @@ fn expand(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
             let step_type = step_type_tokens(args.step_type.unwrap_or(StepType::Transform));
             let capture = capture_tokens(args.capture);
             let counted = &names;
+            let step_start = if args.replay {
+                quote!(::xray::__private::step_start_replayable(
+                    #name, #step_type, #capture, __xray_input, __xray_mark,
+                ))
+            } else {
+                quote!(::xray::__private::step_start(#name, #step_type, #capture, __xray_input))
+            };
             let prelude = quote! {
                 #input
                 let __xray_in_count: ::core::option::Option<usize> = {
@@ -223,9 +253,7 @@ fn expand(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
                     ::core::option::Option::None
                     #( .or_else(|| (&&::xray::__private::Probe(&#counted)).xray_count()) )*
                 };
-                let __xray_guard = ::xray::__private::step_start(
-                    #name, #step_type, #capture, __xray_input,
-                );
+                let __xray_guard = #step_start;
                 let __xray_handle = __xray_guard.handle();
                 let __xray_ctx = ::xray::__private::step_context(&__xray_handle);
             };
@@ -254,9 +282,16 @@ fn expand(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
                 },
                 None => quote! { ::std::option::Option::None },
             };
+            let run_start = if args.replay {
+                quote!(::xray::__private::run_start_replayable(
+                    #pipeline, #version, __xray_input, __xray_mark,
+                ))
+            } else {
+                quote!(::xray::__private::run_start(#pipeline, #version, __xray_input))
+            };
             let prelude = quote! {
                 #input
-                let __xray_guard = ::xray::__private::run_start(#pipeline, #version, __xray_input);
+                let __xray_guard = #run_start;
                 let __xray_handle = __xray_guard.handle();
                 let __xray_ctx = ::xray::__private::run_context(&__xray_handle);
             };

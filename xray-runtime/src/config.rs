@@ -65,6 +65,9 @@ pub struct Config {
     /// Largest JSON of a run's or step's input or output (`XRAY_MAX_IO_BYTES`); bigger ones are
     /// replaced by a truncated preview, and serialising them stops at the limit.
     pub max_io_bytes: usize,
+    /// Largest captured input of a `replay` function (`XRAY_MAX_REPLAY_INPUT_BYTES`; at most
+    /// the server's body limit): its arguments are kept whole up to it, for `xray::replay`.
+    pub max_replay_input_bytes: usize,
     /// Pipeline of steps opened with no run around them (`XRAY_PIPELINE`).
     pub default_pipeline: String,
     /// The version of the pipeline's code, recorded on every run (`XRAY_VERSION`; a release, a
@@ -111,6 +114,7 @@ impl Default for Config {
             max_attempts: 3,
             max_details_bytes: 4096,
             max_io_bytes: 32 * 1024,
+            max_replay_input_bytes: 8 * 1024 * 1024,
             default_pipeline: "default".into(),
             version: None,
             api_key: None,
@@ -175,6 +179,9 @@ impl Config {
         });
         number("XRAY_MAX_ATTEMPTS", &mut |n| c.max_attempts = n as u32);
         number("XRAY_MAX_IO_BYTES", &mut |n| c.max_io_bytes = n as usize);
+        number("XRAY_MAX_REPLAY_INPUT_BYTES", &mut |n| {
+            c.max_replay_input_bytes = n as usize
+        });
         c
     }
 
@@ -266,6 +273,8 @@ setters! {
     max_details_bytes(n: usize) => n;
     /// Largest input or output JSON kept per run or step.
     max_io_bytes(n: usize) => n;
+    /// Largest captured input of a `replay` function.
+    max_replay_input_bytes(n: usize) => n;
     /// Pipeline of steps opened with no run around them.
     default_pipeline(name: impl Into<String>) => name.into();
     /// The version of the pipeline's code, recorded on every run.

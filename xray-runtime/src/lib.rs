@@ -96,9 +96,11 @@ mod panics;
 pub mod __private {
     //! Used by the attributes' expansion; not a public API.
     pub use crate::private::*;
+    pub use crate::replay::hooks::*;
 }
 mod private;
 mod ranking;
+pub mod replay;
 mod run;
 mod sampling;
 mod step;

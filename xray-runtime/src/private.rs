@@ -56,12 +56,20 @@ pub fn io_cap() -> usize {
 /// Opens the run of a `#[xray::run]` function on the default client (`version`: the
 /// attribute's, else the client's).
 pub fn run_start(pipeline: &'static str, version: Option<String>, input: Fields) -> RunGuard {
-    let client = XRay::new(pipeline);
+    run_builder(&XRay::new(pipeline), version, input).start()
+}
+
+/// The run of a `#[xray::run]` function, about to start.
+pub(crate) fn run_builder(
+    client: &XRay,
+    version: Option<String>,
+    input: Fields,
+) -> crate::RunBuilder<'_> {
     let mut run = client.run_builder_text(object_text(input));
     if version.is_some() {
         run.version = version;
     }
-    run.start()
+    run
 }
 
 /// Opens the step of a `#[xray::step]` function in the current run (or a run of its own).

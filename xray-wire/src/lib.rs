@@ -10,6 +10,7 @@ mod insights;
 mod json;
 mod names;
 mod ranking;
+mod replay;
 mod request;
 mod response;
 mod taxonomy;
@@ -32,6 +33,7 @@ pub use names::{
     NameError, CUT_MARK, EMPTY_NAME, MAX_NAME_LEN, NUL_REPLACEMENT,
 };
 pub use ranking::{cut_scores, RankSample, Ranking, TAIL_KEPT, TOP_POSITIONS_KEPT};
+pub use replay::{replayed_position, step_replay_of, ReplayReport, StepFacts, StepReplay};
 pub use request::{
     Decision, Event, IngestBatch, ReasonSummary, RunFinished, RunRecord, RunStarted, Sample,
     StepFinished, StepRecord,
