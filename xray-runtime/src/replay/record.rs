@@ -254,8 +254,7 @@ pub fn run_start_replayable(
     mark: Value,
 ) -> RunGuard {
     let client = crate::XRay::new(pipeline);
-    let mut run =
-        crate::private::run_builder(&client, version, input).metadata(json!({ MARK: mark }));
+    let run = crate::private::run_builder(&client, version, input).metadata(json!({ MARK: mark }));
     // Only the first run opened is the replay (not a replayable run it calls).
     let Some(of) = REPLAYING.with(|r| r.borrow_mut().0.take()) else {
         return run.start();
