@@ -15,6 +15,12 @@ fn measure(text: String) -> usize {
     text.len()
 }
 
+/// A replayable run that calls another: only the outer one is the replay.
+#[xray::run(pipeline = "replay_nested", replay)]
+fn outer(text: String) -> usize {
+    measure(text)
+}
+
 fn replays_of(api: &Api, of: &str) -> usize {
     api.ok(&format!("/runs?replay_of={of}"))["runs"]
         .as_array()
@@ -178,6 +184,16 @@ pub fn record_then_replay_with_the_fix(backend: Backend) {
     let small_id = small["run_id"].as_str().expect("id");
     let report = xray::replay::run(small_id, &ReplayContext::new()).expect("replayed");
     assert!(!report.changed(), "{report}");
+    assert_eq!(outer("nested".into()), 6);
+    xray::flush(Duration::from_secs(10)).expect("delivered");
+    let nested = api.ok("/runs?pipeline=replay_nested")["runs"][0]["run_id"].clone();
+    let nested = nested.as_str().expect("the outer run");
+    let report = xray::replay::run(nested, &ReplayContext::new()).expect("replayed");
+    let stored = api.ok(&format!("/runs/{}", report.replay_run_id));
+    assert_eq!(
+        (&stored["pipeline"], &stored["replay_of"]),
+        (&json!("replay_nested"), &json!(nested))
+    );
 
     // The server goes away: a clear error, and nothing recorded for later.
     let before = xray::stats();

@@ -7,6 +7,9 @@
 //!
 //! The hand-written version records exactly what the attribute records: the arguments as input,
 //! the return value as output, the counts, and the step's events.
+//!
+//! `replay_capture`: the same step over 10,000 candidates (~233 KB of input JSON), with and
+//! without `replay` — cut at the 32 KiB preview, or recorded whole for a replay.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde::Serialize;
@@ -14,7 +17,7 @@ use std::hint::black_box;
 use std::time::Duration;
 use xray::{OfflineMode, StepType, XRay};
 
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, serde::Deserialize)]
 struct Candidate {
     id: u64,
     price: u64,
@@ -98,6 +101,33 @@ fn annotated(candidates: &[Candidate], max_price: u64) -> Vec<u64> {
         .collect()
 }
 
+/// The body of the `replay_capture` pair.
+fn filter_with(step: &xray::StepGuard, candidates: &[Candidate], max_price: u64) -> Vec<u64> {
+    candidates
+        .iter()
+        .filter(|c| {
+            let keep = c.price <= max_price;
+            if keep {
+                step.accept(c.id);
+            } else {
+                step.reject(c.id, "price_too_high", c.price);
+            }
+            keep
+        })
+        .map(|c| c.id)
+        .collect()
+}
+
+#[xray::step(step_type = "filter")]
+fn previewed(candidates: &[Candidate], max_price: u64) -> Vec<u64> {
+    filter_with(&step, candidates, max_price)
+}
+
+#[xray::step(step_type = "filter", replay)]
+fn replayable(candidates: &[Candidate], max_price: u64) -> Vec<u64> {
+    filter_with(&step, candidates, max_price)
+}
+
 fn bench(c: &mut Criterion) {
     let xray = XRay::builder()
         .endpoint("http://127.0.0.1:9")
@@ -126,6 +156,23 @@ fn bench(c: &mut Criterion) {
     let _ = xray.flush(Duration::from_secs(60));
     group.bench_function("xray_step_attribute", |b| {
         b.iter(|| annotated(black_box(&candidates), 100))
+    });
+    group.finish();
+
+    let many: Vec<Candidate> = (0..10_000)
+        .map(|i| Candidate {
+            id: i,
+            price: (i * 37) % 200,
+        })
+        .collect();
+    let mut group = c.benchmark_group("replay_capture_10000_candidates");
+    let _ = xray.flush(Duration::from_secs(60));
+    group.bench_function("input_previewed", |b| {
+        b.iter(|| previewed(black_box(&many), 100))
+    });
+    let _ = xray.flush(Duration::from_secs(60));
+    group.bench_function("input_whole_for_replay", |b| {
+        b.iter(|| replayable(black_box(&many), 100))
     });
     group.finish();
 }

@@ -58,6 +58,9 @@
 //! panic fails it); the step records its input and output, fills its counts from the `Vec`s, and
 //! has `step` in scope. Mistakes in the attributes are compile errors: see [`step`](macro@step).
 //!
+//! `#[xray::run(.., replay)]` / `#[xray::step(.., replay)]` make a function replayable: see
+//! [`replay`] to run a recorded run or step again on today's code and see what changed.
+//!
 //! # What is kept
 //! Counts per reason are always exact. Item details are kept by capture level: `minimal` (counts
 //! only), `sample` (the default: up to 50 items per rejection reason and 500 accepted items,

@@ -52,8 +52,8 @@ pub mod hooks {
 
 use crate::client::Core;
 use crate::error::XRayError;
-use record::{registered, MARK};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use record::{registered, MARK};
 use std::any::Any;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};

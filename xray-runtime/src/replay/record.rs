@@ -254,16 +254,14 @@ pub fn run_start_replayable(
     mark: Value,
 ) -> RunGuard {
     let client = crate::XRay::new(pipeline);
-    let mut run =
-        crate::private::run_builder(&client, version, input).metadata(json!({ MARK: mark }));
-    let replay_of = REPLAYING.with(|r| r.borrow_mut().0.take());
-    if let Some(of) = replay_of {
-        run = run.replay_of(of);
-    }
-    let guard = run.start();
-    if let Some(id) = guard.id() {
-        REPLAYING.with(|r| r.borrow_mut().1 = Some(id.to_string()));
-    }
+    let run = crate::private::run_builder(&client, version, input).metadata(json!({ MARK: mark }));
+    // Only the first run opened is the replay (not a replayable run it calls).
+    let Some(of) = REPLAYING.with(|r| r.borrow_mut().0.take()) else {
+        return run.start();
+    };
+    let guard = run.replay_of(of).start();
+    let id = guard.id().map(str::to_string);
+    REPLAYING.with(|r| r.borrow_mut().1 = id);
     guard
 }
 
