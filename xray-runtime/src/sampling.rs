@@ -75,7 +75,7 @@ impl Kept {
 
 /// Whether two texts are equal. A reason is short: one of 8 to 16 bytes is compared as two
 /// overlapping words, inline, where `==` calls `memcmp` (a third of the count path's cost).
-#[inline]
+#[inline(always)]
 fn same_text(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let n = a.len();
@@ -129,6 +129,8 @@ pub(crate) struct Recorder {
     /// Hands out the order of arrival of kept events, shared by all recorders of a step.
     clock: Arc<AtomicU64>,
     reasons: Vec<(Box<str>, Outcome)>,
+    /// The reason of the last rejection, looked at first.
+    last: usize,
     /// Reasons by text, once there are more than [`SCAN_LIMIT`].
     index: HashMap<Box<str>, usize>,
     accepted: Outcome,
@@ -153,6 +155,7 @@ impl Recorder {
             rng: Rng(seed | 1),
             clock,
             reasons: Vec::new(),
+            last: 0,
             index: HashMap::new(),
             accepted: Outcome::default(),
             text: Vec::new(),
@@ -178,22 +181,27 @@ impl Recorder {
         std::mem::replace(self, empty)
     }
 
-    /// The index of a reason, added if new: its text compared with the step's few reasons.
+    /// The index of a reason: the last one's when it is the same text (a step's rejections
+    /// come in runs of one reason), else found among the others, or added.
     #[inline(always)]
     fn reason_slot(&mut self, reason: &str) -> usize {
-        let found = if self.reasons.len() <= SCAN_LIMIT {
-            self.reasons.iter().position(|(r, _)| same_text(r, reason))
-        } else {
-            self.index.get(reason).copied()
-        };
-        match found {
-            Some(i) => i,
-            None => self.add_reason(reason),
+        match self.reasons.get(self.last) {
+            Some((r, _)) if same_text(r, reason) => self.last,
+            _ => self.find_reason(reason),
         }
     }
 
-    #[cold]
     #[inline(never)]
+    fn find_reason(&mut self, reason: &str) -> usize {
+        let found = if self.reasons.len() <= SCAN_LIMIT {
+            self.reasons.iter().position(|(r, _)| **r == *reason)
+        } else {
+            self.index.get(reason).copied()
+        };
+        self.last = found.unwrap_or_else(|| self.add_reason(reason));
+        self.last
+    }
+
     fn add_reason(&mut self, reason: &str) -> usize {
         let i = self.reasons.len();
         self.reasons.push((reason.into(), Outcome::default()));
@@ -207,7 +215,7 @@ impl Recorder {
     }
 
     /// Counts a rejection and keeps it if the capture level and the sampler say so.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn reject<D: Serialize + ?Sized>(
         &mut self,
         item: impl IntoItemId,
@@ -229,7 +237,7 @@ impl Recorder {
     }
 
     /// Counts an acceptance and keeps it if the capture level and the sampler say so.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn accept<D: Serialize + ?Sized>(
         &mut self,
         item: impl IntoItemId,
@@ -274,7 +282,7 @@ impl Recorder {
 
     /// Counts one event; says where to keep it, if at all (Algorithm R: the event that makes
     /// the count `n` replaces a random one of the `room` kept with probability `room / n`).
-    #[inline]
+    #[inline(always)]
     fn decide(&mut self, target: Target) -> Option<Place> {
         let capture = self.capture;
         let o = self.outcome(target);
