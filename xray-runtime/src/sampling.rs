@@ -19,7 +19,9 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use xray_wire::{Capture, ItemId, ReasonSummary, Sample, ACCEPTANCES_KEPT, SAMPLES_PER_REASON};
+use xray_wire::{
+    fit_name, Capture, ItemId, ReasonSummary, Sample, ACCEPTANCES_KEPT, SAMPLES_PER_REASON,
+};
 
 /// Past this many reasons, reasons are found through a hash map rather than a scan.
 const SCAN_LIMIT: usize = 8;
@@ -193,23 +195,46 @@ impl Recorder {
 
     #[inline(never)]
     fn find_reason(&mut self, reason: &str) -> usize {
-        let found = if self.reasons.len() <= SCAN_LIMIT {
-            self.reasons.iter().position(|(r, _)| **r == *reason)
-        } else {
-            self.index.get(reason).copied()
+        self.last = match self.lookup(reason) {
+            Some(i) => i,
+            None => self.add_reason(reason),
         };
-        self.last = found.unwrap_or_else(|| self.add_reason(reason));
         self.last
     }
 
+    /// A reason's index: the step's few reasons are scanned, more (and texts fitted to another
+    /// name) are in the index.
+    fn lookup(&self, reason: &str) -> Option<usize> {
+        let few = self.reasons.len() <= SCAN_LIMIT;
+        let scanned = few.then(|| self.reasons.iter().position(|(r, _)| **r == *reason));
+        scanned
+            .flatten()
+            .or_else(|| self.index.get(reason).copied())
+    }
+
+    /// Adds a reason, fitted to the server's rule for names ([`xray_wire::fit_name`]): a text
+    /// that fits to a name already there counts towards that one.
     fn add_reason(&mut self, reason: &str) -> usize {
-        let i = self.reasons.len();
+        let fitted = fit_name(reason);
+        let i = self
+            .lookup(&fitted)
+            .unwrap_or_else(|| self.push_reason(&fitted));
+        if fitted != reason {
+            self.index.insert(reason.into(), i);
+        }
+        i
+    }
+
+    /// Appends a new reason; past [`SCAN_LIMIT`] reasons, every reason is in the index too.
+    fn push_reason(&mut self, reason: &str) -> usize {
         self.reasons.push((reason.into(), Outcome::default()));
-        if self.reasons.len() > SCAN_LIMIT {
-            let from = self.index.len();
-            for (j, (r, _)) in self.reasons.iter().enumerate().skip(from) {
+        let i = self.reasons.len() - 1;
+        if i == SCAN_LIMIT {
+            for (j, (r, _)) in self.reasons.iter().enumerate() {
                 self.index.insert(r.clone(), j);
             }
+        } else if i > SCAN_LIMIT {
+            self.index.insert(reason.into(), i);
         }
         i
     }
@@ -777,6 +802,23 @@ mod tests {
             rej["aaaaaaaa"].count, 60,
             "the literal and the String together"
         );
+    }
+
+    #[test]
+    fn reasons_that_fit_to_one_name_are_counted_and_sampled_as_one() {
+        let mut r = rec(Capture::Full, 1);
+        let (long, longer) = ("r".repeat(600), "r".repeat(700));
+        for (i, reason) in ["", "(empty)", &long, &longer, ""].into_iter().enumerate() {
+            r.reject(i as u64, reason, &());
+        }
+        r.reject_count(&long, 10);
+        let rej = r.rejections();
+        assert_eq!(rej.len(), 2, "{:?}", rej.keys());
+        assert_eq!(rej["(empty)"].count, 3);
+        assert_eq!(ids(&rej["(empty)"]), [0, 1, 4]);
+        let cut = rej.keys().find(|k| k.starts_with('r')).unwrap();
+        assert!(cut.len() <= xray_wire::MAX_NAME_LEN && cut.ends_with('…'));
+        assert_eq!((rej[cut].count, ids(&rej[cut])), (12, vec![2, 3]));
     }
 
     #[test]
