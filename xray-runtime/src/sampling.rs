@@ -412,37 +412,26 @@ impl Recorder {
 
     /// Adds another recorder's outcome (kept events in `text`) to one of this recorder's.
     fn absorb(&mut self, target: Target, theirs: &mut Outcome, text: &[u8]) {
-        let room = room(target);
-        let (mut a, mut b) = (self.outcome(target).count, theirs.count);
-        self.outcome(target).count = a.saturating_add(b);
-        let mut mine = std::mem::take(&mut self.outcome(target).kept);
-        let mut other = std::mem::take(&mut theirs.kept);
-        let kept = if self.capture != Capture::Sample || mine.len() + other.len() <= room {
-            mine.extend(other.drain(..).map(|k| self.copy_in(k, text)));
-            mine
-        } else {
-            let mut kept = Vec::with_capacity(room);
-            while kept.len() < room && a.saturating_add(b) > 0 {
-                // An event counted without an item (`reject_count`) yields no sample.
-                if self.rng.below(a.saturating_add(b)) < a {
-                    a -= 1;
-                    if !mine.is_empty() {
-                        let j = self.rng.below(mine.len() as u64) as usize;
-                        kept.push(mine.swap_remove(j));
-                    }
-                } else {
-                    b -= 1;
-                    if !other.is_empty() {
-                        let j = self.rng.below(other.len() as u64) as usize;
-                        let k = other.swap_remove(j);
-                        kept.push(self.copy_in(k, text));
-                    }
-                }
-            }
-            self.dead += mine.iter().map(Kept::len).sum::<usize>();
-            kept
+        let room = match self.capture {
+            Capture::Sample => room(target),
+            _ => usize::MAX,
         };
-        self.outcome(target).kept = kept;
+        let mut other: Vec<Kept> = theirs
+            .kept
+            .drain(..)
+            .map(|k| self.copy_in(k, text))
+            .collect();
+        let o = match target {
+            Target::Reason(i) => &mut self.reasons[i].1,
+            Target::Accepted => &mut self.accepted,
+        };
+        let (a, b) = (o.count, theirs.count);
+        o.count = a.saturating_add(b);
+        let (mine, theirs) = ((&mut o.kept, a), (&mut other, b));
+        let kept = merge_reservoirs(&mut self.rng, room, mine, theirs);
+        let left = o.kept.iter().chain(&other);
+        self.dead += left.map(Kept::len).sum::<usize>();
+        o.kept = kept;
     }
 
     /// A kept event of another recorder, its text copied to the end of this one's buffer.
@@ -514,6 +503,36 @@ fn room(target: Target) -> usize {
         Target::Accepted => ACCEPTANCES_KEPT,
         Target::Reason(_) => SAMPLES_PER_REASON,
     }
+}
+
+/// `room` of two reservoirs' samples, as one reservoir over the events of both would hold: each
+/// drawn from a side in proportion to the events it still stands for (`a`, `b`; an event counted
+/// without an item yields none). What is not drawn is left in `mine` and `theirs`.
+pub(crate) fn merge_reservoirs<T>(
+    rng: &mut Rng,
+    room: usize,
+    (mine, mut a): (&mut Vec<T>, u64),
+    (theirs, mut b): (&mut Vec<T>, u64),
+) -> Vec<T> {
+    if mine.len() + theirs.len() <= room {
+        mine.append(theirs);
+        return std::mem::take(mine);
+    }
+    let mut kept = Vec::with_capacity(room);
+    while kept.len() < room && a.saturating_add(b) > 0 {
+        let side = if rng.below(a.saturating_add(b)) < a {
+            a -= 1;
+            &mut *mine
+        } else {
+            b -= 1;
+            &mut *theirs
+        };
+        if !side.is_empty() {
+            let j = rng.below(side.len() as u64) as usize;
+            kept.push(side.swap_remove(j));
+        }
+    }
+    kept
 }
 
 #[cfg(test)]
