@@ -86,16 +86,10 @@ impl StepGuard {
     /// stack (a `Serialize` of details that records into the same step): then the step's.
     #[inline(always)]
     fn record(&self, f: impl FnOnce(&mut Recorder)) {
-        let mut held = None;
-        let mut local = self.local.try_borrow_mut();
-        let rec = match &mut local {
-            Ok(rec) => &mut **rec,
-            Err(_) => match self.step.lock_recorder(&mut held) {
-                Some(rec) => rec,
-                None => return,
-            },
-        };
-        f(rec);
+        match self.local.try_borrow_mut() {
+            Ok(mut rec) => f(&mut rec),
+            Err(_) => locked(&self.step, f),
+        }
     }
 
     recording_methods!();
@@ -108,6 +102,13 @@ impl StepGuard {
     pub fn fail(self, error: impl Display) {
         self.step.set_error(error);
     }
+}
+
+/// Records through the step's lock, out of the guard's inlined path.
+#[cold]
+#[inline(never)]
+fn locked(step: &Step, f: impl FnOnce(&mut Recorder)) {
+    step.record(f);
 }
 
 impl std::ops::Deref for StepGuard {

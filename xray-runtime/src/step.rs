@@ -36,7 +36,7 @@ pub(crate) struct StepShared {
     data: Mutex<StepData>,
 }
 
-pub(crate) struct StepData {
+struct StepData {
     /// What handles recorded and guards handed over (made on the first such event).
     rec: Option<Recorder>,
     told: Told,
@@ -358,24 +358,8 @@ impl Step {
 
     /// Records into the step's recorder, under its lock.
     #[inline]
-    fn record(&self, f: impl FnOnce(&mut Recorder)) {
-        let mut held = None;
-        if let Some(rec) = self.lock_recorder(&mut held) {
-            f(rec);
-        }
-    }
-
-    /// The step's recorder, its lock held in `held`; `None` once the step has ended.
-    pub(crate) fn lock_recorder<'s, 'h>(
-        &'s self,
-        held: &'h mut Option<MutexGuard<'s, StepData>>,
-    ) -> Option<&'h mut Recorder> {
-        let shared = self.shared.as_deref()?;
-        let data = held.insert(shared.data());
-        if data.finished {
-            return None;
-        }
-        Some(shared.recorder(data))
+    pub(crate) fn record(&self, f: impl FnOnce(&mut Recorder)) {
+        self.with(|s, d| f(s.recorder(d)));
     }
 
     recording_methods!();
