@@ -75,26 +75,6 @@ impl Kept {
     }
 }
 
-/// Whether two texts are equal. A reason is short: one of 8 to 16 bytes is compared as two
-/// overlapping words, inline, where `==` calls `memcmp` (a third of the count path's cost).
-#[inline(always)]
-fn same_text(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if !(8..=16).contains(&n) {
-        return a == b;
-    }
-    let word = |s: &[u8], at: usize| {
-        s.get(at..at + 8)
-            .and_then(|w| <[u8; 8]>::try_from(w).ok())
-            .map(u64::from_ne_bytes)
-    };
-    word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8)
-}
-
 /// The random bits of a recorder's sampling.
 #[derive(Debug)]
 pub(crate) struct Rng(pub(crate) u64);
@@ -188,7 +168,7 @@ impl Recorder {
     #[inline(always)]
     fn reason_slot(&mut self, reason: &str) -> usize {
         match self.reasons.get(self.last) {
-            Some((r, _)) if same_text(r, reason) => self.last,
+            Some((r, _)) if **r == *reason => self.last,
             _ => self.find_reason(reason),
         }
     }
@@ -539,22 +519,6 @@ pub(crate) fn merge_reservoirs<T>(
 mod tests {
     use super::*;
 
-    #[test]
-    fn texts_are_compared_whole_at_every_length() {
-        let text = "abcdefghijklmnopqrstuvwxyz";
-        for n in 0..=text.len() {
-            let a = &text[..n];
-            let copy = String::from(a); // the same text elsewhere in memory
-            assert!(same_text(a, &copy), "{a}");
-            for i in 0..n {
-                let mut b = a.as_bytes().to_vec();
-                b[i] = b'_';
-                let b = String::from_utf8(b).expect("ASCII");
-                assert!(!same_text(a, &b), "{a} vs {b}");
-            }
-            assert!(!same_text(a, &text[..n.saturating_sub(1)]) || n == 0);
-        }
-    }
     use serde_json::{json, Value};
     use std::cell::Cell;
 
@@ -838,6 +802,25 @@ mod tests {
         let cut = rej.keys().find(|k| k.starts_with('r')).unwrap();
         assert!(cut.len() <= xray_wire::MAX_NAME_LEN && cut.ends_with('…'));
         assert_eq!((rej[cut].count, ids(&rej[cut])), (12, vec![2, 3]));
+    }
+
+    #[test]
+    fn reasons_one_byte_apart_are_told_apart_at_every_length() {
+        let text = "abcdefghijklmnopqrstuvwxyz";
+        for n in 1..=text.len() {
+            let a = &text[..n];
+            let mut r = rec(Capture::Minimal, 1);
+            for i in 0..n {
+                let mut b = a.as_bytes().to_vec();
+                b[i] = b'_';
+                r.reject(0u64, a, &());
+                r.reject(0u64, std::str::from_utf8(&b).expect("ASCII"), &());
+                r.reject(0u64, &String::from(a), &()); // the same text elsewhere in memory
+            }
+            let rej = r.rejections();
+            assert_eq!(rej.len(), n + 1, "{a}: {:?}", rej.keys());
+            assert_eq!(rej[a].count, 2 * n as u64, "{a}");
+        }
     }
 
     #[test]
