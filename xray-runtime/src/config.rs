@@ -1,6 +1,7 @@
 //! Client settings: where to send, what to do when the server is away, how much to keep.
 
 use crate::error::XRayError;
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::time::Duration;
 use xray_wire::Capture;
@@ -126,63 +127,29 @@ impl Config {
     /// Defaults, overridden by any `XRAY_*` environment variables. An invalid value is reported
     /// with a warning and ignored, so a typo in the environment never stops the program.
     pub fn from_env() -> Config {
-        let mut c = Config::default();
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        fn warn(name: &str, value: &str, why: impl std::fmt::Display) {
-            tracing::warn!("ignoring {name}={value}: {why}");
+        let d = Config::default();
+        // A count or size: a whole number above 0.
+        let n = |name| env::<NonZeroU64>(name).map(NonZeroU64::get);
+        Config {
+            endpoint: env::<String>("XRAY_ENDPOINT").map_or(d.endpoint, |v| v.trim().into()),
+            api_key: env("XRAY_API_KEY").map(ApiKey),
+            offline_mode: env("XRAY_OFFLINE_MODE").unwrap_or(d.offline_mode),
+            capture: env("XRAY_CAPTURE").unwrap_or(d.capture),
+            spool_dir: env("XRAY_SPOOL_DIR"),
+            spool_max_bytes: n("XRAY_SPOOL_MAX_BYTES").unwrap_or(d.spool_max_bytes),
+            batch_size: n("XRAY_BATCH_SIZE").map_or(d.batch_size, |n| n as usize),
+            batch_interval: n("XRAY_BATCH_INTERVAL_MS")
+                .map_or(d.batch_interval, Duration::from_millis),
+            queue_capacity: n("XRAY_QUEUE_CAPACITY").map_or(d.queue_capacity, |n| n as usize),
+            http_timeout: n("XRAY_HTTP_TIMEOUT_MS").map_or(d.http_timeout, Duration::from_millis),
+            max_attempts: n("XRAY_MAX_ATTEMPTS").map_or(d.max_attempts, |n| n as u32),
+            max_io_bytes: n("XRAY_MAX_IO_BYTES").map_or(d.max_io_bytes, |n| n as usize),
+            max_replay_input_bytes: n("XRAY_MAX_REPLAY_INPUT_BYTES")
+                .map_or(d.max_replay_input_bytes, |n| n as usize),
+            default_pipeline: env("XRAY_PIPELINE").unwrap_or(d.default_pipeline),
+            version: env("XRAY_VERSION"),
+            ..d
         }
-        if let Some(v) = var("XRAY_ENDPOINT") {
-            c.endpoint = v.trim().to_string();
-        }
-        if let Some(v) = var("XRAY_API_KEY") {
-            c.api_key = Some(ApiKey(v));
-        }
-        if let Some(v) = var("XRAY_OFFLINE_MODE") {
-            match v.parse() {
-                Ok(m) => c.offline_mode = m,
-                Err(e) => warn("XRAY_OFFLINE_MODE", &v, e),
-            }
-        }
-        if let Some(v) = var("XRAY_CAPTURE") {
-            match v.parse() {
-                Ok(m) => c.capture = m,
-                Err(e) => warn("XRAY_CAPTURE", &v, e),
-            }
-        }
-        if let Some(v) = var("XRAY_SPOOL_DIR") {
-            c.spool_dir = Some(PathBuf::from(v));
-        }
-        if let Some(v) = var("XRAY_PIPELINE") {
-            c.default_pipeline = v;
-        }
-        if let Some(v) = var("XRAY_VERSION") {
-            c.version = Some(v);
-        }
-        let number = |name: &str, set: &mut dyn FnMut(u64)| {
-            if let Some(v) = var(name) {
-                match v.parse::<u64>() {
-                    Ok(n) if n > 0 => set(n),
-                    _ => warn(name, &v, "expected a whole number above 0"),
-                }
-            }
-        };
-        number("XRAY_SPOOL_MAX_BYTES", &mut |n| c.spool_max_bytes = n);
-        number("XRAY_BATCH_SIZE", &mut |n| c.batch_size = n as usize);
-        number("XRAY_BATCH_INTERVAL_MS", &mut |n| {
-            c.batch_interval = Duration::from_millis(n)
-        });
-        number("XRAY_QUEUE_CAPACITY", &mut |n| {
-            c.queue_capacity = n as usize
-        });
-        number("XRAY_HTTP_TIMEOUT_MS", &mut |n| {
-            c.http_timeout = Duration::from_millis(n)
-        });
-        number("XRAY_MAX_ATTEMPTS", &mut |n| c.max_attempts = n as u32);
-        number("XRAY_MAX_IO_BYTES", &mut |n| c.max_io_bytes = n as usize);
-        number("XRAY_MAX_REPLAY_INPUT_BYTES", &mut |n| {
-            c.max_replay_input_bytes = n as usize
-        });
-        c
     }
 
     /// Starts from [`Config::from_env`].
@@ -228,6 +195,19 @@ impl Config {
             .collect();
         cache.join("xray").join("spool").join(endpoint)
     }
+}
+
+/// The environment variable `name` parsed, if it is set and not empty; a warning if it does not
+/// parse.
+fn env<T: std::str::FromStr>(name: &str) -> Option<T>
+where
+    T::Err: std::fmt::Display,
+{
+    let value = std::env::var(name).ok().filter(|v| !v.is_empty())?;
+    value
+        .parse()
+        .map_err(|e| tracing::warn!("ignoring {name}={value}: {e}"))
+        .ok()
 }
 
 /// Sets [`Config`] fields one by one.

@@ -2,12 +2,10 @@
 //! `Send` but not `Sync`) and handing what it recorded to the step when it drops.
 
 use crate::client::{Core, XRay};
-use crate::item::IntoItemId;
 use crate::run::{RunGuard, RunShared};
 use crate::sampling::Recorder;
-use crate::step::{Step, StepShared};
-use serde::Serialize;
-use std::cell::{RefCell, RefMut};
+use crate::step::{recording_methods, Step, StepShared};
+use std::cell::RefCell;
 use std::fmt::Display;
 use std::sync::Arc;
 use xray_wire::{Capture, StepType};
@@ -84,69 +82,17 @@ impl StepGuard {
         self.step.clone()
     }
 
-    /// The guard's own recorder, unless it is in use further up this thread's stack (a
-    /// `Serialize` of details that records into the same step): then the step's, locked.
-    #[inline]
-    fn local(&self) -> Option<RefMut<'_, Recorder>> {
-        self.local.try_borrow_mut().ok()
-    }
-
-    /// [`Step::reject`], without a lock.
-    #[inline]
-    pub fn reject<D: Serialize>(&self, item: impl IntoItemId, reason: &str, details: D) {
-        match self.local() {
-            Some(mut rec) => rec.reject(item, reason, &details),
-            None => self.step.reject(item, reason, details),
+    /// Records into the guard's own recorder, unless it is in use further up this thread's
+    /// stack (a `Serialize` of details that records into the same step): then the step's.
+    #[inline(always)]
+    fn record(&self, f: impl FnOnce(&mut Recorder)) {
+        match self.local.try_borrow_mut() {
+            Ok(mut rec) => f(&mut rec),
+            Err(_) => locked(&self.step, f),
         }
     }
 
-    /// [`Step::reject_count`], without a lock.
-    pub fn reject_count(&self, reason: &str, n: u64) {
-        match self.local() {
-            Some(mut rec) => rec.reject_count(reason, n),
-            None => self.step.reject_count(reason, n),
-        }
-    }
-
-    /// [`Step::accept`], without a lock.
-    #[inline]
-    pub fn accept(&self, item: impl IntoItemId) {
-        match self.local() {
-            Some(mut rec) => rec.accept::<()>(item, None),
-            None => self.step.accept(item),
-        }
-    }
-
-    /// [`Step::accept_with`], without a lock.
-    pub fn accept_with<D: Serialize>(&self, item: impl IntoItemId, details: D) {
-        match self.local() {
-            Some(mut rec) => rec.accept(item, Some(&details)),
-            None => self.step.accept_with(item, details),
-        }
-    }
-
-    /// [`Step::rank`], without a lock.
-    #[inline]
-    pub fn rank(&self, item: impl IntoItemId, position: u64, score: f64) {
-        match self.local() {
-            Some(mut rec) => rec.rank::<()>(item, position, score, None),
-            None => self.step.rank(item, position, score),
-        }
-    }
-
-    /// [`Step::rank_with`], without a lock.
-    pub fn rank_with<D: Serialize>(
-        &self,
-        item: impl IntoItemId,
-        position: u64,
-        score: f64,
-        details: D,
-    ) {
-        match self.local() {
-            Some(mut rec) => rec.rank(item, position, score, Some(&details)),
-            None => self.step.rank_with(item, position, score, details),
-        }
-    }
+    recording_methods!();
 
     /// Ends the step now (for the `step` of an attribute's body: hands over what it recorded;
     /// the step ends when the function returns).
@@ -156,6 +102,13 @@ impl StepGuard {
     pub fn fail(self, error: impl Display) {
         self.step.set_error(error);
     }
+}
+
+/// Records through the step's lock, out of the guard's inlined path.
+#[cold]
+#[inline(never)]
+fn locked(step: &Step, f: impl FnOnce(&mut Recorder)) {
+    step.record(f);
 }
 
 impl std::ops::Deref for StepGuard {

@@ -8,6 +8,7 @@
 //! say "panicked" as before (what a guard reports is forgotten when a guard opens, so it never
 //! names a panic from before it).
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::panic::PanicHookInfo;
 use std::sync::Once;
@@ -42,17 +43,18 @@ pub(crate) fn install() {
 
 /// `panicked at FILE:LINE:COL: MESSAGE`, as Rust's own hook words it.
 fn describe(info: &PanicHookInfo<'_>) -> String {
-    let payload = info.payload();
-    let message = payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
-    match (info.location(), message) {
+    match (info.location(), payload_text(info.payload())) {
         (Some(at), Some(m)) => format!("panicked at {at}: {m}"),
         (Some(at), None) => format!("panicked at {at}"),
         (None, Some(m)) => format!("panicked: {m}"),
         (None, None) => "panicked".to_string(),
     }
+}
+
+/// The message of a panic, when it is text.
+pub(crate) fn payload_text(payload: &(dyn Any + Send)) -> Option<&str> {
+    let text = payload.downcast_ref::<String>().map(String::as_str);
+    text.or_else(|| payload.downcast_ref::<&str>().copied())
 }
 
 /// Forgets this thread's last panic: a guard opening now reports only a panic that happens

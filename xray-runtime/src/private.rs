@@ -30,22 +30,14 @@ fn object_text(fields: Fields) -> Option<Box<str>> {
     if fields.is_empty() {
         return None;
     }
-    let size: usize = fields
+    let members: Vec<String> = fields
         .iter()
-        .map(|(name, value)| name.len() + value.as_deref().map_or(4, str::len) + 4)
-        .sum();
-    let mut out = String::with_capacity(size + 2);
-    out.push('{');
-    for (i, (name, value)) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&serde_json::to_string(name).unwrap_or_default());
-        out.push(':');
-        out.push_str(value.as_deref().unwrap_or("null"));
-    }
-    out.push('}');
-    Some(out.into_boxed_str())
+        .map(|(name, value)| {
+            let name = serde_json::to_string(name).unwrap_or_default();
+            format!("{name}:{}", value.as_deref().unwrap_or("null"))
+        })
+        .collect();
+    Some(format!("{{{}}}", members.join(",")).into_boxed_str())
 }
 
 /// The size limit for recorded arguments and return values, from the default client.
@@ -91,65 +83,68 @@ pub fn step_start(
 /// Holds a reference for the autoref-specialised probes below.
 pub struct Probe<'a, T: ?Sized>(pub &'a T);
 
-/// A `Result` whose `Ok` type is `Serialize`: its `Ok` value (nothing for an `Err`, whose text
-/// is recorded as the error).
-pub trait ViaOkSerialize {
-    /// The `Ok` value as capped JSON.
-    fn xray_json(&self, cap: usize) -> Option<Box<str>>;
+/// A probe: a trait with one method and one impl, on a `Probe` behind as many references as
+/// its rank (the expansion calls through the most references, so the highest rank that applies
+/// wins).
+macro_rules! probe {
+    ($(#[$doc:meta])* $name:ident for $probe:ty where [$($bounds:tt)*]
+     $(#[$mdoc:meta])* fn $method:ident(&$this:ident $(, $arg:ident: $ty:ty)?) -> $ret:ty $body:block) => {
+        $(#[$doc])*
+        pub trait $name {
+            $(#[$mdoc])*
+            fn $method(&self $(, $arg: $ty)?) -> $ret;
+        }
+        impl<$($bounds)*> $name for $probe {
+            #[allow(unused_variables)]
+            fn $method(&$this $(, $arg: $ty)?) -> $ret $body
+        }
+    };
 }
-impl<T: Serialize, E> ViaOkSerialize for &&&&Probe<'_, Result<T, E>> {
+
+probe! {
+    /// A `Result` whose `Ok` type is `Serialize`: its `Ok` value (nothing for an `Err`, whose
+    /// text is recorded as the error).
+    ViaOkSerialize for &&&&Probe<'_, Result<T, E>> where [T: Serialize, E]
+    /// The `Ok` value as capped JSON.
     fn xray_json(&self, cap: usize) -> Option<Box<str>> {
         self.0.as_ref().ok().and_then(|v| capped_json(v, cap))
     }
 }
 
-/// A `Result` whose `Ok` type is `Debug` only.
-pub trait ViaOkDebug {
+probe! {
+    /// A `Result` whose `Ok` type is `Debug` only.
+    ViaOkDebug for &&&Probe<'_, Result<T, E>> where [T: Debug, E]
     /// The `Ok` value's `Debug` text.
-    fn xray_json(&self, cap: usize) -> Option<Box<str>>;
-}
-impl<T: Debug, E> ViaOkDebug for &&&Probe<'_, Result<T, E>> {
     fn xray_json(&self, cap: usize) -> Option<Box<str>> {
         self.0.as_ref().ok().map(|v| capped_debug(v, cap))
     }
 }
 
-/// Recording a value as JSON (`Serialize`), the preferred way.
-pub trait ViaSerialize {
+probe! {
+    /// Recording a value as JSON (`Serialize`), the preferred way.
+    ViaSerialize for &&Probe<'_, T> where [T: Serialize + ?Sized]
     /// The value as capped JSON.
-    fn xray_json(&self, cap: usize) -> Option<Box<str>>;
-}
-impl<T: Serialize + ?Sized> ViaSerialize for &&Probe<'_, T> {
     fn xray_json(&self, cap: usize) -> Option<Box<str>> {
         capped_json(self.0, cap)
     }
 }
 
-/// Recording a value as its `Debug` text, when it is not `Serialize`.
-pub trait ViaDebug {
+probe! {
+    /// Recording a value as its `Debug` text, when it is not `Serialize`.
+    ViaDebug for &Probe<'_, T> where [T: Debug + ?Sized]
     /// The value's `Debug` text, as a JSON string.
-    fn xray_json(&self, cap: usize) -> Option<Box<str>>;
-}
-impl<T: Debug + ?Sized> ViaDebug for &Probe<'_, T> {
     fn xray_json(&self, cap: usize) -> Option<Box<str>> {
         Some(capped_debug(self.0, cap))
     }
 }
 
-/// A value that is neither `Serialize` nor `Debug`.
-pub trait ViaNothing {
+probe! {
+    /// A value that is neither `Serialize` nor `Debug`.
+    ViaNothing for Probe<'_, T> where [T: ?Sized]
     /// A note saying so.
-    fn xray_json(&self, cap: usize) -> Option<Box<str>>;
-}
-impl<T: ?Sized> ViaNothing for Probe<'_, T> {
-    fn xray_json(&self, _cap: usize) -> Option<Box<str>> {
-        let note = format!(
-            "<{} is neither Serialize nor Debug>",
-            std::any::type_name::<T>()
-        );
-        serde_json::to_string(&note)
-            .ok()
-            .map(String::into_boxed_str)
+    fn xray_json(&self, cap: usize) -> Option<Box<str>> {
+        let note = format!("<{} is neither Serialize nor Debug>", std::any::type_name::<T>());
+        serde_json::to_string(&note).ok().map(String::into_boxed_str)
     }
 }
 
@@ -170,6 +165,7 @@ macro_rules! countable {
 countable!(
     Vec<T> => [T],
     [T] => [T],
+    [T; N] => [T, const N: usize],
     std::collections::VecDeque<T> => [T],
     std::collections::HashSet<T, S> => [T, S],
     std::collections::BTreeSet<T> => [T],
@@ -177,11 +173,6 @@ countable!(
     std::collections::BTreeMap<K, V> => [K, V],
     Box<[T]> => [T],
 );
-impl<T, const N: usize> Countable for [T; N] {
-    fn xray_len(&self) -> Option<usize> {
-        Some(N)
-    }
-}
 impl<T: Countable + ?Sized> Countable for &T {
     fn xray_len(&self) -> Option<usize> {
         (**self).xray_len()
@@ -198,56 +189,46 @@ impl<T: Countable> Countable for Option<T> {
     }
 }
 
-/// The length of a collection.
-pub trait ViaCountable {
+probe! {
+    /// The length of a collection.
+    ViaCountable for &Probe<'_, T> where [T: Countable + ?Sized]
     /// Its length.
-    fn xray_count(&self) -> Option<usize>;
-}
-impl<T: Countable + ?Sized> ViaCountable for &Probe<'_, T> {
     fn xray_count(&self) -> Option<usize> {
         self.0.xray_len()
     }
 }
 
-/// Not a collection.
-pub trait ViaUncountable {
+probe! {
+    /// Not a collection.
+    ViaUncountable for Probe<'_, T> where [T: ?Sized]
     /// No length.
-    fn xray_count(&self) -> Option<usize>;
-}
-impl<T: ?Sized> ViaUncountable for Probe<'_, T> {
     fn xray_count(&self) -> Option<usize> {
         None
     }
 }
 
-/// `Result`s whose error has a `Display`.
-pub trait ViaDisplayError {
+probe! {
+    /// `Result`s whose error has a `Display`.
+    ViaDisplayError for &&Probe<'_, Result<T, E>> where [T, E: Display]
     /// The error's text, if the value is an `Err`.
-    fn xray_error(&self) -> Option<String>;
-}
-impl<T, E: Display> ViaDisplayError for &&Probe<'_, Result<T, E>> {
     fn xray_error(&self) -> Option<String> {
         self.0.as_ref().err().map(ToString::to_string)
     }
 }
 
-/// `Result`s whose error has only `Debug`.
-pub trait ViaDebugError {
+probe! {
+    /// `Result`s whose error has only `Debug`.
+    ViaDebugError for &Probe<'_, Result<T, E>> where [T, E: Debug]
     /// The error's `Debug` text, if the value is an `Err`.
-    fn xray_error(&self) -> Option<String>;
-}
-impl<T, E: Debug> ViaDebugError for &Probe<'_, Result<T, E>> {
     fn xray_error(&self) -> Option<String> {
         self.0.as_ref().err().map(|e| format!("{e:?}"))
     }
 }
 
-/// Anything else: never an error.
-pub trait ViaNoError {
+probe! {
+    /// Anything else: never an error.
+    ViaNoError for Probe<'_, T> where [T: ?Sized]
     /// No error.
-    fn xray_error(&self) -> Option<String>;
-}
-impl<T: ?Sized> ViaNoError for Probe<'_, T> {
     fn xray_error(&self) -> Option<String> {
         None
     }
@@ -278,12 +259,9 @@ pub fn finish_run(run: &crate::Run, output: Option<Box<str>>, error: Option<Stri
 
 /// The text of a panic payload.
 pub fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        format!("panicked: {s}")
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        format!("panicked: {s}")
-    } else {
-        "panicked".to_string()
+    match crate::panics::payload_text(payload) {
+        Some(s) => format!("panicked: {s}"),
+        None => "panicked".to_string(),
     }
 }
 

@@ -6,7 +6,7 @@
 
 use crate::item::IntoItemId;
 use crate::json::{capped_json, to_json_text};
-use crate::sampling::Rng;
+use crate::sampling::{merge_reservoirs, Rng};
 use serde::Serialize;
 use xray_wire::{cut_scores, Capture, ItemId, RankSample, Ranking, TAIL_KEPT, TOP_POSITIONS_KEPT};
 
@@ -93,35 +93,14 @@ impl Ranks {
 
     /// Both rankings as one, as if one recorder had ranked every item: the tail reservoirs
     /// merged by drawing from each in proportion to the items it stands for.
-    pub(crate) fn merge(mut self, other: Ranks, rng: &mut Rng) -> Ranks {
+    pub(crate) fn merge(mut self, mut other: Ranks, rng: &mut Rng) -> Ranks {
         self.count = self.count.saturating_add(other.count);
         self.scores.extend(other.scores);
         self.top.extend(other.top);
-        let (mut a, mut b) = (self.tail_count, other.tail_count);
-        let (mut mine, mut theirs) = (std::mem::take(&mut self.tail), other.tail);
-        self.tail_count = a + b;
-        if mine.len() + theirs.len() <= TAIL_KEPT {
-            mine.append(&mut theirs);
-            self.tail = mine;
-            return self;
-        }
-        while self.tail.len() < TAIL_KEPT && !(mine.is_empty() && theirs.is_empty()) {
-            let from_mine = if mine.is_empty() {
-                false
-            } else if theirs.is_empty() {
-                true
-            } else {
-                rng.below(a + b) < a
-            };
-            let (side, left) = if from_mine {
-                (&mut mine, &mut a)
-            } else {
-                (&mut theirs, &mut b)
-            };
-            *left = left.saturating_sub(1);
-            let j = rng.below(side.len() as u64) as usize;
-            self.tail.push(side.swap_remove(j));
-        }
+        let mine = (&mut self.tail, self.tail_count);
+        let theirs = (&mut other.tail, other.tail_count);
+        self.tail = merge_reservoirs(rng, TAIL_KEPT, mine, theirs);
+        self.tail_count += other.tail_count;
         self
     }
 

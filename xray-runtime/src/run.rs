@@ -18,12 +18,9 @@ use xray_wire::{Capture, Event, Name, RunFinished, RunStarted, RunStatus, StepTy
 /// How long `finish()` waits for delivery in `fail` mode.
 const FAIL_MODE_FLUSH: Duration = Duration::from_secs(10);
 
-/// A new random id (UUID v4, hyphenated, lower case) for a run or a step.
-///
-/// The random bits come from a generator in user space, seeded once per thread (uuid's
-/// `fast-rng`: no system call for them). A process forked from this one would go on from the
-/// same generator state, so the process id (read each time: a child has its own) is mixed into
-/// the first bytes; the version and variant bits are left alone.
+/// A new random id (UUID v4, hyphenated, lower case) for a run or a step. uuid's generator is
+/// seeded once per thread, so a forked child would go on from its parent's state: the process
+/// id is mixed into the first bytes (the version and variant bits are left alone).
 pub(crate) fn new_id() -> Arc<str> {
     let mut bytes = uuid::Uuid::new_v4().into_bytes();
     for (b, p) in bytes.iter_mut().zip(std::process::id().to_le_bytes()) {
@@ -172,10 +169,7 @@ impl Run {
     /// step becomes a run of its own (see [`crate::step`]). A bad name (empty, over 512 bytes,
     /// NUL) is sent fitted ([`crate::wire::fit_name`]).
     pub fn step(&self, name: impl Into<String>, step_type: StepType) -> StepGuard {
-        match &self.shared {
-            Some(shared) => StepGuard::open(shared.clone(), name.into(), step_type, None),
-            None => StepGuard::detached(name.into(), step_type, None),
-        }
+        self.open_step(name.into(), step_type, None)
     }
 
     /// Opens a step with a capture level of its own.
@@ -185,9 +179,13 @@ impl Run {
         step_type: StepType,
         capture: Capture,
     ) -> StepGuard {
+        self.open_step(name.into(), step_type, Some(capture))
+    }
+
+    fn open_step(&self, name: String, step_type: StepType, capture: Option<Capture>) -> StepGuard {
         match &self.shared {
-            Some(shared) => StepGuard::open(shared.clone(), name.into(), step_type, Some(capture)),
-            None => StepGuard::detached(name.into(), step_type, Some(capture)),
+            Some(shared) => StepGuard::open(shared.clone(), name, step_type, capture),
+            None => StepGuard::detached(name, step_type, capture),
         }
     }
 

@@ -19,7 +19,9 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use xray_wire::{Capture, ItemId, ReasonSummary, Sample, ACCEPTANCES_KEPT, SAMPLES_PER_REASON};
+use xray_wire::{
+    fit_name, Capture, ItemId, ReasonSummary, Sample, ACCEPTANCES_KEPT, SAMPLES_PER_REASON,
+};
 
 /// Past this many reasons, reasons are found through a hash map rather than a scan.
 const SCAN_LIMIT: usize = 8;
@@ -73,26 +75,6 @@ impl Kept {
     }
 }
 
-/// Whether two texts are equal. A reason is short: one of 8 to 16 bytes is compared as two
-/// overlapping words, inline, where `==` calls `memcmp` (a third of the count path's cost).
-#[inline]
-fn same_text(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if !(8..=16).contains(&n) {
-        return a == b;
-    }
-    let word = |s: &[u8], at: usize| {
-        s.get(at..at + 8)
-            .and_then(|w| <[u8; 8]>::try_from(w).ok())
-            .map(u64::from_ne_bytes)
-    };
-    word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8)
-}
-
 /// The random bits of a recorder's sampling.
 #[derive(Debug)]
 pub(crate) struct Rng(pub(crate) u64);
@@ -129,6 +111,8 @@ pub(crate) struct Recorder {
     /// Hands out the order of arrival of kept events, shared by all recorders of a step.
     clock: Arc<AtomicU64>,
     reasons: Vec<(Box<str>, Outcome)>,
+    /// The reason of the last rejection, looked at first.
+    last: usize,
     /// Reasons by text, once there are more than [`SCAN_LIMIT`].
     index: HashMap<Box<str>, usize>,
     accepted: Outcome,
@@ -153,6 +137,7 @@ impl Recorder {
             rng: Rng(seed | 1),
             clock,
             reasons: Vec::new(),
+            last: 0,
             index: HashMap::new(),
             accepted: Outcome::default(),
             text: Vec::new(),
@@ -178,36 +163,64 @@ impl Recorder {
         std::mem::replace(self, empty)
     }
 
-    /// The index of a reason, added if new: its text compared with the step's few reasons.
+    /// The index of a reason: the last one's when it is the same text (a step's rejections
+    /// come in runs of one reason), else found among the others, or added.
     #[inline(always)]
     fn reason_slot(&mut self, reason: &str) -> usize {
-        let found = if self.reasons.len() <= SCAN_LIMIT {
-            self.reasons.iter().position(|(r, _)| same_text(r, reason))
-        } else {
-            self.index.get(reason).copied()
-        };
-        match found {
-            Some(i) => i,
-            None => self.add_reason(reason),
+        match self.reasons.get(self.last) {
+            Some((r, _)) if **r == *reason => self.last,
+            _ => self.find_reason(reason),
         }
     }
 
-    #[cold]
     #[inline(never)]
+    fn find_reason(&mut self, reason: &str) -> usize {
+        self.last = match self.lookup(reason) {
+            Some(i) => i,
+            None => self.add_reason(reason),
+        };
+        self.last
+    }
+
+    /// A reason's index: the step's few reasons are scanned, more (and texts fitted to another
+    /// name) are in the index.
+    fn lookup(&self, reason: &str) -> Option<usize> {
+        let few = self.reasons.len() <= SCAN_LIMIT;
+        let scanned = few.then(|| self.reasons.iter().position(|(r, _)| **r == *reason));
+        scanned
+            .flatten()
+            .or_else(|| self.index.get(reason).copied())
+    }
+
+    /// Adds a reason, fitted to the server's rule for names ([`xray_wire::fit_name`]): a text
+    /// that fits to a name already there counts towards that one.
     fn add_reason(&mut self, reason: &str) -> usize {
-        let i = self.reasons.len();
+        let fitted = fit_name(reason);
+        let i = self
+            .lookup(&fitted)
+            .unwrap_or_else(|| self.push_reason(&fitted));
+        if fitted != reason {
+            self.index.insert(reason.into(), i);
+        }
+        i
+    }
+
+    /// Appends a new reason; past [`SCAN_LIMIT`] reasons, every reason is in the index too.
+    fn push_reason(&mut self, reason: &str) -> usize {
         self.reasons.push((reason.into(), Outcome::default()));
-        if self.reasons.len() > SCAN_LIMIT {
-            let from = self.index.len();
-            for (j, (r, _)) in self.reasons.iter().enumerate().skip(from) {
+        let i = self.reasons.len() - 1;
+        if i == SCAN_LIMIT {
+            for (j, (r, _)) in self.reasons.iter().enumerate() {
                 self.index.insert(r.clone(), j);
             }
+        } else if i > SCAN_LIMIT {
+            self.index.insert(reason.into(), i);
         }
         i
     }
 
     /// Counts a rejection and keeps it if the capture level and the sampler say so.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn reject<D: Serialize + ?Sized>(
         &mut self,
         item: impl IntoItemId,
@@ -229,7 +242,7 @@ impl Recorder {
     }
 
     /// Counts an acceptance and keeps it if the capture level and the sampler say so.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn accept<D: Serialize + ?Sized>(
         &mut self,
         item: impl IntoItemId,
@@ -274,7 +287,7 @@ impl Recorder {
 
     /// Counts one event; says where to keep it, if at all (Algorithm R: the event that makes
     /// the count `n` replaces a random one of the `room` kept with probability `room / n`).
-    #[inline]
+    #[inline(always)]
     fn decide(&mut self, target: Target) -> Option<Place> {
         let capture = self.capture;
         let o = self.outcome(target);
@@ -379,37 +392,26 @@ impl Recorder {
 
     /// Adds another recorder's outcome (kept events in `text`) to one of this recorder's.
     fn absorb(&mut self, target: Target, theirs: &mut Outcome, text: &[u8]) {
-        let room = room(target);
-        let (mut a, mut b) = (self.outcome(target).count, theirs.count);
-        self.outcome(target).count = a.saturating_add(b);
-        let mut mine = std::mem::take(&mut self.outcome(target).kept);
-        let mut other = std::mem::take(&mut theirs.kept);
-        let kept = if self.capture != Capture::Sample || mine.len() + other.len() <= room {
-            mine.extend(other.drain(..).map(|k| self.copy_in(k, text)));
-            mine
-        } else {
-            let mut kept = Vec::with_capacity(room);
-            while kept.len() < room && a.saturating_add(b) > 0 {
-                // An event counted without an item (`reject_count`) yields no sample.
-                if self.rng.below(a.saturating_add(b)) < a {
-                    a -= 1;
-                    if !mine.is_empty() {
-                        let j = self.rng.below(mine.len() as u64) as usize;
-                        kept.push(mine.swap_remove(j));
-                    }
-                } else {
-                    b -= 1;
-                    if !other.is_empty() {
-                        let j = self.rng.below(other.len() as u64) as usize;
-                        let k = other.swap_remove(j);
-                        kept.push(self.copy_in(k, text));
-                    }
-                }
-            }
-            self.dead += mine.iter().map(Kept::len).sum::<usize>();
-            kept
+        let room = match self.capture {
+            Capture::Sample => room(target),
+            _ => usize::MAX,
         };
-        self.outcome(target).kept = kept;
+        let mut other: Vec<Kept> = theirs
+            .kept
+            .drain(..)
+            .map(|k| self.copy_in(k, text))
+            .collect();
+        let o = match target {
+            Target::Reason(i) => &mut self.reasons[i].1,
+            Target::Accepted => &mut self.accepted,
+        };
+        let (a, b) = (o.count, theirs.count);
+        o.count = a.saturating_add(b);
+        let (mine, theirs) = ((&mut o.kept, a), (&mut other, b));
+        let kept = merge_reservoirs(&mut self.rng, room, mine, theirs);
+        let left = o.kept.iter().chain(&other);
+        self.dead += left.map(Kept::len).sum::<usize>();
+        o.kept = kept;
     }
 
     /// A kept event of another recorder, its text copied to the end of this one's buffer.
@@ -483,26 +485,40 @@ fn room(target: Target) -> usize {
     }
 }
 
+/// `room` of two reservoirs' samples, as one reservoir over the events of both would hold: each
+/// drawn from a side in proportion to the events it still stands for (`a`, `b`; an event counted
+/// without an item yields none). What is not drawn is left in `mine` and `theirs`.
+pub(crate) fn merge_reservoirs<T>(
+    rng: &mut Rng,
+    room: usize,
+    (mine, mut a): (&mut Vec<T>, u64),
+    (theirs, mut b): (&mut Vec<T>, u64),
+) -> Vec<T> {
+    if mine.len() + theirs.len() <= room {
+        mine.append(theirs);
+        return std::mem::take(mine);
+    }
+    let mut kept = Vec::with_capacity(room);
+    while kept.len() < room && a.saturating_add(b) > 0 {
+        let side = if rng.below(a.saturating_add(b)) < a {
+            a -= 1;
+            &mut *mine
+        } else {
+            b -= 1;
+            &mut *theirs
+        };
+        if !side.is_empty() {
+            let j = rng.below(side.len() as u64) as usize;
+            kept.push(side.swap_remove(j));
+        }
+    }
+    kept
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn texts_are_compared_whole_at_every_length() {
-        let text = "abcdefghijklmnopqrstuvwxyz";
-        for n in 0..=text.len() {
-            let a = &text[..n];
-            let copy = String::from(a); // the same text elsewhere in memory
-            assert!(same_text(a, &copy), "{a}");
-            for i in 0..n {
-                let mut b = a.as_bytes().to_vec();
-                b[i] = b'_';
-                let b = String::from_utf8(b).expect("ASCII");
-                assert!(!same_text(a, &b), "{a} vs {b}");
-            }
-            assert!(!same_text(a, &text[..n.saturating_sub(1)]) || n == 0);
-        }
-    }
     use serde_json::{json, Value};
     use std::cell::Cell;
 
@@ -769,6 +785,42 @@ mod tests {
             rej["aaaaaaaa"].count, 60,
             "the literal and the String together"
         );
+    }
+
+    #[test]
+    fn reasons_that_fit_to_one_name_are_counted_and_sampled_as_one() {
+        let mut r = rec(Capture::Full, 1);
+        let (long, longer) = ("r".repeat(600), "r".repeat(700));
+        for (i, reason) in ["", "(empty)", &long, &longer, ""].into_iter().enumerate() {
+            r.reject(i as u64, reason, &());
+        }
+        r.reject_count(&long, 10);
+        let rej = r.rejections();
+        assert_eq!(rej.len(), 2, "{:?}", rej.keys());
+        assert_eq!(rej["(empty)"].count, 3);
+        assert_eq!(ids(&rej["(empty)"]), [0, 1, 4]);
+        let cut = rej.keys().find(|k| k.starts_with('r')).unwrap();
+        assert!(cut.len() <= xray_wire::MAX_NAME_LEN && cut.ends_with('…'));
+        assert_eq!((rej[cut].count, ids(&rej[cut])), (12, vec![2, 3]));
+    }
+
+    #[test]
+    fn reasons_one_byte_apart_are_told_apart_at_every_length() {
+        let text = "abcdefghijklmnopqrstuvwxyz";
+        for n in 1..=text.len() {
+            let a = &text[..n];
+            let mut r = rec(Capture::Minimal, 1);
+            for i in 0..n {
+                let mut b = a.as_bytes().to_vec();
+                b[i] = b'_';
+                r.reject(0u64, a, &());
+                r.reject(0u64, std::str::from_utf8(&b).expect("ASCII"), &());
+                r.reject(0u64, &String::from(a), &()); // the same text elsewhere in memory
+            }
+            let rej = r.rejections();
+            assert_eq!(rej.len(), n + 1, "{a}: {:?}", rej.keys());
+            assert_eq!(rej[a].count, 2 * n as u64, "{a}");
+        }
     }
 
     #[test]

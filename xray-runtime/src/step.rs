@@ -250,6 +250,72 @@ impl Finished {
     }
 }
 
+/// The recording methods of [`Step`] and [`StepGuard`](crate::StepGuard), defined once for both:
+/// each goes through its type's `record`, which lends it a recorder (the guard's own, or the
+/// step's behind its lock).
+macro_rules! recording_methods {
+    () => {
+        /// Records that `item` was rejected for `reason`, with details (anything `Serialize`;
+        /// `()` for none). The count is exact; the item and details are kept per the capture
+        /// level. An empty reason or item id, one over 512 bytes or one with a NUL is sent
+        /// fitted, not refused ([`crate::wire::fit_name`]: `(empty)`, cut to end in `…`, NUL
+        /// as U+FFFD).
+        #[inline(always)]
+        pub fn reject<D: serde::Serialize>(
+            &self,
+            item: impl crate::IntoItemId,
+            reason: &str,
+            details: D,
+        ) {
+            self.record(
+                #[inline(always)]
+                |r| r.reject(item, reason, &details),
+            );
+        }
+
+        /// Counts `n` rejections for `reason` without naming the items (the reason fitted as
+        /// in [`Self::reject`]).
+        pub fn reject_count(&self, reason: &str, n: u64) {
+            self.record(|r| r.reject_count(reason, n));
+        }
+
+        /// Records that `item` was let through (its id fitted as in [`Self::reject`]).
+        #[inline(always)]
+        pub fn accept(&self, item: impl crate::IntoItemId) {
+            self.record(
+                #[inline(always)]
+                |r| r.accept::<()>(item, None),
+            );
+        }
+
+        /// Records that `item` was let through, with details.
+        pub fn accept_with<D: serde::Serialize>(&self, item: impl crate::IntoItemId, details: D) {
+            self.record(|r| r.accept(item, Some(&details)));
+        }
+
+        /// Records where `item` landed in a rank step's ranking (`position` from 1) and its
+        /// score. The count is exact; the item is kept per the capture level: at `sample`,
+        /// every item of the top 50 positions and a uniform sample of 50 of the rest. An item
+        /// at position 0 or with a score that is not a finite number is counted, not kept.
+        #[inline]
+        pub fn rank(&self, item: impl crate::IntoItemId, position: u64, score: f64) {
+            self.record(|r| r.rank::<()>(item, position, score, None));
+        }
+
+        /// [`Self::rank`] with details (anything `Serialize`).
+        pub fn rank_with<D: serde::Serialize>(
+            &self,
+            item: impl crate::IntoItemId,
+            position: u64,
+            score: f64,
+            details: D,
+        ) {
+            self.record(|r| r.rank(item, position, score, Some(&details)));
+        }
+    };
+}
+pub(crate) use recording_methods;
+
 /// A handle on a step: cheap to clone, usable from any thread. Every method is a no-op on a
 /// handle with no step behind it ([`crate::current_step`] outside any step), and after the step
 /// has ended.
@@ -290,31 +356,13 @@ impl Step {
         Some(f(shared, &mut data))
     }
 
-    /// Records that `item` was rejected for `reason`, with details (anything `Serialize`; `()`
-    /// for none). The count is exact; the item and details are kept per the capture level.
-    /// An empty reason or item id, one over 512 bytes or one with a NUL is sent fitted, not
-    /// refused ([`crate::wire::fit_name`]: `(empty)`, cut to end in `…`, NUL as U+FFFD).
+    /// Records into the step's recorder, under its lock.
     #[inline]
-    pub fn reject<D: Serialize>(&self, item: impl IntoItemId, reason: &str, details: D) {
-        self.with(|s, d| s.recorder(d).reject(item, reason, &details));
+    pub(crate) fn record(&self, f: impl FnOnce(&mut Recorder)) {
+        self.with(|s, d| f(s.recorder(d)));
     }
 
-    /// Counts `n` rejections for `reason` without naming the items (the reason fitted as in
-    /// [`Self::reject`]).
-    pub fn reject_count(&self, reason: &str, n: u64) {
-        self.with(|s, d| s.recorder(d).reject_count(reason, n));
-    }
-
-    /// Records that `item` was let through (its id fitted as in [`Self::reject`]).
-    #[inline]
-    pub fn accept(&self, item: impl IntoItemId) {
-        self.with(|s, d| s.recorder(d).accept::<()>(item, None));
-    }
-
-    /// Records that `item` was let through, with details.
-    pub fn accept_with<D: Serialize>(&self, item: impl IntoItemId, details: D) {
-        self.with(|s, d| s.recorder(d).accept(item, Some(&details)));
-    }
+    recording_methods!();
 
     /// Records what the step chose, its score and why. The last decision stands. An empty
     /// `selected`, one over 512 bytes or with a NUL is sent fitted ([`crate::wire::fit_name`]).
@@ -340,26 +388,6 @@ impl Step {
                 decision.runner_up_score = score.is_finite().then_some(score);
             }
         });
-    }
-
-    /// Records where `item` landed in a rank step's ranking (`position` from 1) and its score.
-    /// The count is exact; the item is kept per the capture level: at `sample`, every item of
-    /// the top 50 positions and a uniform sample of 50 of the rest. An item at position 0 or
-    /// with a score that is not a finite number is counted, not kept.
-    #[inline]
-    pub fn rank(&self, item: impl IntoItemId, position: u64, score: f64) {
-        self.with(|s, d| s.recorder(d).rank::<()>(item, position, score, None));
-    }
-
-    /// [`Self::rank`] with details (anything `Serialize`).
-    pub fn rank_with<D: Serialize>(
-        &self,
-        item: impl IntoItemId,
-        position: u64,
-        score: f64,
-        details: D,
-    ) {
-        self.with(|s, d| s.recorder(d).rank(item, position, score, Some(&details)));
     }
 
     /// How many of a rank step's items go on: positions `1..=k` (default: the output count).

@@ -34,10 +34,9 @@ pub(crate) struct Sender {
 }
 
 impl Sender {
-    /// A sender whose requests each take at most `timeout`.
-    pub(crate) fn new(endpoint: &str, timeout: Duration, api_key: Option<&ApiKey>) -> Sender {
+    /// A sender to `endpoint`'s `/ingest`.
+    pub(crate) fn new(endpoint: &str, api_key: Option<&ApiKey>) -> Sender {
         let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
             .http_status_as_error(false)
             .build()
             .into();
@@ -48,11 +47,14 @@ impl Sender {
         }
     }
 
-    /// POSTs one request body.
-    pub(crate) fn post(&self, body: &[u8]) -> Delivery {
+    /// POSTs one request body, allowing it `timeout` in all.
+    pub(crate) fn post(&self, body: &[u8], timeout: Duration) -> Delivery {
         let mut request = self
             .agent
             .post(&self.url)
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
             .header("content-type", "application/json");
         if let Some(auth) = &self.authorization {
             request = request.header("authorization", auth);

@@ -23,10 +23,11 @@ const FINAL_REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 pub(super) struct Worker {
     shared: Arc<Shared>,
     sender: Sender,
-    /// Used while shutting down: a short timeout, so a slow server cannot hold the exit past
-    /// its deadline with a batch neither sent nor spooled.
-    final_sender: Sender,
-    /// Shutting down: one attempt per request, with `final_sender`.
+    /// The time one request may take: shorter while shutting down, so a slow server cannot hold
+    /// the exit past its deadline with a batch neither sent nor spooled.
+    timeout: Duration,
+    final_timeout: Duration,
+    /// Shutting down: one attempt per request, with `final_timeout`.
     closing: bool,
     /// The server failed while shutting down: spool the rest without trying it again.
     gave_up: bool,
@@ -58,11 +59,11 @@ impl Worker {
         doorbell: Receiver<()>,
     ) -> Worker {
         let key = config.api_key.as_ref();
-        let last = config.http_timeout.min(FINAL_REQUEST_TIMEOUT);
         Worker {
             shared,
-            sender: Sender::new(&config.endpoint, config.http_timeout, key),
-            final_sender: Sender::new(&config.endpoint, last, key),
+            sender: Sender::new(&config.endpoint, key),
+            timeout: config.http_timeout,
+            final_timeout: config.http_timeout.min(FINAL_REQUEST_TIMEOUT),
             closing: false,
             gave_up: false,
             data,
@@ -201,12 +202,12 @@ impl Worker {
 
     /// One request, with the sender for the moment; a failure while closing ends the trying.
     fn post(&mut self, body: &[u8]) -> Delivery {
-        let sender = if self.closing {
-            &self.final_sender
+        let timeout = if self.closing {
+            self.final_timeout
         } else {
-            &self.sender
+            self.timeout
         };
-        let outcome = sender.post(body);
+        let outcome = self.sender.post(body, timeout);
         match outcome {
             Delivery::Stored(_) => self.stored_posts += 1,
             Delivery::Away(_) | Delivery::Failed(_) if self.closing => self.gave_up = true,
