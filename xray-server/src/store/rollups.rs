@@ -315,7 +315,7 @@ pub(super) fn backlog<C: RollupSql + super::backend::WriteTx>(
         from_db(c, &finished, 1, &mut delta)?;
         let ids: Vec<String> = finished.iter().map(|r| r.run_id.clone()).collect();
         c.set_rolled_up(&ids, true)?;
-        super::rollup_sql::apply(c, &delta)?;
+        super::rollup_apply::apply(c, &delta)?;
         Ok(ids.len())
     })
 }
@@ -336,7 +336,7 @@ pub(super) fn around<C: RollupSql, T>(
     let finished: Vec<&RunState> = after.iter().filter(|r| r.finished()).collect();
     from_db(c, &finished, 1, &mut delta)?;
     flag(c, &before, &after)?;
-    super::rollup_sql::apply(c, &delta)?;
+    super::rollup_apply::apply(c, &delta)?;
     Ok(out)
 }
 

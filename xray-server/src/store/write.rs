@@ -6,7 +6,8 @@
 use super::backend::{WriteTx, ROWS_PER_STATEMENT};
 use super::items::{ItemDocs, StepItems};
 use super::packed::{self, PackedReasonRow};
-use super::rollup_sql::{self, RollupSql};
+use super::rollup_apply;
+use super::rollup_sql::RollupSql;
 use super::rollups::{self, Rollup, RunState};
 use super::rows::{StepRow, WriteSet};
 use super::{group_commit, Store, StoreError};
@@ -231,7 +232,7 @@ pub(super) fn write_rows<'p, C: WriteSql + ItemDocs + RollupSql>(
     });
     rollups::from_write(&new, &set.steps, &inserted, counts, &mut rollup);
     rollups::flag(c, &before, &after)?;
-    rollup_sql::apply(c, &rollup)?;
+    rollup_apply::apply(c, &rollup)?;
     Ok(new_docs)
 }
 
