@@ -53,6 +53,14 @@ impl StepRollupRow {
     /// The row's figures, to merge.
     pub fn agg(&self) -> Result<StepAgg, StoreError> {
         Ok(StepAgg {
+            durations: Histogram::decode(&self.durations)?,
+            ..self.counts()
+        })
+    }
+
+    /// The row's figures but its durations (left empty).
+    pub fn counts(&self) -> StepAgg {
+        StepAgg {
             step_type: Some(self.step_type.clone()),
             steps: self.steps,
             runs: self.runs,
@@ -63,8 +71,8 @@ impl StepRollupRow {
             position_sum: self.position_sum,
             score_sum: self.score_sum,
             score_count: self.score_count,
-            durations: Histogram::decode(&self.durations)?,
-        })
+            durations: Histogram::default(),
+        }
     }
 
     /// The row of `key` holding `a`.
