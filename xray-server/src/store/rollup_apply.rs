@@ -1,10 +1,10 @@
 //! Writing a [`Rollup`] change ([`apply`]): the rows it touches read, merged in memory and
-//! written back, rows left without runs deleted. Rows are read and written in key order; on
-//! PostgreSQL they are locked first (a no-op upsert, which also creates the missing ones), so
-//! concurrent writers of one row wait for each other rather than lose an update, and never
-//! deadlock over them. SQLite has one writer at a time.
+//! written back, rows left without runs deleted. On PostgreSQL the (pipeline, hour, version)
+//! groups of those rows are locked first (advisory locks, in one order), so concurrent writers
+//! of one row wait for each other rather than lose an update, and never deadlock over them;
+//! SQLite has one writer at a time. Reason counts are added in SQL, needing no read.
 
-use super::rollup_sql::{ReasonRollupRow, RollupSql, RunRollupRow, StepRollupRow};
+use super::rollup_sql::{group_key, ReasonRollupRow, RollupSql, RunRollupRow, StepRollupRow};
 use super::rollups::{Rollup, RunAgg, RunKey, StepAgg, StepKey};
 use super::StoreError;
 use std::collections::{BTreeMap, HashMap};
@@ -13,6 +13,15 @@ use std::collections::{BTreeMap, HashMap};
 /// deleted when no run is left in it). Call it after the runs table is as the change leaves it
 /// (a row that lost runs reads its first and last run from there).
 pub(super) fn apply<C: RollupSql>(c: &mut C, d: &Rollup) -> Result<(), StoreError> {
+    let mut groups: Vec<i64> = d
+        .runs
+        .keys()
+        .map(|(p, h, v)| group_key(p, *h, v))
+        .chain(d.steps.keys().map(|(p, h, _, v)| group_key(p, *h, v)))
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    c.lock_groups(&groups)?;
     apply_runs(c, &d.runs)?;
     apply_steps(c, &d.steps)?;
     let mut rows = Vec::new();
@@ -52,9 +61,6 @@ fn apply_runs<C: RollupSql>(c: &mut C, runs: &BTreeMap<RunKey, RunAgg>) -> Resul
         return Ok(());
     }
     let keys: Vec<&RunKey> = changed.iter().map(|(k, ..)| *k).collect();
-    if C::LOCKS {
-        c.lock_run_rows(&keys)?;
-    }
     let stored: HashMap<RunKey, RunRollupRow> = c
         .run_rows(&keys)?
         .into_iter()
@@ -104,9 +110,6 @@ fn apply_steps<C: RollupSql>(
         .collect();
     if keys.is_empty() {
         return Ok(());
-    }
-    if C::LOCKS {
-        c.lock_step_rows(&keys)?;
     }
     let mut stored: HashMap<StepKey, StepAgg> = HashMap::new();
     for r in c.step_rows(&keys)? {

@@ -109,18 +109,49 @@ pub(super) struct ReasonRollupRow {
     pub count: i64,
 }
 
-/// Whether a backend needs rows locked before it reads them to write them back.
+/// How a backend keeps two writers from reading and writing back the same rollup rows at once.
 pub(super) trait RowLocking {
-    /// PostgreSQL: yes (concurrent writers); SQLite: no (one writer at a time).
-    const LOCKS: bool;
+    /// Holds, until the transaction ends, the locks of `groups` (hashes of the (pipeline, hour,
+    /// version) whose rows the writer will read and write back; [`group_key`]), taken in
+    /// ascending order so that writers never deadlock over them. PostgreSQL: transaction-level
+    /// advisory locks; SQLite: nothing (one writer at a time).
+    fn lock_groups(&mut self, groups: &[i64]) -> QueryResult<()>;
 }
 
 impl RowLocking for diesel::sqlite::SqliteConnection {
-    const LOCKS: bool = false;
+    fn lock_groups(&mut self, _: &[i64]) -> QueryResult<()> {
+        Ok(())
+    }
 }
 
 impl RowLocking for diesel::pg::PgConnection {
-    const LOCKS: bool = true;
+    fn lock_groups(&mut self, groups: &[i64]) -> QueryResult<()> {
+        if groups.is_empty() {
+            return Ok(());
+        }
+        diesel::sql_query(
+            "SELECT pg_advisory_xact_lock(g) FROM (SELECT unnest($1::bigint[]) AS g ORDER BY 1) s",
+        )
+        .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(groups)
+        .execute(self)
+        .map(|_| ())
+    }
+}
+
+/// The lock of a (pipeline, hour, version) group of rollup rows: a 64-bit FNV-1a hash (two
+/// groups sharing one only wait for each other).
+pub(super) fn group_key(pipeline: &str, hour: i64, version: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in pipeline
+        .bytes()
+        .chain([0])
+        .chain(version.bytes())
+        .chain([0])
+        .chain(hour.to_le_bytes())
+    {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
 }
 
 /// Selects the rows of `$table` whose key is one of `$keys`, by (`$col` = key field) pairs.
@@ -148,16 +179,12 @@ pub(super) trait RollupSql: RowLocking {
     fn unrolled_finished(&mut self, batch: i64) -> QueryResult<Vec<String>>;
     /// The first and last start (µs) of the rolled-up runs of `key`.
     fn first_last(&mut self, key: &RunKey) -> QueryResult<(Option<i64>, Option<i64>)>;
-    /// Creates the missing rows of `keys` (empty) and locks them all.
-    fn lock_run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<()>;
     /// The stored rows of `keys`.
     fn run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<Vec<RunRollupRow>>;
     /// Writes rows whole.
     fn put_run_rows(&mut self, rows: &[RunRollupRow]) -> QueryResult<()>;
     /// Deletes the rows of `keys`.
     fn delete_run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<()>;
-    /// As [`RollupSql::lock_run_rows`], for step rows.
-    fn lock_step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<()>;
     /// The stored rows of `keys`.
     fn step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<Vec<StepRollupRow>>;
     /// Writes rows whole.
@@ -268,30 +295,6 @@ for_both_backends! {
             }
         }
 
-        fn lock_run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<()> {
-            let rows: Vec<RunRollupRow> = keys
-                .iter()
-                .map(|(p, h, v)| RunRollupRow {
-                    pipeline: p.clone(),
-                    hour: *h,
-                    version: v.clone(),
-                    runs: 0,
-                    failed: 0,
-                    first_run_at: i64::MAX,
-                    last_run_at: i64::MIN,
-                })
-                .collect();
-            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                diesel::insert_into(run_rollups::table)
-                    .values(chunk)
-                    .on_conflict((run_rollups::pipeline, run_rollups::hour, run_rollups::version))
-                    .do_update()
-                    .set(run_rollups::runs.eq(run_rollups::runs))
-                    .execute(self)?;
-            }
-            Ok(())
-        }
-
         fn run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<Vec<RunRollupRow>> {
             let mut out = Vec::new();
             for chunk in keys.chunks(KEYS_PER_STATEMENT) {
@@ -336,27 +339,6 @@ for_both_backends! {
                         .and(run_rollups::version.eq(&k.2))
                 );
                 q.execute(self)?;
-            }
-            Ok(())
-        }
-
-        fn lock_step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<()> {
-            let rows: Vec<StepRollupRow> = keys
-                .iter()
-                .map(|k| StepRollupRow::of(k, &StepAgg::default()))
-                .collect();
-            for chunk in rows.chunks(ROWS_PER_STATEMENT / 2) {
-                diesel::insert_into(step_rollups::table)
-                    .values(chunk)
-                    .on_conflict((
-                        step_rollups::pipeline,
-                        step_rollups::hour,
-                        step_rollups::step,
-                        step_rollups::version,
-                    ))
-                    .do_update()
-                    .set(step_rollups::steps.eq(step_rollups::steps))
-                    .execute(self)?;
             }
             Ok(())
         }
