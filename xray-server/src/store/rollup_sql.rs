@@ -11,6 +11,7 @@ use diesel::dsl::{max, min, sql};
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 use diesel::upsert::excluded;
+use std::collections::{BTreeSet, HashSet};
 
 /// Keys per statement that names rows by key (four or five binds each).
 const KEYS_PER_STATEMENT: usize = 200;
@@ -152,6 +153,19 @@ pub(super) fn group_key(pipeline: &str, hour: i64, version: &str) -> i64 {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
     h as i64
+}
+
+/// The distinct pipelines, hours and versions of some keys.
+fn distinct3<'a>(
+    keys: impl Iterator<Item = (&'a String, i64, &'a String)>,
+) -> (BTreeSet<&'a String>, BTreeSet<i64>, BTreeSet<&'a String>) {
+    let (mut p, mut h, mut v) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    for (a, b, c) in keys {
+        p.insert(a);
+        h.insert(b);
+        v.insert(c);
+    }
+    (p, h, v)
 }
 
 /// Selects the rows of `$table` whose key is one of `$keys`, by (`$col` = key field) pairs.
@@ -296,19 +310,20 @@ for_both_backends! {
         }
 
         fn run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<Vec<RunRollupRow>> {
-            let mut out = Vec::new();
-            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-                let q = by_keys!(
-                    run_rollups::table.select(RunRollupRow::as_select()).into_boxed(),
-                    chunk,
-                    |k| run_rollups::pipeline
-                        .eq(&k.0)
-                        .and(run_rollups::hour.eq(k.1))
-                        .and(run_rollups::version.eq(&k.2))
-                );
-                out.extend(q.load(self)?);
-            }
-            Ok(out)
+            // Every pipeline × hour × version of the keys, then only the keys: one statement of
+            // fixed text (PostgreSQL binds each list as one array), rather than a plan of
+            // hundreds of ORs; in a write they are a few pipelines and hours.
+            let (p, h, v) = distinct3(keys.iter().map(|k| (&k.0, k.1, &k.2)));
+            let wanted: HashSet<&RunKey> = keys.iter().copied().collect();
+            Ok(run_rollups::table
+                .filter(run_rollups::pipeline.eq_any(p))
+                .filter(run_rollups::hour.eq_any(h))
+                .filter(run_rollups::version.eq_any(v))
+                .select(RunRollupRow::as_select())
+                .load::<RunRollupRow>(self)?
+                .into_iter()
+                .filter(|r| wanted.contains(&(r.pipeline.clone(), r.hour, r.version.clone())))
+                .collect())
         }
 
         fn put_run_rows(&mut self, rows: &[RunRollupRow]) -> QueryResult<()> {
@@ -344,20 +359,23 @@ for_both_backends! {
         }
 
         fn step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<Vec<StepRollupRow>> {
-            let mut out = Vec::new();
-            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-                let q = by_keys!(
-                    step_rollups::table.select(StepRollupRow::as_select()).into_boxed(),
-                    chunk,
-                    |k| step_rollups::pipeline
-                        .eq(&k.0)
-                        .and(step_rollups::hour.eq(k.1))
-                        .and(step_rollups::step.eq(&k.2))
-                        .and(step_rollups::version.eq(&k.3))
-                );
-                out.extend(q.load(self)?);
-            }
-            Ok(out)
+            // As `run_rows`, with the step names too.
+            let (p, h, v) = distinct3(keys.iter().map(|k| (&k.0, k.1, &k.3)));
+            let names: BTreeSet<&String> = keys.iter().map(|k| &k.2).collect();
+            let wanted: HashSet<&StepKey> = keys.iter().copied().collect();
+            Ok(step_rollups::table
+                .filter(step_rollups::pipeline.eq_any(p))
+                .filter(step_rollups::hour.eq_any(h))
+                .filter(step_rollups::version.eq_any(v))
+                .filter(step_rollups::step.eq_any(names))
+                .select(StepRollupRow::as_select())
+                .load::<StepRollupRow>(self)?
+                .into_iter()
+                .filter(|r| {
+                    let k = (r.pipeline.clone(), r.hour, r.step.clone(), r.version.clone());
+                    wanted.contains(&k)
+                })
+                .collect())
         }
 
         fn put_step_rows(&mut self, rows: &[StepRollupRow]) -> QueryResult<()> {
