@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod schemathesis;
+pub mod stats_check;
 pub mod venv;
 
 use serde_json::{json, Value};

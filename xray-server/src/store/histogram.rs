@@ -6,7 +6,6 @@
 //! everything but this resolution. Stored as LEB128 pairs (bucket gap, count), buckets ascending.
 
 use super::postings::{put, take};
-use std::collections::BTreeMap;
 
 /// Relative width of a bucket: bucket `i` holds `(MIN_MS·γ^(i−1), MIN_MS·γ^i]`.
 pub const GAMMA: f64 = 1.01;
@@ -20,9 +19,10 @@ const MAX_BUCKET: u32 = 5000;
 #[error("a stored duration histogram is damaged: {0}")]
 pub struct CorruptHistogram(&'static str);
 
-/// Counts per bucket; absent buckets are empty.
+/// Counts per bucket, in bucket order; absent buckets are empty (a sorted vector: merging the
+/// many rows of a window is a linear walk, not a tree's insertions).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Histogram(BTreeMap<u32, i64>);
+pub struct Histogram(Vec<(u32, i64)>);
 
 /// The bucket of a duration in ms.
 pub fn bucket_of(ms: f64) -> u32 {
@@ -49,23 +49,59 @@ pub fn value_of(bucket: u32) -> f64 {
 impl Histogram {
     /// Counts one duration (ms).
     pub fn add(&mut self, ms: f64) {
-        *self.0.entry(bucket_of(ms)).or_insert(0) += 1;
+        let b = bucket_of(ms);
+        match self.0.binary_search_by_key(&b, |&(k, _)| k) {
+            Ok(i) => self.0[i].1 += 1,
+            Err(i) => self.0.insert(i, (b, 1)),
+        }
     }
 
     /// Adds `other` times `sign` (1 or −1), dropping buckets that become empty.
     pub fn merge(&mut self, other: &Histogram, sign: i64) {
-        for (&b, &n) in &other.0 {
-            let e = self.0.entry(b).or_insert(0);
-            *e += sign * n;
-            if *e == 0 {
-                self.0.remove(&b);
+        if other.0.is_empty() {
+            return;
+        }
+        if self.0.is_empty() && sign == 1 {
+            self.0.clone_from(&other.0);
+            return;
+        }
+        let mut out = Vec::with_capacity(self.0.len() + other.0.len());
+        let (mut a, mut b) = (self.0.iter().peekable(), other.0.iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(&&(ka, na)), Some(&&(kb, nb))) => {
+                    if ka < kb {
+                        a.next();
+                        (ka, na)
+                    } else if kb < ka {
+                        b.next();
+                        (kb, sign * nb)
+                    } else {
+                        a.next();
+                        b.next();
+                        (ka, na + sign * nb)
+                    }
+                }
+                (Some(&&(ka, na)), None) => {
+                    a.next();
+                    (ka, na)
+                }
+                (None, Some(&&(kb, nb))) => {
+                    b.next();
+                    (kb, sign * nb)
+                }
+                (None, None) => break,
+            };
+            if next.1 != 0 {
+                out.push(next);
             }
         }
+        self.0 = out;
     }
 
     /// How many durations it holds.
     pub fn count(&self) -> i64 {
-        self.0.values().sum()
+        self.0.iter().map(|&(_, n)| n).sum()
     }
 
     /// Whether it holds none.
@@ -82,13 +118,13 @@ impl Histogram {
         }
         let rank = ((q * n as f64).ceil() as i64).clamp(1, n);
         let mut seen = 0;
-        for (&b, &c) in &self.0 {
+        for &(b, c) in &self.0 {
             seen += c;
             if seen >= rank {
                 return Some(value_of(b));
             }
         }
-        self.0.keys().next_back().map(|&b| value_of(b))
+        self.0.last().map(|&(b, _)| value_of(b))
     }
 
     /// The stored form: (gap from the previous bucket, count) pairs, LEB128. Buckets with a
@@ -96,7 +132,7 @@ impl Histogram {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.0.len() * 2);
         let mut prev = 0u32;
-        for (&b, &n) in &self.0 {
+        for &(b, n) in &self.0 {
             if n > 0 {
                 put(&mut out, u64::from(b - prev));
                 put(&mut out, n as u64);
@@ -108,22 +144,48 @@ impl Histogram {
 
     /// Reads [`Histogram::encode`]'s form.
     pub fn decode(mut bytes: &[u8]) -> Result<Histogram, CorruptHistogram> {
-        let mut h = BTreeMap::new();
+        let mut h: Vec<(u32, i64)> = Vec::with_capacity(bytes.len() / 2);
         let mut b = 0u64;
         let cut = |_| CorruptHistogram("a number cut short");
         while !bytes.is_empty() {
-            b += take(&mut bytes).map_err(cut)?;
+            let gap = take(&mut bytes).map_err(cut)?;
+            b += gap;
             let n = take(&mut bytes).map_err(cut)?;
             let (Ok(bucket), Ok(n)) = (u32::try_from(b), i64::try_from(n)) else {
                 return Err(CorruptHistogram("a bucket or count out of range"));
             };
-            if bucket > MAX_BUCKET {
-                return Err(CorruptHistogram("a bucket out of range"));
+            if bucket > MAX_BUCKET || (gap == 0 && !h.is_empty()) {
+                return Err(CorruptHistogram("a bucket out of range or out of order"));
             }
-            *h.entry(bucket).or_insert(0) += n;
+            h.push((bucket, n));
         }
         Ok(Histogram(h))
     }
+}
+
+/// The `qs`-quantiles (each as [`Histogram::quantile`]) of the sum of stored histograms, without
+/// building one: a single histogram is read as it is, several are added into a dense array of
+/// every bucket (the many rows of a day or a side of a comparison, summed in one pass each).
+pub fn quantiles(stored: &[Vec<u8>], qs: &[f64]) -> Result<Vec<Option<f64>>, CorruptHistogram> {
+    if let [one] = stored {
+        let h = Histogram::decode(one)?;
+        return Ok(qs.iter().map(|&q| h.quantile(q)).collect());
+    }
+    let mut dense = vec![0i64; MAX_BUCKET as usize + 1];
+    for bytes in stored {
+        for &(b, n) in &Histogram::decode(bytes)?.0 {
+            dense[b as usize] += n;
+        }
+    }
+    let sparse = Histogram(
+        dense
+            .into_iter()
+            .enumerate()
+            .filter(|&(_, n)| n != 0)
+            .map(|(b, n)| (b as u32, n))
+            .collect(),
+    );
+    Ok(qs.iter().map(|&q| sparse.quantile(q)).collect())
 }
 
 #[cfg(test)]
@@ -172,5 +234,12 @@ mod tests {
         sum.merge(&a, -1);
         assert!(sum.is_empty());
         assert!(Histogram::decode(&[0x80]).is_err());
+        // Quantiles of stored histograms summed: as those of the merged histogram.
+        let q = quantiles(&[a.encode(), back.encode(), a.encode()], &[0.5, 0.95]).expect("read");
+        let mut three = a.clone();
+        three.merge(&a, 1);
+        three.merge(&a, 1);
+        assert_eq!(q, vec![three.quantile(0.5), three.quantile(0.95)]);
+        assert_eq!(quantiles(&[], &[0.5]).expect("none"), vec![None]);
     }
 }

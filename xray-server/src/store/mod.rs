@@ -12,7 +12,7 @@
 //! [`packed`] (the sample blobs), [`maintenance`] (deferred database work), [`rows`] and
 //! [`views`] (rows and their wire views), [`filter`] (query filters), `group_commit.rs`
 //! (SQLite's write queue), `otlp.rs` (ordering the steps of a trace sent in pieces), [`rollups`]
-//! and `rollup_sql.rs` (the figures per pipeline, step, version and hour, kept at ingest time;
+//! `rollup_sql.rs` and `rollup_apply.rs` (the figures per pipeline, step, version and hour, kept at ingest time;
 //! durations in a [`histogram`]), `stats.rs` (stats and compare, read from them).
 
 // First: its macros (`with_conn!`, `for_both_backends!`) serve the modules after it.
@@ -34,6 +34,7 @@ pub mod postings;
 pub mod ranking;
 mod read;
 mod retention;
+mod rollup_apply;
 mod rollup_sql;
 pub mod rollups;
 pub mod rows;

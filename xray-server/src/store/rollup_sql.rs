@@ -1,8 +1,5 @@
-//! The rollups' SQL ([`RollupSql`], for both backends) and [`apply`], which writes a
-//! [`Rollup`] change: rows read, merged in memory and written back, rows left empty deleted.
-//! Rows are read and written in key order; on PostgreSQL they are locked first (a no-op upsert,
-//! which also creates the missing ones), so concurrent writers of one row wait for each other
-//! rather than lose an update, and never deadlock over them. SQLite has one writer at a time.
+//! The rollups' SQL ([`RollupSql`], for both backends) and their rows; `rollup_apply.rs` uses
+//! it to write a change. It must hold no rule of the rollups (those are `rollups.rs`').
 
 use super::backend::ROWS_PER_STATEMENT;
 use super::histogram::Histogram;
@@ -14,7 +11,7 @@ use diesel::dsl::{max, min, sql};
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 use diesel::upsert::excluded;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashSet};
 
 /// Keys per statement that names rows by key (four or five binds each).
 const KEYS_PER_STATEMENT: usize = 200;
@@ -57,6 +54,14 @@ impl StepRollupRow {
     /// The row's figures, to merge.
     pub fn agg(&self) -> Result<StepAgg, StoreError> {
         Ok(StepAgg {
+            durations: Histogram::decode(&self.durations)?,
+            ..self.counts()
+        })
+    }
+
+    /// The row's figures but its durations (left empty).
+    pub fn counts(&self) -> StepAgg {
+        StepAgg {
             step_type: Some(self.step_type.clone()),
             steps: self.steps,
             runs: self.runs,
@@ -67,12 +72,12 @@ impl StepRollupRow {
             position_sum: self.position_sum,
             score_sum: self.score_sum,
             score_count: self.score_count,
-            durations: Histogram::decode(&self.durations)?,
-        })
+            durations: Histogram::default(),
+        }
     }
 
     /// The row of `key` holding `a`.
-    fn of(key: &StepKey, a: &StepAgg) -> StepRollupRow {
+    pub fn of(key: &StepKey, a: &StepAgg) -> StepRollupRow {
         StepRollupRow {
             pipeline: key.0.clone(),
             hour: key.1,
@@ -105,18 +110,62 @@ pub(super) struct ReasonRollupRow {
     pub count: i64,
 }
 
-/// Whether a backend needs rows locked before it reads them to write them back.
+/// How a backend keeps two writers from reading and writing back the same rollup rows at once.
 pub(super) trait RowLocking {
-    /// PostgreSQL: yes (concurrent writers); SQLite: no (one writer at a time).
-    const LOCKS: bool;
+    /// Holds, until the transaction ends, the locks of `groups` (hashes of the (pipeline, hour,
+    /// version) whose rows the writer will read and write back; [`group_key`]), taken in
+    /// ascending order so that writers never deadlock over them. PostgreSQL: transaction-level
+    /// advisory locks; SQLite: nothing (one writer at a time).
+    fn lock_groups(&mut self, groups: &[i64]) -> QueryResult<()>;
 }
 
 impl RowLocking for diesel::sqlite::SqliteConnection {
-    const LOCKS: bool = false;
+    fn lock_groups(&mut self, _: &[i64]) -> QueryResult<()> {
+        Ok(())
+    }
 }
 
 impl RowLocking for diesel::pg::PgConnection {
-    const LOCKS: bool = true;
+    fn lock_groups(&mut self, groups: &[i64]) -> QueryResult<()> {
+        if groups.is_empty() {
+            return Ok(());
+        }
+        diesel::sql_query(
+            "SELECT pg_advisory_xact_lock(g) FROM (SELECT unnest($1::bigint[]) AS g ORDER BY 1) s",
+        )
+        .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(groups)
+        .execute(self)
+        .map(|_| ())
+    }
+}
+
+/// The lock of a (pipeline, hour, version) group of rollup rows: a 64-bit FNV-1a hash (two
+/// groups sharing one only wait for each other).
+pub(super) fn group_key(pipeline: &str, hour: i64, version: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in pipeline
+        .bytes()
+        .chain([0])
+        .chain(version.bytes())
+        .chain([0])
+        .chain(hour.to_le_bytes())
+    {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
+/// The distinct pipelines, hours and versions of some keys.
+fn distinct3<'a>(
+    keys: impl Iterator<Item = (&'a String, i64, &'a String)>,
+) -> (BTreeSet<&'a String>, BTreeSet<i64>, BTreeSet<&'a String>) {
+    let (mut p, mut h, mut v) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    for (a, b, c) in keys {
+        p.insert(a);
+        h.insert(b);
+        v.insert(c);
+    }
+    (p, h, v)
 }
 
 /// Selects the rows of `$table` whose key is one of `$keys`, by (`$col` = key field) pairs.
@@ -144,16 +193,12 @@ pub(super) trait RollupSql: RowLocking {
     fn unrolled_finished(&mut self, batch: i64) -> QueryResult<Vec<String>>;
     /// The first and last start (µs) of the rolled-up runs of `key`.
     fn first_last(&mut self, key: &RunKey) -> QueryResult<(Option<i64>, Option<i64>)>;
-    /// Creates the missing rows of `keys` (empty) and locks them all.
-    fn lock_run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<()>;
     /// The stored rows of `keys`.
     fn run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<Vec<RunRollupRow>>;
     /// Writes rows whole.
     fn put_run_rows(&mut self, rows: &[RunRollupRow]) -> QueryResult<()>;
     /// Deletes the rows of `keys`.
     fn delete_run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<()>;
-    /// As [`RollupSql::lock_run_rows`], for step rows.
-    fn lock_step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<()>;
     /// The stored rows of `keys`.
     fn step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<Vec<StepRollupRow>>;
     /// Writes rows whole.
@@ -264,44 +309,21 @@ for_both_backends! {
             }
         }
 
-        fn lock_run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<()> {
-            let rows: Vec<RunRollupRow> = keys
-                .iter()
-                .map(|(p, h, v)| RunRollupRow {
-                    pipeline: p.clone(),
-                    hour: *h,
-                    version: v.clone(),
-                    runs: 0,
-                    failed: 0,
-                    first_run_at: i64::MAX,
-                    last_run_at: i64::MIN,
-                })
-                .collect();
-            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                diesel::insert_into(run_rollups::table)
-                    .values(chunk)
-                    .on_conflict((run_rollups::pipeline, run_rollups::hour, run_rollups::version))
-                    .do_update()
-                    .set(run_rollups::runs.eq(run_rollups::runs))
-                    .execute(self)?;
-            }
-            Ok(())
-        }
-
         fn run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<Vec<RunRollupRow>> {
-            let mut out = Vec::new();
-            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-                let q = by_keys!(
-                    run_rollups::table.select(RunRollupRow::as_select()).into_boxed(),
-                    chunk,
-                    |k| run_rollups::pipeline
-                        .eq(&k.0)
-                        .and(run_rollups::hour.eq(k.1))
-                        .and(run_rollups::version.eq(&k.2))
-                );
-                out.extend(q.load(self)?);
-            }
-            Ok(out)
+            // Every pipeline × hour × version of the keys, then only the keys: one statement of
+            // fixed text (PostgreSQL binds each list as one array), rather than a plan of
+            // hundreds of ORs; in a write they are a few pipelines and hours.
+            let (p, h, v) = distinct3(keys.iter().map(|k| (&k.0, k.1, &k.2)));
+            let wanted: HashSet<&RunKey> = keys.iter().copied().collect();
+            Ok(run_rollups::table
+                .filter(run_rollups::pipeline.eq_any(p))
+                .filter(run_rollups::hour.eq_any(h))
+                .filter(run_rollups::version.eq_any(v))
+                .select(RunRollupRow::as_select())
+                .load::<RunRollupRow>(self)?
+                .into_iter()
+                .filter(|r| wanted.contains(&(r.pipeline.clone(), r.hour, r.version.clone())))
+                .collect())
         }
 
         fn put_run_rows(&mut self, rows: &[RunRollupRow]) -> QueryResult<()> {
@@ -336,42 +358,24 @@ for_both_backends! {
             Ok(())
         }
 
-        fn lock_step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<()> {
-            let rows: Vec<StepRollupRow> = keys
-                .iter()
-                .map(|k| StepRollupRow::of(k, &StepAgg::default()))
-                .collect();
-            for chunk in rows.chunks(ROWS_PER_STATEMENT / 2) {
-                diesel::insert_into(step_rollups::table)
-                    .values(chunk)
-                    .on_conflict((
-                        step_rollups::pipeline,
-                        step_rollups::hour,
-                        step_rollups::step,
-                        step_rollups::version,
-                    ))
-                    .do_update()
-                    .set(step_rollups::steps.eq(step_rollups::steps))
-                    .execute(self)?;
-            }
-            Ok(())
-        }
-
         fn step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<Vec<StepRollupRow>> {
-            let mut out = Vec::new();
-            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-                let q = by_keys!(
-                    step_rollups::table.select(StepRollupRow::as_select()).into_boxed(),
-                    chunk,
-                    |k| step_rollups::pipeline
-                        .eq(&k.0)
-                        .and(step_rollups::hour.eq(k.1))
-                        .and(step_rollups::step.eq(&k.2))
-                        .and(step_rollups::version.eq(&k.3))
-                );
-                out.extend(q.load(self)?);
-            }
-            Ok(out)
+            // As `run_rows`, with the step names too.
+            let (p, h, v) = distinct3(keys.iter().map(|k| (&k.0, k.1, &k.3)));
+            let names: BTreeSet<&String> = keys.iter().map(|k| &k.2).collect();
+            let wanted: HashSet<&StepKey> = keys.iter().copied().collect();
+            Ok(step_rollups::table
+                .filter(step_rollups::pipeline.eq_any(p))
+                .filter(step_rollups::hour.eq_any(h))
+                .filter(step_rollups::version.eq_any(v))
+                .filter(step_rollups::step.eq_any(names))
+                .select(StepRollupRow::as_select())
+                .load::<StepRollupRow>(self)?
+                .into_iter()
+                .filter(|r| {
+                    let k = (r.pipeline.clone(), r.hour, r.step.clone(), r.version.clone());
+                    wanted.contains(&k)
+                })
+                .collect())
         }
 
         fn put_step_rows(&mut self, rows: &[StepRollupRow]) -> QueryResult<()> {
@@ -455,126 +459,4 @@ for_both_backends! {
             Ok(())
         }
     }
-}
-
-/// Writes a change to the rollups: every row it touches read, merged and written back (or
-/// deleted when no run is left in it). Call it after the runs table is as the change leaves it
-/// (a row that lost runs reads its first and last run from there).
-pub(super) fn apply<C: RollupSql>(c: &mut C, d: &super::rollups::Rollup) -> Result<(), StoreError> {
-    apply_runs(c, &d.runs)?;
-    apply_steps(c, &d.steps)?;
-    let mut rows = Vec::new();
-    let mut shrunk: Vec<&StepKey> = Vec::new();
-    for ((key, reason), &n) in &d.reasons {
-        if n == 0 {
-            continue;
-        }
-        if n < 0 && shrunk.last() != Some(&key) {
-            shrunk.push(key);
-        }
-        rows.push(ReasonRollupRow {
-            pipeline: key.0.clone(),
-            hour: key.1,
-            step: key.2.clone(),
-            version: key.3.clone(),
-            reason: reason.clone(),
-            count: n,
-        });
-    }
-    c.add_reasons(&rows)?;
-    c.delete_empty_reasons(&shrunk)?;
-    Ok(())
-}
-
-fn apply_runs<C: RollupSql>(
-    c: &mut C,
-    runs: &BTreeMap<RunKey, super::rollups::RunAgg>,
-) -> Result<(), StoreError> {
-    let mut changed = Vec::new();
-    for (k, a) in runs {
-        let (mut add, mut rem) = (a.added.clone(), a.removed.clone());
-        add.sort_unstable();
-        rem.sort_unstable();
-        if a.runs != 0 || a.failed != 0 || add != rem {
-            changed.push((k, a, !rem.is_empty()));
-        }
-    }
-    if changed.is_empty() {
-        return Ok(());
-    }
-    let keys: Vec<&RunKey> = changed.iter().map(|(k, ..)| *k).collect();
-    if C::LOCKS {
-        c.lock_run_rows(&keys)?;
-    }
-    let stored: HashMap<RunKey, RunRollupRow> = c
-        .run_rows(&keys)?
-        .into_iter()
-        .map(|r| ((r.pipeline.clone(), r.hour, r.version.clone()), r))
-        .collect();
-    let (mut put, mut gone) = (Vec::new(), Vec::new());
-    for (k, a, lost_some) in changed {
-        let (runs, failed, first, last) = match stored.get(k) {
-            Some(r) => (r.runs, r.failed, r.first_run_at, r.last_run_at),
-            None => (0, 0, i64::MAX, i64::MIN),
-        };
-        let runs = runs + a.runs;
-        if runs <= 0 {
-            gone.push(k);
-            continue;
-        }
-        let (first, last) = if lost_some {
-            let (f, l) = c.first_last(k)?;
-            (f.unwrap_or(first), l.unwrap_or(last))
-        } else {
-            let first = a.added.iter().copied().fold(first, i64::min);
-            (first, a.added.iter().copied().fold(last, i64::max))
-        };
-        put.push(RunRollupRow {
-            pipeline: k.0.clone(),
-            hour: k.1,
-            version: k.2.clone(),
-            runs,
-            failed: failed + a.failed,
-            first_run_at: first,
-            last_run_at: last,
-        });
-    }
-    c.put_run_rows(&put)?;
-    c.delete_run_rows(&gone)?;
-    Ok(())
-}
-
-fn apply_steps<C: RollupSql>(
-    c: &mut C,
-    steps: &BTreeMap<StepKey, StepAgg>,
-) -> Result<(), StoreError> {
-    let keys: Vec<&StepKey> = steps
-        .iter()
-        .filter(|(_, a)| !a.is_nothing())
-        .map(|(k, _)| k)
-        .collect();
-    if keys.is_empty() {
-        return Ok(());
-    }
-    if C::LOCKS {
-        c.lock_step_rows(&keys)?;
-    }
-    let mut stored: HashMap<StepKey, StepAgg> = HashMap::new();
-    for r in c.step_rows(&keys)? {
-        let agg = r.agg()?;
-        stored.insert((r.pipeline, r.hour, r.step, r.version), agg);
-    }
-    let (mut put, mut gone) = (Vec::new(), Vec::new());
-    for k in keys {
-        let mut row = stored.remove(k).unwrap_or_default();
-        row.merge(&steps[k], 1);
-        if row.steps <= 0 {
-            gone.push(k);
-        } else {
-            put.push(StepRollupRow::of(k, &row));
-        }
-    }
-    c.put_step_rows(&put)?;
-    c.delete_step_rows(&gone)?;
-    Ok(())
 }

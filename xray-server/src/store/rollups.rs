@@ -315,7 +315,7 @@ pub(super) fn backlog<C: RollupSql + super::backend::WriteTx>(
         from_db(c, &finished, 1, &mut delta)?;
         let ids: Vec<String> = finished.iter().map(|r| r.run_id.clone()).collect();
         c.set_rolled_up(&ids, true)?;
-        super::rollup_sql::apply(c, &delta)?;
+        super::rollup_apply::apply(c, &delta)?;
         Ok(ids.len())
     })
 }
@@ -335,25 +335,17 @@ pub(super) fn around<C: RollupSql, T>(
     let after = c.run_states(run_ids)?;
     let finished: Vec<&RunState> = after.iter().filter(|r| r.finished()).collect();
     from_db(c, &finished, 1, &mut delta)?;
-    flag(c, &before, &after)?;
-    super::rollup_sql::apply(c, &delta)?;
+    flag(c, &after)?;
+    super::rollup_apply::apply(c, &delta)?;
     Ok(out)
 }
 
-/// Sets `rolled_up` where a run's finished-ness changed between `before` and `after`.
-pub(super) fn flag<C: RollupSql>(
-    c: &mut C,
-    before: &[RunState],
-    after: &[RunState],
-) -> Result<(), StoreError> {
-    let was: HashSet<&str> = before
-        .iter()
-        .filter(|r| r.rolled_up)
-        .map(|r| r.run_id.as_str())
-        .collect();
+/// Sets `rolled_up` where it is not what a run's status makes it (after a write that did not
+/// set it: a run stored before the rollups, touched by a write that left its status alone).
+pub(super) fn flag<C: RollupSql>(c: &mut C, after: &[RunState]) -> Result<(), StoreError> {
     let (mut on, mut off) = (Vec::new(), Vec::new());
     for r in after {
-        match (was.contains(r.run_id.as_str()), r.finished()) {
+        match (r.rolled_up, r.finished()) {
             (false, true) => on.push(r.run_id.clone()),
             (true, false) => off.push(r.run_id.clone()),
             _ => {}

@@ -3,6 +3,7 @@
 //! summed per bucket or per side in memory; percentiles come from the merged duration
 //! histograms. It must not write.
 
+use super::histogram;
 use super::rollup_sql::{ReasonRollupRow, RunRollupRow, StepRollupRow};
 use super::rollups::{hour_of, StepAgg};
 use super::rows::from_micros;
@@ -77,11 +78,13 @@ for_both_backends! {
     }
 }
 
-/// A step name's figures summed over some rows, with its reasons.
+/// A step name's figures summed over some rows, with its reasons and the rows' stored
+/// duration histograms (read only for the percentiles, [`histogram::quantiles`]).
 #[derive(Debug, Default)]
 struct Summed {
     agg: StepAgg,
     reasons: BTreeMap<String, i64>,
+    durations: Vec<Vec<u8>>,
 }
 
 impl Summed {
@@ -99,15 +102,21 @@ impl Summed {
         (self.agg.input_count > 0).then(|| n as f64 / self.agg.input_count as f64)
     }
 
-    fn figures(&self) -> StepFigures {
-        StepFigures {
+    /// The median and 95th percentile duration.
+    fn percentiles(&self) -> Result<(Option<f64>, Option<f64>), StoreError> {
+        let q = histogram::quantiles(&self.durations, &[0.5, 0.95])?;
+        Ok((q[0], q[1]))
+    }
+
+    fn figures(&self) -> Result<StepFigures, StoreError> {
+        Ok(StepFigures {
             runs: to_u64(self.agg.runs),
             input_count: to_u64(self.agg.input_count),
             output_count: to_u64(self.agg.output_count),
             rejection_rate: self.rejection_rate(),
             score_mean: self.score_mean(),
-            duration_ms_p50: self.agg.durations.quantile(0.5),
-        }
+            duration_ms_p50: self.percentiles()?.0,
+        })
     }
 }
 
@@ -123,21 +132,20 @@ type ByBucket = BTreeMap<(String, i64), Summed>;
 
 /// Per step name, per key `bucket(hour)`: the summed figures; and each name's mean position.
 fn sum_steps(
-    steps: &[StepRollupRow],
+    steps: Vec<StepRollupRow>,
     reasons: &[ReasonRollupRow],
     bucket: impl Fn(i64) -> i64,
 ) -> Result<(ByBucket, HashMap<String, f64>), StoreError> {
     let mut out = ByBucket::new();
     let mut position: HashMap<String, (i64, i64)> = HashMap::new();
     for r in steps {
-        let agg = r.agg()?;
+        let agg = r.counts();
         let p = position.entry(r.step.clone()).or_default();
         p.0 += agg.position_sum;
         p.1 += agg.steps;
-        out.entry((r.step.clone(), bucket(r.hour)))
-            .or_default()
-            .agg
-            .merge(&agg, 1);
+        let s = out.entry((r.step, bucket(r.hour))).or_default();
+        s.agg.merge(&agg, 1);
+        s.durations.push(r.durations);
     }
     for r in reasons {
         if let Some(s) = out.get_mut(&(r.step.clone(), bucket(r.hour))) {
@@ -195,11 +203,12 @@ impl Store {
                 v.2 += r.runs;
             }
         }
-        let (summed, mean) = sum_steps(&steps, &reasons, bucket)?;
+        let (summed, mean) = sum_steps(steps, &reasons, bucket)?;
         let mut series: BTreeMap<&str, Vec<StepBucket>> = BTreeMap::new();
         let mut types: HashMap<&str, Option<&String>> = HashMap::new();
         for ((name, start), s) in &summed {
             types.insert(name, s.agg.step_type.as_ref());
+            let (p50, p95) = s.percentiles()?;
             series.entry(name).or_default().push(StepBucket {
                 start: from_micros(*start),
                 runs: to_u64(s.agg.runs),
@@ -212,8 +221,8 @@ impl Store {
                     .iter()
                     .map(|(r, &n)| (r.clone(), to_u64(n)))
                     .collect(),
-                duration_ms_p50: s.agg.durations.quantile(0.5),
-                duration_ms_p95: s.agg.durations.quantile(0.95),
+                duration_ms_p50: p50,
+                duration_ms_p95: p95,
                 score_mean: s.score_mean(),
             });
         }
@@ -263,8 +272,8 @@ impl Store {
     ) -> Result<PipelineCompare, StoreError> {
         let (ra, sa, qa) = with_conn!(&self.db, c => c.rollup_rows(pipeline, a)?);
         let (rb, sb, qb) = with_conn!(&self.db, c => c.rollup_rows(pipeline, b)?);
-        let (side_a, mean) = sum_steps(&sa, &qa, |_| 0)?;
-        let (side_b, mean_b) = sum_steps(&sb, &qb, |_| 0)?;
+        let (side_a, mean) = sum_steps(sa, &qa, |_| 0)?;
+        let (side_b, mean_b) = sum_steps(sb, &qb, |_| 0)?;
         let side_a: HashMap<String, Summed> =
             side_a.into_iter().map(|((n, _), s)| (n, s)).collect();
         let side_b: HashMap<String, Summed> =
@@ -283,9 +292,9 @@ impl Store {
                     side_a.get(&name).unwrap_or(&none),
                     side_b.get(&name).unwrap_or(&none),
                 );
-                (change(name, x, y), order as f64)
+                Ok((change(name, x, y)?, order as f64))
             })
-            .collect();
+            .collect::<Result<_, StoreError>>()?;
         steps.sort_by(|(x, ox), (y, oy)| y.moved.total_cmp(&x.moved).then(ox.total_cmp(oy)));
         let steps: Vec<StepChange> = steps.into_iter().map(|(s, _)| s).collect();
         Ok(PipelineCompare {
@@ -301,7 +310,7 @@ impl Store {
 }
 
 /// One step name in A (`x`) and B (`y`).
-fn change(name: String, x: &Summed, y: &Summed) -> StepChange {
+fn change(name: String, x: &Summed, y: &Summed) -> Result<StepChange, StoreError> {
     let mut reasons: Vec<ReasonChange> = x
         .reasons
         .keys()
@@ -335,14 +344,14 @@ fn change(name: String, x: &Summed, y: &Summed) -> StepChange {
         .iter()
         .map(|r| r.change.abs())
         .fold(rate.abs(), f64::max);
-    StepChange {
+    Ok(StepChange {
         step_type: step_type(y.agg.step_type.as_ref().or(x.agg.step_type.as_ref())),
-        a: x.figures(),
-        b: y.figures(),
+        a: x.figures()?,
+        b: y.figures()?,
         moved,
         reasons,
         step: name,
-    }
+    })
 }
 
 /// `filter_candidates: price_too_high 10% → 58% of input` (the reason that moved most, which

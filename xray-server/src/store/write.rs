@@ -6,15 +6,17 @@
 use super::backend::{WriteTx, ROWS_PER_STATEMENT};
 use super::items::{ItemDocs, StepItems};
 use super::packed::{self, PackedReasonRow};
-use super::rollup_sql::{self, RollupSql};
+use super::rollup_apply;
+use super::rollup_sql::RollupSql;
 use super::rollups::{self, Rollup, RunState};
-use super::rows::{StepRow, WriteSet};
+use super::rows::{RunRow, StepRow, WriteSet};
 use super::{group_commit, Store, StoreError};
 use crate::db::Db;
 use crate::schema::{runs, step_reasons, steps};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use std::collections::{HashMap, HashSet};
+use xray_wire::RunStatus;
 
 /// Step rows per INSERT (22 columns each).
 const STEPS_PER_INSERT: usize = 500;
@@ -54,8 +56,22 @@ macro_rules! finish_columns {
             runs::error.eq(excluded(runs::error)),
             runs::ended_at.eq(excluded(runs::ended_at)),
             runs::duration_ms.eq(excluded(runs::duration_ms)),
+            runs::rolled_up.eq(excluded(runs::rolled_up)),
         )
     };
+}
+
+/// Runs with `rolled_up` as their status makes it (finished runs are in the rollups: see
+/// `rollups.rs`), so that a write need not mark them afterwards.
+fn with_rolled_up(rows: &[RunRow]) -> Vec<(&RunRow, diesel::dsl::Eq<runs::rolled_up, bool>)> {
+    rows.iter()
+        .map(|r| {
+            (
+                r,
+                runs::rolled_up.eq(r.status != RunStatus::Running.as_str()),
+            )
+        })
+        .collect()
 }
 
 /// The statements of a write, for each backend.
@@ -80,7 +96,7 @@ for_both_backends! {
         fn upsert_runs(&mut self, set: &WriteSet) -> QueryResult<()> {
             for chunk in set.runs_complete.chunks(ROWS_PER_STATEMENT) {
                 diesel::insert_into(runs::table)
-                    .values(chunk)
+                    .values(with_rolled_up(chunk))
                     .on_conflict(runs::run_id)
                     .do_update()
                     .set((start_columns!(), finish_columns!()))
@@ -88,7 +104,7 @@ for_both_backends! {
             }
             for chunk in set.runs_started.chunks(ROWS_PER_STATEMENT) {
                 diesel::insert_into(runs::table)
-                    .values(chunk)
+                    .values(with_rolled_up(chunk))
                     .on_conflict(runs::run_id)
                     .do_update()
                     .set(start_columns!())
@@ -96,7 +112,7 @@ for_both_backends! {
             }
             for chunk in set.runs_finished.chunks(ROWS_PER_STATEMENT) {
                 diesel::insert_into(runs::table)
-                    .values(chunk)
+                    .values(with_rolled_up(chunk))
                     .on_conflict(runs::run_id)
                     .do_update()
                     .set(finish_columns!())
@@ -104,7 +120,7 @@ for_both_backends! {
             }
             for chunk in set.runs_placeholder.chunks(ROWS_PER_STATEMENT) {
                 diesel::insert_into(runs::table)
-                    .values(chunk)
+                    .values(with_rolled_up(chunk))
                     .on_conflict_do_nothing()
                     .execute(self)?;
             }
@@ -230,8 +246,8 @@ pub(super) fn write_rows<'p, C: WriteSql + ItemDocs + RollupSql>(
         )
     });
     rollups::from_write(&new, &set.steps, &inserted, counts, &mut rollup);
-    rollups::flag(c, &before, &after)?;
-    rollup_sql::apply(c, &rollup)?;
+    rollups::flag(c, &after)?;
+    rollup_apply::apply(c, &rollup)?;
     Ok(new_docs)
 }
 
