@@ -17,6 +17,7 @@ on_both_backends!(
     stats_and_compare_agree_with_the_stored_steps,
     retention_takes_back_exactly_what_it_deleted,
     bad_parameters_are_named,
+    counts_near_the_integer_limit_are_capped_not_an_error,
 );
 
 const P: &str = "shop";
@@ -299,4 +300,36 @@ fn bad_parameters_are_named(backend: Backend) {
         let error = body["error"].as_str().expect("a message");
         assert!(error.contains(named), "{path}: {error}");
     }
+}
+
+/// A step may claim up to 2^63 − 1 items; two such steps would overflow a rollup's sum. Each
+/// step adds at most 2^40 to the rollups, so the runs are stored (not a 500, not a dead
+/// writer) and the stats answer with the capped sums.
+fn counts_near_the_integer_limit_are_capped_not_an_error(backend: Backend) {
+    let api = Api::start(backend);
+    let max = i64::MAX;
+    for id in ["huge_a", "huge_b"] {
+        api.save(&json!({
+            "run_id": id, "pipeline": P, "status": "completed",
+            "started_at": t(0), "ended_at": t(1),
+            "steps": [{"name": "f", "step_type": "filter", "started_at": t(0),
+                       "input_count": max, "output_count": 0,
+                       "rejections": {"too_big": {"count": max}}}]
+        }));
+    }
+    let stats = api.ok(&format!("/pipelines/{P}/stats?bucket=day&since=2026-11-20"));
+    let bucket = &stats["steps"][0]["buckets"][0];
+    assert_eq!(bucket["input_count"], 2 * (1_u64 << 40), "{stats}");
+    assert_eq!(
+        bucket["rejections"]["too_big"],
+        2 * (1_u64 << 40),
+        "{stats}"
+    );
+    assert_eq!(bucket["rejection_rate"], 1.0, "{stats}");
+    // The writer is alive: an ordinary run is stored after them.
+    api.save(
+        &json!({"run_id": "after", "pipeline": P, "status": "completed",
+                     "started_at": t(2), "ended_at": t(3), "steps": []}),
+    );
+    assert_eq!(api.ok("/runs/after")["status"], "completed");
 }

@@ -101,7 +101,9 @@ fn the_dashboard_draws_the_served_figures_and_compare_names_what_moved() {
     let now = Utc::now();
     let runs = seed(&api, now);
     assert!(runs > 60, "{runs} runs seeded");
-    let since = (now - Span::days(7)).format("%Y-%m-%dT%H:00:00Z").to_string();
+    let since = (now - Span::days(7))
+        .format("%Y-%m-%dT%H:00:00Z")
+        .to_string();
     let stats = api.ok(&format!(
         "/pipelines/competitor_selection/stats?bucket=hour&since={since}"
     ));

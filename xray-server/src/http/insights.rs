@@ -87,10 +87,12 @@ pub async fn pipeline_stats(
     get,
     path = "/pipelines/{pipeline}/compare",
     tag = "read",
+    // A selector's shape: `version:<v>`, or `since:<t>` and/or `until:<t>` (whether a time is a
+    // real one the server checks: a pattern cannot say month 13 is not).
     params(
         ("pipeline" = String, Path, description = "The pipeline's name."),
-        ("a" = String, Query, description = "The baseline: `version:1.4.2` (that version's runs) or `since:<t>,until:<t>` (runs started in that window, whole hours; either part may be left out; times RFC 3339 or dates)."),
-        ("b" = String, Query, description = "What to compare with it, in the same form."),
+        ("a" = String, Query, pattern = "^(version:[^\\u0000]+|(since|until):[^,\\u0000]+(,(since|until):[^,\\u0000]+)?)$", description = "The baseline: `version:1.4.2` (that version's runs) or `since:<t>,until:<t>` (runs started in that window, whole hours; either part may be left out; times RFC 3339 or dates)."),
+        ("b" = String, Query, pattern = "^(version:[^\\u0000]+|(since|until):[^,\\u0000]+(,(since|until):[^,\\u0000]+)?)$", description = "What to compare with it, in the same form."),
     ),
     responses(
         (status = 200, description = "Each step in A and in B, the one that moved most first.", body = PipelineCompare),

@@ -107,7 +107,8 @@ fn close_tagged_variants(spec: &mut serde_json::Value, enums: &[&str]) {
 }
 
 /// Says in the spec what [`super::params::Params`] does with every parameter, which utoipa's
-/// parameter attributes cannot say: an empty query value counts as absent (`allowEmptyValue`),
+/// parameter attributes cannot say: an empty query value counts as absent (`allowEmptyValue`;
+/// not for a required one, where absent is an error),
 /// and no text parameter may hold NUL (a pattern, where the parameter has none of its own).
 fn describe_parameter_rules(spec: &mut serde_json::Value) {
     let Some(paths) = spec.get_mut("paths").and_then(|p| p.as_object_mut()) else {
@@ -122,7 +123,8 @@ fn describe_parameter_rules(spec: &mut serde_json::Value) {
             continue;
         };
         for parameter in parameters.iter_mut().filter_map(|p| p.as_object_mut()) {
-            if parameter.get("in").and_then(|i| i.as_str()) == Some("query") {
+            let required = parameter.get("required") == Some(&true.into());
+            if parameter.get("in").and_then(|i| i.as_str()) == Some("query") && !required {
                 parameter.insert("allowEmptyValue".into(), true.into());
             }
             let Some(schema) = parameter.get_mut("schema").and_then(|s| s.as_object_mut()) else {

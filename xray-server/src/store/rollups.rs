@@ -81,10 +81,20 @@ impl StepFacts {
     /// rejections counted (the step's own rejection rate times its input count).
     fn rejected_in(&self) -> i64 {
         match (self.input_count, self.output_count) {
-            (Some(i), Some(o)) => i - o,
-            _ => self.rejected_count,
+            (Some(i), Some(o)) => (capped(i) - capped(o)).max(0),
+            _ => capped(self.rejected_count),
         }
     }
+}
+
+/// The most one step adds to a rollup's count (2^40, a trillion items): a step may claim up
+/// to 2^63 − 1, and sums of such claims would overflow. Counts are exact below it, and what a
+/// run adds is what its deletion takes back, so rollups stay consistent either way.
+const MAX_COUNTED: i64 = 1 << 40;
+
+/// A step's count as a rollup adds it: [`MAX_COUNTED`] at most.
+fn capped(n: i64) -> i64 {
+    n.clamp(0, MAX_COUNTED)
 }
 
 /// (pipeline, hour, version): a row of `run_rollups`.
@@ -198,10 +208,10 @@ impl Rollup {
             a.runs = 1;
             a.failed = a.failed.max(i64::from(s.failed));
             if let Some(i) = s.input_count {
-                a.input_count += i;
+                a.input_count += capped(i);
                 a.rejected_in += s.rejected_in();
             }
-            a.output_count += s.output_count.unwrap_or(0);
+            a.output_count += capped(s.output_count.unwrap_or(0));
             a.position_sum += i64::from(s.position);
             if let Some(score) = s.decision_score {
                 a.score_sum += score;
@@ -212,7 +222,7 @@ impl Rollup {
             }
             for (reason, n) in rejected.get(s.step_id.as_str()).into_iter().flatten() {
                 let key = (run.pipeline.clone(), hour, s.name.clone(), version.clone());
-                *self.reasons.entry((key, reason.to_string())).or_insert(0) += sign * n;
+                *self.reasons.entry((key, reason.to_string())).or_insert(0) += sign * capped(*n);
             }
         }
         for (name, a) in by_name {
