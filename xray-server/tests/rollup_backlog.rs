@@ -25,7 +25,7 @@ fn exec(url: &DatabaseUrl, sql: &str) {
 fn run(i: usize) -> RunRecord {
     let status = ["completed", "failed", "running"][i % 3];
     serde_json::from_value(serde_json::json!({
-        "run_id": format!("r{i}"), "pipeline": "p", "version": if i % 2 == 0 { "1" } else { "2" },
+        "run_id": format!("r{i}"), "pipeline": "p", "version": if i.is_multiple_of(2) { "1" } else { "2" },
         "status": status,
         "started_at": format!("2026-11-20T{:02}:{:02}:00Z", 8 + i / 7, (i * 13) % 60),
         "steps": [
