@@ -281,8 +281,6 @@ fn bad_parameters_are_named(backend: Backend) {
         ("/pipelines/p/stats?since=yesterday", "`since`"),
         ("/pipelines/p/stats?until=2026-13-01", "`until`"),
         ("/pipelines/p/stats?bucket=day&buckets=day", "`buckets`"),
-        ("/pipelines/p/compare?b=version:1", "`a`"),
-        ("/pipelines/p/compare?a=version:1", "`b`"),
         ("/pipelines/p/compare?a=versio:1&b=version:2", "`a`"),
         (
             "/pipelines/p/compare?a=version:1&b=since:notatime",
@@ -303,7 +301,7 @@ fn bad_parameters_are_named(backend: Backend) {
 }
 
 /// A step may claim up to 2^63 − 1 items; two such steps would overflow a rollup's sum. Each
-/// step adds at most 2^40 to the rollups, so the runs are stored (not a 500, not a dead
+/// step adds at most 2^32 to the rollups, so the runs are stored (not a 500, not a dead
 /// writer) and the stats answer with the capped sums.
 fn counts_near_the_integer_limit_are_capped_not_an_error(backend: Backend) {
     let api = Api::start(backend);
@@ -319,10 +317,10 @@ fn counts_near_the_integer_limit_are_capped_not_an_error(backend: Backend) {
     }
     let stats = api.ok(&format!("/pipelines/{P}/stats?bucket=day&since=2026-11-20"));
     let bucket = &stats["steps"][0]["buckets"][0];
-    assert_eq!(bucket["input_count"], 2 * (1_u64 << 40), "{stats}");
+    assert_eq!(bucket["input_count"], 2 * (1_u64 << 32), "{stats}");
     assert_eq!(
         bucket["rejections"]["too_big"],
-        2 * (1_u64 << 40),
+        2 * (1_u64 << 32),
         "{stats}"
     );
     assert_eq!(bucket["rejection_rate"], 1.0, "{stats}");

@@ -3,7 +3,7 @@
 //! Queries are [`crate::store`]'s (`store/pipelines.rs`, `store/stats.rs`).
 
 use super::error::ApiError;
-use super::params::{check_path_utf8, check_segment, parse_time, Params, TimeParam};
+use super::params::{check_path_utf8, check_segment, parse_time, Params, SelectorParam, TimeParam};
 use super::AppState;
 use crate::store::stats::Selection;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -87,16 +87,14 @@ pub async fn pipeline_stats(
     get,
     path = "/pipelines/{pipeline}/compare",
     tag = "read",
-    // A selector's shape: `version:<v>`, or `since:<t>` and/or `until:<t>` (whether a time is a
-    // real one the server checks: a pattern cannot say month 13 is not).
     params(
         ("pipeline" = String, Path, description = "The pipeline's name."),
-        ("a" = String, Query, pattern = "^(version:[^\\u0000]+|(since|until):[^,\\u0000]+(,(since|until):[^,\\u0000]+)?)$", description = "The baseline: `version:1.4.2` (that version's runs) or `since:<t>,until:<t>` (runs started in that window, whole hours; either part may be left out; times RFC 3339 or dates)."),
-        ("b" = String, Query, pattern = "^(version:[^\\u0000]+|(since|until):[^,\\u0000]+(,(since|until):[^,\\u0000]+)?)$", description = "What to compare with it, in the same form."),
+        ("a" = Option<SelectorParam>, Query, description = "The baseline (left out: every run of the pipeline): `version:1.4.2` (that version's runs) or `since:<t>,until:<t>` (runs started in that window, whole hours; either part may be left out; times RFC 3339 or dates)."),
+        ("b" = Option<SelectorParam>, Query, description = "What to compare with it, in the same form (left out: every run)."),
     ),
     responses(
         (status = 200, description = "Each step in A and in B, the one that moved most first.", body = PipelineCompare),
-        (status = 400, description = "A missing or malformed selector or an unknown query parameter, named in the message.", body = ApiErrorBody),
+        (status = 400, description = "A malformed selector or an unknown query parameter, named in the message.", body = ApiErrorBody),
         (status = 503, description = "The database is busy or unreachable.", body = ApiErrorBody),
     )
 )]
@@ -109,14 +107,9 @@ pub async fn pipeline_compare(
     check_path_utf8(req.uri().path())?;
     let pipeline = path.into_inner();
     check_segment("pipeline", &pipeline)?;
-    let text = |name: &str| {
-        p.text(name).ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "`{name}` is required: `version:1.4.2` or `since:<t>,until:<t>`"
-            ))
-        })
-    };
-    let (a_text, b_text) = (text("a")?, text("b")?);
+    // A selector left out selects every run of the pipeline.
+    let a_text = p.text("a").unwrap_or_default();
+    let b_text = p.text("b").unwrap_or_default();
     let (a, b) = (selector("a", &a_text)?, selector("b", &b_text)?);
     let store = state.store.clone();
     let cmp = web::block(move || store.pipeline_compare(&pipeline, (&a_text, &a), (&b_text, &b)))
@@ -126,6 +119,9 @@ pub async fn pipeline_compare(
 
 /// Reads a compare selector given as `name`: `version:V` or `since:T,until:T` (either part).
 fn selector(name: &str, text: &str) -> Result<Selection, ApiError> {
+    if text.is_empty() {
+        return Ok(Selection::default());
+    }
     let bad = |why: &str| {
         ApiError::BadRequest(format!(
             "`{name}` must be `version:<version>` or `since:<time>,until:<time>` ({why}), got `{text}`"

@@ -39,7 +39,11 @@ use utoipa::OpenApi;
         super::admin::sweep_now,
         super::otlp::export_traces,
     ),
-    components(schemas(super::params::TimeParam, super::params::CursorParam)),
+    components(schemas(
+        super::params::TimeParam,
+        super::params::CursorParam,
+        super::params::SelectorParam
+    )),
     modifiers(&BearerKeys),
     security((), ("api_key" = [])),
     tags(

@@ -39,6 +39,29 @@ impl utoipa::PartialSchema for TimeParam {
 
 impl utoipa::ToSchema for TimeParam {}
 
+/// The OpenAPI schema of a compare selector (`a`, `b` of `/pipelines/{p}/compare`): a version,
+/// or a window of dates (the endpoint also takes RFC 3339 times, which a pattern cannot say
+/// without also allowing impossible ones).
+pub struct SelectorParam;
+
+impl utoipa::PartialSchema for SelectorParam {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        const DATE: &str = "20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])";
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(format!(
+                "^(version:[^\\x00]+|(since|until):{DATE}|since:{DATE},until:{DATE})$"
+            )))
+            .description(Some(
+                "`version:1.4.2`, or `since:<t>,until:<t>` (either part may be left out; times RFC 3339 or dates).",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for SelectorParam {}
+
 /// The OpenAPI schema of a `cursor` parameter: the shape of a [`Cursor`]'s text, every string
 /// of which [`Params::cursor`] accepts.
 pub struct CursorParam;

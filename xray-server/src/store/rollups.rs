@@ -19,6 +19,17 @@ use xray_wire::RunStatus;
 
 /// One hour in µs.
 pub const HOUR_US: i64 = 3_600_000_000;
+/// The most items one step adds to a rollup sum (in, out, rejected, a reason's count): 2³²,
+/// so that sums of billions of steps stay inside 64 bits. Counts above it are counted as it.
+pub const MAX_COUNT: i64 = 1 << 32;
+/// The largest decision score one step adds to a rollup's sum of scores (either sign), so that
+/// the sum stays finite.
+pub const MAX_SCORE: f64 = 1e15;
+
+/// A step's count as the rollups add it ([`MAX_COUNT`]).
+fn bounded(n: i64) -> i64 {
+    n.clamp(-MAX_COUNT, MAX_COUNT)
+}
 
 /// The start of the hour (UTC) holding `us`.
 pub fn hour_of(us: i64) -> i64 {
@@ -81,20 +92,10 @@ impl StepFacts {
     /// rejections counted (the step's own rejection rate times its input count).
     fn rejected_in(&self) -> i64 {
         match (self.input_count, self.output_count) {
-            (Some(i), Some(o)) => (capped(i) - capped(o)).max(0),
-            _ => capped(self.rejected_count),
+            (Some(i), Some(o)) => bounded(i) - bounded(o),
+            _ => bounded(self.rejected_count),
         }
     }
-}
-
-/// The most one step adds to a rollup's count (2^40, a trillion items): a step may claim up
-/// to 2^63 − 1, and sums of such claims would overflow. Counts are exact below it, and what a
-/// run adds is what its deletion takes back, so rollups stay consistent either way.
-const MAX_COUNTED: i64 = 1 << 40;
-
-/// A step's count as a rollup adds it: [`MAX_COUNTED`] at most.
-fn capped(n: i64) -> i64 {
-    n.clamp(0, MAX_COUNTED)
 }
 
 /// (pipeline, hour, version): a row of `run_rollups`.
@@ -135,15 +136,18 @@ impl StepAgg {
         if other.step_type.is_some() {
             self.step_type.clone_from(&other.step_type);
         }
-        self.steps += sign * other.steps;
-        self.runs += sign * other.runs;
-        self.failed += sign * other.failed;
-        self.input_count += sign * other.input_count;
-        self.output_count += sign * other.output_count;
-        self.rejected_in += sign * other.rejected_in;
-        self.position_sum += sign * other.position_sum;
+        // Wrapping: adding and taking back stay exact inverses whatever the sums (each step's
+        // part is bounded by `MAX_COUNT`, so a real row never comes near the bound).
+        let add = |a: &mut i64, b: i64| *a = a.wrapping_add(sign.wrapping_mul(b));
+        add(&mut self.steps, other.steps);
+        add(&mut self.runs, other.runs);
+        add(&mut self.failed, other.failed);
+        add(&mut self.input_count, other.input_count);
+        add(&mut self.output_count, other.output_count);
+        add(&mut self.rejected_in, other.rejected_in);
+        add(&mut self.position_sum, other.position_sum);
         self.score_sum += sign as f64 * other.score_sum;
-        self.score_count += sign * other.score_count;
+        add(&mut self.score_count, other.score_count);
         if self.score_count == 0 {
             // Sums of floats taken back leave rounding dust: none left means none.
             self.score_sum = 0.0;
@@ -208,13 +212,13 @@ impl Rollup {
             a.runs = 1;
             a.failed = a.failed.max(i64::from(s.failed));
             if let Some(i) = s.input_count {
-                a.input_count += capped(i);
+                a.input_count += bounded(i);
                 a.rejected_in += s.rejected_in();
             }
-            a.output_count += capped(s.output_count.unwrap_or(0));
+            a.output_count += bounded(s.output_count.unwrap_or(0));
             a.position_sum += i64::from(s.position);
             if let Some(score) = s.decision_score {
-                a.score_sum += score;
+                a.score_sum += score.clamp(-MAX_SCORE, MAX_SCORE);
                 a.score_count += 1;
             }
             if let Some(d) = s.duration_ms {
@@ -222,7 +226,7 @@ impl Rollup {
             }
             for (reason, n) in rejected.get(s.step_id.as_str()).into_iter().flatten() {
                 let key = (run.pipeline.clone(), hour, s.name.clone(), version.clone());
-                *self.reasons.entry((key, reason.to_string())).or_insert(0) += sign * capped(*n);
+                *self.reasons.entry((key, reason.to_string())).or_insert(0) += sign * bounded(*n);
             }
         }
         for (name, a) in by_name {

@@ -149,7 +149,8 @@ fn sum_steps(
     }
     for r in reasons {
         if let Some(s) = out.get_mut(&(r.step.clone(), bucket(r.hour))) {
-            *s.reasons.entry(r.reason.clone()).or_insert(0) += r.count;
+            let n = s.reasons.entry(r.reason.clone()).or_insert(0);
+            *n = n.wrapping_add(r.count);
         }
     }
     let mean = position
