@@ -18,8 +18,8 @@
 
 mod common;
 
-use common::{name, percentile, Args, Rng};
-use std::time::{Duration, Instant};
+use common::{name, percentile, time_gets, Args, Rng};
+use std::time::Instant;
 use xray_server::store::rows::{ReasonRow, RunRow, StepRow, WriteSet, REJECTED};
 use xray_server::store::Store;
 use xray_server::testing::{TestDb, TestServer};
@@ -75,21 +75,7 @@ fn main() {
         ];
         let agent = ureq::agent();
         for q in &queries {
-            let url = server.at(q);
-            let mut bytes = 0;
-            for _ in 0..10 {
-                let mut res = agent.get(&url).call().expect("query");
-                bytes = res.body_mut().read_to_string().expect("body").len();
-            }
-            let mut times: Vec<Duration> = (0..requests)
-                .map(|_| {
-                    let t = Instant::now();
-                    let mut res = agent.get(&url).call().expect("query");
-                    res.body_mut().read_to_string().expect("body");
-                    t.elapsed()
-                })
-                .collect();
-            times.sort();
+            let (times, bytes) = time_gets(&agent, &server.at(q), 10, requests);
             println!(
                 "{} @ {} steps: GET {q}: p50 {:.2} ms, p99 {:.2} ms ({bytes} B answer)",
                 name(backend),

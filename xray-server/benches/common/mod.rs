@@ -116,6 +116,33 @@ pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
+/// `requests` timed GETs of `url` after `warmup` untimed ones: the sorted durations and the
+/// answer's size in bytes.
+pub fn time_gets(
+    agent: &ureq::Agent,
+    url: &str,
+    warmup: usize,
+    requests: usize,
+) -> (Vec<Duration>, usize) {
+    let get = || {
+        let mut res = agent.get(url).call().expect("query");
+        res.body_mut().read_to_string().expect("body").len()
+    };
+    let mut bytes = 0;
+    for _ in 0..warmup {
+        bytes = get();
+    }
+    let mut times: Vec<Duration> = (0..requests)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            get();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    (times, bytes)
+}
+
 /// The median of some numbers.
 pub fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
