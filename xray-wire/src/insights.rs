@@ -1,6 +1,6 @@
 //! What the server answers about many runs at once: the pipelines and their health.
 
-use crate::Timestamp;
+use crate::{BucketWidth, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -30,17 +30,6 @@ pub struct PipelineSummary {
     pub last_run_at: Timestamp,
     /// The versions of its code those runs give, in the order they first appeared.
     pub versions: Vec<String>,
-}
-
-/// How wide a stats bucket is (`bucket=hour|day`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "lowercase")]
-pub enum BucketWidth {
-    /// One hour, starting on the hour (UTC).
-    Hour,
-    /// One day, starting at midnight UTC.
-    Day,
 }
 
 /// `GET /pipelines/{pipeline}/stats`: one pipeline over a window, bucket by bucket.

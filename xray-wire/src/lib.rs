@@ -24,8 +24,8 @@ pub use admin::{
 };
 pub use ids::ItemId;
 pub use insights::{
-    BucketWidth, PipelineCompare, PipelineList, PipelineStats, PipelineSummary, ReasonChange,
-    RunBucket, StepBucket, StepChange, StepFigures, StepSeries, VersionSpan,
+    PipelineCompare, PipelineList, PipelineStats, PipelineSummary, ReasonChange, RunBucket,
+    StepBucket, StepChange, StepFigures, StepSeries, VersionSpan,
 };
 pub use json::JsonText;
 pub use names::{
@@ -42,7 +42,7 @@ pub use response::{
     ApiErrorBody, Health, IngestResponse, ItemEvent, ItemFate, ItemHistory, Outcome, RankedAt,
     RefusedEvent, RunDetail, RunList, RunStepPage, RunSummary, StepHit, StepList, StepView,
 };
-pub use taxonomy::{Capture, ParseEnumError, RunStatus, StepType};
+pub use taxonomy::{BucketWidth, Capture, ParseEnumError, RunStatus, StepType};
 pub use trace::{normalize_trace_id, TraceError, TraceParent, MAX_CORRELATION_ID_LEN};
 
 /// A point in time on the wire: RFC 3339, UTC (`2026-11-26T12:00:00.123456Z`).

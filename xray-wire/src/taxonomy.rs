@@ -1,4 +1,4 @@
-//! The fixed vocabularies: step types, run statuses and capture levels. A value outside them
+//! The fixed vocabularies: step types, run statuses, capture levels and stats buckets. A value outside them
 //! is refused with the list of accepted ones.
 
 use serde::{Deserialize, Serialize};
@@ -156,6 +156,16 @@ impl Default for Capture {
         Capture::Sample
     }
 }
+
+name_enum!(
+    /// How wide a stats bucket is (`bucket=hour|day`).
+    BucketWidth, "bucket", {
+        /// One hour, starting on the hour (UTC).
+        Hour => "hour",
+        /// One day, starting at midnight UTC.
+        Day => "day",
+    }
+);
 
 #[cfg(test)]
 mod tests {

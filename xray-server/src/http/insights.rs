@@ -68,15 +68,7 @@ pub async fn pipeline_stats(
         until: p.time("until")?,
         version: p.text("version"),
     };
-    let width = match p.text("bucket").as_deref() {
-        None | Some("hour") => BucketWidth::Hour,
-        Some("day") => BucketWidth::Day,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "`bucket` must be `hour` or `day`, got `{other}`"
-            )))
-        }
-    };
+    let width = p.name("bucket")?.unwrap_or(BucketWidth::Hour);
     let store = state.store.clone();
     let stats = web::block(move || store.pipeline_stats(&pipeline, &sel, width)).await??;
     Ok(HttpResponse::Ok().json(stats))
