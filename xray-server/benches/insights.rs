@@ -46,13 +46,7 @@ fn main() {
             runs * STEPS_PER_RUN,
             (runs * STEPS_PER_RUN) as f64 / took
         );
-        if let xray_server::db::DatabaseUrl::Postgres(u) = db.url() {
-            use diesel::prelude::*;
-            let mut c = PgConnection::establish(u).expect("open");
-            diesel::sql_query("VACUUM ANALYZE")
-                .execute(&mut c)
-                .expect("analyze");
-        }
+        common::vacuum_analyze(db.url());
         let server = TestServer::start_url(db.url(), 64 << 20);
         let day = |d: i64| {
             xray_server::store::rows::from_micros(BASE + d * DAY_US)

@@ -54,13 +54,7 @@ fn main() {
                 name(backend),
                 t.elapsed().as_secs_f64()
             );
-            if let xray_server::db::DatabaseUrl::Postgres(u) = db.url() {
-                use diesel::prelude::*;
-                let mut c = PgConnection::establish(u).expect("open");
-                diesel::sql_query("VACUUM ANALYZE")
-                    .execute(&mut c)
-                    .expect("analyze");
-            }
+            common::vacuum_analyze(db.url());
             let server = TestServer::start_url(db.url(), 64 << 20);
             let runs = size / 10;
             let run = format!("run-{:07}", runs / 2);

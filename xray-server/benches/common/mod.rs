@@ -171,11 +171,19 @@ struct PgPlan {
 
 /// Refreshes PostgreSQL's planner statistics after a bulk load (SQLite plans without them).
 pub fn analyze(url: &DatabaseUrl) {
+    on_postgres(url, "ANALYZE");
+}
+
+/// As [`analyze`], after vacuuming, so index-only scans see an all-visible table.
+pub fn vacuum_analyze(url: &DatabaseUrl) {
+    on_postgres(url, "VACUUM ANALYZE");
+}
+
+/// Runs `sql` when `url` is a PostgreSQL database.
+fn on_postgres(url: &DatabaseUrl, sql: &str) {
     if let DatabaseUrl::Postgres(u) = url {
         let mut c = PgConnection::establish(u).expect("open");
-        diesel::sql_query("ANALYZE")
-            .execute(&mut c)
-            .expect("analyze");
+        diesel::sql_query(sql).execute(&mut c).expect(sql);
     }
 }
 
