@@ -1,24 +1,10 @@
 //! The `xray` command against a real server holding the seed's run.
 
-use std::process::{Command, Output};
+mod support;
+
+use std::process::Command;
+use support::{ok, xray};
 use xray_server::testing::{Backend, TestServer};
-
-fn xray(server: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xray"))
-        .arg("--server")
-        .arg(server)
-        .args(args)
-        .env_remove("XRAY_ENDPOINT")
-        .env_remove("XRAY_API_KEY")
-        .output()
-        .expect("run xray")
-}
-
-fn ok(server: &str, args: &[&str]) -> String {
-    let out = xray(server, args);
-    assert!(out.status.success(), "xray {args:?}: {out:?}");
-    String::from_utf8(out.stdout).expect("utf-8")
-}
 
 fn seeded() -> TestServer {
     let server = TestServer::start(Backend::Sqlite);

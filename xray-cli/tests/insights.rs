@@ -1,25 +1,10 @@
 //! `xray pipelines` and `xray compare` against a real server holding two versions of a pipeline.
 
+mod support;
+
 use serde_json::json;
-use std::process::Command;
+use support::{ok, xray};
 use xray_server::testing::{Backend, TestServer};
-
-fn xray(server: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_xray"))
-        .arg("--server")
-        .arg(server)
-        .args(args)
-        .env_remove("XRAY_ENDPOINT")
-        .env_remove("XRAY_API_KEY")
-        .output()
-        .expect("run xray")
-}
-
-fn ok(server: &str, args: &[&str]) -> String {
-    let out = xray(server, args);
-    assert!(out.status.success(), "xray {args:?}: {out:?}");
-    String::from_utf8(out.stdout).expect("utf-8")
-}
 
 /// A run of version `v` whose filter drops `price` of 100 items for price and 5 for rating.
 fn run(id: &str, v: &str, minute: u32, price: u64, failed: bool) -> serde_json::Value {
