@@ -9,9 +9,25 @@ use crate::db::DatabaseUrl;
 use crate::store::Store;
 use crate::Settings;
 use diesel::pg::PgConnection;
+use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use std::net::TcpListener;
 use std::thread::JoinHandle;
+
+/// Runs one SQL statement on the database at `url`, panicking with the statement if it fails
+/// (for tests that set a database up by hand).
+pub fn exec(url: &DatabaseUrl, sql: &str) {
+    match url {
+        DatabaseUrl::Sqlite(path) => {
+            let mut c = SqliteConnection::establish(path).expect("sqlite");
+            diesel::sql_query(sql).execute(&mut c).expect(sql);
+        }
+        DatabaseUrl::Postgres(u) => {
+            let mut c = PgConnection::establish(u).expect("postgres");
+            diesel::sql_query(sql).execute(&mut c).expect(sql);
+        }
+    }
+}
 
 /// Which backend a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

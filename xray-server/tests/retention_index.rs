@@ -9,26 +9,13 @@ use xray_server::store::items::token;
 use xray_server::store::packed::{entry, key};
 use xray_server::store::rows::WriteSet;
 use xray_server::store::Store;
-use xray_server::testing::{Backend, TestDb};
+use xray_server::testing::{exec, Backend, TestDb};
 use xray_wire::RunRecord;
 
 #[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = BigInt)]
     n: i64,
-}
-
-fn exec(url: &DatabaseUrl, sql: &str) {
-    match url {
-        DatabaseUrl::Sqlite(path) => {
-            let mut c = SqliteConnection::establish(path).expect("sqlite");
-            diesel::sql_query(sql).execute(&mut c).expect(sql);
-        }
-        DatabaseUrl::Postgres(u) => {
-            let mut c = PgConnection::establish(u).expect("postgres");
-            diesel::sql_query(sql).execute(&mut c).expect(sql);
-        }
-    }
 }
 
 fn count(url: &DatabaseUrl, sql: &str) -> i64 {

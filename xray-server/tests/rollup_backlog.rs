@@ -1,26 +1,11 @@
 //! Runs stored before the rollups existed (or left unrolled): the maintainer's round rolls up the
 //! finished ones, and the stats come out as ingest would have made them — on both backends.
 
-use diesel::prelude::*;
-use xray_server::db::DatabaseUrl;
 use xray_server::store::rows::WriteSet;
 use xray_server::store::stats::Selection;
 use xray_server::store::Store;
-use xray_server::testing::{Backend, TestDb};
+use xray_server::testing::{exec, Backend, TestDb};
 use xray_wire::{BucketWidth, RunRecord};
-
-fn exec(url: &DatabaseUrl, sql: &str) {
-    match url {
-        DatabaseUrl::Sqlite(path) => {
-            let mut c = SqliteConnection::establish(path).expect("sqlite");
-            diesel::sql_query(sql).execute(&mut c).expect(sql);
-        }
-        DatabaseUrl::Postgres(u) => {
-            let mut c = PgConnection::establish(u).expect("postgres");
-            diesel::sql_query(sql).execute(&mut c).expect(sql);
-        }
-    }
-}
 
 fn run(i: usize) -> RunRecord {
     let status = ["completed", "failed", "running"][i % 3];
