@@ -1,7 +1,7 @@
 //! Operating endpoints: alert rules and their firings, retention status and sweeps. It parses
 //! and answers; the rules' evaluation is [`crate::alerts`]'s, the sweep [`crate::retention`]'s.
 
-use super::error::ApiError;
+use super::error::{block, ApiError};
 use super::handlers::{parse_json, read_body};
 use super::params::{check_segment, Params};
 use super::AppState;
@@ -37,7 +37,7 @@ pub async fn create_alert(
     let row = new_rule_row(uuid::Uuid::new_v4().to_string(), &spec, "api");
     let store = state.store.clone();
     let stored = row.clone();
-    web::block(move || store.put_alert(&stored)).await??;
+    block(move || store.put_alert(&stored)).await??;
     let view =
         rule_view(&row).ok_or_else(|| ApiError::BadRequest("the rule cannot be stored".into()))?;
     Ok(HttpResponse::Created().json(view))
@@ -56,7 +56,7 @@ pub async fn create_alert(
 pub async fn list_alerts(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
     Params::parse(req.query_string(), &[])?;
     let store = state.store.clone();
-    let rows = web::block(move || store.list_alerts()).await??;
+    let rows = block(move || store.list_alerts()).await??;
     Ok(HttpResponse::Ok().json(AlertList {
         alerts: rows.iter().filter_map(rule_view).collect(),
     }))
@@ -68,7 +68,7 @@ async fn find_alert(state: &AppState, path: web::Path<String>) -> Result<(String
     check_segment("alert id", &id)?;
     let store = state.store.clone();
     let key = id.clone();
-    match web::block(move || store.get_alert(&key)).await?? {
+    match block(move || store.get_alert(&key)).await?? {
         Some(row) => Ok((id, row)),
         None => Err(ApiError::NotFound(format!("no alert with id `{id}`"))),
     }
@@ -121,7 +121,7 @@ pub async fn delete_alert(
         )));
     }
     let store = state.store.clone();
-    web::block(move || store.delete_alert(&id)).await??;
+    block(move || store.delete_alert(&id)).await??;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -149,7 +149,7 @@ pub async fn alert_events(
     let limit = p.limit(100)?;
     let (id, _) = find_alert(&state, path).await?;
     let store = state.store.clone();
-    let rows = web::block(move || store.alert_events(&id, limit)).await??;
+    let rows = block(move || store.alert_events(&id, limit)).await??;
     Ok(HttpResponse::Ok().json(AlertEventList {
         events: rows.into_iter().filter_map(event_view).collect(),
     }))
@@ -183,6 +183,6 @@ pub async fn retention(req: HttpRequest, state: web::Data<AppState>) -> Result<H
 pub async fn sweep_now(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
     Params::parse(req.query_string(), &[])?;
     let retention = state.retention.clone();
-    let report = web::block(move || retention.sweep()).await?;
+    let report = block(move || retention.sweep()).await?;
     Ok(HttpResponse::Ok().json(report))
 }

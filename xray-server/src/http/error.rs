@@ -44,12 +44,37 @@ pub enum ApiError {
     /// The server is shutting down and could not run the request.
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// The server failed on this request (a bug): the message says where, never what was asked.
+    #[error("the server failed on this request: {0} (a bug; the server's log has the details)")]
+    Internal(String),
 }
 
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(_: actix_web::error::BlockingError) -> Self {
         ApiError::ShuttingDown
     }
+}
+
+/// Runs `f` on the blocking pool (what every handler's database work goes through). A panic in
+/// `f` is this request's 500 `internal`, not a 503 "shutting down" (`web::block` alone cannot
+/// tell the two apart); the pool only refuses work when the server is stopping.
+pub async fn block<F, R>(f: F) -> Result<R, ApiError>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let caught =
+        actix_web::web::block(move || std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)))
+            .await?;
+    caught.map_err(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_string());
+        tracing::error!(panic = %what, "a request panicked");
+        ApiError::Internal("it panicked".to_string())
+    })
 }
 
 /// Seconds a client is asked to wait before trying again after a 503.
@@ -83,7 +108,8 @@ impl ApiError {
             | ApiError::ShuttingDown => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
             ApiError::Store(
                 StoreError::Query(_) | StoreError::Corrupt(_) | StoreError::CorruptRollup(_),
-            ) => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
+            )
+            | ApiError::Internal(_) => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
             ApiError::Store(StoreError::StepOfAnotherRun { .. }) => {
                 ("conflict", StatusCode::CONFLICT)
             }
@@ -120,5 +146,19 @@ impl ResponseError for ApiError {
             code: self.code().to_string(),
             error: self.to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_web::test]
+    async fn a_panic_in_a_request_is_its_own_500_internal_and_the_pool_carries_on() {
+        let err = block(|| -> u8 { panic!("boom") }).await.unwrap_err();
+        assert_eq!(err.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(err.code(), "internal");
+        assert!(!err.to_string().contains("boom"), "{err}");
+        assert_eq!(block(|| 7).await.unwrap(), 7);
     }
 }

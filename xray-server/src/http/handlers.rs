@@ -1,7 +1,7 @@
 //! The endpoints: parse the request, run the store call on the blocking pool, answer. Checks
 //! beyond parsing are [`crate::store::validate`]'s, queries the store's: none here.
 
-use super::error::ApiError;
+use super::error::{block, ApiError};
 use super::params::{
     check_path_utf8, check_segment, CursorParam, Params, TimeParam, DEFAULT_LIMIT,
 };
@@ -97,7 +97,7 @@ pub(crate) fn parse_json_at<'de, T: Deserialize<'de>>(body: &'de [u8], at: &str)
 async fn write(state: &AppState, set: WriteSet) -> Result<Vec<String>> {
     let store = state.store.clone();
     let run_ids = set.run_ids();
-    web::block(move || store.write(&set)).await??;
+    block(move || store.write(&set)).await??;
     Ok(run_ids)
 }
 
@@ -214,7 +214,7 @@ pub async fn list_runs(req: HttpRequest, state: web::Data<AppState>) -> Result<H
         cursor: p.cursor()?,
     };
     let store = state.store.clone();
-    let list = web::block(move || store.list_runs(&filter)).await??;
+    let list = block(move || store.list_runs(&filter)).await??;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -242,7 +242,7 @@ pub async fn get_run(
     check_segment("run id", &run_id)?;
     let store = state.store.clone();
     let id = run_id.clone();
-    match web::block(move || store.run_detail(&id)).await?? {
+    match block(move || store.run_detail(&id)).await?? {
         Some(run) => Ok(HttpResponse::Ok().json(run)),
         None => Err(ApiError::NotFound(format!("no run with id `{run_id}`"))),
     }
@@ -312,7 +312,7 @@ pub async fn search_steps(req: HttpRequest, state: web::Data<AppState>) -> Resul
         cursor: p.cursor()?,
     };
     let store = state.store.clone();
-    let list = web::block(move || store.search_steps(&filter)).await??;
+    let list = block(move || store.search_steps(&filter)).await??;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -344,7 +344,7 @@ pub async fn item_fate(
     check_segment("item id", &item_id)?;
     let store = state.store.clone();
     let (run, item) = (run_id.clone(), item_id);
-    match web::block(move || store.item_fate(&run, &item)).await?? {
+    match block(move || store.item_fate(&run, &item)).await?? {
         Some(fate) => Ok(HttpResponse::Ok().json(fate)),
         None => Err(ApiError::NotFound(format!("no run with id `{run_id}`"))),
     }
@@ -378,8 +378,7 @@ pub async fn item_history(
     let pipeline = p.text("pipeline");
     let limit = p.limit(100)?;
     let store = state.store.clone();
-    let history =
-        web::block(move || store.item_history(&item, pipeline.as_deref(), limit)).await??;
+    let history = block(move || store.item_history(&item, pipeline.as_deref(), limit)).await??;
     Ok(HttpResponse::Ok().json(history))
 }
 
@@ -397,7 +396,7 @@ pub async fn item_history(
 pub async fn health(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
     Params::parse(req.query_string(), &[])?;
     let store = state.store.clone();
-    web::block(move || store.ping()).await??;
+    block(move || store.ping()).await??;
     Ok(HttpResponse::Ok().json(Health {
         status: "ok".into(),
         backend: state.store.backend().into(),

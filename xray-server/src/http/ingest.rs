@@ -2,11 +2,10 @@
 //! the answer (`refused`), so one bad event costs only itself. Owns reading the batch, not the
 //! rules of a valid event (`store::rows`) nor how it is written (`store`).
 
-use super::error::ApiError;
+use super::error::{block, ApiError};
 use super::handlers::{parse_json, parse_json_at};
 use crate::store::rows::WriteSet;
 use crate::store::{Store, StoreError};
-use actix_web::web;
 use serde_json::value::RawValue;
 use xray_wire::{Event, IngestBatch, IngestResponse, RefusedEvent};
 
@@ -49,7 +48,7 @@ pub(crate) async fn ingest(store: &Store, body: &[u8]) -> Result<IngestResponse,
         }
         let run_ids = set.run_ids();
         let job = (store.clone(), set);
-        match web::block(move || job.0.write(&job.1)).await? {
+        match block(move || job.0.write(&job.1)).await? {
             Ok(()) => break run_ids,
             Err(StoreError::StepOfAnotherRun {
                 step_id,

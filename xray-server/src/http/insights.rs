@@ -2,7 +2,7 @@
 //! `GET /pipelines/{p}/stats` (its figures over time) and `/compare` (two sets of its runs).
 //! Queries are [`crate::store`]'s (`store/pipelines.rs`, `store/stats.rs`).
 
-use super::error::ApiError;
+use super::error::{block, ApiError};
 use super::params::{check_path_utf8, check_segment, parse_time, Params, SelectorParam, TimeParam};
 use super::AppState;
 use crate::store::stats::Selection;
@@ -31,7 +31,7 @@ pub async fn list_pipelines(
     let p = Params::parse(req.query_string(), &["since", "until"])?;
     let (since, until) = (p.time("since")?, p.time("until")?);
     let store = state.store.clone();
-    let list = web::block(move || store.pipeline_list(since, until)).await??;
+    let list = block(move || store.pipeline_list(since, until)).await??;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -70,7 +70,7 @@ pub async fn pipeline_stats(
     };
     let width = p.name("bucket")?.unwrap_or(BucketWidth::Hour);
     let store = state.store.clone();
-    let stats = web::block(move || store.pipeline_stats(&pipeline, &sel, width)).await??;
+    let stats = block(move || store.pipeline_stats(&pipeline, &sel, width)).await??;
     Ok(HttpResponse::Ok().json(stats))
 }
 
@@ -104,8 +104,8 @@ pub async fn pipeline_compare(
     let b_text = p.text("b").unwrap_or_default();
     let (a, b) = (selector("a", &a_text)?, selector("b", &b_text)?);
     let store = state.store.clone();
-    let cmp = web::block(move || store.pipeline_compare(&pipeline, (&a_text, &a), (&b_text, &b)))
-        .await??;
+    let cmp =
+        block(move || store.pipeline_compare(&pipeline, (&a_text, &a), (&b_text, &b))).await??;
     Ok(HttpResponse::Ok().json(cmp))
 }
 

@@ -3,7 +3,7 @@
 //! them, so a run with thousands of steps opens without loading every sample at once. Queries
 //! are [`crate::store::run_steps`]'s.
 
-use super::error::ApiError;
+use super::error::{block, ApiError};
 use super::params::{check_segment, CursorParam, Params, DEFAULT_LIMIT};
 use super::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -37,7 +37,7 @@ pub async fn list_run_steps(
     let cursor = p.cursor()?;
     let store = state.store.clone();
     let id = run_id.clone();
-    match web::block(move || store.run_step_page(&id, limit, cursor.as_ref())).await?? {
+    match block(move || store.run_step_page(&id, limit, cursor.as_ref())).await?? {
         Some(page) => Ok(HttpResponse::Ok().json(page)),
         None => Err(ApiError::NotFound(format!("no run with id `{run_id}`"))),
     }
@@ -69,7 +69,7 @@ pub async fn get_run_step(
     check_segment("step id", &step_id)?;
     let store = state.store.clone();
     let (run, step) = (run_id.clone(), step_id.clone());
-    match web::block(move || store.step_detail(&run, &step)).await?? {
+    match block(move || store.step_detail(&run, &step)).await?? {
         Some(view) => Ok(HttpResponse::Ok().json(view)),
         None => Err(ApiError::NotFound(format!(
             "no step with id `{step_id}` in run `{run_id}`"

@@ -10,7 +10,7 @@ pub mod mapping;
 mod rank;
 mod sample;
 
-use super::error::ApiError;
+use super::error::{block, ApiError};
 use super::handlers::read_body;
 use super::params::Params;
 use super::AppState;
@@ -73,7 +73,7 @@ pub async fn export_traces(
     let body = read_body(&req, payload, state.body_limit).await?;
     let limit = state.body_limit;
     let store = state.store.clone();
-    let answer = web::block(move || -> Result<ExportTraceServiceResponse, ApiError> {
+    let answer = block(move || -> Result<ExportTraceServiceResponse, ApiError> {
         let body =
             decode::unpack(&body, content_encoding.as_deref(), limit).map_err(|e| match e {
                 decode::DecodeError::TooLarge(limit) => ApiError::PayloadTooLarge { limit },
