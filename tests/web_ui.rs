@@ -8,62 +8,16 @@
 
 mod browser;
 mod support;
+mod web_ui_walk;
 
 use browser::{runtime, Browser};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use support::{Api, Backend, TestServer};
+use web_ui_walk::{walk, Walk};
 use xray_examples::catalog;
 use xray_examples::competitor_selection::select_competitor;
 use xray_examples::content_pipeline::write_post;
-
-/// `1,021`, as the UI writes counts.
-fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A score as the UI writes it: three decimals, a trailing zero dropped.
-fn score(v: f64) -> String {
-    let s = format!("{v:.3}");
-    s.strip_suffix('0').map(str::to_string).unwrap_or(s)
-}
-
-fn step<'a>(run: &'a Value, name: &str) -> &'a Value {
-    run["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .find(|s| s["name"] == name)
-        .unwrap_or_else(|| panic!("no step {name}"))
-}
-
-/// Items a step kept, by outcome: `(accepted, rejected with reason)`.
-fn kept(step: &Value) -> (Vec<String>, Vec<(String, String)>) {
-    let accepted = step["acceptances"]["samples"]
-        .as_array()
-        .expect("samples")
-        .iter()
-        .map(|s| s["item_id"].as_str().expect("id").to_string())
-        .collect();
-    let mut rejected = Vec::new();
-    for (reason, r) in step["rejections"].as_object().expect("rejections") {
-        for s in r["samples"].as_array().expect("samples") {
-            rejected.push((
-                s["item_id"].as_str().expect("id").to_string(),
-                reason.clone(),
-            ));
-        }
-    }
-    (accepted, rejected)
-}
 
 #[test]
 fn the_ui_walks_from_runs_to_steps_item_fate_search_and_diff() {
@@ -105,568 +59,17 @@ fn the_ui_walks_from_runs_to_steps_item_fate_search_and_diff() {
     runtime().block_on(async {
         let browser = Browser::start(1440, 1240).await;
         let base = &api.server.url;
-
-        // Runs: every run, newest first, failed ones with their error.
-        browser.open(&format!("{base}/")).await;
-        browser.wait_for("tr.run", "").await;
-        assert_eq!(browser.all("tr.run").await.len(), 7);
-        let text = browser.page_text().await;
-        assert!(text.contains("no candidate left after filtering"), "{text}");
-        assert!(text.contains(&timeout), "{text}");
-        assert_eq!(browser.all("tr.status-row-failed").await.len(), 2);
-        let first = browser
-            .one("tr.run")
-            .await
-            .attr("data-run-id")
-            .await
-            .unwrap();
-        let newest = api.ok("/runs?limit=1");
-        assert_eq!(first.as_deref(), newest["runs"][0]["run_id"].as_str());
-        browser.screenshot("runs").await;
-
-        // Filtering: the failed competitor selection only, and the URL says so.
-        browser
-            .one("#runs-filter input[name=pipeline]")
-            .await
-            .send_keys("competitor_selection")
-            .await
-            .unwrap();
-        browser
-            .one("#runs-filter select[name=status]")
-            .await
-            .select_by_value("failed")
-            .await
-            .unwrap();
-        browser
-            .one("#runs-filter button[type=submit]")
-            .await
-            .click()
-            .await
-            .unwrap();
-        browser
-            .wait_js(
-                "return document.querySelectorAll('tr.run').length === 1",
-                "one failed run",
-            )
-            .await;
-        assert_eq!(
-            browser.hash().await,
-            "#/runs?pipeline=competitor_selection&status=failed"
-        );
-        assert!(browser
-            .page_text()
-            .await
-            .contains("Waterproof Pouch for iPhone 15"));
-
-        // Run view: the laptop-stand run, its five steps in order with their counts.
-        browser
-            .open(&format!(
-                "{base}/#/runs?pipeline=competitor_selection&status=completed"
-            ))
-            .await;
-        let row = browser
-            .wait_for(&format!("tr.run[data-run-id='{a_id}']"), "")
-            .await;
-        row.find(fantoccini::Locator::Css("td.when a"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        browser.wait_for("#run-header", "laptop_stand_42").await;
-        assert_eq!(browser.hash().await, format!("#/runs/{a_id}"));
-        let names = browser.texts(".step .steprow .name").await;
-        assert_eq!(
-            names,
-            [
-                "generate_keywords",
-                "search_products",
-                "filter_candidates",
-                "rank_by_relevance",
-                "select_best"
-            ]
-        );
-        let filter = step(&a, "filter_candidates");
-        let (fin, fout) = (
-            filter["input_count"].as_u64().unwrap(),
-            filter["output_count"].as_u64().unwrap(),
-        );
-        let row = browser
-            .wait_for(".step[data-step-name=filter_candidates] .steprow", "")
-            .await;
-        let row_text = row.text().await.unwrap();
-        assert!(
-            row_text.contains(&format!("{} → {}", count(fin), count(fout))),
-            "{row_text}"
-        );
-        assert!(row_text.contains("low_rating"), "{row_text}");
-        let funnel = browser
-            .one("#funnel .frow[data-step-name=filter_candidates]")
-            .await
-            .text()
-            .await
-            .unwrap();
-        assert!(
-            funnel.contains(&format!("−{}", count(fin - fout))),
-            "{funnel}"
-        );
-
-        // Expand the filter: every reason with its exact count, samples with their details.
-        row.click().await.unwrap();
-        let reasons = browser
-            .wait_for(".step.open .stepdetail table.reasons", "price_too_high")
-            .await;
-        let reasons_text = reasons.text().await.unwrap();
-        for (reason, r) in filter["rejections"].as_object().unwrap() {
-            let n = count(r["count"].as_u64().unwrap());
-            assert!(
-                reasons_text.contains(&format!("{reason} {n}")),
-                "{reason} {n} in {reasons_text}"
-            );
-        }
-        browser
-            .one(".step.open tr.reason[data-reason=price_too_high] button")
-            .await
-            .click()
-            .await
-            .unwrap();
-        let sample = &filter["rejections"]["price_too_high"]["samples"][0];
-        let sample_id = sample["item_id"].as_str().unwrap().to_string();
-        let li = browser
-            .wait_for(".step.open tr.samplesrow:not([hidden]) li", &sample_id)
-            .await;
-        assert!(
-            li.text().await.unwrap().contains("\"threshold\":100"),
-            "details are shown"
-        );
-        let accepted = browser
-            .one(".step.open .acceptances h3")
-            .await
-            .text()
-            .await
-            .unwrap();
-        assert!(
-            accepted.contains(&count(filter["acceptances"]["count"].as_u64().unwrap())),
-            "{accepted}"
-        );
-        // The selection: the laptop stand, with its score.
-        let select = step(&a, "select_best");
-        browser
-            .one(".step[data-step-name=select_best] .steprow")
-            .await
-            .click()
-            .await
-            .unwrap();
-        let decision = browser
-            .wait_for(".step.open .decision", "laptop_stand_42")
-            .await
-            .text()
-            .await
-            .unwrap();
-        assert!(
-            decision.contains(&score(select["decision"]["score"].as_f64().unwrap())),
-            "{decision}"
-        );
-        assert!(decision.contains("highest keyword relevance"), "{decision}");
-        // The ranking: the stand first, the cut after it, its lead over the runner-up.
-        let rank = step(&a, "rank_by_relevance");
-        browser
-            .one(".step[data-step-name=rank_by_relevance] .steprow")
-            .await
-            .click()
-            .await
-            .unwrap();
-        let ranking = browser
-            .wait_for(".step.open .ranking", "cutoff: the top 1 went on")
-            .await
-            .text()
-            .await
-            .unwrap();
-        assert!(
-            ranking.to_lowercase().contains(&format!(
-                "ranking: {} items",
-                count(rank["ranking"]["count"].as_u64().unwrap())
-            )),
-            "{ranking}"
-        );
-        assert!(
-            ranking.contains(&format!(
-                "margin {}",
-                score(rank["margin"].as_f64().unwrap())
-            )),
-            "{ranking}"
-        );
-        let first = browser
-            .one(".step.open tr.ranked[data-position='1']")
-            .await
-            .text()
-            .await
-            .unwrap();
-        assert!(first.contains("laptop_stand_42"), "{first}");
-        // Fold the samples away again for the picture.
-        browser
-            .one(".step.open tr.reason[data-reason=price_too_high] button")
-            .await
-            .click()
-            .await
-            .unwrap();
-        browser.js("window.scrollTo(0, 0)").await;
-        browser.screenshot("run").await;
-
-        // Item fate: typed into the run's box, the stand was accepted by the filter, then selected.
-        browser.js("window.scrollTo(0, 0)").await;
-        browser
-            .one("#trace-form input")
-            .await
-            .send_keys("laptop_stand_42")
-            .await
-            .unwrap();
-        browser
-            .one("#trace-form button")
-            .await
-            .click()
-            .await
-            .unwrap();
-        let verdict = browser
-            .wait_for("#verdict", "selected")
-            .await
-            .text()
-            .await
-            .unwrap();
-        assert!(
-            verdict.contains("laptop_stand_42 was selected by select_best"),
-            "{verdict}"
-        );
-        assert_eq!(
-            browser.hash().await,
-            format!("#/runs/{a_id}/items/laptop_stand_42")
-        );
-        let trail: Vec<(String, String)> = {
-            let mut out = Vec::new();
-            for el in browser.all("#fate li.event").await {
-                out.push((
-                    el.attr("data-step").await.unwrap().unwrap(),
-                    el.attr("data-outcome").await.unwrap().unwrap(),
-                ));
-            }
-            out
-        };
-        assert_eq!(
-            trail,
-            [
-                ("filter_candidates".to_string(), "accepted".to_string()),
-                ("rank_by_relevance".to_string(), "ranked".to_string()),
-                ("select_best".to_string(), "selected".to_string())
-            ]
-        );
-        let ranked = browser
-            .one("#fate li.event[data-outcome=ranked]")
-            .await
-            .text()
-            .await
-            .unwrap();
-        assert!(ranked.contains("ranked #1"), "{ranked}");
-        assert!(ranked.contains("cutoff 1"), "{ranked}");
-        assert!(browser
-            .page_text()
-            .await
-            .contains("\"category\":\"laptop_stands\""));
-        // The same item in the pipeline's other runs, as `GET /items/{item}` tells.
-        let history = api.ok("/items/laptop_stand_42?pipeline=competitor_selection&limit=200");
-        let others = history["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["run_id"] != a_id.as_str())
-            .count();
-        browser
-            .wait_js(
-                "return document.querySelector('#elsewhere .loading') === null",
-                "the other runs",
-            )
-            .await;
-        assert_eq!(
-            browser.all("#elsewhere tr.other").await.len(),
-            others.min(50)
-        );
-        browser.screenshot("item").await;
-        // A rejected item says why.
-        let input = browser.one("#item-form input").await;
-        input.clear().await.unwrap();
-        input.send_keys(&sample_id).await.unwrap();
-        browser
-            .one("#item-form button")
-            .await
-            .click()
-            .await
-            .unwrap();
-        let verdict = browser
-            .wait_for("#verdict", &sample_id)
-            .await
-            .text()
-            .await
-            .unwrap();
-        assert!(
-            verdict.contains("rejected by filter_candidates: price_too_high"),
-            "{verdict}"
-        );
-
-        // Step search: filters that rejected over half their input, as `GET /steps` finds them.
-        browser.open(&format!("{base}/#/steps")).await;
-        browser
-            .one("#steps-filter select[name=step_type]")
-            .await
-            .select_by_value("filter")
-            .await
-            .unwrap();
-        browser
-            .one("#steps-filter input[name=rejection_rate_gt]")
-            .await
-            .send_keys("0.5")
-            .await
-            .unwrap();
-        browser
-            .one("#steps-filter button[type=submit]")
-            .await
-            .click()
-            .await
-            .unwrap();
-        browser.wait_for("#step-hits tr.hit", "").await;
-        let expected = api.ok("/steps?step_type=filter&rejection_rate_gt=0.5");
-        let expected = expected["steps"].as_array().unwrap();
-        assert!(!expected.is_empty());
-        let hits = browser.all("#step-hits tr.hit").await;
-        assert_eq!(hits.len(), expected.len());
-        for (hit, want) in hits.iter().zip(expected) {
-            assert_eq!(
-                hit.attr("data-run-id").await.unwrap().as_deref(),
-                want["run_id"].as_str()
-            );
-        }
-        browser.screenshot("steps").await;
-        // A hit opens its run at that step, expanded.
-        hits[0]
-            .find(fantoccini::Locator::Css("td.stepname a"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        browser
-            .wait_for(".step.open .stepdetail table.reasons", "")
-            .await;
-        assert!(browser.hash().await.starts_with(&format!(
-            "#/runs/{}?step=",
-            expected[0]["run_id"].as_str().unwrap()
-        )));
-
-        // A failed run stands out with its error, on the run and on the step that failed.
-        let failed = api.ok("/runs?pipeline=content_pipeline&status=failed");
-        let failed_id = failed["runs"][0]["run_id"].as_str().unwrap();
-        browser.open(&format!("{base}/#/runs/{failed_id}")).await;
-        let header = browser
-            .wait_for("#run-header .errorbox", &timeout)
-            .await
-            .text()
-            .await
-            .unwrap();
-        assert!(header.starts_with("Run failed:"), "{header}");
-        assert!(browser
-            .one(".step.failed .steprow")
-            .await
-            .text()
-            .await
-            .unwrap()
-            .contains("model timed out"));
-
-        // Diff: tick the two iPhone-case runs in the list and compare them.
-        browser
-            .open(&format!("{base}/#/runs?pipeline=competitor_selection"))
-            .await;
-        browser
-            .wait_for(&format!("tr.run[data-run-id='{b_id}']"), "")
-            .await;
-        browser
-            .one(&format!("tr.run[data-run-id='{a_id}'] td.pick input"))
-            .await
-            .click()
-            .await
-            .unwrap();
-        browser
-            .one(&format!("tr.run[data-run-id='{b_id}'] td.pick input"))
-            .await
-            .click()
-            .await
-            .unwrap();
-        browser
-            .wait_for("#compare-link", "Compare")
-            .await
-            .click()
-            .await
-            .unwrap();
-        browser.wait_for("#diff-steps", "").await;
-        assert_eq!(browser.hash().await, format!("#/diff?a={a_id}&b={b_id}"));
-        let picked = step(&b, "select_best")["decision"]["selected"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        assert_ne!(picked, "laptop_stand_42", "the stand costs more than 30");
-        let summary = browser.one("#diff-summary").await.text().await.unwrap();
-        assert!(
-            summary.contains(&format!(
-                "Decision at select_best: laptop_stand_42 ({}) → {picked}",
-                score(select["decision"]["score"].as_f64().unwrap())
-            )),
-            "{summary}"
-        );
-        let fb = step(&b, "filter_candidates");
-        let pair = browser
-            .wait_for(
-                ".dpair[data-step-name=filter_candidates] .ddetail:not([hidden]) .reasondiff",
-                "price_too_high",
-            )
-            .await;
-        let pair_text = pair.text().await.unwrap();
-        let (pa, pb) = (
-            filter["rejections"]["price_too_high"]["count"]
-                .as_u64()
-                .unwrap(),
-            fb["rejections"]["price_too_high"]["count"]
-                .as_u64()
-                .unwrap(),
-        );
-        assert!(
-            pair_text.contains(&format!(
-                "price_too_high {} {} +{}",
-                count(pa),
-                count(pb),
-                count(pb - pa)
-            )),
-            "{pair_text}"
-        );
-        // Items the stricter cap turned away, as the kept samples tell.
-        let (acc_a, _) = kept(filter);
-        let (_, rej_b) = kept(fb);
-        let flipped: Vec<&(String, String)> =
-            rej_b.iter().filter(|(id, _)| acc_a.contains(id)).collect();
-        assert!(
-            !flipped.is_empty(),
-            "some items accepted at 100 are rejected at 30"
-        );
-        let flips = browser
-            .one(".dpair[data-step-name=filter_candidates] .flip.a-acc-b-rej")
-            .await
-            .text()
-            .await
-            .unwrap();
-        assert!(
-            flips.contains(&format!(
-                "Accepted in A, rejected in B: {}",
-                count(flipped.len() as u64)
-            )),
-            "{flips}"
-        );
-        assert!(
-            flips.contains(&format!("{}\nin B: {}", flipped[0].0, flipped[0].1)),
-            "{flips}"
-        );
-        assert_eq!(
-            browser
-                .one(".dpair[data-step-name=generate_keywords]")
-                .await
-                .attr("data-change")
-                .await
-                .unwrap()
-                .as_deref(),
-            Some("same")
-        );
-        browser.screenshot("diff").await;
-
-        // The same diff from the run's "Compare with…": the picker lists the pipeline's runs.
-        browser.open(&format!("{base}/#/runs/{a_id}")).await;
-        browser
-            .wait_for("#compare-run", "Compare")
-            .await
-            .click()
-            .await
-            .unwrap();
-        let pick = browser
-            .wait_for(
-                &format!("#view tr[data-run-id='{b_id}'] td.pickcell button"),
-                "as B",
-            )
-            .await;
-        let listed = browser.all("#view tr[data-run-id]").await.len();
-        assert_eq!(listed, 5, "the five competitor_selection runs");
-        pick.click().await.unwrap();
-        browser
-            .wait_for(".dpair[data-step-name=select_best]", "")
-            .await;
-        assert_eq!(browser.hash().await, format!("#/diff?a={a_id}&b={b_id}"));
-
-        // Pipelines: each pipeline's runs and failures at a glance, as GET /pipelines tells.
-        browser.open(&format!("{base}/#/pipelines")).await;
-        browser.wait_for("#pipelines tr.pipeline", "").await;
-        let pipelines = api.ok("/pipelines");
-        let expected = pipelines["pipelines"].as_array().unwrap();
-        assert_eq!(
-            browser.all("#pipelines tr.pipeline").await.len(),
-            expected.len()
-        );
-        for p in expected {
-            let name = p["pipeline"].as_str().unwrap();
-            let row = browser
-                .one(&format!("#pipelines tr[data-pipeline='{name}']"))
-                .await
-                .text()
-                .await
-                .unwrap();
-            assert!(row.contains(&count(p["runs"].as_u64().unwrap())), "{row}");
-            let failed = p["failed"].as_u64().unwrap();
-            assert_eq!(failed > 0, row.contains('%'), "{row}");
-        }
-        let selection = browser
-            .one("#pipelines tr[data-pipeline='competitor_selection']")
-            .await
-            .text()
-            .await
-            .unwrap();
-        assert!(
-            selection.contains("5") && selection.contains("1 (20.0%)"),
-            "{selection}"
-        );
-        browser.screenshot("pipelines").await;
-
-        // A replay of the first run: marked in the list, linked to its original and the diff.
-        api.save(
-            &serde_json::json!({"run_id": "replay_1", "pipeline": "competitor_selection",
-            "replay_of": a_id, "version": "fix-keywords"}),
-        );
-        browser.open(&format!("{base}/#/runs")).await;
-        let row = browser
-            .wait_for("tr.run[data-run-id=replay_1]", "replay")
-            .await
-            .text()
-            .await
-            .unwrap();
-        assert!(row.contains("fix-keywords"), "{row}");
-        browser.open(&format!("{base}/#/runs/replay_1")).await;
-        browser.wait_for("#replay-of", "what changed").await;
-        let links: Vec<String> = {
-            let mut out = Vec::new();
-            for a in browser.all("#replay-of a").await {
-                out.push(a.attr("href").await.unwrap().unwrap_or_default());
-            }
-            out
-        };
-        assert_eq!(
-            links,
-            [
-                format!("#/runs/{a_id}"),
-                format!("#/diff?a={a_id}&b=replay_1")
-            ]
-        );
-
+        walk(Walk {
+            browser: &browser,
+            api: &api,
+            base,
+            a: &a,
+            b: &b,
+            a_id: &a_id,
+            b_id: &b_id,
+            timeout: &timeout,
+        })
+        .await;
         browser.assert_no_script_errors().await;
         browser.close().await;
     });
@@ -734,7 +137,7 @@ fn a_run_with_1000_steps_and_100000_runs_stay_responsive() {
         assert!(started.elapsed() < Duration::from_secs(5), "first page took {:?}", started.elapsed());
         assert_eq!(browser.all("tr.run").await.len(), 50);
         assert_eq!(browser.one("tr.run").await.attr("data-run-id").await.unwrap().as_deref(), Some("big-run"));
-        browser.one("#next-page").await.click().await.unwrap();
+        browser.click("#next-page").await;
         browser.wait_js("return location.hash.includes('cursor=') && document.querySelectorAll('tr.run').length === 50 && !document.querySelector('#view .loading')", "the second page").await;
         let second: Vec<String> = {
             let mut ids = Vec::new();
@@ -754,7 +157,7 @@ fn a_run_with_1000_steps_and_100000_runs_stay_responsive() {
         browser.wait_for(".step[data-step-name=step_499]", "").await;
         let first_page = started.elapsed();
         assert_eq!(browser.all(".step").await.len(), 500);
-        browser.one("#more-steps").await.click().await.unwrap();
+        browser.click("#more-steps").await;
         browser.wait_for(".step[data-step-name=step_999]", "").await;
         assert!(first_page < Duration::from_secs(5), "500 steps took {first_page:?}");
         assert_eq!(browser.all(".step").await.len(), 1000);
@@ -764,7 +167,7 @@ fn a_run_with_1000_steps_and_100000_runs_stay_responsive() {
         let last = browser.one(".step[data-step-name=step_999] .steprow").await;
         browser.js("document.querySelector('.step[data-step-name=step_999]').scrollIntoView({block: 'center'})").await;
         last.click().await.unwrap();
-        let detail = browser.wait_for(".step.open .stepdetail table.reasons", "too_small").await.text().await.unwrap();
+        let detail = browser.wait_text(".step.open .stepdetail table.reasons", "too_small").await;
         assert!(detail.contains("too_small 6"), "{detail}");
         assert!(started.elapsed() < Duration::from_secs(3), "opening a step took {:?}", started.elapsed());
         let frame = browser.js("const t = performance.now(); return new Promise(r => requestAnimationFrame(() => r(performance.now() - t)))").await;
@@ -808,9 +211,9 @@ fn text_from_the_data_is_shown_as_text_never_run() {
             assert!(text.contains("<img src=x"), "{page} shows the text as it is: {text}");
         }
         browser.open(&format!("{base}/#/runs/evil-run")).await;
-        browser.one(".step .steprow").await.click().await.unwrap();
+        browser.click(".step .steprow").await;
         browser.wait_for(".step.open .decision", "<script>").await;
-        browser.one(".step.open tr.reason button").await.click().await.unwrap();
+        browser.click(".step.open tr.reason button").await;
         let item = browser.wait_for(".step.open tr.samplesrow li a.item", "onerror").await;
         item.click().await.unwrap();
         browser.wait_for("#verdict", "<img").await;

@@ -141,7 +141,7 @@ fn the_dashboard_draws_the_served_figures_and_compare_names_what_moved() {
             assert_eq!(failed.get(&t).copied().unwrap_or(0.0), bad, "{t}");
         }
         assert_eq!(failed.len(), runs / 10);
-        let summary = browser.one("#dash-summary").await.text().await.unwrap();
+        let summary = browser.text("#dash-summary").await;
         assert!(summary.contains(&format!("{runs} runs")), "{summary}");
 
         // Rejection rate and the reasons' shares of input, per bucket, as served.
@@ -245,7 +245,7 @@ fn the_dashboard_draws_the_served_figures_and_compare_names_what_moved() {
                 "{base}/#/pipelines/competitor_selection/compare?a=version:1.0&b=yesterday"
             ))
             .await;
-        let error = browser.wait_for(".errorbox", "").await.text().await.unwrap();
+        let error = browser.wait_text(".errorbox", "").await;
         assert!(error.contains("yesterday"), "{error}");
         browser.assert_no_script_errors().await;
         browser.close().await;

@@ -5,6 +5,8 @@
 //!
 //! A missing chromium or chromedriver fails the test with what to install: `scripts/test`
 //! installs both.
+// Each test binary uses only some of the helpers.
+#![allow(dead_code)]
 
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -196,7 +198,7 @@ impl Browser {
     pub async fn texts(&self, css: &str) -> Vec<String> {
         let mut out = Vec::new();
         for el in self.all(css).await {
-            out.push(el.text().await.expect("element text"));
+            out.push(text_of(&el).await);
         }
         out
     }
@@ -207,6 +209,43 @@ impl Browser {
             .find(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("no `{css}`: {e}"))
+    }
+
+    /// Clicks the one element matching `css`.
+    pub async fn click(&self, css: &str) {
+        self.one(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click `{css}`: {e}"));
+    }
+
+    /// Types `text` into the one element matching `css`.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        self.one(css)
+            .await
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("type into `{css}`: {e}"));
+    }
+
+    /// Picks the option of value `value` in the one `<select>` matching `css`.
+    pub async fn select(&self, css: &str, value: &str) {
+        self.one(css)
+            .await
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("select {value:?} in `{css}`: {e}"));
+    }
+
+    /// The text of the one element matching `css`, now.
+    pub async fn text(&self, css: &str) -> String {
+        text_of(&self.one(css).await).await
+    }
+
+    /// Waits as [`Browser::wait_for`] does and returns the element's text.
+    pub async fn wait_text(&self, css: &str, text: &str) -> String {
+        text_of(&self.wait_for(css, text).await).await
     }
 
     /// The page's fragment route (`#/runs/…`).
@@ -259,6 +298,11 @@ impl Browser {
         let _ = client.close().await;
         drop(driver);
     }
+}
+
+/// The visible text of `el`.
+pub async fn text_of(el: &Element) -> String {
+    el.text().await.expect("element text")
 }
 
 /// Calls `f` until it gives `Some`, for at most `limit`.
