@@ -7,11 +7,12 @@ use crate::correlation::Correlation;
 use crate::error::XRayError;
 use crate::guard::StepGuard;
 use crate::json::{capped_json, to_json_text};
+use crate::lock;
 use crate::transport::Outgoing;
 use serde::Serialize;
 use std::fmt::Display;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use xray_wire::{Capture, Event, Name, RunFinished, RunStarted, RunStatus, StepType, Timestamp};
 
@@ -54,10 +55,6 @@ struct RunData {
 }
 
 impl RunShared {
-    fn data(&self) -> MutexGuard<'_, RunData> {
-        self.data.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     pub(crate) fn next_position(&self) -> u32 {
         self.next_position.fetch_add(1, Ordering::Relaxed)
     }
@@ -65,14 +62,11 @@ impl RunShared {
     /// Ends the run once; later calls do nothing.
     fn finish(&self, flush: bool) -> Result<(), XRayError> {
         let (status, output, error) = {
-            let mut d = self.data();
-            if d.finished {
+            let mut d = lock(&self.data);
+            if std::mem::replace(&mut d.finished, true) {
                 return Ok(());
             }
-            d.finished = true;
-            if d.error.is_none() && std::thread::panicking() {
-                d.error = Some(crate::panics::error());
-            }
+            crate::panics::note(&mut d.error);
             let status = if d.error.is_some() {
                 RunStatus::Failed
             } else {
@@ -138,14 +132,14 @@ impl Run {
     pub fn set_output<T: Serialize>(&self, output: T) {
         if let Some(s) = &self.shared {
             let text = capped_json(&output, s.core.config.max_io_bytes);
-            s.data().output = text;
+            lock(&s.data).output = text;
         }
     }
 
     /// The output already as capped JSON text.
     pub(crate) fn set_output_text(&self, output: Option<Box<str>>) {
         if let Some(s) = &self.shared {
-            s.data().output = output;
+            lock(&s.data).output = output;
         }
     }
 
@@ -161,7 +155,7 @@ impl Run {
     /// error is sent as U+FFFD ([`crate::wire::fit_text`]), so the run still ends `failed`.
     pub fn set_error(&self, error: impl Display) {
         if let Some(s) = &self.shared {
-            s.data().error = Some(error.to_string());
+            lock(&s.data).error = Some(error.to_string());
         }
     }
 

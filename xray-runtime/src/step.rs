@@ -8,6 +8,7 @@ use crate::client::Core;
 use crate::context::{Context, Entered};
 use crate::item::IntoItemId;
 use crate::json::{capped_json, details_json, to_json_text};
+use crate::lock;
 use crate::run::{new_id, Run, RunShared};
 use crate::sampling::Recorder;
 use crate::transport::Outgoing;
@@ -15,7 +16,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use std::fmt::Display;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use xray_wire::{
     Capture, Decision, Event, JsonText, Name, StepFinished, StepRecord, StepType, Timestamp,
@@ -85,10 +86,6 @@ impl StepShared {
         })
     }
 
-    fn data(&self) -> MutexGuard<'_, StepData> {
-        self.data.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn max_details(&self) -> usize {
         self.run.core.config.max_details_bytes
     }
@@ -118,7 +115,7 @@ impl StepShared {
         if local.is_empty() {
             return;
         }
-        let mut d = self.data();
+        let mut d = lock(&self.data);
         if !d.finished {
             d.rec = Some(match d.rec.take() {
                 Some(rec) => Recorder::merge(rec, local),
@@ -130,14 +127,11 @@ impl StepShared {
     /// Ends the step once and ships it; returns a copy of its output and error for the run it
     /// is (`for_run`).
     pub(crate) fn finish(&self, for_run: bool) -> (Option<Box<str>>, Option<String>) {
-        let mut d = self.data();
-        if d.finished {
+        let mut d = lock(&self.data);
+        if std::mem::replace(&mut d.finished, true) {
             return (None, None);
         }
-        d.finished = true;
-        if d.told.error.is_none() && std::thread::panicking() {
-            d.told.error = Some(crate::panics::error());
-        }
+        crate::panics::note(&mut d.told.error);
         let rec = d.rec.take().unwrap_or_else(|| self.new_recorder());
         let rejected = rec.rejected_total();
         let accepted = rec.accepted_total();
@@ -349,7 +343,7 @@ impl Step {
 
     fn with<R>(&self, f: impl FnOnce(&StepShared, &mut StepData) -> R) -> Option<R> {
         let shared = self.shared.as_deref()?;
-        let mut data = shared.data();
+        let mut data = lock(&shared.data);
         if data.finished {
             return None;
         }

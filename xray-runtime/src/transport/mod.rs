@@ -15,6 +15,7 @@ mod worker;
 
 use crate::config::{Config, OfflineMode};
 use crate::error::XRayError;
+use crate::lock;
 use crate::step::Finished;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, TrySendError};
 use spool::Spool;
@@ -40,11 +41,6 @@ pub struct Stats {
     pub dropped: u64,
     /// Refused by the server as invalid (4xx), or undeliverable in `fail` mode.
     pub failed: u64,
-}
-
-/// Locks a mutex, whether or not a thread panicked holding it (what it guards stays usable).
-pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// What the worker shares with the producers.

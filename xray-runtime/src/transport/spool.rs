@@ -9,7 +9,7 @@
 //! exclusive lock on it (`flock`: the kernel drops it when the holder dies, so no claim outlives
 //! its process) and removes it once delivered. Re-sending is safe because ingest is idempotent.
 
-use super::lock;
+use crate::lock;
 use std::fs;
 use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::MetadataExt;

@@ -4,8 +4,9 @@
 
 use super::http::{Delivery, Sender};
 use super::spool::SpoolFile;
-use super::{assemble, lock, Control, Outgoing, Shared};
+use super::{assemble, Control, Outgoing, Shared};
 use crate::config::{Config, OfflineMode};
+use crate::lock;
 use crossbeam_channel::{select, Receiver};
 use std::collections::BTreeMap;
 use std::sync::Arc;
