@@ -6,10 +6,9 @@ use crate::error::XRayError;
 use crate::json::capped_json;
 use crate::run::RunGuard;
 use crate::transport::{Shipper, Stats};
-use once_cell::sync::{Lazy, OnceCell};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once, Weak};
+use std::sync::{Arc, Mutex, Once, OnceLock, Weak};
 use std::time::Duration;
 
 /// How long the exit hook waits to deliver or spool what is left.
@@ -22,8 +21,8 @@ pub(crate) struct Core {
     seeds: AtomicU64,
 }
 
-static DEFAULT: OnceCell<Arc<Core>> = OnceCell::new();
-static LIVE: Lazy<Mutex<Vec<Weak<Core>>>> = Lazy::new(|| Mutex::new(Vec::new()));
+static DEFAULT: OnceLock<Arc<Core>> = OnceLock::new();
+static LIVE: Mutex<Vec<Weak<Core>>> = Mutex::new(Vec::new());
 static EXIT_HOOK: Once = Once::new();
 
 extern "C" fn flush_at_exit() {

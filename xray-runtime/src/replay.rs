@@ -384,7 +384,7 @@ pub fn from_env() {
 /// error). The report is printed, or written as JSON to the file `XRAY_REPLAY_REPORT` names.
 /// Without `XRAY_REPLAY` it returns at once and the program runs as usual.
 pub fn from_env_with(context: impl FnOnce() -> ReplayContext) {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let var = crate::config::env::<String>;
     let Some(run_id) = var("XRAY_REPLAY") else {
         return;
     };
