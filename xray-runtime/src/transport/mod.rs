@@ -9,7 +9,7 @@
 //! the whole batch) is final for those events: counted `failed` and logged. A full queue spools
 //! the event from the pipeline's thread (`buffer`) or drops it (the other modes).
 
-mod http;
+pub(crate) mod http;
 mod spool;
 mod worker;
 
