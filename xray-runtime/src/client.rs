@@ -265,11 +265,6 @@ impl RunBuilder<'_> {
         self.replay_of = Some(id.into());
         self
     }
-
-    /// Opens the run.
-    pub fn start(self) -> RunGuard {
-        RunGuard::start(self)
-    }
 }
 
 impl ConfigBuilder {

@@ -201,30 +201,22 @@ pub struct RunGuard {
     run: Run,
 }
 
-impl RunGuard {
-    pub(crate) fn start(b: RunBuilder<'_>) -> RunGuard {
+impl RunBuilder<'_> {
+    /// Opens the run.
+    pub fn start(self) -> RunGuard {
         crate::panics::forget();
-        let RunBuilder {
-            client,
-            input,
-            metadata,
-            correlation,
-            version,
-            replay_of,
-        } = b;
-        let core = client.core.clone();
-        let correlation = correlation
+        let correlation = (self.correlation)
             .or(&Context::current().correlation())
             .or(&Correlation::from_env());
         let shared = Arc::new(RunShared {
             run_id: new_id(),
-            pipeline: client.pipeline().into(),
+            pipeline: self.client.pipeline().into(),
             correlation,
             started_at: chrono::Utc::now(),
             started: Instant::now(),
             next_position: AtomicU32::new(0),
             data: Mutex::new(RunData::default()),
-            core,
+            core: self.client.core.clone(),
         });
         shared
             .core
@@ -233,10 +225,10 @@ impl RunGuard {
                 run_id: Name::fit(&*shared.run_id),
                 pipeline: Name::fit(&*shared.pipeline),
                 started_at: shared.started_at,
-                input: input.map(to_json_text),
-                metadata: metadata.map(to_json_text),
-                version: version.as_deref().map(Name::fit),
-                replay_of: replay_of.as_deref().map(Name::fit),
+                input: self.input.map(to_json_text),
+                metadata: self.metadata.map(to_json_text),
+                version: self.version.as_deref().map(Name::fit),
+                replay_of: self.replay_of.as_deref().map(Name::fit),
                 correlation_id: shared.correlation.correlation_id().map(Name::fit),
                 traceparent: shared.correlation.traceparent_text(),
             })));
@@ -246,7 +238,9 @@ impl RunGuard {
             },
         }
     }
+}
 
+impl RunGuard {
     /// A handle on this run, to pass around or into threads.
     pub fn handle(&self) -> Run {
         self.run.clone()
