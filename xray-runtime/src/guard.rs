@@ -66,13 +66,9 @@ impl StepGuard {
         step_type: StepType,
         capture: Option<Capture>,
     ) -> StepGuard {
-        let core = Core::default_core();
-        let client = XRay::new(core.config.default_pipeline.clone());
-        let run = client.run(());
-        let Some(shared) = run.shared.clone() else {
-            return StepGuard::of(Step::none());
-        };
-        let mut guard = StepGuard::open(shared, name, step_type, capture);
+        let pipeline = Core::default_core().config.default_pipeline.clone();
+        let run = XRay::new(pipeline).run(());
+        let mut guard = run.open_step(name, step_type, capture);
         guard.own_run = Some(run);
         guard
     }

@@ -176,7 +176,12 @@ impl Run {
         self.open_step(name.into(), step_type, Some(capture))
     }
 
-    fn open_step(&self, name: String, step_type: StepType, capture: Option<Capture>) -> StepGuard {
+    pub(crate) fn open_step(
+        &self,
+        name: String,
+        step_type: StepType,
+        capture: Option<Capture>,
+    ) -> StepGuard {
         match &self.shared {
             Some(shared) => StepGuard::open(shared.clone(), name, step_type, capture),
             None => StepGuard::detached(name, step_type, capture),
