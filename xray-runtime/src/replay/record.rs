@@ -97,18 +97,14 @@ impl<'a> ReplayArgs<'a> {
         let input = match input.map(|j| serde_json::from_str::<Value>(j.get())) {
             None => Map::new(),
             Some(Ok(Value::Object(map))) => map,
-            Some(Ok(other)) => {
+            Some(other) => {
                 return Err(ReplayError::BadInput {
                     function: function.to_string(),
                     argument: "(all)".into(),
-                    reason: format!("the captured input is not an object of arguments: {other}"),
-                })
-            }
-            Some(Err(e)) => {
-                return Err(ReplayError::BadInput {
-                    function: function.to_string(),
-                    argument: "(all)".into(),
-                    reason: e.to_string(),
+                    reason: match other {
+                        Ok(v) => format!("the captured input is not an object of arguments: {v}"),
+                        Err(e) => e.to_string(),
+                    },
                 })
             }
         };
