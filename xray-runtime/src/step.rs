@@ -230,11 +230,9 @@ impl Finished {
                 .map(|r| r.into_wire(told.cutoff.or(told.output_count))),
             decision: told.decision,
             error: told.error,
-            attributes: if told.attributes.is_empty() {
-                None
-            } else {
-                JsonText::of(&told.attributes)
-            },
+            attributes: Some(&told.attributes)
+                .filter(|a| !a.is_empty())
+                .and_then(JsonText::of),
         };
         Event::StepFinished(Box::new(StepFinished {
             run_id: Name::fit(&*self.run_id),
@@ -392,12 +390,8 @@ impl Step {
     /// Sets the counts only where the body did not set them (used by the attributes).
     pub(crate) fn infer_counts(&self, input: Option<usize>, output: Option<usize>) {
         self.with(|_, d| {
-            if d.told.input_count.is_none() {
-                d.told.input_count = input.map(|n| n as u64);
-            }
-            if d.told.output_count.is_none() {
-                d.told.output_count = output.map(|n| n as u64);
-            }
+            d.told.input_count = d.told.input_count.or(input.map(|n| n as u64));
+            d.told.output_count = d.told.output_count.or(output.map(|n| n as u64));
         });
     }
 
@@ -424,12 +418,8 @@ impl Step {
     /// Input or output already as capped JSON text (from the attributes).
     pub(crate) fn set_io_text(&self, input: Option<Box<str>>, output: Option<Box<str>>) {
         self.with(|_, d| {
-            if input.is_some() {
-                d.told.input = input;
-            }
-            if output.is_some() {
-                d.told.output = output;
-            }
+            d.told.input = input.or(d.told.input.take());
+            d.told.output = output.or(d.told.output.take());
         });
     }
 
