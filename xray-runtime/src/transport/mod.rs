@@ -176,16 +176,13 @@ fn assemble(events: &[Vec<u8>]) -> Vec<u8> {
 impl Shipper {
     /// Opens the spool (`buffer` mode) and starts the worker thread.
     pub(crate) fn start(config: &Config) -> Shipper {
-        let spool = (config.offline_mode == OfflineMode::Buffer)
-            .then(|| {
-                let dir = config.spool_path();
-                Spool::open(&dir, config.spool_max_bytes)
-                    .map_err(|e| {
-                        tracing::warn!("X-Ray cannot use the spool {}: {e}", dir.display())
-                    })
-                    .ok()
-            })
-            .flatten();
+        let dir = config.spool_path();
+        let spool = match config.offline_mode {
+            OfflineMode::Buffer => Spool::open(&dir, config.spool_max_bytes)
+                .map_err(|e| tracing::warn!("X-Ray cannot use the spool {}: {e}", dir.display()))
+                .ok(),
+            _ => None,
+        };
         let shared = Arc::new(Shared {
             mode: config.offline_mode,
             endpoint: config.endpoint.clone(),
