@@ -38,7 +38,7 @@ enum Target {
 
 /// Where a kept event goes: appended, or replacing a reservoir slot.
 #[derive(Debug, Clone, Copy)]
-enum Place {
+pub(crate) enum Place {
     Push,
     Replace(usize),
 }
@@ -275,23 +275,17 @@ impl Recorder {
         }
     }
 
-    /// Counts one event; says where to keep it, if at all (Algorithm R: the event that makes
-    /// the count `n` replaces a random one of the `room` kept with probability `room / n`).
+    /// Counts one event; says where to keep it, if at all.
     #[inline(always)]
     fn decide(&mut self, target: Target) -> Option<Place> {
         let capture = self.capture;
         let o = self.outcome(target);
         o.count = o.count.saturating_add(1);
         let (count, kept) = (o.count, o.kept.len());
-        let room = room(target);
         match capture {
             Capture::Minimal => None,
             Capture::Full => Some(Place::Push),
-            Capture::Sample if kept < room => Some(Place::Push),
-            Capture::Sample => {
-                let j = self.rng.below(count) as usize;
-                (j < room).then_some(Place::Replace(j))
-            }
+            Capture::Sample => reservoir(&mut self.rng, count, kept, room(target)),
         }
     }
 
@@ -473,6 +467,17 @@ fn room(target: Target) -> usize {
         Target::Accepted => ACCEPTANCES_KEPT,
         Target::Reason(_) => SAMPLES_PER_REASON,
     }
+}
+
+/// Where the `count`-th event goes in a reservoir of `room` that holds `len` (Algorithm R):
+/// appended while there is room, then in place of a random one with probability `room / count`.
+#[inline(always)]
+pub(crate) fn reservoir(rng: &mut Rng, count: u64, len: usize, room: usize) -> Option<Place> {
+    if len < room {
+        return Some(Place::Push);
+    }
+    let j = rng.below(count) as usize;
+    (j < room).then_some(Place::Replace(j))
 }
 
 /// `room` of two reservoirs' samples, as one reservoir over the events of both would hold: each
