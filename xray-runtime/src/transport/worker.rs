@@ -59,10 +59,9 @@ impl Worker {
         control: Receiver<Control>,
         doorbell: Receiver<()>,
     ) -> Worker {
-        let key = config.api_key.as_ref();
         Worker {
             shared,
-            sender: Sender::new(&config.endpoint, key),
+            sender: Sender::new(&config.endpoint, config.api_key.as_ref()),
             timeout: config.http_timeout,
             final_timeout: config.http_timeout.min(FINAL_REQUEST_TIMEOUT),
             closing: false,
@@ -343,13 +342,6 @@ fn split_body(body: &[u8]) -> Vec<Vec<u8>> {
         #[serde(borrow)]
         events: Vec<&'a serde_json::value::RawValue>,
     }
-    serde_json::from_slice::<Raw>(body).map_or_else(
-        |_| Vec::new(),
-        |r| {
-            r.events
-                .iter()
-                .map(|e| e.get().as_bytes().to_vec())
-                .collect()
-        },
-    )
+    let events = serde_json::from_slice::<Raw>(body).map_or_else(|_| Vec::new(), |r| r.events);
+    events.iter().map(|e| e.get().as_bytes().to_vec()).collect()
 }
