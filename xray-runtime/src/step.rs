@@ -24,17 +24,25 @@ use xray_wire::{
 
 pub(crate) struct StepShared {
     run: Arc<RunShared>,
-    step_id: Arc<str>,
-    position: u32,
-    name: Arc<str>,
-    step_type: StepType,
-    started_at: Timestamp,
+    meta: Meta,
     started: Instant,
     /// The step's capture level.
     capture: Capture,
     /// Orders the kept events of all the step's recorders.
     clock: Arc<AtomicU64>,
     data: Mutex<StepData>,
+}
+
+/// What a step is, fixed when it opens; its [`Finished`] record takes a copy.
+#[derive(Clone)]
+struct Meta {
+    step_id: Arc<str>,
+    name: Arc<str>,
+    run_id: Arc<str>,
+    pipeline: Arc<str>,
+    position: u32,
+    step_type: StepType,
+    started_at: Timestamp,
 }
 
 struct StepData {
@@ -69,11 +77,15 @@ impl StepShared {
         capture: Option<Capture>,
     ) -> Arc<StepShared> {
         Arc::new(StepShared {
-            step_id: new_id(),
-            position: run.next_position(),
-            name: name.into(),
-            step_type,
-            started_at: chrono::Utc::now(),
+            meta: Meta {
+                step_id: new_id(),
+                name: name.into(),
+                run_id: run.run_id.clone(),
+                pipeline: run.pipeline.clone(),
+                position: run.next_position(),
+                step_type,
+                started_at: chrono::Utc::now(),
+            },
             started: Instant::now(),
             capture: capture.unwrap_or(run.core.config.capture),
             clock: Arc::default(),
@@ -166,13 +178,7 @@ impl StepShared {
         let told = std::mem::take(told);
         drop(d);
         let finished = Finished {
-            step_id: self.step_id.clone(),
-            name: self.name.clone(),
-            run_id: self.run.run_id.clone(),
-            pipeline: self.run.pipeline.clone(),
-            position: self.position,
-            step_type: self.step_type,
-            started_at: self.started_at,
+            meta: self.meta.clone(),
             elapsed: self.started.elapsed(),
             told,
             rec,
@@ -188,13 +194,7 @@ impl StepShared {
 /// A finished step on its way to the shipper's thread, which lays it out as its wire record
 /// (the record's texts, the samples sorted and grouped): closing the step only moves it.
 pub(crate) struct Finished {
-    step_id: Arc<str>,
-    name: Arc<str>,
-    run_id: Arc<str>,
-    pipeline: Arc<str>,
-    position: u32,
-    step_type: StepType,
-    started_at: Timestamp,
+    meta: Meta,
     elapsed: Duration,
     /// What it was told, with the counts derived from its events where none were given.
     told: Told,
@@ -205,21 +205,21 @@ impl Finished {
     /// The step's wire event.
     pub(crate) fn into_event(self) -> Event {
         let Finished {
+            meta,
             mut rec,
             elapsed,
             told,
-            ..
         } = self;
         let step = StepRecord {
-            step_id: Some(Name::fit(&*self.step_id)),
-            position: Some(self.position),
-            name: Name::fit(&*self.name),
-            step_type: self.step_type,
+            step_id: Some(Name::fit(&*meta.step_id)),
+            position: Some(meta.position),
+            name: Name::fit(&*meta.name),
+            step_type: meta.step_type,
             capture: rec.capture(),
             input_count: told.input_count,
             output_count: told.output_count,
-            started_at: Some(self.started_at),
-            ended_at: Some(self.started_at + elapsed),
+            started_at: Some(meta.started_at),
+            ended_at: Some(meta.started_at + elapsed),
             duration_ms: Some(elapsed.as_secs_f64() * 1000.0),
             input: told.input.map(to_json_text),
             output: told.output.map(to_json_text),
@@ -235,8 +235,8 @@ impl Finished {
                 .and_then(JsonText::of),
         };
         Event::StepFinished(Box::new(StepFinished {
-            run_id: Name::fit(&*self.run_id),
-            pipeline: Name::fit(&*self.pipeline),
+            run_id: Name::fit(&*meta.run_id),
+            pipeline: Name::fit(&*meta.pipeline),
             step,
         }))
     }
@@ -329,7 +329,7 @@ impl Step {
 
     /// The step's id.
     pub fn id(&self) -> Option<&str> {
-        self.shared.as_ref().map(|s| &*s.step_id)
+        self.shared.as_ref().map(|s| &*s.meta.step_id)
     }
 
     /// The run the step belongs to.
