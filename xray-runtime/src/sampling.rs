@@ -113,7 +113,7 @@ pub(crate) struct Recorder {
     reasons: Vec<(Box<str>, Outcome)>,
     /// The reason of the last rejection, looked at first.
     last: usize,
-    /// Reasons by text (and by the texts fitted to them), for more than [`SCAN_LIMIT`].
+    /// Reasons by text, once there are more than [`SCAN_LIMIT`].
     index: HashMap<Box<str>, usize>,
     accepted: Outcome,
     /// The kept events' item ids and details, back to back (see [`Kept`]).
@@ -183,7 +183,7 @@ impl Recorder {
     }
 
     /// A reason's index: the step's few reasons are scanned, more (and texts fitted to another
-    /// name) are found in the index.
+    /// name) are in the index.
     fn lookup(&self, reason: &str) -> Option<usize> {
         let few = self.reasons.len() <= SCAN_LIMIT;
         let scanned = few.then(|| self.reasons.iter().position(|(r, _)| **r == *reason));
@@ -196,14 +196,24 @@ impl Recorder {
     /// that fits to a name already there counts towards that one.
     fn add_reason(&mut self, reason: &str) -> usize {
         let fitted = fit_name(reason);
-        let i = self.lookup(&fitted).unwrap_or_else(|| {
-            self.reasons
-                .push((fitted.as_ref().into(), Outcome::default()));
-            self.index
-                .insert(fitted.as_ref().into(), self.reasons.len() - 1);
-            self.reasons.len() - 1
-        });
+        let i = self
+            .lookup(&fitted)
+            .unwrap_or_else(|| self.push_reason(&fitted));
         if fitted != reason {
+            self.index.insert(reason.into(), i);
+        }
+        i
+    }
+
+    /// Appends a new reason; past [`SCAN_LIMIT`] reasons, every reason is in the index too.
+    fn push_reason(&mut self, reason: &str) -> usize {
+        self.reasons.push((reason.into(), Outcome::default()));
+        let i = self.reasons.len() - 1;
+        if i == SCAN_LIMIT {
+            for (j, (r, _)) in self.reasons.iter().enumerate() {
+                self.index.insert(r.clone(), j);
+            }
+        } else if i > SCAN_LIMIT {
             self.index.insert(reason.into(), i);
         }
         i
