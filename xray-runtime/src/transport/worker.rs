@@ -27,8 +27,7 @@ pub(super) struct Worker {
     /// The time one request may take: shorter while shutting down, so a slow server cannot hold
     /// the exit past its deadline with a batch neither sent nor spooled.
     timeout: Duration,
-    final_timeout: Duration,
-    /// Shutting down: one attempt per request, with `final_timeout`.
+    /// Shutting down: one attempt per request, each allowed at most `FINAL_REQUEST_TIMEOUT`.
     closing: bool,
     /// The server failed while shutting down: spool the rest without trying it again.
     gave_up: bool,
@@ -63,7 +62,6 @@ impl Worker {
             shared,
             sender: Sender::new(&config.endpoint, config.api_key.as_ref()),
             timeout: config.http_timeout,
-            final_timeout: config.http_timeout.min(FINAL_REQUEST_TIMEOUT),
             closing: false,
             gave_up: false,
             data,
@@ -93,7 +91,11 @@ impl Worker {
                 recv(self.control) -> msg => {
                     // (Disconnected: the client is gone without a shutdown.)
                     let (reply, last) = msg.map_or((None, true), |c| (Some(c.reply), c.last));
-                    self.closing = last;
+                    if last {
+                        self.closing = true;
+                        self.attempts = 1;
+                        self.timeout = self.timeout.min(FINAL_REQUEST_TIMEOUT);
+                    }
                     self.drain_queue();
                     self.send_batch(true);
                     self.drain_spool();
@@ -173,9 +175,8 @@ impl Worker {
             let reason = "the server failed during shutdown";
             return self.shared.offline(&body, n, reason, true);
         }
-        let attempts = if self.closing { 1 } else { self.attempts };
         let mut outcome = self.post(&body);
-        for i in 1..attempts {
+        for i in 1..self.attempts {
             if !matches!(outcome, Delivery::Away(_) | Delivery::Failed(_)) {
                 break;
             }
@@ -200,14 +201,9 @@ impl Worker {
         }
     }
 
-    /// One request, with the sender for the moment; a failure while closing ends the trying.
+    /// One request; a failure while closing ends the trying.
     fn post(&mut self, body: &[u8]) -> Delivery {
-        let timeout = if self.closing {
-            self.final_timeout
-        } else {
-            self.timeout
-        };
-        let outcome = self.sender.post(body, timeout);
+        let outcome = self.sender.post(body, self.timeout);
         match outcome {
             Delivery::Stored(_) => self.stored_posts += 1,
             Delivery::Away(_) | Delivery::Failed(_) if self.closing => self.gave_up = true,
