@@ -432,9 +432,8 @@ impl Recorder {
 
     /// Rejections over all reasons.
     pub(crate) fn rejected_total(&self) -> u64 {
-        self.reasons
-            .iter()
-            .fold(0u64, |total, (_, o)| total.saturating_add(o.count))
+        let counts = self.reasons.iter().map(|(_, o)| o.count);
+        counts.fold(0, u64::saturating_add)
     }
 
     /// Acceptances.
