@@ -176,16 +176,18 @@ impl Run {
         self.open_step(name.into(), step_type, Some(capture))
     }
 
-    pub(crate) fn open_step(
-        &self,
-        name: String,
-        step_type: StepType,
-        capture: Option<Capture>,
-    ) -> StepGuard {
-        match &self.shared {
-            Some(shared) => StepGuard::open(shared.clone(), name, step_type, capture),
-            None => StepGuard::detached(name, step_type, capture),
+    fn open_step(&self, name: String, step_type: StepType, capture: Option<Capture>) -> StepGuard {
+        if let Some(shared) = &self.shared {
+            return StepGuard::open(shared.clone(), name, step_type, capture);
         }
+        // Outside any run: a one-step run of its own in the default client's default pipeline
+        // (`XRAY_PIPELINE`, else `default`), so nothing it records is lost. The run ends with the
+        // step and takes its output and error.
+        let pipeline = Core::default_core().config.default_pipeline.clone();
+        let run = crate::XRay::new(pipeline).run(());
+        let mut guard = run.open_step(name, step_type, capture);
+        guard.own_run = Some(run);
+        guard
     }
 
     /// Makes this run current on this thread until the guard drops.
