@@ -105,6 +105,19 @@ impl Shared {
         }
     }
 
+    /// An event's JSON, its names and texts fitted to what the server accepts ([`crate::fit`]:
+    /// a bad name must not cost the whole event); one that cannot be serialised is refused.
+    fn serialise(&self, event: Outgoing) -> Option<Vec<u8>> {
+        let mut event = match event {
+            Outgoing::Ready(e) => e,
+            Outgoing::Step(step) => step.into_event(),
+        };
+        crate::fit::fit_event(&mut event);
+        let json = serde_json::to_vec(&event);
+        json.map_err(|e| self.refused(1, format!("cannot serialise it: {e}")))
+            .ok()
+    }
+
     /// Events the server refused (4xx): final, counted and logged.
     fn refused(&self, events: u64, reason: String) {
         tracing::warn!("X-Ray server refused {events} events: {reason}");
@@ -122,19 +135,6 @@ pub(crate) enum Outgoing {
     Ready(Event),
     /// A finished step, still to be laid out as its event (its samples sorted and grouped).
     Step(Box<Finished>),
-}
-
-impl Outgoing {
-    /// The wire event, its names and texts fitted to what the server accepts
-    /// ([`crate::fit`]): a bad name must not cost the whole event.
-    fn into_event(self) -> Event {
-        let mut event = match self {
-            Outgoing::Ready(e) => e,
-            Outgoing::Step(step) => step.into_event(),
-        };
-        crate::fit::fit_event(&mut event);
-        event
-    }
 }
 
 /// A flush or (`last`) a shutdown asked of the worker, answered on `reply`.
@@ -252,9 +252,8 @@ impl Shipper {
         if self.shared.mode == OfflineMode::Buffer {
             // Written and renamed, not synced (a sync costs hundreds of µs; what is lost is
             // only what a power cut takes before the kernel writes it).
-            match serde_json::to_vec(&event.into_event()) {
-                Ok(json) => self.shared.offline(&assemble(&[json]), 1, reason, false),
-                Err(e) => self.shared.refused(1, format!("cannot serialise it: {e}")),
+            if let Some(json) = self.shared.serialise(event) {
+                self.shared.offline(&assemble(&[json]), 1, reason, false);
             }
         } else {
             self.shared.count(|s| s.dropped += 1);

@@ -126,12 +126,9 @@ impl Worker {
 
     fn drain_queue(&mut self) {
         while let Ok(event) = self.data.try_recv() {
-            match serde_json::to_vec(&event.into_event()) {
-                Ok(json) => {
-                    self.bytes += json.len() + 1;
-                    self.batch.push(json);
-                }
-                Err(e) => self.shared.refused(1, format!("cannot serialise it: {e}")),
+            if let Some(json) = self.shared.serialise(event) {
+                self.bytes += json.len() + 1;
+                self.batch.push(json);
             }
             if self.batch.len() >= self.batch_size || self.bytes >= MAX_BATCH_BYTES {
                 self.send_batch(false);
