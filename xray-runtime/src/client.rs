@@ -5,6 +5,7 @@ use crate::correlation::Correlation;
 use crate::error::XRayError;
 use crate::json::capped_json;
 use crate::run::RunGuard;
+use crate::sampling::Rng;
 use crate::transport::{Shipper, Stats};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -72,14 +73,9 @@ impl Core {
             .clone()
     }
 
-    /// A fresh seed for a step's sampler (splitmix64 of a counter).
+    /// A fresh seed for a step's sampler: the sampler's own generator, on a shared counter.
     pub(crate) fn seed(&self) -> u64 {
-        let mut z = self
-            .seeds
-            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        Rng(self.seeds.fetch_add(1, Ordering::Relaxed)).random()
     }
 }
 
