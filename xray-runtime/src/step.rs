@@ -117,11 +117,6 @@ impl StepShared {
         )
     }
 
-    /// The step's recorder, made if this is its first event.
-    fn recorder<'d>(&self, d: &'d mut StepData) -> &'d mut Recorder {
-        d.rec.get_or_insert_with(|| self.new_recorder())
-    }
-
     /// Adds what a guard recorded on its own to the step (nothing once the step has ended).
     pub(crate) fn hand_over(&self, local: Recorder) {
         if local.is_empty() {
@@ -348,10 +343,10 @@ impl Step {
         Some(f(shared, &mut data))
     }
 
-    /// Records into the step's recorder, under its lock.
+    /// Records into the step's recorder (made on its first event), under its lock.
     #[inline]
     pub(crate) fn record(&self, f: impl FnOnce(&mut Recorder)) {
-        self.with(|s, d| f(s.recorder(d)));
+        self.with(|s, d| f(d.rec.get_or_insert_with(|| s.new_recorder())));
     }
 
     recording_methods!();
