@@ -27,12 +27,10 @@ pub(crate) fn new_id() -> Arc<str> {
     for (b, p) in bytes.iter_mut().zip(std::process::id().to_le_bytes()) {
         *b ^= p;
     }
-    let mut text = uuid::Uuid::encode_buffer();
-    Arc::from(
-        &*uuid::Uuid::from_bytes(bytes)
-            .hyphenated()
-            .encode_lower(&mut text),
-    )
+    uuid::Uuid::from_bytes(bytes)
+        .hyphenated()
+        .to_string()
+        .into()
 }
 
 pub(crate) struct RunShared {
