@@ -395,10 +395,7 @@ impl Recorder {
             .drain(..)
             .map(|k| self.copy_in(k, text))
             .collect();
-        let o = match target {
-            Target::Reason(i) => &mut self.reasons[i].1,
-            Target::Accepted => &mut self.accepted,
-        };
+        let mut o = std::mem::take(self.outcome(target));
         let (a, b) = (o.count, theirs.count);
         o.count = a.saturating_add(b);
         let (mine, theirs) = ((&mut o.kept, a), (&mut other, b));
@@ -406,6 +403,7 @@ impl Recorder {
         let left = o.kept.iter().chain(&other);
         self.dead += left.map(Kept::len).sum::<usize>();
         o.kept = kept;
+        *self.outcome(target) = o;
     }
 
     /// A kept event of another recorder, its text copied to the end of this one's buffer.
