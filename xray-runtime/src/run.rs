@@ -27,10 +27,12 @@ pub(crate) fn new_id() -> Arc<str> {
     for (b, p) in bytes.iter_mut().zip(std::process::id().to_le_bytes()) {
         *b ^= p;
     }
-    uuid::Uuid::from_bytes(bytes)
-        .hyphenated()
-        .to_string()
-        .into()
+    let mut text = uuid::Uuid::encode_buffer();
+    Arc::from(
+        &*uuid::Uuid::from_bytes(bytes)
+            .hyphenated()
+            .encode_lower(&mut text),
+    )
 }
 
 pub(crate) struct RunShared {
