@@ -6,6 +6,7 @@
 //! text, else as a note that it was not recorded. Collections also give their length, and
 //! `Result`s their error (and, as output, their `Ok` value).
 
+use crate::client::Core;
 use crate::context::{Context, Instrument, Instrumented};
 use crate::guard::StepGuard;
 use crate::json::{capped_debug, capped_json};
@@ -40,9 +41,12 @@ fn object_text(fields: Fields) -> Option<Box<str>> {
     Some(format!("{{{}}}", members.join(",")).into_boxed_str())
 }
 
-/// The size limit for recorded arguments and return values, from the default client.
+/// The size limit for recorded arguments and return values: the current run's client's, else
+/// the default client's.
 pub fn io_cap() -> usize {
-    crate::current_run().max_io()
+    let run = crate::current_run().shared;
+    let core = run.map_or_else(Core::default_core, |s| s.core.clone());
+    core.config.max_io_bytes
 }
 
 /// Opens the run of a `#[xray::run]` function on the default client (`version`: the

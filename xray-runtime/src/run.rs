@@ -143,14 +143,6 @@ impl Run {
         }
     }
 
-    /// The largest input or output kept.
-    pub(crate) fn max_io(&self) -> usize {
-        self.shared.as_ref().map_or_else(
-            || crate::client::Core::default_core().config.max_io_bytes,
-            |s| s.core.config.max_io_bytes,
-        )
-    }
-
     /// Marks the run failed with this error (it still ends when its guard does). A NUL in the
     /// error is sent as U+FFFD ([`crate::wire::fit_text`]), so the run still ends `failed`.
     pub fn set_error(&self, error: impl Display) {
