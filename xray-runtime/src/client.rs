@@ -5,11 +5,11 @@ use crate::correlation::Correlation;
 use crate::error::XRayError;
 use crate::json::capped_json;
 use crate::run::RunGuard;
+use crate::sampling::Rng;
 use crate::transport::{Shipper, Stats};
-use once_cell::sync::{Lazy, OnceCell};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once, Weak};
+use std::sync::{Arc, Mutex, Once, OnceLock, Weak};
 use std::time::Duration;
 
 /// How long the exit hook waits to deliver or spool what is left.
@@ -22,8 +22,8 @@ pub(crate) struct Core {
     seeds: AtomicU64,
 }
 
-static DEFAULT: OnceCell<Arc<Core>> = OnceCell::new();
-static LIVE: Lazy<Mutex<Vec<Weak<Core>>>> = Lazy::new(|| Mutex::new(Vec::new()));
+static DEFAULT: OnceLock<Arc<Core>> = OnceLock::new();
+static LIVE: Mutex<Vec<Weak<Core>>> = Mutex::new(Vec::new());
 static EXIT_HOOK: Once = Once::new();
 
 extern "C" fn flush_at_exit() {
@@ -73,14 +73,9 @@ impl Core {
             .clone()
     }
 
-    /// A fresh seed for a step's sampler (splitmix64 of a counter).
+    /// A fresh seed for a step's sampler: the sampler's own generator, on a shared counter.
     pub(crate) fn seed(&self) -> u64 {
-        let mut z = self
-            .seeds
-            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        Rng(self.seeds.fetch_add(1, Ordering::Relaxed)).random()
     }
 }
 
@@ -265,11 +260,6 @@ impl RunBuilder<'_> {
     pub fn replay_of(mut self, id: impl Into<String>) -> Self {
         self.replay_of = Some(id.into());
         self
-    }
-
-    /// Opens the run.
-    pub fn start(self) -> RunGuard {
-        RunGuard::start(self)
     }
 }
 

@@ -199,7 +199,7 @@ impl Config {
 
 /// The environment variable `name` parsed, if it is set and not empty; a warning if it does not
 /// parse.
-fn env<T: std::str::FromStr>(name: &str) -> Option<T>
+pub(crate) fn env<T: std::str::FromStr>(name: &str) -> Option<T>
 where
     T::Err: std::fmt::Display,
 {

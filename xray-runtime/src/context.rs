@@ -10,7 +10,7 @@ use crate::correlation::Correlation;
 use crate::run::Run;
 use crate::step::Step;
 use pin_project_lite::pin_project;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -18,10 +18,9 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 thread_local! {
-    /// The contexts entered on this thread, each with the number of its [`Entered`] guard.
-    static STACK: RefCell<Vec<(u64, Context)>> = const { RefCell::new(Vec::new()) };
-    /// The number of the next [`Entered`] guard of this thread.
-    static NEXT_ENTRY: Cell<u64> = const { Cell::new(0) };
+    /// The contexts entered on this thread, each with the number of its [`Entered`] guard, and
+    /// the number of the last guard.
+    static STACK: RefCell<(Vec<(u64, Context)>, u64)> = const { RefCell::new((Vec::new(), 0)) };
 }
 
 /// A run and step to record into; `Context::current()` is the one code is running in.
@@ -45,7 +44,7 @@ impl Context {
     /// The innermost entered context of this thread (empty if none).
     pub fn current() -> Context {
         STACK
-            .try_with(|s| s.borrow().last().map(|(_, ctx)| ctx.clone()))
+            .try_with(|s| s.borrow().0.last().map(|(_, ctx)| ctx.clone()))
             .ok()
             .flatten()
             .unwrap_or_default()
@@ -101,16 +100,14 @@ impl Context {
 
     /// Makes this the current context of this thread until the guard is dropped.
     pub fn enter(&self) -> Entered {
-        let entry = NEXT_ENTRY
-            .try_with(|n| {
-                let entry = n.get();
-                n.set(entry.wrapping_add(1));
-                entry
-            })
-            .unwrap_or(u64::MAX);
-        let _ = STACK.try_with(|s| s.borrow_mut().push((entry, self.clone())));
+        let entry = STACK.try_with(|s| {
+            let (stack, last) = &mut *s.borrow_mut();
+            *last = last.wrapping_add(1);
+            stack.push((*last, self.clone()));
+            *last
+        });
         Entered {
-            entry,
+            entry: entry.unwrap_or(u64::MAX),
             _not_send: PhantomData,
         }
     }
@@ -134,7 +131,7 @@ pub struct Entered {
 impl Drop for Entered {
     fn drop(&mut self) {
         let left = STACK.try_with(|s| {
-            let mut stack = s.borrow_mut();
+            let stack = &mut s.borrow_mut().0;
             // Nearly always the top; searched for, so a guard dropped out of order takes its
             // own context away, not a later one's.
             let i = stack.iter().rposition(|(entry, _)| *entry == self.entry)?;

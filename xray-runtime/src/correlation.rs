@@ -16,8 +16,9 @@
 //! });
 //! ```
 
+use crate::config::env;
 use crate::context::Context;
-use once_cell::sync::Lazy;
+use std::sync::LazyLock;
 use xray_wire::TraceParent;
 
 /// A run's links to another system: the caller's correlation id and W3C trace.
@@ -27,15 +28,12 @@ pub struct Correlation {
     traceparent: Option<TraceParent>,
 }
 
-static FROM_ENV: Lazy<Correlation> = Lazy::new(|| {
+static FROM_ENV: LazyLock<Correlation> = LazyLock::new(|| {
     let mut c = Correlation::new();
-    if let Some(id) = std::env::var("XRAY_CORRELATION_ID")
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
+    if let Some(id) = env::<String>("XRAY_CORRELATION_ID") {
         c = c.id(id);
     }
-    if let Some(tp) = std::env::var("TRACEPARENT").ok().filter(|v| !v.is_empty()) {
+    if let Some(tp) = env::<String>("TRACEPARENT") {
         c = c.traceparent(&tp);
     }
     c

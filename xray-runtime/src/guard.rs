@@ -1,7 +1,6 @@
 //! [`StepGuard`]: an open step, recording on its own thread without the step's lock (it is
 //! `Send` but not `Sync`) and handing what it recorded to the step when it drops.
 
-use crate::client::{Core, XRay};
 use crate::run::{RunGuard, RunShared};
 use crate::sampling::Recorder;
 use crate::step::{recording_methods, Step, StepShared};
@@ -21,7 +20,7 @@ use xray_wire::{Capture, StepType};
 pub struct StepGuard {
     step: Step,
     /// The run this step opened for itself, when it was opened outside any run.
-    own_run: Option<RunGuard>,
+    pub(crate) own_run: Option<RunGuard>,
     /// What the guard records, without a lock; handed to the step when the guard drops.
     local: RefCell<Recorder>,
     /// Whether dropping the guard ends the step (not for the attribute's `step` in a body).
@@ -56,25 +55,6 @@ impl StepGuard {
             local: RefCell::new(local),
             ends_step: false,
         }
-    }
-
-    /// A step opened outside any run becomes a one-step run of its own, in the default client's
-    /// default pipeline (`XRAY_PIPELINE`, else `default`), so nothing it records is lost. The
-    /// run ends with the step and takes its output and error.
-    pub(crate) fn detached(
-        name: String,
-        step_type: StepType,
-        capture: Option<Capture>,
-    ) -> StepGuard {
-        let core = Core::default_core();
-        let client = XRay::new(core.config.default_pipeline.clone());
-        let run = client.run(());
-        let Some(shared) = run.shared.clone() else {
-            return StepGuard::of(Step::none());
-        };
-        let mut guard = StepGuard::open(shared, name, step_type, capture);
-        guard.own_run = Some(run);
-        guard
     }
 
     /// A handle on this step, to pass around or into threads.

@@ -72,18 +72,24 @@ pub(crate) fn append_capped_json<T: Serialize + ?Sized>(
 #[inline(never)]
 fn failed_json(buf: &mut Vec<u8>, start: usize, max: usize, over: bool, e: serde_json::Error) {
     let note = if over {
-        let text = String::from_utf8_lossy(&buf[start..]);
-        let mut cut = (max / 2).min(text.len());
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        serde_json::json!({"_xray_truncated": true, "limit_bytes": max, "preview": &text[..cut]})
+        truncated(&String::from_utf8_lossy(&buf[start..]), max)
     } else {
         serde_json::json!({"_xray_error": format!("could not be serialised: {e}")})
     };
     buf.truncate(start);
     // Writing a `Value` to a `Vec` cannot fail.
     let _ = serde_json::to_writer(&mut *buf, &note);
+}
+
+/// The note that stands for a value whose JSON `text` is over `max` bytes.
+pub(crate) fn truncated(text: &str, max: usize) -> Value {
+    let preview = &text[..text.floor_char_boundary(max / 2)];
+    serde_json::json!({"_xray_truncated": true, "limit_bytes": max, "preview": preview})
+}
+
+/// Whether capped JSON text is the note of a value over its cap.
+pub(crate) fn is_truncated(text: &str) -> bool {
+    text.starts_with("{\"_xray_truncated\":true")
 }
 
 /// A value as JSON text, capped at `max` bytes (see [`append_capped_json`]); `None` for `null`.
@@ -106,10 +112,7 @@ pub(crate) fn capped_debug<T: std::fmt::Debug + ?Sized>(value: &T, max: usize) -
     impl std::fmt::Write for Limit {
         fn write_str(&mut self, s: &str) -> std::fmt::Result {
             if self.text.len() + s.len() > self.max {
-                let mut room = self.max.saturating_sub(self.text.len());
-                while !s.is_char_boundary(room) {
-                    room -= 1;
-                }
+                let room = s.floor_char_boundary(self.max.saturating_sub(self.text.len()));
                 self.text.push_str(&s[..room]);
                 return Err(std::fmt::Error);
             }

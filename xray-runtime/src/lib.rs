@@ -133,6 +133,11 @@ pub fn current_step() -> Step {
     Context::current().step().clone()
 }
 
+/// Locks a mutex whether or not a thread panicked holding it (what it guards stays usable).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Opens a step in the current run; outside any run, a one-step run of its own in the default
 /// client's default pipeline.
 pub fn step(name: impl Into<String>, step_type: StepType) -> StepGuard {

@@ -64,20 +64,19 @@ pub(crate) fn forget() {
     if std::thread::panicking() {
         return; // (a guard opened while unwinding: the panic in progress is still the one)
     }
-    let _ = LAST.try_with(|last| {
-        if let Ok(mut last) = last.try_borrow_mut() {
-            if last.is_some() {
-                *last = None;
-            }
-        }
-    });
+    let _ = LAST.try_with(|last| last.try_borrow_mut().map(|mut last| last.take()));
 }
 
-/// The error of a guard dropped while this thread panics: the panic's message and place when
-/// the hook saw it, else "panicked".
-pub(crate) fn error() -> String {
-    LAST.try_with(|last| last.try_borrow().ok().and_then(|l| l.clone()))
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| "panicked".to_string())
+/// Sets the `error` of a run or step ending while this thread panics, unless it has one: the
+/// panic's message and place when the hook saw it, else "panicked".
+pub(crate) fn note(error: &mut Option<String>) {
+    if error.is_some() || !std::thread::panicking() {
+        return;
+    }
+    let last = LAST.try_with(|last| last.try_borrow().ok().and_then(|l| l.clone()));
+    *error = Some(
+        last.ok()
+            .flatten()
+            .unwrap_or_else(|| "panicked".to_string()),
+    );
 }

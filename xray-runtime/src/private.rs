@@ -6,6 +6,7 @@
 //! text, else as a note that it was not recorded. Collections also give their length, and
 //! `Result`s their error (and, as output, their `Ok` value).
 
+use crate::client::Core;
 use crate::context::{Context, Instrument, Instrumented};
 use crate::guard::StepGuard;
 use crate::json::{capped_debug, capped_json};
@@ -40,9 +41,12 @@ fn object_text(fields: Fields) -> Option<Box<str>> {
     Some(format!("{{{}}}", members.join(",")).into_boxed_str())
 }
 
-/// The size limit for recorded arguments and return values, from the default client.
+/// The size limit for recorded arguments and return values: the current run's client's, else
+/// the default client's.
 pub fn io_cap() -> usize {
-    crate::current_run().max_io()
+    let run = crate::current_run().shared;
+    let core = run.map_or_else(Core::default_core, |s| s.core.clone());
+    core.config.max_io_bytes
 }
 
 /// Opens the run of a `#[xray::run]` function on the default client (`version`: the
@@ -83,68 +87,64 @@ pub fn step_start(
 /// Holds a reference for the autoref-specialised probes below.
 pub struct Probe<'a, T: ?Sized>(pub &'a T);
 
-/// A probe: a trait with one method and one impl, on a `Probe` behind as many references as
-/// its rank (the expansion calls through the most references, so the highest rank that applies
-/// wins).
-macro_rules! probe {
-    ($(#[$doc:meta])* $name:ident for $probe:ty where [$($bounds:tt)*]
-     $(#[$mdoc:meta])* fn $method:ident(&$this:ident $(, $arg:ident: $ty:ty)?) -> $ret:ty $body:block) => {
+/// Probes: for each method, one trait per rank, implemented on a `Probe` behind as many
+/// references as its rank (the expansion calls through the most references, so the highest rank
+/// that applies wins).
+macro_rules! probes {
+    ($(fn $method:ident $params:tt -> $ret:ty { $($probes:tt)* })*) => {
+        $(probes!(@each [$method $params $ret] $($probes)*);)*
+    };
+    (@each $sig:tt $($(#[$doc:meta])* $name:ident for $probe:ty where $bounds:tt => $body:expr;)*) => {
+        $(probes!(@one $sig $(#[$doc])* $name for $probe where $bounds => $body);)*
+    };
+    (@one [$method:ident (&$this:ident $(, $arg:ident: $ty:ty)?) $ret:ty]
+     $(#[$doc:meta])* $name:ident for $probe:ty where [$($bounds:tt)*] => $body:expr) => {
         $(#[$doc])*
         pub trait $name {
-            $(#[$mdoc])*
+            #[doc = concat!("`", stringify!($method), "` at this rank.")]
             fn $method(&self $(, $arg: $ty)?) -> $ret;
         }
         impl<$($bounds)*> $name for $probe {
             #[allow(unused_variables)]
-            fn $method(&$this $(, $arg: $ty)?) -> $ret $body
+            fn $method(&$this $(, $arg: $ty)?) -> $ret { $body }
         }
     };
 }
 
-probe! {
-    /// A `Result` whose `Ok` type is `Serialize`: its `Ok` value (nothing for an `Err`, whose
-    /// text is recorded as the error).
-    ViaOkSerialize for &&&&Probe<'_, Result<T, E>> where [T: Serialize, E]
-    /// The `Ok` value as capped JSON.
+probes! {
     fn xray_json(&self, cap: usize) -> Option<Box<str>> {
-        self.0.as_ref().ok().and_then(|v| capped_json(v, cap))
+        /// A `Result` whose `Ok` type is `Serialize`: the `Ok` value as capped JSON (nothing for
+        /// an `Err`, whose text is recorded as the error).
+        ViaOkSerialize for &&&&Probe<'_, Result<T, E>> where [T: Serialize, E]
+            => self.0.as_ref().ok().and_then(|v| capped_json(v, cap));
+        /// A `Result` whose `Ok` type is `Debug` only: the `Ok` value's `Debug` text.
+        ViaOkDebug for &&&Probe<'_, Result<T, E>> where [T: Debug, E]
+            => self.0.as_ref().ok().map(|v| capped_debug(v, cap));
+        /// A `Serialize` value (the preferred way): as capped JSON.
+        ViaSerialize for &&Probe<'_, T> where [T: Serialize + ?Sized] => capped_json(self.0, cap);
+        /// A value that is not `Serialize`: its `Debug` text, as a JSON string.
+        ViaDebug for &Probe<'_, T> where [T: Debug + ?Sized] => Some(capped_debug(self.0, cap));
+        /// A value that is neither `Serialize` nor `Debug`: a note saying so.
+        ViaNothing for Probe<'_, T> where [T: ?Sized] => {
+            let note = format!("<{} is neither Serialize nor Debug>", std::any::type_name::<T>());
+            serde_json::to_string(&note).ok().map(String::into_boxed_str)
+        };
     }
-}
-
-probe! {
-    /// A `Result` whose `Ok` type is `Debug` only.
-    ViaOkDebug for &&&Probe<'_, Result<T, E>> where [T: Debug, E]
-    /// The `Ok` value's `Debug` text.
-    fn xray_json(&self, cap: usize) -> Option<Box<str>> {
-        self.0.as_ref().ok().map(|v| capped_debug(v, cap))
+    fn xray_count(&self) -> Option<usize> {
+        /// A collection: its length.
+        ViaCountable for &Probe<'_, T> where [T: Countable + ?Sized] => self.0.xray_len();
+        /// Not a collection: no length.
+        ViaUncountable for Probe<'_, T> where [T: ?Sized] => None;
     }
-}
-
-probe! {
-    /// Recording a value as JSON (`Serialize`), the preferred way.
-    ViaSerialize for &&Probe<'_, T> where [T: Serialize + ?Sized]
-    /// The value as capped JSON.
-    fn xray_json(&self, cap: usize) -> Option<Box<str>> {
-        capped_json(self.0, cap)
-    }
-}
-
-probe! {
-    /// Recording a value as its `Debug` text, when it is not `Serialize`.
-    ViaDebug for &Probe<'_, T> where [T: Debug + ?Sized]
-    /// The value's `Debug` text, as a JSON string.
-    fn xray_json(&self, cap: usize) -> Option<Box<str>> {
-        Some(capped_debug(self.0, cap))
-    }
-}
-
-probe! {
-    /// A value that is neither `Serialize` nor `Debug`.
-    ViaNothing for Probe<'_, T> where [T: ?Sized]
-    /// A note saying so.
-    fn xray_json(&self, cap: usize) -> Option<Box<str>> {
-        let note = format!("<{} is neither Serialize nor Debug>", std::any::type_name::<T>());
-        serde_json::to_string(&note).ok().map(String::into_boxed_str)
+    fn xray_error(&self) -> Option<String> {
+        /// A `Result` whose error has a `Display`: the error's text, if it is an `Err`.
+        ViaDisplayError for &&Probe<'_, Result<T, E>> where [T, E: Display]
+            => self.0.as_ref().err().map(ToString::to_string);
+        /// A `Result` whose error has only `Debug`: the error's `Debug` text.
+        ViaDebugError for &Probe<'_, Result<T, E>> where [T, E: Debug]
+            => self.0.as_ref().err().map(|e| format!("{e:?}"));
+        /// Anything else: never an error.
+        ViaNoError for Probe<'_, T> where [T: ?Sized] => None;
     }
 }
 
@@ -186,51 +186,6 @@ impl<T: Countable, E> Countable for Result<T, E> {
 impl<T: Countable> Countable for Option<T> {
     fn xray_len(&self) -> Option<usize> {
         self.as_ref().and_then(Countable::xray_len)
-    }
-}
-
-probe! {
-    /// The length of a collection.
-    ViaCountable for &Probe<'_, T> where [T: Countable + ?Sized]
-    /// Its length.
-    fn xray_count(&self) -> Option<usize> {
-        self.0.xray_len()
-    }
-}
-
-probe! {
-    /// Not a collection.
-    ViaUncountable for Probe<'_, T> where [T: ?Sized]
-    /// No length.
-    fn xray_count(&self) -> Option<usize> {
-        None
-    }
-}
-
-probe! {
-    /// `Result`s whose error has a `Display`.
-    ViaDisplayError for &&Probe<'_, Result<T, E>> where [T, E: Display]
-    /// The error's text, if the value is an `Err`.
-    fn xray_error(&self) -> Option<String> {
-        self.0.as_ref().err().map(ToString::to_string)
-    }
-}
-
-probe! {
-    /// `Result`s whose error has only `Debug`.
-    ViaDebugError for &Probe<'_, Result<T, E>> where [T, E: Debug]
-    /// The error's `Debug` text, if the value is an `Err`.
-    fn xray_error(&self) -> Option<String> {
-        self.0.as_ref().err().map(|e| format!("{e:?}"))
-    }
-}
-
-probe! {
-    /// Anything else: never an error.
-    ViaNoError for Probe<'_, T> where [T: ?Sized]
-    /// No error.
-    fn xray_error(&self) -> Option<String> {
-        None
     }
 }
 

@@ -6,7 +6,7 @@
 
 use crate::item::IntoItemId;
 use crate::json::{capped_json, to_json_text};
-use crate::sampling::{merge_reservoirs, Rng};
+use crate::sampling::{merge_reservoirs, reservoir, Place, Rng};
 use serde::Serialize;
 use xray_wire::{cut_scores, Capture, ItemId, RankSample, Ranking, TAIL_KEPT, TOP_POSITIONS_KEPT};
 
@@ -66,28 +66,22 @@ impl Ranks {
         if self.capture == Capture::Minimal {
             return;
         }
-        // Below the top at `sample`: into the tail's reservoir (Algorithm R), or not kept.
-        let in_tail = self.capture == Capture::Sample && position > TOP_POSITIONS_KEPT;
-        let mut replace = None;
-        if in_tail {
-            self.tail_count += 1;
-            if self.tail.len() >= TAIL_KEPT {
-                match rng.below(self.tail_count) as usize {
-                    j if j < TAIL_KEPT => replace = Some(j),
-                    _ => return,
-                }
-            }
-        }
-        let kept = Kept {
+        let kept = || Kept {
             item_id: item.into_item_id(),
             position,
             score,
             details: details.and_then(|d| capped_json(d, self.max_details)),
         };
-        match (in_tail, replace) {
-            (false, _) => self.top.push(kept),
-            (true, None) => self.tail.push(kept),
-            (true, Some(j)) => self.tail[j] = kept,
+        // Below the top at `sample`: into the tail's reservoir, or not kept.
+        if self.capture == Capture::Sample && position > TOP_POSITIONS_KEPT {
+            self.tail_count += 1;
+            match reservoir(rng, self.tail_count, self.tail.len(), TAIL_KEPT) {
+                Some(Place::Push) => self.tail.push(kept()),
+                Some(Place::Replace(j)) => self.tail[j] = kept(),
+                None => {}
+            }
+        } else {
+            self.top.push(kept());
         }
     }
 

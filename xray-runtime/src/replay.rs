@@ -52,6 +52,7 @@ pub mod hooks {
 
 use crate::client::Core;
 use crate::error::XRayError;
+use crate::transport::http::Sender;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use record::{registered, MARK};
 use std::any::Any;
@@ -201,79 +202,44 @@ impl ReplayContext {
     }
 }
 
-/// The server the default client sends to.
-struct Server {
-    agent: ureq::Agent,
-    endpoint: String,
-    authorization: Option<String>,
+/// `GET /runs/{id}` on the default client's server (`None`: no such run).
+fn fetch_run(run_id: &str) -> Result<Option<RunDetail>, ReplayError> {
+    let config = &Core::default_core().config;
+    let server = Sender::new(&config.endpoint, config.api_key.as_ref());
+    let path = format!("/runs/{}", utf8_percent_encode(run_id, SEGMENT));
+    let (status, text) =
+        server
+            .get(&path, config.http_timeout)
+            .map_err(|e| ReplayError::Unreachable {
+                endpoint: config.endpoint.clone(),
+                reason: e.to_string(),
+            })?;
+    let message = match status {
+        200 => match serde_json::from_str(&text) {
+            Ok(run) => return Ok(Some(run)),
+            Err(e) => format!("not a run: {e}"),
+        },
+        404 => return Ok(None),
+        _ => serde_json::from_str::<ApiErrorBody>(&text).map_or(text, |b| b.error),
+    };
+    Err(ReplayError::Server {
+        status,
+        path,
+        message,
+    })
 }
 
-impl Server {
-    fn of_default_client() -> Server {
-        let config = &Core::default_core().config;
-        Server {
-            agent: ureq::Agent::config_builder()
-                .timeout_global(Some(config.http_timeout))
-                .http_status_as_error(false)
-                .build()
-                .into(),
-            endpoint: config.endpoint.trim_end_matches('/').to_string(),
-            authorization: config
-                .api_key
-                .as_ref()
-                .map(|k| format!("Bearer {}", k.expose())),
-        }
-    }
+/// The run to replay.
+fn original(run_id: &str) -> Result<RunDetail, ReplayError> {
+    fetch_run(run_id)?.ok_or_else(|| ReplayError::RunNotFound(run_id.to_string()))
+}
 
-    /// `GET /runs/{id}` (`None`: no such run).
-    fn run(&self, run_id: &str) -> Result<Option<RunDetail>, ReplayError> {
-        let path = format!("/runs/{}", utf8_percent_encode(run_id, SEGMENT));
-        let mut request = self.agent.get(format!("{}{path}", self.endpoint));
-        if let Some(auth) = &self.authorization {
-            request = request.header("authorization", auth);
-        }
-        let unreachable = |reason: String| ReplayError::Unreachable {
-            endpoint: self.endpoint.clone(),
-            reason,
-        };
-        let mut res = request.call().map_err(|e| unreachable(e.to_string()))?;
-        let status = res.status().as_u16();
-        let text = res
-            .body_mut()
-            .with_config()
-            .limit(u64::MAX)
-            .read_to_string()
-            .map_err(|e| unreachable(e.to_string()))?;
-        match status {
-            200 => serde_json::from_str(&text)
-                .map(Some)
-                .map_err(|e| ReplayError::Server {
-                    status,
-                    path,
-                    message: format!("not a run: {e}"),
-                }),
-            404 => Ok(None),
-            _ => Err(ReplayError::Server {
-                status,
-                path,
-                message: serde_json::from_str::<ApiErrorBody>(&text).map_or(text, |b| b.error),
-            }),
-        }
-    }
-
-    fn original(&self, run_id: &str) -> Result<RunDetail, ReplayError> {
-        self.run(run_id)?
-            .ok_or_else(|| ReplayError::RunNotFound(run_id.to_string()))
-    }
-
-    /// Delivers the replay run, fetches it and compares it with the original.
-    fn report(&self, original: &RunDetail, replay_id: &str) -> Result<ReplayReport, ReplayError> {
-        crate::flush(DELIVERY)?;
-        let replay = self
-            .run(replay_id)?
-            .ok_or_else(|| ReplayError::NotStored(replay_id.to_string()))?;
-        Ok(ReplayReport::compare(original, &replay))
-    }
+/// Delivers the replay run, fetches it and compares it with the original.
+fn report(original: &RunDetail, replay_id: &str) -> Result<ReplayReport, ReplayError> {
+    crate::flush(DELIVERY)?;
+    let replay =
+        fetch_run(replay_id)?.ok_or_else(|| ReplayError::NotStored(replay_id.to_string()))?;
+    Ok(ReplayReport::compare(original, &replay))
 }
 
 /// What a path segment keeps unescaped: RFC 3986's unreserved characters.
@@ -309,8 +275,7 @@ fn check_mark(what: &str, marks: Option<&JsonText>, attribute: &str) -> Result<(
 /// has: calls it on the run's captured input (and `context`'s skipped arguments) inside a new
 /// run marked `replay_of` it, delivers that run, and compares the two.
 pub fn run(run_id: &str, context: &ReplayContext) -> Result<ReplayReport, ReplayError> {
-    let server = Server::of_default_client();
-    let original = server.original(run_id)?;
+    let original = original(run_id)?;
     check_mark(
         &format!("run `{run_id}`"),
         original.metadata.as_ref(),
@@ -324,7 +289,7 @@ pub fn run(run_id: &str, context: &ReplayContext) -> Result<ReplayReport, Replay
     let _ = catch_unwind(AssertUnwindSafe(call));
     let replay_id = record::opened_run()
         .ok_or_else(|| ReplayError::NoRunOpened(function.function.to_string()))?;
-    server.report(&original, &replay_id)
+    report(&original, &replay_id)
 }
 
 /// Replays one step of run `run_id` (`step`: its position in the run, or its id) whose
@@ -336,8 +301,7 @@ pub fn step(
     step: &str,
     context: &ReplayContext,
 ) -> Result<ReplayReport, ReplayError> {
-    let server = Server::of_default_client();
-    let original = server.original(run_id)?;
+    let original = original(run_id)?;
     let found = original
         .steps
         .iter()
@@ -369,7 +333,7 @@ pub fn step(
         run.set_error(crate::private::panic_message(&*panic));
     }
     run.finish()?;
-    server.report(&original, &replay_id)
+    report(&original, &replay_id)
 }
 
 /// [`from_env_with`] for programs whose replayable functions skip nothing.
@@ -384,7 +348,7 @@ pub fn from_env() {
 /// error). The report is printed, or written as JSON to the file `XRAY_REPLAY_REPORT` names.
 /// Without `XRAY_REPLAY` it returns at once and the program runs as usual.
 pub fn from_env_with(context: impl FnOnce() -> ReplayContext) {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let var = crate::config::env::<String>;
     let Some(run_id) = var("XRAY_REPLAY") else {
         return;
     };

@@ -7,11 +7,12 @@ use crate::correlation::Correlation;
 use crate::error::XRayError;
 use crate::guard::StepGuard;
 use crate::json::{capped_json, to_json_text};
+use crate::lock;
 use crate::transport::Outgoing;
 use serde::Serialize;
 use std::fmt::Display;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use xray_wire::{Capture, Event, Name, RunFinished, RunStarted, RunStatus, StepType, Timestamp};
 
@@ -54,10 +55,6 @@ struct RunData {
 }
 
 impl RunShared {
-    fn data(&self) -> MutexGuard<'_, RunData> {
-        self.data.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     pub(crate) fn next_position(&self) -> u32 {
         self.next_position.fetch_add(1, Ordering::Relaxed)
     }
@@ -65,14 +62,11 @@ impl RunShared {
     /// Ends the run once; later calls do nothing.
     fn finish(&self, flush: bool) -> Result<(), XRayError> {
         let (status, output, error) = {
-            let mut d = self.data();
-            if d.finished {
+            let mut d = lock(&self.data);
+            if std::mem::replace(&mut d.finished, true) {
                 return Ok(());
             }
-            d.finished = true;
-            if d.error.is_none() && std::thread::panicking() {
-                d.error = Some(crate::panics::error());
-            }
+            crate::panics::note(&mut d.error);
             let status = if d.error.is_some() {
                 RunStatus::Failed
             } else {
@@ -138,30 +132,22 @@ impl Run {
     pub fn set_output<T: Serialize>(&self, output: T) {
         if let Some(s) = &self.shared {
             let text = capped_json(&output, s.core.config.max_io_bytes);
-            s.data().output = text;
+            lock(&s.data).output = text;
         }
     }
 
     /// The output already as capped JSON text.
     pub(crate) fn set_output_text(&self, output: Option<Box<str>>) {
         if let Some(s) = &self.shared {
-            s.data().output = output;
+            lock(&s.data).output = output;
         }
-    }
-
-    /// The largest input or output kept.
-    pub(crate) fn max_io(&self) -> usize {
-        self.shared.as_ref().map_or_else(
-            || crate::client::Core::default_core().config.max_io_bytes,
-            |s| s.core.config.max_io_bytes,
-        )
     }
 
     /// Marks the run failed with this error (it still ends when its guard does). A NUL in the
     /// error is sent as U+FFFD ([`crate::wire::fit_text`]), so the run still ends `failed`.
     pub fn set_error(&self, error: impl Display) {
         if let Some(s) = &self.shared {
-            s.data().error = Some(error.to_string());
+            lock(&s.data).error = Some(error.to_string());
         }
     }
 
@@ -183,10 +169,17 @@ impl Run {
     }
 
     fn open_step(&self, name: String, step_type: StepType, capture: Option<Capture>) -> StepGuard {
-        match &self.shared {
-            Some(shared) => StepGuard::open(shared.clone(), name, step_type, capture),
-            None => StepGuard::detached(name, step_type, capture),
+        if let Some(shared) = &self.shared {
+            return StepGuard::open(shared.clone(), name, step_type, capture);
         }
+        // Outside any run: a one-step run of its own in the default client's default pipeline
+        // (`XRAY_PIPELINE`, else `default`), so nothing it records is lost. The run ends with the
+        // step and takes its output and error.
+        let pipeline = Core::default_core().config.default_pipeline.clone();
+        let run = crate::XRay::new(pipeline).run(());
+        let mut guard = run.open_step(name, step_type, capture);
+        guard.own_run = Some(run);
+        guard
     }
 
     /// Makes this run current on this thread until the guard drops.
@@ -207,30 +200,22 @@ pub struct RunGuard {
     run: Run,
 }
 
-impl RunGuard {
-    pub(crate) fn start(b: RunBuilder<'_>) -> RunGuard {
+impl RunBuilder<'_> {
+    /// Opens the run.
+    pub fn start(self) -> RunGuard {
         crate::panics::forget();
-        let RunBuilder {
-            client,
-            input,
-            metadata,
-            correlation,
-            version,
-            replay_of,
-        } = b;
-        let core = client.core.clone();
-        let correlation = correlation
+        let correlation = (self.correlation)
             .or(&Context::current().correlation())
             .or(&Correlation::from_env());
         let shared = Arc::new(RunShared {
             run_id: new_id(),
-            pipeline: client.pipeline().into(),
+            pipeline: self.client.pipeline().into(),
             correlation,
             started_at: chrono::Utc::now(),
             started: Instant::now(),
             next_position: AtomicU32::new(0),
             data: Mutex::new(RunData::default()),
-            core,
+            core: self.client.core.clone(),
         });
         shared
             .core
@@ -239,10 +224,10 @@ impl RunGuard {
                 run_id: Name::fit(&*shared.run_id),
                 pipeline: Name::fit(&*shared.pipeline),
                 started_at: shared.started_at,
-                input: input.map(to_json_text),
-                metadata: metadata.map(to_json_text),
-                version: version.as_deref().map(Name::fit),
-                replay_of: replay_of.as_deref().map(Name::fit),
+                input: self.input.map(to_json_text),
+                metadata: self.metadata.map(to_json_text),
+                version: self.version.as_deref().map(Name::fit),
+                replay_of: self.replay_of.as_deref().map(Name::fit),
                 correlation_id: shared.correlation.correlation_id().map(Name::fit),
                 traceparent: shared.correlation.traceparent_text(),
             })));
@@ -252,7 +237,9 @@ impl RunGuard {
             },
         }
     }
+}
 
+impl RunGuard {
     /// A handle on this run, to pass around or into threads.
     pub fn handle(&self) -> Run {
         self.run.clone()

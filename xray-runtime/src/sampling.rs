@@ -38,7 +38,7 @@ enum Target {
 
 /// Where a kept event goes: appended, or replacing a reservoir slot.
 #[derive(Debug, Clone, Copy)]
-enum Place {
+pub(crate) enum Place {
     Push,
     Replace(usize),
 }
@@ -285,23 +285,17 @@ impl Recorder {
         }
     }
 
-    /// Counts one event; says where to keep it, if at all (Algorithm R: the event that makes
-    /// the count `n` replaces a random one of the `room` kept with probability `room / n`).
+    /// Counts one event; says where to keep it, if at all.
     #[inline(always)]
     fn decide(&mut self, target: Target) -> Option<Place> {
         let capture = self.capture;
         let o = self.outcome(target);
         o.count = o.count.saturating_add(1);
         let (count, kept) = (o.count, o.kept.len());
-        let room = room(target);
         match capture {
             Capture::Minimal => None,
             Capture::Full => Some(Place::Push),
-            Capture::Sample if kept < room => Some(Place::Push),
-            Capture::Sample => {
-                let j = self.rng.below(count) as usize;
-                (j < room).then_some(Place::Replace(j))
-            }
+            Capture::Sample => reservoir(&mut self.rng, count, kept, room(target)),
         }
     }
 
@@ -401,10 +395,7 @@ impl Recorder {
             .drain(..)
             .map(|k| self.copy_in(k, text))
             .collect();
-        let o = match target {
-            Target::Reason(i) => &mut self.reasons[i].1,
-            Target::Accepted => &mut self.accepted,
-        };
+        let mut o = std::mem::take(self.outcome(target));
         let (a, b) = (o.count, theirs.count);
         o.count = a.saturating_add(b);
         let (mine, theirs) = ((&mut o.kept, a), (&mut other, b));
@@ -412,6 +403,7 @@ impl Recorder {
         let left = o.kept.iter().chain(&other);
         self.dead += left.map(Kept::len).sum::<usize>();
         o.kept = kept;
+        *self.outcome(target) = o;
     }
 
     /// A kept event of another recorder, its text copied to the end of this one's buffer.
@@ -438,9 +430,8 @@ impl Recorder {
 
     /// Rejections over all reasons.
     pub(crate) fn rejected_total(&self) -> u64 {
-        self.reasons
-            .iter()
-            .fold(0u64, |total, (_, o)| total.saturating_add(o.count))
+        let counts = self.reasons.iter().map(|(_, o)| o.count);
+        counts.fold(0, u64::saturating_add)
     }
 
     /// Acceptances.
@@ -483,6 +474,17 @@ fn room(target: Target) -> usize {
         Target::Accepted => ACCEPTANCES_KEPT,
         Target::Reason(_) => SAMPLES_PER_REASON,
     }
+}
+
+/// Where the `count`-th event goes in a reservoir of `room` that holds `len` (Algorithm R):
+/// appended while there is room, then in place of a random one with probability `room / count`.
+#[inline(always)]
+pub(crate) fn reservoir(rng: &mut Rng, count: u64, len: usize, room: usize) -> Option<Place> {
+    if len < room {
+        return Some(Place::Push);
+    }
+    let j = rng.below(count) as usize;
+    (j < room).then_some(Place::Replace(j))
 }
 
 /// `room` of two reservoirs' samples, as one reservoir over the events of both would hold: each

@@ -8,6 +8,7 @@ use crate::client::Core;
 use crate::context::{Context, Entered};
 use crate::item::IntoItemId;
 use crate::json::{capped_json, details_json, to_json_text};
+use crate::lock;
 use crate::run::{new_id, Run, RunShared};
 use crate::sampling::Recorder;
 use crate::transport::Outgoing;
@@ -15,7 +16,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use std::fmt::Display;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use xray_wire::{
     Capture, Decision, Event, JsonText, Name, StepFinished, StepRecord, StepType, Timestamp,
@@ -23,17 +24,25 @@ use xray_wire::{
 
 pub(crate) struct StepShared {
     run: Arc<RunShared>,
-    step_id: Arc<str>,
-    position: u32,
-    name: Arc<str>,
-    step_type: StepType,
-    started_at: Timestamp,
+    meta: Meta,
     started: Instant,
     /// The step's capture level.
     capture: Capture,
     /// Orders the kept events of all the step's recorders.
     clock: Arc<AtomicU64>,
     data: Mutex<StepData>,
+}
+
+/// What a step is, fixed when it opens; its [`Finished`] record takes a copy.
+#[derive(Clone)]
+struct Meta {
+    step_id: Arc<str>,
+    name: Arc<str>,
+    run_id: Arc<str>,
+    pipeline: Arc<str>,
+    position: u32,
+    step_type: StepType,
+    started_at: Timestamp,
 }
 
 struct StepData {
@@ -68,11 +77,15 @@ impl StepShared {
         capture: Option<Capture>,
     ) -> Arc<StepShared> {
         Arc::new(StepShared {
-            step_id: new_id(),
-            position: run.next_position(),
-            name: name.into(),
-            step_type,
-            started_at: chrono::Utc::now(),
+            meta: Meta {
+                step_id: new_id(),
+                name: name.into(),
+                run_id: run.run_id.clone(),
+                pipeline: run.pipeline.clone(),
+                position: run.next_position(),
+                step_type,
+                started_at: chrono::Utc::now(),
+            },
             started: Instant::now(),
             capture: capture.unwrap_or(run.core.config.capture),
             clock: Arc::default(),
@@ -83,10 +96,6 @@ impl StepShared {
             }),
             run,
         })
-    }
-
-    fn data(&self) -> MutexGuard<'_, StepData> {
-        self.data.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn max_details(&self) -> usize {
@@ -108,17 +117,12 @@ impl StepShared {
         )
     }
 
-    /// The step's recorder, made if this is its first event.
-    fn recorder<'d>(&self, d: &'d mut StepData) -> &'d mut Recorder {
-        d.rec.get_or_insert_with(|| self.new_recorder())
-    }
-
     /// Adds what a guard recorded on its own to the step (nothing once the step has ended).
     pub(crate) fn hand_over(&self, local: Recorder) {
         if local.is_empty() {
             return;
         }
-        let mut d = self.data();
+        let mut d = lock(&self.data);
         if !d.finished {
             d.rec = Some(match d.rec.take() {
                 Some(rec) => Recorder::merge(rec, local),
@@ -130,14 +134,11 @@ impl StepShared {
     /// Ends the step once and ships it; returns a copy of its output and error for the run it
     /// is (`for_run`).
     pub(crate) fn finish(&self, for_run: bool) -> (Option<Box<str>>, Option<String>) {
-        let mut d = self.data();
-        if d.finished {
+        let mut d = lock(&self.data);
+        if std::mem::replace(&mut d.finished, true) {
             return (None, None);
         }
-        d.finished = true;
-        if d.told.error.is_none() && std::thread::panicking() {
-            d.told.error = Some(crate::panics::error());
-        }
+        crate::panics::note(&mut d.told.error);
         let rec = d.rec.take().unwrap_or_else(|| self.new_recorder());
         let rejected = rec.rejected_total();
         let accepted = rec.accepted_total();
@@ -172,13 +173,7 @@ impl StepShared {
         let told = std::mem::take(told);
         drop(d);
         let finished = Finished {
-            step_id: self.step_id.clone(),
-            name: self.name.clone(),
-            run_id: self.run.run_id.clone(),
-            pipeline: self.run.pipeline.clone(),
-            position: self.position,
-            step_type: self.step_type,
-            started_at: self.started_at,
+            meta: self.meta.clone(),
             elapsed: self.started.elapsed(),
             told,
             rec,
@@ -194,13 +189,7 @@ impl StepShared {
 /// A finished step on its way to the shipper's thread, which lays it out as its wire record
 /// (the record's texts, the samples sorted and grouped): closing the step only moves it.
 pub(crate) struct Finished {
-    step_id: Arc<str>,
-    name: Arc<str>,
-    run_id: Arc<str>,
-    pipeline: Arc<str>,
-    position: u32,
-    step_type: StepType,
-    started_at: Timestamp,
+    meta: Meta,
     elapsed: Duration,
     /// What it was told, with the counts derived from its events where none were given.
     told: Told,
@@ -211,21 +200,21 @@ impl Finished {
     /// The step's wire event.
     pub(crate) fn into_event(self) -> Event {
         let Finished {
+            meta,
             mut rec,
             elapsed,
             told,
-            ..
         } = self;
         let step = StepRecord {
-            step_id: Some(Name::fit(&*self.step_id)),
-            position: Some(self.position),
-            name: Name::fit(&*self.name),
-            step_type: self.step_type,
+            step_id: Some(Name::fit(&*meta.step_id)),
+            position: Some(meta.position),
+            name: Name::fit(&*meta.name),
+            step_type: meta.step_type,
             capture: rec.capture(),
             input_count: told.input_count,
             output_count: told.output_count,
-            started_at: Some(self.started_at),
-            ended_at: Some(self.started_at + elapsed),
+            started_at: Some(meta.started_at),
+            ended_at: Some(meta.started_at + elapsed),
             duration_ms: Some(elapsed.as_secs_f64() * 1000.0),
             input: told.input.map(to_json_text),
             output: told.output.map(to_json_text),
@@ -236,15 +225,13 @@ impl Finished {
                 .map(|r| r.into_wire(told.cutoff.or(told.output_count))),
             decision: told.decision,
             error: told.error,
-            attributes: if told.attributes.is_empty() {
-                None
-            } else {
-                JsonText::of(&told.attributes)
-            },
+            attributes: Some(&told.attributes)
+                .filter(|a| !a.is_empty())
+                .and_then(JsonText::of),
         };
         Event::StepFinished(Box::new(StepFinished {
-            run_id: Name::fit(&*self.run_id),
-            pipeline: Name::fit(&*self.pipeline),
+            run_id: Name::fit(&*meta.run_id),
+            pipeline: Name::fit(&*meta.pipeline),
             step,
         }))
     }
@@ -337,7 +324,7 @@ impl Step {
 
     /// The step's id.
     pub fn id(&self) -> Option<&str> {
-        self.shared.as_ref().map(|s| &*s.step_id)
+        self.shared.as_ref().map(|s| &*s.meta.step_id)
     }
 
     /// The run the step belongs to.
@@ -349,17 +336,17 @@ impl Step {
 
     fn with<R>(&self, f: impl FnOnce(&StepShared, &mut StepData) -> R) -> Option<R> {
         let shared = self.shared.as_deref()?;
-        let mut data = shared.data();
+        let mut data = lock(&shared.data);
         if data.finished {
             return None;
         }
         Some(f(shared, &mut data))
     }
 
-    /// Records into the step's recorder, under its lock.
+    /// Records into the step's recorder (made on its first event), under its lock.
     #[inline]
     pub(crate) fn record(&self, f: impl FnOnce(&mut Recorder)) {
-        self.with(|s, d| f(s.recorder(d)));
+        self.with(|s, d| f(d.rec.get_or_insert_with(|| s.new_recorder())));
     }
 
     recording_methods!();
@@ -398,12 +385,8 @@ impl Step {
     /// Sets the counts only where the body did not set them (used by the attributes).
     pub(crate) fn infer_counts(&self, input: Option<usize>, output: Option<usize>) {
         self.with(|_, d| {
-            if d.told.input_count.is_none() {
-                d.told.input_count = input.map(|n| n as u64);
-            }
-            if d.told.output_count.is_none() {
-                d.told.output_count = output.map(|n| n as u64);
-            }
+            d.told.input_count = d.told.input_count.or(input.map(|n| n as u64));
+            d.told.output_count = d.told.output_count.or(output.map(|n| n as u64));
         });
     }
 
@@ -430,12 +413,8 @@ impl Step {
     /// Input or output already as capped JSON text (from the attributes).
     pub(crate) fn set_io_text(&self, input: Option<Box<str>>, output: Option<Box<str>>) {
         self.with(|_, d| {
-            if input.is_some() {
-                d.told.input = input;
-            }
-            if output.is_some() {
-                d.told.output = output;
-            }
+            d.told.input = input.or(d.told.input.take());
+            d.told.output = output.or(d.told.output.take());
         });
     }
 

@@ -5,6 +5,7 @@
 
 use super::{ReplayContext, ReplayError};
 use crate::guard::StepGuard;
+use crate::json::{is_truncated, truncated};
 use crate::private::Fields;
 use crate::run::RunGuard;
 use serde::de::DeserializeOwned;
@@ -17,9 +18,6 @@ use xray_wire::{Capture, StepType};
 /// The key of the mark, in a replayable step's attributes and a replayable run's metadata:
 /// `true`, or `{"error": "..."}` when the call was recorded but cannot be replayed.
 pub const MARK: &str = "xray_replay";
-
-/// What the truncation note of a capped value starts with (`json.rs`).
-const TRUNCATED: &str = "{\"_xray_truncated\":true";
 
 /// Whether a function is a run's or a step's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,18 +97,14 @@ impl<'a> ReplayArgs<'a> {
         let input = match input.map(|j| serde_json::from_str::<Value>(j.get())) {
             None => Map::new(),
             Some(Ok(Value::Object(map))) => map,
-            Some(Ok(other)) => {
+            Some(other) => {
                 return Err(ReplayError::BadInput {
                     function: function.to_string(),
                     argument: "(all)".into(),
-                    reason: format!("the captured input is not an object of arguments: {other}"),
-                })
-            }
-            Some(Err(e)) => {
-                return Err(ReplayError::BadInput {
-                    function: function.to_string(),
-                    argument: "(all)".into(),
-                    reason: e.to_string(),
+                    reason: match other {
+                        Ok(v) => format!("the captured input is not an object of arguments: {v}"),
+                        Err(e) => e.to_string(),
+                    },
                 })
             }
         };
@@ -166,10 +160,7 @@ impl<'a> ReplayArgs<'a> {
 }
 
 fn preview(text: &str) -> String {
-    let mut cut = text.len().min(80);
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
+    let cut = text.floor_char_boundary(80);
     if cut < text.len() {
         format!("{}…", &text[..cut])
     } else {
@@ -209,7 +200,7 @@ pub fn replay_input(fields: Fields, io_cap: usize, limit: usize) -> (Fields, Val
         .sum();
     let cut = fields
         .iter()
-        .any(|(_, v)| v.as_deref().is_some_and(|v| v.starts_with(TRUNCATED)));
+        .any(|(_, v)| v.as_deref().is_some_and(is_truncated));
     if !cut && total <= limit {
         return (fields, Value::Bool(true));
     }
@@ -228,16 +219,10 @@ pub fn replay_input(fields: Fields, io_cap: usize, limit: usize) -> (Fields, Val
         .into_iter()
         .map(|(name, v)| {
             let v = v.map(|text| {
-                if text.len() <= io_cap || text.starts_with(TRUNCATED) {
+                if text.len() <= io_cap || is_truncated(&text) {
                     return text;
                 }
-                let mut end = (io_cap / 2).min(text.len());
-                while !text.is_char_boundary(end) {
-                    end -= 1;
-                }
-                json!({"_xray_truncated": true, "limit_bytes": io_cap, "preview": &text[..end]})
-                    .to_string()
-                    .into_boxed_str()
+                truncated(&text, io_cap).to_string().into_boxed_str()
             });
             (name, v)
         })

@@ -4,6 +4,7 @@
 use crate::config::ApiKey;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use ureq::RequestBuilder;
 use xray_wire::IngestResponse;
 
 /// How a POST ended.
@@ -25,16 +26,16 @@ pub(crate) enum Delivery {
     Refused(String),
 }
 
-/// Sends request bodies to one server.
+/// Talks to one server: `POST /ingest` for the shipper, `GET` for replay.
 pub(crate) struct Sender {
     agent: ureq::Agent,
-    url: String,
+    endpoint: String,
     /// `Bearer <key>`, when a key is configured.
     authorization: Option<String>,
 }
 
 impl Sender {
-    /// A sender to `endpoint`'s `/ingest`.
+    /// A sender to `endpoint`.
     pub(crate) fn new(endpoint: &str, api_key: Option<&ApiKey>) -> Sender {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -42,23 +43,37 @@ impl Sender {
             .into();
         Sender {
             agent,
-            url: format!("{}/ingest", endpoint.trim_end_matches('/')),
+            endpoint: endpoint.trim_end_matches('/').to_string(),
             authorization: api_key.map(|k| format!("Bearer {}", k.expose())),
         }
     }
 
-    /// POSTs one request body, allowing it `timeout` in all.
-    pub(crate) fn post(&self, body: &[u8], timeout: Duration) -> Delivery {
-        let mut request = self
-            .agent
-            .post(&self.url)
-            .config()
-            .timeout_global(Some(timeout))
-            .build()
-            .header("content-type", "application/json");
-        if let Some(auth) = &self.authorization {
-            request = request.header("authorization", auth);
+    /// `request` allowed `timeout` in all, with the API key.
+    fn prepare<B>(&self, request: RequestBuilder<B>, timeout: Duration) -> RequestBuilder<B> {
+        let request = request.config().timeout_global(Some(timeout)).build();
+        match &self.authorization {
+            Some(auth) => request.header("authorization", auth),
+            None => request,
         }
+    }
+
+    /// GETs `path`: the answer's status and body.
+    pub(crate) fn get(&self, path: &str, timeout: Duration) -> Result<(u16, String), ureq::Error> {
+        let url = format!("{}{path}", self.endpoint);
+        let mut res = self.prepare(self.agent.get(url), timeout).call()?;
+        let text = res
+            .body_mut()
+            .with_config()
+            .limit(u64::MAX)
+            .read_to_string()?;
+        Ok((res.status().as_u16(), text))
+    }
+
+    /// POSTs one request body to `/ingest`, allowing it `timeout` in all.
+    pub(crate) fn post(&self, body: &[u8], timeout: Duration) -> Delivery {
+        let url = format!("{}/ingest", self.endpoint);
+        let request = self.prepare(self.agent.post(url), timeout);
+        let request = request.header("content-type", "application/json");
         let mut res = match request.send(body) {
             Ok(res) => res,
             Err(e) => return Delivery::Away(e.to_string()),

@@ -9,12 +9,13 @@
 //! the whole batch) is final for those events: counted `failed` and logged. A full queue spools
 //! the event from the pipeline's thread (`buffer`) or drops it (the other modes).
 
-mod http;
+pub(crate) mod http;
 mod spool;
 mod worker;
 
 use crate::config::{Config, OfflineMode};
 use crate::error::XRayError;
+use crate::lock;
 use crate::step::Finished;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, TrySendError};
 use spool::Spool;
@@ -40,11 +41,6 @@ pub struct Stats {
     pub dropped: u64,
     /// Refused by the server as invalid (4xx), or undeliverable in `fail` mode.
     pub failed: u64,
-}
-
-/// Locks a mutex, whether or not a thread panicked holding it (what it guards stays usable).
-pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// What the worker shares with the producers.
@@ -109,6 +105,19 @@ impl Shared {
         }
     }
 
+    /// An event's JSON, its names and texts fitted to what the server accepts ([`crate::fit`]:
+    /// a bad name must not cost the whole event); one that cannot be serialised is refused.
+    fn serialise(&self, event: Outgoing) -> Option<Vec<u8>> {
+        let mut event = match event {
+            Outgoing::Ready(e) => e,
+            Outgoing::Step(step) => step.into_event(),
+        };
+        crate::fit::fit_event(&mut event);
+        let json = serde_json::to_vec(&event);
+        json.map_err(|e| self.refused(1, format!("cannot serialise it: {e}")))
+            .ok()
+    }
+
     /// Events the server refused (4xx): final, counted and logged.
     fn refused(&self, events: u64, reason: String) {
         tracing::warn!("X-Ray server refused {events} events: {reason}");
@@ -126,19 +135,6 @@ pub(crate) enum Outgoing {
     Ready(Event),
     /// A finished step, still to be laid out as its event (its samples sorted and grouped).
     Step(Box<Finished>),
-}
-
-impl Outgoing {
-    /// The wire event, its names and texts fitted to what the server accepts
-    /// ([`crate::fit`]): a bad name must not cost the whole event.
-    fn into_event(self) -> Event {
-        let mut event = match self {
-            Outgoing::Ready(e) => e,
-            Outgoing::Step(step) => step.into_event(),
-        };
-        crate::fit::fit_event(&mut event);
-        event
-    }
 }
 
 /// A flush or (`last`) a shutdown asked of the worker, answered on `reply`.
@@ -180,16 +176,13 @@ fn assemble(events: &[Vec<u8>]) -> Vec<u8> {
 impl Shipper {
     /// Opens the spool (`buffer` mode) and starts the worker thread.
     pub(crate) fn start(config: &Config) -> Shipper {
-        let spool = (config.offline_mode == OfflineMode::Buffer)
-            .then(|| {
-                let dir = config.spool_path();
-                Spool::open(&dir, config.spool_max_bytes)
-                    .map_err(|e| {
-                        tracing::warn!("X-Ray cannot use the spool {}: {e}", dir.display())
-                    })
-                    .ok()
-            })
-            .flatten();
+        let dir = config.spool_path();
+        let spool = match config.offline_mode {
+            OfflineMode::Buffer => Spool::open(&dir, config.spool_max_bytes)
+                .map_err(|e| tracing::warn!("X-Ray cannot use the spool {}: {e}", dir.display()))
+                .ok(),
+            _ => None,
+        };
         let shared = Arc::new(Shared {
             mode: config.offline_mode,
             endpoint: config.endpoint.clone(),
@@ -259,9 +252,8 @@ impl Shipper {
         if self.shared.mode == OfflineMode::Buffer {
             // Written and renamed, not synced (a sync costs hundreds of µs; what is lost is
             // only what a power cut takes before the kernel writes it).
-            match serde_json::to_vec(&event.into_event()) {
-                Ok(json) => self.shared.offline(&assemble(&[json]), 1, reason, false),
-                Err(e) => self.shared.refused(1, format!("cannot serialise it: {e}")),
+            if let Some(json) = self.shared.serialise(event) {
+                self.shared.offline(&assemble(&[json]), 1, reason, false);
             }
         } else {
             self.shared.count(|s| s.dropped += 1);

@@ -9,7 +9,7 @@
 //! exclusive lock on it (`flock`: the kernel drops it when the holder dies, so no claim outlives
 //! its process) and removes it once delivered. Re-sending is safe because ingest is idempotent.
 
-use super::lock;
+use crate::lock;
 use std::fs;
 use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::MetadataExt;
@@ -67,10 +67,6 @@ impl Spool {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') && name.ends_with(".tmp") {
                 remove_if_stale(&entry.path());
-            } else if let Some((original, _)) = name.split_once(".json.claimed-") {
-                // A claim by rename, from a version before claims were locks: put it back
-                // (if its sender still lives, the server stores the batch once all the same).
-                let _ = fs::rename(entry.path(), dir.join(format!("{original}.json")));
             }
         }
         let spool = Spool {
@@ -350,16 +346,5 @@ mod tests {
         assert!(live.exists() && new.exists(), "{:?}", files(dir.path()));
         assert!(spool.is_empty(), "temporary files are not batches");
         drop(writer);
-    }
-
-    #[test]
-    fn a_claim_by_rename_of_an_older_version_is_put_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let name = "00000000000000000001-0000000001-0000000000-n2.json";
-        let claimed = dir.path().join(format!("{name}.claimed-4242-abc"));
-        fs::write(&claimed, b"{\"events\":[]}").unwrap();
-        let spool = Spool::open(dir.path(), 1000).unwrap();
-        assert_eq!(spool.waiting(), [name]);
-        assert_eq!(claim_oldest(&spool).unwrap().events, 2);
     }
 }

@@ -4,8 +4,9 @@
 
 use super::http::{Delivery, Sender};
 use super::spool::SpoolFile;
-use super::{assemble, lock, Control, Outgoing, Shared};
+use super::{assemble, Control, Outgoing, Shared};
 use crate::config::{Config, OfflineMode};
+use crate::lock;
 use crossbeam_channel::{select, Receiver};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,8 +27,7 @@ pub(super) struct Worker {
     /// The time one request may take: shorter while shutting down, so a slow server cannot hold
     /// the exit past its deadline with a batch neither sent nor spooled.
     timeout: Duration,
-    final_timeout: Duration,
-    /// Shutting down: one attempt per request, with `final_timeout`.
+    /// Shutting down: one attempt per request, each allowed at most `FINAL_REQUEST_TIMEOUT`.
     closing: bool,
     /// The server failed while shutting down: spool the rest without trying it again.
     gave_up: bool,
@@ -58,12 +58,10 @@ impl Worker {
         control: Receiver<Control>,
         doorbell: Receiver<()>,
     ) -> Worker {
-        let key = config.api_key.as_ref();
         Worker {
             shared,
-            sender: Sender::new(&config.endpoint, key),
+            sender: Sender::new(&config.endpoint, config.api_key.as_ref()),
             timeout: config.http_timeout,
-            final_timeout: config.http_timeout.min(FINAL_REQUEST_TIMEOUT),
             closing: false,
             gave_up: false,
             data,
@@ -93,7 +91,11 @@ impl Worker {
                 recv(self.control) -> msg => {
                     // (Disconnected: the client is gone without a shutdown.)
                     let (reply, last) = msg.map_or((None, true), |c| (Some(c.reply), c.last));
-                    self.closing = last;
+                    if last {
+                        self.closing = true;
+                        self.attempts = 1;
+                        self.timeout = self.timeout.min(FINAL_REQUEST_TIMEOUT);
+                    }
                     self.drain_queue();
                     self.send_batch(true);
                     self.drain_spool();
@@ -124,12 +126,9 @@ impl Worker {
 
     fn drain_queue(&mut self) {
         while let Ok(event) = self.data.try_recv() {
-            match serde_json::to_vec(&event.into_event()) {
-                Ok(json) => {
-                    self.bytes += json.len() + 1;
-                    self.batch.push(json);
-                }
-                Err(e) => self.shared.refused(1, format!("cannot serialise it: {e}")),
+            if let Some(json) = self.shared.serialise(event) {
+                self.bytes += json.len() + 1;
+                self.batch.push(json);
             }
             if self.batch.len() >= self.batch_size || self.bytes >= MAX_BATCH_BYTES {
                 self.send_batch(false);
@@ -173,9 +172,8 @@ impl Worker {
             let reason = "the server failed during shutdown";
             return self.shared.offline(&body, n, reason, true);
         }
-        let attempts = if self.closing { 1 } else { self.attempts };
         let mut outcome = self.post(&body);
-        for i in 1..attempts {
+        for i in 1..self.attempts {
             if !matches!(outcome, Delivery::Away(_) | Delivery::Failed(_)) {
                 break;
             }
@@ -200,14 +198,9 @@ impl Worker {
         }
     }
 
-    /// One request, with the sender for the moment; a failure while closing ends the trying.
+    /// One request; a failure while closing ends the trying.
     fn post(&mut self, body: &[u8]) -> Delivery {
-        let timeout = if self.closing {
-            self.final_timeout
-        } else {
-            self.timeout
-        };
-        let outcome = self.sender.post(body, timeout);
+        let outcome = self.sender.post(body, self.timeout);
         match outcome {
             Delivery::Stored(_) => self.stored_posts += 1,
             Delivery::Away(_) | Delivery::Failed(_) if self.closing => self.gave_up = true,
@@ -342,13 +335,6 @@ fn split_body(body: &[u8]) -> Vec<Vec<u8>> {
         #[serde(borrow)]
         events: Vec<&'a serde_json::value::RawValue>,
     }
-    serde_json::from_slice::<Raw>(body).map_or_else(
-        |_| Vec::new(),
-        |r| {
-            r.events
-                .iter()
-                .map(|e| e.get().as_bytes().to_vec())
-                .collect()
-        },
-    )
+    let events = serde_json::from_slice::<Raw>(body).map_or_else(|_| Vec::new(), |r| r.events);
+    events.iter().map(|e| e.get().as_bytes().to_vec()).collect()
 }
