@@ -7,9 +7,10 @@ use crate::json::capped_json;
 use crate::run::RunGuard;
 use crate::sampling::Rng;
 use crate::transport::{Shipper, Stats};
+use once_cell::sync::OnceCell;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once, OnceLock, Weak};
+use std::sync::{Arc, Mutex, Once, Weak};
 use std::time::Duration;
 
 /// How long the exit hook waits to deliver or spool what is left.
@@ -22,7 +23,7 @@ pub(crate) struct Core {
     seeds: AtomicU64,
 }
 
-static DEFAULT: OnceLock<Arc<Core>> = OnceLock::new();
+static DEFAULT: OnceCell<Arc<Core>> = OnceCell::new();
 static LIVE: Mutex<Vec<Weak<Core>>> = Mutex::new(Vec::new());
 static EXIT_HOOK: Once = Once::new();
 

@@ -18,7 +18,7 @@
 
 use crate::config::env;
 use crate::context::Context;
-use std::sync::LazyLock;
+use once_cell::sync::Lazy;
 use xray_wire::TraceParent;
 
 /// A run's links to another system: the caller's correlation id and W3C trace.
@@ -28,7 +28,7 @@ pub struct Correlation {
     traceparent: Option<TraceParent>,
 }
 
-static FROM_ENV: LazyLock<Correlation> = LazyLock::new(|| {
+static FROM_ENV: Lazy<Correlation> = Lazy::new(|| {
     let mut c = Correlation::new();
     if let Some(id) = env::<String>("XRAY_CORRELATION_ID") {
         c = c.id(id);
