@@ -71,10 +71,10 @@ fn relevance(query: &[&str], title: &str) -> f64 {
 }
 
 /// Why an item was dropped, as a pipeline would compute it anyway.
-enum Drop {
+enum Drop<'a> {
     Price(f64),
     Rating(f64),
-    Category(String),
+    Category(&'a str),
 }
 
 /// Typed details: serialised only when X-Ray keeps the event. `C` names the pipeline copy (see
@@ -121,7 +121,7 @@ fn pipeline<const X: bool, const COPY: usize>(documents: &[String], xray: Option
         } else if item.rating < 1.0 {
             Some(Drop::Rating(item.rating))
         } else if item.category != "phone_cases" {
-            Some(Drop::Category(item.category.clone()))
+            Some(Drop::Category(&item.category))
         } else {
             None
         };
@@ -149,7 +149,7 @@ fn pipeline<const X: bool, const COPY: usize>(documents: &[String], xray: Option
                         Drop::Category(category) => step.reject(
                             item.id,
                             "category_mismatch",
-                            Copy::<_, COPY>(("category", &category)),
+                            Copy::<_, COPY>(("category", category)),
                         ),
                     }
                 }
