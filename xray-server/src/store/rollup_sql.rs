@@ -3,10 +3,11 @@
 
 use super::backend::ROWS_PER_STATEMENT;
 use super::histogram::Histogram;
+use super::reason_counts::ReasonCounts;
 use super::rollups::{RunKey, RunState, StepAgg, StepFacts, StepKey, HOUR_US};
 use super::rows::REJECTED;
 use super::StoreError;
-use crate::schema::{reason_rollups, run_rollups, runs, step_reasons, step_rollups, steps};
+use crate::schema::{run_rollups, runs, step_reasons, step_rollups, steps};
 use diesel::dsl::{max, min, sql};
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
@@ -48,6 +49,7 @@ pub(super) struct StepRollupRow {
     pub score_sum: f64,
     pub score_count: i64,
     pub durations: Vec<u8>,
+    pub reasons: Vec<u8>,
 }
 
 impl StepRollupRow {
@@ -55,13 +57,13 @@ impl StepRollupRow {
     pub fn agg(&self) -> Result<StepAgg, StoreError> {
         Ok(StepAgg {
             durations: Histogram::decode(&self.durations)?,
-            ..self.counts()
+            ..self.counts()?
         })
     }
 
     /// The row's figures but its durations (left empty).
-    pub fn counts(&self) -> StepAgg {
-        StepAgg {
+    pub fn counts(&self) -> Result<StepAgg, StoreError> {
+        Ok(StepAgg {
             step_type: Some(self.step_type.clone()),
             steps: self.steps,
             runs: self.runs,
@@ -73,7 +75,8 @@ impl StepRollupRow {
             score_sum: self.score_sum,
             score_count: self.score_count,
             durations: Histogram::default(),
-        }
+            reasons: ReasonCounts::decode(&self.reasons)?,
+        })
     }
 
     /// The row of `key` holding `a`.
@@ -94,20 +97,9 @@ impl StepRollupRow {
             score_sum: a.score_sum,
             score_count: a.score_count,
             durations: a.durations.encode(),
+            reasons: a.reasons.encode(),
         }
     }
-}
-
-/// A row of `reason_rollups`.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = reason_rollups, treat_none_as_default_value = false)]
-pub(super) struct ReasonRollupRow {
-    pub pipeline: String,
-    pub hour: i64,
-    pub step: String,
-    pub version: String,
-    pub reason: String,
-    pub count: i64,
 }
 
 /// How a backend keeps two writers from reading and writing back the same rollup rows at once.
@@ -205,10 +197,6 @@ pub(super) trait RollupSql: RowLocking {
     fn put_step_rows(&mut self, rows: &[StepRollupRow]) -> QueryResult<()>;
     /// Deletes the rows of `keys`.
     fn delete_step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<()>;
-    /// Adds counts to reason rows (creating them).
-    fn add_reasons(&mut self, rows: &[ReasonRollupRow]) -> QueryResult<()>;
-    /// Deletes the reason rows of `keys` whose count is 0.
-    fn delete_empty_reasons(&mut self, keys: &[&StepKey]) -> QueryResult<()>;
 }
 
 for_both_backends! {
@@ -401,6 +389,7 @@ for_both_backends! {
                         step_rollups::score_sum.eq(excluded(step_rollups::score_sum)),
                         step_rollups::score_count.eq(excluded(step_rollups::score_count)),
                         step_rollups::durations.eq(excluded(step_rollups::durations)),
+                        step_rollups::reasons.eq(excluded(step_rollups::reasons)),
                     ))
                     .execute(self)?;
             }
@@ -417,42 +406,6 @@ for_both_backends! {
                         .and(step_rollups::hour.eq(k.1))
                         .and(step_rollups::step.eq(&k.2))
                         .and(step_rollups::version.eq(&k.3))
-                );
-                q.execute(self)?;
-            }
-            Ok(())
-        }
-
-        fn add_reasons(&mut self, rows: &[ReasonRollupRow]) -> QueryResult<()> {
-            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                diesel::insert_into(reason_rollups::table)
-                    .values(chunk)
-                    .on_conflict((
-                        reason_rollups::pipeline,
-                        reason_rollups::hour,
-                        reason_rollups::step,
-                        reason_rollups::version,
-                        reason_rollups::reason,
-                    ))
-                    .do_update()
-                    .set(reason_rollups::count.eq(reason_rollups::count + excluded(reason_rollups::count)))
-                    .execute(self)?;
-            }
-            Ok(())
-        }
-
-        fn delete_empty_reasons(&mut self, keys: &[&StepKey]) -> QueryResult<()> {
-            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-                let q = by_keys!(
-                    diesel::delete(reason_rollups::table)
-                        .filter(reason_rollups::count.eq(0))
-                        .into_boxed(),
-                    chunk,
-                    |k| reason_rollups::pipeline
-                        .eq(&k.0)
-                        .and(reason_rollups::hour.eq(k.1))
-                        .and(reason_rollups::step.eq(&k.2))
-                        .and(reason_rollups::version.eq(&k.3))
                 );
                 q.execute(self)?;
             }
