@@ -18,7 +18,7 @@ use std::collections::{BTreeSet, HashSet};
 const KEYS_PER_STATEMENT: usize = 200;
 
 /// A row of `run_rollups`.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = run_rollups, treat_none_as_default_value = false)]
 pub(super) struct RunRollupRow {
     pub pipeline: String,
@@ -31,7 +31,7 @@ pub(super) struct RunRollupRow {
 }
 
 /// A row of `step_rollups`.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = step_rollups, treat_none_as_default_value = false)]
 pub(super) struct StepRollupRow {
     pub pipeline: String,
@@ -147,6 +147,104 @@ pub(super) fn group_key(pipeline: &str, hour: i64, version: &str) -> i64 {
     h as i64
 }
 
+/// How a backend reads the stored rollup rows of some keys (those a write merges into).
+pub(super) trait RowsByKey {
+    /// The stored rows of `keys`.
+    fn run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<Vec<RunRollupRow>>;
+    /// The stored rows of `keys`.
+    fn step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<Vec<StepRollupRow>>;
+}
+
+impl RowsByKey for diesel::sqlite::SqliteConnection {
+    fn run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<Vec<RunRollupRow>> {
+        // Every pipeline × hour × version of the keys (SQLite probes the primary key with each
+        // combination), then only the keys: rather than a plan of hundreds of ORs; in a write
+        // they are a few pipelines and hours.
+        let (p, h, v) = distinct3(keys.iter().map(|k| (&k.0, k.1, &k.2)));
+        let wanted: HashSet<&RunKey> = keys.iter().copied().collect();
+        Ok(run_rollups::table
+            .filter(run_rollups::pipeline.eq_any(p))
+            .filter(run_rollups::hour.eq_any(h))
+            .filter(run_rollups::version.eq_any(v))
+            .select(RunRollupRow::as_select())
+            .load::<RunRollupRow>(self)?
+            .into_iter()
+            .filter(|r| wanted.contains(&(r.pipeline.clone(), r.hour, r.version.clone())))
+            .collect())
+    }
+
+    fn step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<Vec<StepRollupRow>> {
+        // As `run_rows`, with the step names too.
+        let (p, h, v) = distinct3(keys.iter().map(|k| (&k.0, k.1, &k.3)));
+        let names: BTreeSet<&String> = keys.iter().map(|k| &k.2).collect();
+        let wanted: HashSet<&StepKey> = keys.iter().copied().collect();
+        Ok(step_rollups::table
+            .filter(step_rollups::pipeline.eq_any(p))
+            .filter(step_rollups::hour.eq_any(h))
+            .filter(step_rollups::version.eq_any(v))
+            .filter(step_rollups::step.eq_any(names))
+            .select(StepRollupRow::as_select())
+            .load::<StepRollupRow>(self)?
+            .into_iter()
+            .filter(|r| {
+                let k = (
+                    r.pipeline.clone(),
+                    r.hour,
+                    r.step.clone(),
+                    r.version.clone(),
+                );
+                wanted.contains(&k)
+            })
+            .collect())
+    }
+}
+
+/// PostgreSQL: the keys bound as one array per column and joined to the table (`unnest`), so
+/// that each key is one probe of the primary key: one statement of fixed text, reading exactly
+/// the rows asked for (every pipeline × hour × version of the keys would read, through the
+/// primary key's leading column, every hour stored of those pipelines).
+impl RowsByKey for diesel::pg::PgConnection {
+    fn run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<Vec<RunRollupRow>> {
+        use diesel::sql_types::{Array, BigInt, Text};
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let p: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+        let h: Vec<i64> = keys.iter().map(|k| k.1).collect();
+        let v: Vec<&str> = keys.iter().map(|k| k.2.as_str()).collect();
+        diesel::sql_query(
+            "SELECT r.* FROM run_rollups r \
+             JOIN unnest($1::text[], $2::bigint[], $3::text[]) AS k(p, h, v) \
+             ON r.pipeline = k.p AND r.hour = k.h AND r.version = k.v",
+        )
+        .bind::<Array<Text>, _>(p)
+        .bind::<Array<BigInt>, _>(h)
+        .bind::<Array<Text>, _>(v)
+        .load(self)
+    }
+
+    fn step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<Vec<StepRollupRow>> {
+        use diesel::sql_types::{Array, BigInt, Text};
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let p: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+        let h: Vec<i64> = keys.iter().map(|k| k.1).collect();
+        let s: Vec<&str> = keys.iter().map(|k| k.2.as_str()).collect();
+        let v: Vec<&str> = keys.iter().map(|k| k.3.as_str()).collect();
+        diesel::sql_query(
+            "SELECT r.* FROM step_rollups r \
+             JOIN unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) AS k(p, h, s, v) \
+             ON r.pipeline = k.p AND r.hour = k.h AND r.step = k.s AND r.version = k.v",
+        )
+        .bind::<Array<Text>, _>(p)
+        .bind::<Array<BigInt>, _>(h)
+        .bind::<Array<Text>, _>(s)
+        .bind::<Array<Text>, _>(v)
+        .load(self)
+    }
+}
+
 /// The distinct pipelines, hours and versions of some keys.
 fn distinct3<'a>(
     keys: impl Iterator<Item = (&'a String, i64, &'a String)>,
@@ -172,7 +270,7 @@ macro_rules! by_keys {
 }
 
 /// The statements of the rollups, for each backend.
-pub(super) trait RollupSql: RowLocking {
+pub(super) trait RollupSql: RowLocking + RowsByKey {
     /// The runs among `ids` that are stored, as the rollups see them.
     fn run_states(&mut self, ids: &[String]) -> QueryResult<Vec<RunState>>;
     /// The steps of runs `ids`.
@@ -185,14 +283,10 @@ pub(super) trait RollupSql: RowLocking {
     fn unrolled_finished(&mut self, batch: i64) -> QueryResult<Vec<String>>;
     /// The first and last start (µs) of the rolled-up runs of `key`.
     fn first_last(&mut self, key: &RunKey) -> QueryResult<(Option<i64>, Option<i64>)>;
-    /// The stored rows of `keys`.
-    fn run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<Vec<RunRollupRow>>;
     /// Writes rows whole.
     fn put_run_rows(&mut self, rows: &[RunRollupRow]) -> QueryResult<()>;
     /// Deletes the rows of `keys`.
     fn delete_run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<()>;
-    /// The stored rows of `keys`.
-    fn step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<Vec<StepRollupRow>>;
     /// Writes rows whole.
     fn put_step_rows(&mut self, rows: &[StepRollupRow]) -> QueryResult<()>;
     /// Deletes the rows of `keys`.
@@ -297,23 +391,6 @@ for_both_backends! {
             }
         }
 
-        fn run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<Vec<RunRollupRow>> {
-            // Every pipeline × hour × version of the keys, then only the keys: one statement of
-            // fixed text (PostgreSQL binds each list as one array), rather than a plan of
-            // hundreds of ORs; in a write they are a few pipelines and hours.
-            let (p, h, v) = distinct3(keys.iter().map(|k| (&k.0, k.1, &k.2)));
-            let wanted: HashSet<&RunKey> = keys.iter().copied().collect();
-            Ok(run_rollups::table
-                .filter(run_rollups::pipeline.eq_any(p))
-                .filter(run_rollups::hour.eq_any(h))
-                .filter(run_rollups::version.eq_any(v))
-                .select(RunRollupRow::as_select())
-                .load::<RunRollupRow>(self)?
-                .into_iter()
-                .filter(|r| wanted.contains(&(r.pipeline.clone(), r.hour, r.version.clone())))
-                .collect())
-        }
-
         fn put_run_rows(&mut self, rows: &[RunRollupRow]) -> QueryResult<()> {
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                 diesel::insert_into(run_rollups::table)
@@ -344,26 +421,6 @@ for_both_backends! {
                 q.execute(self)?;
             }
             Ok(())
-        }
-
-        fn step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<Vec<StepRollupRow>> {
-            // As `run_rows`, with the step names too.
-            let (p, h, v) = distinct3(keys.iter().map(|k| (&k.0, k.1, &k.3)));
-            let names: BTreeSet<&String> = keys.iter().map(|k| &k.2).collect();
-            let wanted: HashSet<&StepKey> = keys.iter().copied().collect();
-            Ok(step_rollups::table
-                .filter(step_rollups::pipeline.eq_any(p))
-                .filter(step_rollups::hour.eq_any(h))
-                .filter(step_rollups::version.eq_any(v))
-                .filter(step_rollups::step.eq_any(names))
-                .select(StepRollupRow::as_select())
-                .load::<StepRollupRow>(self)?
-                .into_iter()
-                .filter(|r| {
-                    let k = (r.pipeline.clone(), r.hour, r.step.clone(), r.version.clone());
-                    wanted.contains(&k)
-                })
-                .collect())
         }
 
         fn put_step_rows(&mut self, rows: &[StepRollupRow]) -> QueryResult<()> {
