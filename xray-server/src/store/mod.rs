@@ -37,6 +37,7 @@ pub mod reason_counts;
 mod retention;
 mod rollup_apply;
 mod rollup_sql;
+pub use rollup_sql::STEP_ROWS_BY_KEY_SQL;
 pub mod rollups;
 pub mod rows;
 pub mod run_steps;

@@ -199,10 +199,18 @@ impl RowsByKey for diesel::sqlite::SqliteConnection {
     }
 }
 
-/// PostgreSQL: the keys bound as one array per column and joined to the table (`unnest`), so
-/// that each key is one probe of the primary key: one statement of fixed text, reading exactly
-/// the rows asked for (every pipeline × hour × version of the keys would read, through the
-/// primary key's leading column, every hour stored of those pipelines).
+/// PostgreSQL's read of the step rollup rows of some keys (pipelines, hours, step names,
+/// versions: one array each), as [`RowsByKey::step_rows`] runs it.
+pub const STEP_ROWS_BY_KEY_SQL: &str =
+    "SELECT r.* FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) AS k(p, h, s, v) \
+     CROSS JOIN LATERAL (SELECT * FROM step_rollups r \
+     WHERE r.pipeline = k.p AND r.hour = k.h AND r.step = k.s AND r.version = k.v LIMIT 1) r";
+
+/// PostgreSQL: the keys bound as one array per column (`unnest`), each key one probe of the
+/// primary key: one statement of fixed text, reading exactly the rows asked for (every pipeline ×
+/// hour × version of the keys was answered by reading every stored hour of those pipelines). The
+/// `LATERAL ... LIMIT 1` (a key has at most one row) keeps the planner from a hash join over the
+/// whole table, which it picks for a plain join of the keys.
 impl RowsByKey for diesel::pg::PgConnection {
     fn run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<Vec<RunRollupRow>> {
         use diesel::sql_types::{Array, BigInt, Text};
@@ -213,9 +221,9 @@ impl RowsByKey for diesel::pg::PgConnection {
         let h: Vec<i64> = keys.iter().map(|k| k.1).collect();
         let v: Vec<&str> = keys.iter().map(|k| k.2.as_str()).collect();
         diesel::sql_query(
-            "SELECT r.* FROM run_rollups r \
-             JOIN unnest($1::text[], $2::bigint[], $3::text[]) AS k(p, h, v) \
-             ON r.pipeline = k.p AND r.hour = k.h AND r.version = k.v",
+            "SELECT r.* FROM unnest($1::text[], $2::bigint[], $3::text[]) AS k(p, h, v) \
+             CROSS JOIN LATERAL (SELECT * FROM run_rollups r \
+             WHERE r.pipeline = k.p AND r.hour = k.h AND r.version = k.v LIMIT 1) r",
         )
         .bind::<Array<Text>, _>(p)
         .bind::<Array<BigInt>, _>(h)
@@ -232,16 +240,12 @@ impl RowsByKey for diesel::pg::PgConnection {
         let h: Vec<i64> = keys.iter().map(|k| k.1).collect();
         let s: Vec<&str> = keys.iter().map(|k| k.2.as_str()).collect();
         let v: Vec<&str> = keys.iter().map(|k| k.3.as_str()).collect();
-        diesel::sql_query(
-            "SELECT r.* FROM step_rollups r \
-             JOIN unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) AS k(p, h, s, v) \
-             ON r.pipeline = k.p AND r.hour = k.h AND r.step = k.s AND r.version = k.v",
-        )
-        .bind::<Array<Text>, _>(p)
-        .bind::<Array<BigInt>, _>(h)
-        .bind::<Array<Text>, _>(s)
-        .bind::<Array<Text>, _>(v)
-        .load(self)
+        diesel::sql_query(STEP_ROWS_BY_KEY_SQL)
+            .bind::<Array<Text>, _>(p)
+            .bind::<Array<BigInt>, _>(h)
+            .bind::<Array<Text>, _>(s)
+            .bind::<Array<Text>, _>(v)
+            .load(self)
     }
 }
 
