@@ -165,7 +165,8 @@ diesel::table! {
 }
 
 diesel::table! {
-    /// Per pipeline, hour, step name and version: the figures of those runs' steps.
+    /// Per pipeline, hour, step name and version: the figures of those runs' steps, their
+    /// rejection counts by reason included.
     step_rollups (pipeline, hour, step, version) {
         pipeline -> Text,
         hour -> BigInt,
@@ -182,18 +183,7 @@ diesel::table! {
         score_sum -> Double,
         score_count -> BigInt,
         durations -> Binary,
-    }
-}
-
-diesel::table! {
-    /// Per pipeline, hour, step name, version and rejection reason: its exact count.
-    reason_rollups (pipeline, hour, step, version, reason) {
-        pipeline -> Text,
-        hour -> BigInt,
-        step -> Text,
-        version -> Text,
-        reason -> Text,
-        count -> BigInt,
+        reasons -> Binary,
     }
 }
 

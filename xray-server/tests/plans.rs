@@ -5,7 +5,7 @@
 #[path = "../benches/common/mod.rs"]
 mod common;
 
-use xray_server::store::Store;
+use xray_server::store::{Store, STEP_ROWS_BY_KEY_SQL};
 use xray_server::testing::{Backend, TestDb};
 
 fn plans(backend: Backend) -> Vec<(&'static str, Vec<String>)> {
@@ -52,4 +52,26 @@ fn postgres_answers_every_timed_query_from_an_index() {
             "{what}: no index\n{plan:#?}"
         );
     }
+}
+
+#[test]
+fn postgres_reads_the_rollup_rows_of_a_write_by_their_primary_key() {
+    let db = TestDb::create(Backend::Postgres);
+    drop(Store::open(db.url(), 1).expect("migrate"));
+    let sql = STEP_ROWS_BY_KEY_SQL
+        .replace("$1", "'{p,p}'")
+        .replace("$2", "'{0,3600000000}'")
+        .replace("$3", "'{a,b}'")
+        .replace("$4", "'{\"\",\"\"}'");
+    // Sequential scans allowed: a plain join of the keys is planned as a hash join over the
+    // whole table, which the query's form rules out.
+    let plan = common::plan_opts(db.url(), &sql, false);
+    assert!(
+        plan.iter().any(|l| l.contains("Nested Loop"))
+            && plan
+                .iter()
+                .any(|l| l.contains("Index Scan using step_rollups_pkey"))
+            && !plan.iter().any(|l| l.contains("Seq Scan on step_rollups")),
+        "not a probe of the primary key a key\n{plan:#?}"
+    );
 }

@@ -499,5 +499,7 @@ pub fn plan_sql(run: &str, backend: Backend) -> Vec<(&'static str, String)> {
         ("item across runs: the documents' steps", "SELECT * FROM steps WHERE item_doc IN (11, 12, 13) ORDER BY started_at DESC, step_id DESC LIMIT 116".to_string()),
         ("item across runs: the documents' steps in a pipeline", "SELECT * FROM steps WHERE item_doc IN (11, 12, 13) AND pipeline = 'pipeline_07' ORDER BY started_at DESC, step_id DESC LIMIT 116".to_string()),
         ("item across runs: first index", format!("SELECT * FROM steps WHERE step_key IN (SELECT entry - {lo} FROM item_index WHERE entry BETWEEN {lo} AND {hi}) ORDER BY started_at DESC, step_id DESC LIMIT 116")),
+        ("stats: run rollups of a week", "SELECT * FROM run_rollups WHERE pipeline = 'pipeline_07' AND hour >= 1795000000000000 AND hour < 1795604800000000 ORDER BY hour".to_string()),
+        ("stats: step rollups of a week", "SELECT * FROM step_rollups WHERE pipeline = 'pipeline_07' AND hour >= 1795000000000000 AND hour < 1795604800000000 ORDER BY hour".to_string()),
     ]
 }

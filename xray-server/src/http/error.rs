@@ -107,7 +107,10 @@ impl ApiError {
             )
             | ApiError::ShuttingDown => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
             ApiError::Store(
-                StoreError::Query(_) | StoreError::Corrupt(_) | StoreError::CorruptRollup(_),
+                StoreError::Query(_)
+                | StoreError::Corrupt(_)
+                | StoreError::CorruptRollup(_)
+                | StoreError::CorruptReasons(_),
             )
             | ApiError::Internal(_) => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
             ApiError::Store(StoreError::StepOfAnotherRun { .. }) => {

@@ -13,7 +13,7 @@
 //! [`views`] (rows and their wire views), [`filter`] (query filters), `group_commit.rs`
 //! (SQLite's write queue), `otlp.rs` (ordering the steps of a trace sent in pieces), [`rollups`]
 //! `rollup_sql.rs` and `rollup_apply.rs` (the figures per pipeline, step, version and hour, kept at ingest time;
-//! durations in a [`histogram`]), `stats.rs` (stats and compare, read from them).
+//! durations in a [`histogram`], rejections in [`reason_counts`]), `stats.rs` (stats and compare, read from them).
 
 // First: its macros (`with_conn!`, `for_both_backends!`) serve the modules after it.
 #[macro_use]
@@ -33,9 +33,11 @@ mod pipelines;
 pub mod postings;
 pub mod ranking;
 mod read;
+pub mod reason_counts;
 mod retention;
 mod rollup_apply;
 mod rollup_sql;
+pub use rollup_sql::STEP_ROWS_BY_KEY_SQL;
 pub mod rollups;
 pub mod rows;
 pub mod run_steps;
@@ -76,6 +78,9 @@ pub enum StoreError {
     /// A stored duration histogram could not be read.
     #[error(transparent)]
     CorruptRollup(#[from] histogram::CorruptHistogram),
+    /// A step rollup's stored rejection counts could not be read.
+    #[error(transparent)]
+    CorruptReasons(#[from] reason_counts::CorruptReasons),
 }
 
 /// The server's access to stored runs; cheap to clone (it is a pool handle).

@@ -2,9 +2,9 @@
 //! written back, rows left without runs deleted. On PostgreSQL the (pipeline, hour, version)
 //! groups of those rows are locked first (advisory locks, in one order), so concurrent writers
 //! of one row wait for each other rather than lose an update, and never deadlock over them;
-//! SQLite has one writer at a time. Reason counts are added in SQL, needing no read.
+//! SQLite has one writer at a time. A step row holds its reason counts (`reason_counts.rs`).
 
-use super::rollup_sql::{group_key, ReasonRollupRow, RollupSql, RunRollupRow, StepRollupRow};
+use super::rollup_sql::{group_key, RollupSql, RunRollupRow, StepRollupRow};
 use super::rollups::{Rollup, RunAgg, RunKey, StepAgg, StepKey};
 use super::StoreError;
 use std::collections::{BTreeMap, HashMap};
@@ -24,26 +24,6 @@ pub(super) fn apply<C: RollupSql>(c: &mut C, d: &Rollup) -> Result<(), StoreErro
     c.lock_groups(&groups)?;
     apply_runs(c, &d.runs)?;
     apply_steps(c, &d.steps)?;
-    let mut rows = Vec::new();
-    let mut shrunk: Vec<&StepKey> = Vec::new();
-    for ((key, reason), &n) in &d.reasons {
-        if n == 0 {
-            continue;
-        }
-        if n < 0 && shrunk.last() != Some(&key) {
-            shrunk.push(key);
-        }
-        rows.push(ReasonRollupRow {
-            pipeline: key.0.clone(),
-            hour: key.1,
-            step: key.2.clone(),
-            version: key.3.clone(),
-            reason: reason.clone(),
-            count: n,
-        });
-    }
-    c.add_reasons(&rows)?;
-    c.delete_empty_reasons(&shrunk)?;
     Ok(())
 }
 

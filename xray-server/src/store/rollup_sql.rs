@@ -3,10 +3,11 @@
 
 use super::backend::ROWS_PER_STATEMENT;
 use super::histogram::Histogram;
+use super::reason_counts::ReasonCounts;
 use super::rollups::{RunKey, RunState, StepAgg, StepFacts, StepKey, HOUR_US};
 use super::rows::REJECTED;
 use super::StoreError;
-use crate::schema::{reason_rollups, run_rollups, runs, step_reasons, step_rollups, steps};
+use crate::schema::{run_rollups, runs, step_reasons, step_rollups, steps};
 use diesel::dsl::{max, min, sql};
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
@@ -17,7 +18,7 @@ use std::collections::{BTreeSet, HashSet};
 const KEYS_PER_STATEMENT: usize = 200;
 
 /// A row of `run_rollups`.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = run_rollups, treat_none_as_default_value = false)]
 pub(super) struct RunRollupRow {
     pub pipeline: String,
@@ -30,7 +31,7 @@ pub(super) struct RunRollupRow {
 }
 
 /// A row of `step_rollups`.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = step_rollups, treat_none_as_default_value = false)]
 pub(super) struct StepRollupRow {
     pub pipeline: String,
@@ -48,6 +49,7 @@ pub(super) struct StepRollupRow {
     pub score_sum: f64,
     pub score_count: i64,
     pub durations: Vec<u8>,
+    pub reasons: Vec<u8>,
 }
 
 impl StepRollupRow {
@@ -55,13 +57,13 @@ impl StepRollupRow {
     pub fn agg(&self) -> Result<StepAgg, StoreError> {
         Ok(StepAgg {
             durations: Histogram::decode(&self.durations)?,
-            ..self.counts()
+            ..self.counts()?
         })
     }
 
     /// The row's figures but its durations (left empty).
-    pub fn counts(&self) -> StepAgg {
-        StepAgg {
+    pub fn counts(&self) -> Result<StepAgg, StoreError> {
+        Ok(StepAgg {
             step_type: Some(self.step_type.clone()),
             steps: self.steps,
             runs: self.runs,
@@ -73,7 +75,8 @@ impl StepRollupRow {
             score_sum: self.score_sum,
             score_count: self.score_count,
             durations: Histogram::default(),
-        }
+            reasons: ReasonCounts::decode(&self.reasons)?,
+        })
     }
 
     /// The row of `key` holding `a`.
@@ -94,20 +97,9 @@ impl StepRollupRow {
             score_sum: a.score_sum,
             score_count: a.score_count,
             durations: a.durations.encode(),
+            reasons: a.reasons.encode(),
         }
     }
-}
-
-/// A row of `reason_rollups`.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = reason_rollups, treat_none_as_default_value = false)]
-pub(super) struct ReasonRollupRow {
-    pub pipeline: String,
-    pub hour: i64,
-    pub step: String,
-    pub version: String,
-    pub reason: String,
-    pub count: i64,
 }
 
 /// How a backend keeps two writers from reading and writing back the same rollup rows at once.
@@ -155,6 +147,108 @@ pub(super) fn group_key(pipeline: &str, hour: i64, version: &str) -> i64 {
     h as i64
 }
 
+/// How a backend reads the stored rollup rows of some keys (those a write merges into).
+pub(super) trait RowsByKey {
+    /// The stored rows of `keys`.
+    fn run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<Vec<RunRollupRow>>;
+    /// The stored rows of `keys`.
+    fn step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<Vec<StepRollupRow>>;
+}
+
+impl RowsByKey for diesel::sqlite::SqliteConnection {
+    fn run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<Vec<RunRollupRow>> {
+        // Every pipeline × hour × version of the keys (SQLite probes the primary key with each
+        // combination), then only the keys: rather than a plan of hundreds of ORs; in a write
+        // they are a few pipelines and hours.
+        let (p, h, v) = distinct3(keys.iter().map(|k| (&k.0, k.1, &k.2)));
+        let wanted: HashSet<&RunKey> = keys.iter().copied().collect();
+        Ok(run_rollups::table
+            .filter(run_rollups::pipeline.eq_any(p))
+            .filter(run_rollups::hour.eq_any(h))
+            .filter(run_rollups::version.eq_any(v))
+            .select(RunRollupRow::as_select())
+            .load::<RunRollupRow>(self)?
+            .into_iter()
+            .filter(|r| wanted.contains(&(r.pipeline.clone(), r.hour, r.version.clone())))
+            .collect())
+    }
+
+    fn step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<Vec<StepRollupRow>> {
+        // As `run_rows`, with the step names too.
+        let (p, h, v) = distinct3(keys.iter().map(|k| (&k.0, k.1, &k.3)));
+        let names: BTreeSet<&String> = keys.iter().map(|k| &k.2).collect();
+        let wanted: HashSet<&StepKey> = keys.iter().copied().collect();
+        Ok(step_rollups::table
+            .filter(step_rollups::pipeline.eq_any(p))
+            .filter(step_rollups::hour.eq_any(h))
+            .filter(step_rollups::version.eq_any(v))
+            .filter(step_rollups::step.eq_any(names))
+            .select(StepRollupRow::as_select())
+            .load::<StepRollupRow>(self)?
+            .into_iter()
+            .filter(|r| {
+                let k = (
+                    r.pipeline.clone(),
+                    r.hour,
+                    r.step.clone(),
+                    r.version.clone(),
+                );
+                wanted.contains(&k)
+            })
+            .collect())
+    }
+}
+
+/// PostgreSQL's read of the step rollup rows of some keys (pipelines, hours, step names,
+/// versions: one array each), as [`RowsByKey::step_rows`] runs it.
+pub const STEP_ROWS_BY_KEY_SQL: &str =
+    "SELECT r.* FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) AS k(p, h, s, v) \
+     CROSS JOIN LATERAL (SELECT * FROM step_rollups r \
+     WHERE r.pipeline = k.p AND r.hour = k.h AND r.step = k.s AND r.version = k.v LIMIT 1) r";
+
+/// PostgreSQL: the keys bound as one array per column (`unnest`), each key one probe of the
+/// primary key: one statement of fixed text, reading exactly the rows asked for (every pipeline ×
+/// hour × version of the keys was answered by reading every stored hour of those pipelines). The
+/// `LATERAL ... LIMIT 1` (a key has at most one row) keeps the planner from a hash join over the
+/// whole table, which it picks for a plain join of the keys.
+impl RowsByKey for diesel::pg::PgConnection {
+    fn run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<Vec<RunRollupRow>> {
+        use diesel::sql_types::{Array, BigInt, Text};
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let p: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+        let h: Vec<i64> = keys.iter().map(|k| k.1).collect();
+        let v: Vec<&str> = keys.iter().map(|k| k.2.as_str()).collect();
+        diesel::sql_query(
+            "SELECT r.* FROM unnest($1::text[], $2::bigint[], $3::text[]) AS k(p, h, v) \
+             CROSS JOIN LATERAL (SELECT * FROM run_rollups r \
+             WHERE r.pipeline = k.p AND r.hour = k.h AND r.version = k.v LIMIT 1) r",
+        )
+        .bind::<Array<Text>, _>(p)
+        .bind::<Array<BigInt>, _>(h)
+        .bind::<Array<Text>, _>(v)
+        .load(self)
+    }
+
+    fn step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<Vec<StepRollupRow>> {
+        use diesel::sql_types::{Array, BigInt, Text};
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let p: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+        let h: Vec<i64> = keys.iter().map(|k| k.1).collect();
+        let s: Vec<&str> = keys.iter().map(|k| k.2.as_str()).collect();
+        let v: Vec<&str> = keys.iter().map(|k| k.3.as_str()).collect();
+        diesel::sql_query(STEP_ROWS_BY_KEY_SQL)
+            .bind::<Array<Text>, _>(p)
+            .bind::<Array<BigInt>, _>(h)
+            .bind::<Array<Text>, _>(s)
+            .bind::<Array<Text>, _>(v)
+            .load(self)
+    }
+}
+
 /// The distinct pipelines, hours and versions of some keys.
 fn distinct3<'a>(
     keys: impl Iterator<Item = (&'a String, i64, &'a String)>,
@@ -180,7 +274,7 @@ macro_rules! by_keys {
 }
 
 /// The statements of the rollups, for each backend.
-pub(super) trait RollupSql: RowLocking {
+pub(super) trait RollupSql: RowLocking + RowsByKey {
     /// The runs among `ids` that are stored, as the rollups see them.
     fn run_states(&mut self, ids: &[String]) -> QueryResult<Vec<RunState>>;
     /// The steps of runs `ids`.
@@ -193,22 +287,14 @@ pub(super) trait RollupSql: RowLocking {
     fn unrolled_finished(&mut self, batch: i64) -> QueryResult<Vec<String>>;
     /// The first and last start (µs) of the rolled-up runs of `key`.
     fn first_last(&mut self, key: &RunKey) -> QueryResult<(Option<i64>, Option<i64>)>;
-    /// The stored rows of `keys`.
-    fn run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<Vec<RunRollupRow>>;
     /// Writes rows whole.
     fn put_run_rows(&mut self, rows: &[RunRollupRow]) -> QueryResult<()>;
     /// Deletes the rows of `keys`.
     fn delete_run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<()>;
-    /// The stored rows of `keys`.
-    fn step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<Vec<StepRollupRow>>;
     /// Writes rows whole.
     fn put_step_rows(&mut self, rows: &[StepRollupRow]) -> QueryResult<()>;
     /// Deletes the rows of `keys`.
     fn delete_step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<()>;
-    /// Adds counts to reason rows (creating them).
-    fn add_reasons(&mut self, rows: &[ReasonRollupRow]) -> QueryResult<()>;
-    /// Deletes the reason rows of `keys` whose count is 0.
-    fn delete_empty_reasons(&mut self, keys: &[&StepKey]) -> QueryResult<()>;
 }
 
 for_both_backends! {
@@ -309,23 +395,6 @@ for_both_backends! {
             }
         }
 
-        fn run_rows(&mut self, keys: &[&RunKey]) -> QueryResult<Vec<RunRollupRow>> {
-            // Every pipeline × hour × version of the keys, then only the keys: one statement of
-            // fixed text (PostgreSQL binds each list as one array), rather than a plan of
-            // hundreds of ORs; in a write they are a few pipelines and hours.
-            let (p, h, v) = distinct3(keys.iter().map(|k| (&k.0, k.1, &k.2)));
-            let wanted: HashSet<&RunKey> = keys.iter().copied().collect();
-            Ok(run_rollups::table
-                .filter(run_rollups::pipeline.eq_any(p))
-                .filter(run_rollups::hour.eq_any(h))
-                .filter(run_rollups::version.eq_any(v))
-                .select(RunRollupRow::as_select())
-                .load::<RunRollupRow>(self)?
-                .into_iter()
-                .filter(|r| wanted.contains(&(r.pipeline.clone(), r.hour, r.version.clone())))
-                .collect())
-        }
-
         fn put_run_rows(&mut self, rows: &[RunRollupRow]) -> QueryResult<()> {
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                 diesel::insert_into(run_rollups::table)
@@ -358,26 +427,6 @@ for_both_backends! {
             Ok(())
         }
 
-        fn step_rows(&mut self, keys: &[&StepKey]) -> QueryResult<Vec<StepRollupRow>> {
-            // As `run_rows`, with the step names too.
-            let (p, h, v) = distinct3(keys.iter().map(|k| (&k.0, k.1, &k.3)));
-            let names: BTreeSet<&String> = keys.iter().map(|k| &k.2).collect();
-            let wanted: HashSet<&StepKey> = keys.iter().copied().collect();
-            Ok(step_rollups::table
-                .filter(step_rollups::pipeline.eq_any(p))
-                .filter(step_rollups::hour.eq_any(h))
-                .filter(step_rollups::version.eq_any(v))
-                .filter(step_rollups::step.eq_any(names))
-                .select(StepRollupRow::as_select())
-                .load::<StepRollupRow>(self)?
-                .into_iter()
-                .filter(|r| {
-                    let k = (r.pipeline.clone(), r.hour, r.step.clone(), r.version.clone());
-                    wanted.contains(&k)
-                })
-                .collect())
-        }
-
         fn put_step_rows(&mut self, rows: &[StepRollupRow]) -> QueryResult<()> {
             for chunk in rows.chunks(ROWS_PER_STATEMENT / 2) {
                 diesel::insert_into(step_rollups::table)
@@ -401,6 +450,7 @@ for_both_backends! {
                         step_rollups::score_sum.eq(excluded(step_rollups::score_sum)),
                         step_rollups::score_count.eq(excluded(step_rollups::score_count)),
                         step_rollups::durations.eq(excluded(step_rollups::durations)),
+                        step_rollups::reasons.eq(excluded(step_rollups::reasons)),
                     ))
                     .execute(self)?;
             }
@@ -417,42 +467,6 @@ for_both_backends! {
                         .and(step_rollups::hour.eq(k.1))
                         .and(step_rollups::step.eq(&k.2))
                         .and(step_rollups::version.eq(&k.3))
-                );
-                q.execute(self)?;
-            }
-            Ok(())
-        }
-
-        fn add_reasons(&mut self, rows: &[ReasonRollupRow]) -> QueryResult<()> {
-            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                diesel::insert_into(reason_rollups::table)
-                    .values(chunk)
-                    .on_conflict((
-                        reason_rollups::pipeline,
-                        reason_rollups::hour,
-                        reason_rollups::step,
-                        reason_rollups::version,
-                        reason_rollups::reason,
-                    ))
-                    .do_update()
-                    .set(reason_rollups::count.eq(reason_rollups::count + excluded(reason_rollups::count)))
-                    .execute(self)?;
-            }
-            Ok(())
-        }
-
-        fn delete_empty_reasons(&mut self, keys: &[&StepKey]) -> QueryResult<()> {
-            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-                let q = by_keys!(
-                    diesel::delete(reason_rollups::table)
-                        .filter(reason_rollups::count.eq(0))
-                        .into_boxed(),
-                    chunk,
-                    |k| reason_rollups::pipeline
-                        .eq(&k.0)
-                        .and(reason_rollups::hour.eq(k.1))
-                        .and(reason_rollups::step.eq(&k.2))
-                        .and(reason_rollups::version.eq(&k.3))
                 );
                 q.execute(self)?;
             }

@@ -10,6 +10,7 @@
 //! write nothing. The SQL is [`super::rollup_sql`]'s; this module computes in memory.
 
 use super::histogram::Histogram;
+use super::reason_counts::ReasonCounts;
 use super::rollup_sql::RollupSql;
 use super::rows::{StepRow, REJECTED};
 use super::StoreError;
@@ -128,6 +129,8 @@ pub(super) struct StepAgg {
     pub score_sum: f64,
     pub score_count: i64,
     pub durations: Histogram,
+    /// Rejections by reason.
+    pub reasons: ReasonCounts,
 }
 
 impl StepAgg {
@@ -153,6 +156,7 @@ impl StepAgg {
             self.score_sum = 0.0;
         }
         self.durations.merge(&other.durations, sign);
+        self.reasons.merge(&other.reasons, sign);
     }
 
     /// Whether it changes nothing (all counts zero).
@@ -167,6 +171,7 @@ impl StepAgg {
             && self.score_count == 0
             && self.score_sum == 0.0
             && self.durations.is_empty()
+            && self.reasons.is_empty()
     }
 }
 
@@ -175,7 +180,6 @@ impl StepAgg {
 pub(super) struct Rollup {
     pub runs: BTreeMap<RunKey, RunAgg>,
     pub steps: BTreeMap<StepKey, StepAgg>,
-    pub reasons: BTreeMap<(StepKey, String), i64>,
 }
 
 impl Rollup {
@@ -225,8 +229,7 @@ impl Rollup {
                 a.durations.add(d);
             }
             for (reason, n) in rejected.get(s.step_id.as_str()).into_iter().flatten() {
-                let key = (run.pipeline.clone(), hour, s.name.clone(), version.clone());
-                *self.reasons.entry((key, reason.to_string())).or_insert(0) += sign * bounded(*n);
+                a.reasons.add(reason, bounded(*n));
             }
         }
         for (name, a) in by_name {

@@ -4,12 +4,12 @@
 //! histograms. It must not write.
 
 use super::histogram;
-use super::rollup_sql::{ReasonRollupRow, RunRollupRow, StepRollupRow};
+use super::rollup_sql::{RunRollupRow, StepRollupRow};
 use super::rollups::{hour_of, StepAgg};
 use super::rows::from_micros;
 use super::views::to_u64;
 use super::{Store, StoreError};
-use crate::schema::{reason_rollups, run_rollups, step_rollups};
+use crate::schema::{run_rollups, step_rollups};
 use diesel::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use xray_wire::{
@@ -33,7 +33,7 @@ pub struct Selection {
 }
 
 /// The rows of the rollups one selection reads.
-type Rows = (Vec<RunRollupRow>, Vec<StepRollupRow>, Vec<ReasonRollupRow>);
+type Rows = (Vec<RunRollupRow>, Vec<StepRollupRow>);
 
 /// The reads, for each backend.
 trait StatsSql {
@@ -70,20 +70,16 @@ for_both_backends! {
             let steps = selected!(step_rollups, pipeline, sel)
                 .select(StepRollupRow::as_select())
                 .load(self)?;
-            let reasons = selected!(reason_rollups, pipeline, sel)
-                .select(ReasonRollupRow::as_select())
-                .load(self)?;
-            Ok((runs, steps, reasons))
+            Ok((runs, steps))
         }
     }
 }
 
-/// A step name's figures summed over some rows, with its reasons and the rows' stored
+/// A step name's figures summed over some rows (its reasons among them), with the rows' stored
 /// duration histograms (read only for the percentiles, [`histogram::quantiles`]).
 #[derive(Debug, Default)]
 struct Summed {
     agg: StepAgg,
-    reasons: BTreeMap<String, i64>,
     durations: Vec<Vec<u8>>,
 }
 
@@ -98,7 +94,7 @@ impl Summed {
     }
 
     fn share(&self, reason: &str) -> Option<f64> {
-        let n = self.reasons.get(reason).copied().unwrap_or(0);
+        let n = self.agg.reasons.get(reason);
         (self.agg.input_count > 0).then(|| n as f64 / self.agg.input_count as f64)
     }
 
@@ -133,25 +129,18 @@ type ByBucket = BTreeMap<(String, i64), Summed>;
 /// Per step name, per key `bucket(hour)`: the summed figures; and each name's mean position.
 fn sum_steps(
     steps: Vec<StepRollupRow>,
-    reasons: &[ReasonRollupRow],
     bucket: impl Fn(i64) -> i64,
 ) -> Result<(ByBucket, HashMap<String, f64>), StoreError> {
     let mut out = ByBucket::new();
     let mut position: HashMap<String, (i64, i64)> = HashMap::new();
     for r in steps {
-        let agg = r.counts();
+        let agg = r.counts()?;
         let p = position.entry(r.step.clone()).or_default();
         p.0 += agg.position_sum;
         p.1 += agg.steps;
         let s = out.entry((r.step, bucket(r.hour))).or_default();
         s.agg.merge(&agg, 1);
         s.durations.push(r.durations);
-    }
-    for r in reasons {
-        if let Some(s) = out.get_mut(&(r.step.clone(), bucket(r.hour))) {
-            let n = s.reasons.entry(r.reason.clone()).or_insert(0);
-            *n = n.wrapping_add(r.count);
-        }
     }
     let mean = position
         .into_iter()
@@ -184,7 +173,7 @@ impl Store {
         sel: &Selection,
         width: BucketWidth,
     ) -> Result<PipelineStats, StoreError> {
-        let (runs, steps, reasons) = with_conn!(&self.db, c => c.rollup_rows(pipeline, sel)?);
+        let (runs, steps) = with_conn!(&self.db, c => c.rollup_rows(pipeline, sel)?);
         let bucket = |hour: i64| match width {
             BucketWidth::Hour => hour,
             BucketWidth::Day => hour.div_euclid(DAY_US) * DAY_US,
@@ -204,7 +193,7 @@ impl Store {
                 v.2 += r.runs;
             }
         }
-        let (summed, mean) = sum_steps(steps, &reasons, bucket)?;
+        let (summed, mean) = sum_steps(steps, bucket)?;
         let mut series: BTreeMap<&str, Vec<StepBucket>> = BTreeMap::new();
         let mut types: HashMap<&str, Option<&String>> = HashMap::new();
         for ((name, start), s) in &summed {
@@ -218,9 +207,10 @@ impl Store {
                 output_count: to_u64(s.agg.output_count),
                 rejection_rate: s.rejection_rate(),
                 rejections: s
+                    .agg
                     .reasons
                     .iter()
-                    .map(|(r, &n)| (r.clone(), to_u64(n)))
+                    .map(|(r, n)| (r.clone(), to_u64(n)))
                     .collect(),
                 duration_ms_p50: p50,
                 duration_ms_p95: p95,
@@ -271,10 +261,10 @@ impl Store {
         (a_text, a): (&str, &Selection),
         (b_text, b): (&str, &Selection),
     ) -> Result<PipelineCompare, StoreError> {
-        let (ra, sa, qa) = with_conn!(&self.db, c => c.rollup_rows(pipeline, a)?);
-        let (rb, sb, qb) = with_conn!(&self.db, c => c.rollup_rows(pipeline, b)?);
-        let (side_a, mean) = sum_steps(sa, &qa, |_| 0)?;
-        let (side_b, mean_b) = sum_steps(sb, &qb, |_| 0)?;
+        let (ra, sa) = with_conn!(&self.db, c => c.rollup_rows(pipeline, a)?);
+        let (rb, sb) = with_conn!(&self.db, c => c.rollup_rows(pipeline, b)?);
+        let (side_a, mean) = sum_steps(sa, |_| 0)?;
+        let (side_b, mean_b) = sum_steps(sb, |_| 0)?;
         let side_a: HashMap<String, Summed> =
             side_a.into_iter().map(|((n, _), s)| (n, s)).collect();
         let side_b: HashMap<String, Summed> =
@@ -313,17 +303,19 @@ impl Store {
 /// One step name in A (`x`) and B (`y`).
 fn change(name: String, x: &Summed, y: &Summed) -> Result<StepChange, StoreError> {
     let mut reasons: Vec<ReasonChange> = x
+        .agg
         .reasons
-        .keys()
-        .chain(y.reasons.keys())
+        .iter()
+        .chain(y.agg.reasons.iter())
+        .map(|(r, _)| r)
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .map(|reason| {
             let (a_share, b_share) = (x.share(reason), y.share(reason));
             ReasonChange {
                 reason: reason.clone(),
-                a_count: to_u64(x.reasons.get(reason).copied().unwrap_or(0)),
-                b_count: to_u64(y.reasons.get(reason).copied().unwrap_or(0)),
+                a_count: to_u64(x.agg.reasons.get(reason)),
+                b_count: to_u64(y.agg.reasons.get(reason)),
                 change: a_share.zip(b_share).map_or(0.0, |(a, b)| b - a),
                 a_share,
                 b_share,
