@@ -18,7 +18,7 @@
 
 mod common;
 
-use common::{name, percentile, time_gets, Args, Rng};
+use common::{counted_step, finished_run, name, percentile, time_gets, Args, Rng};
 use std::time::Instant;
 use xray_server::store::rows::{ReasonRow, RunRow, StepRow, WriteSet, REJECTED};
 use xray_server::store::Store;
@@ -97,21 +97,8 @@ fn load(store: &Store, runs: usize, rng: &mut Rng) {
             };
             let failed = rng.below(10) == 0;
             set.runs_complete.push(RunRow {
-                run_id: run_id.clone(),
-                pipeline: "competitor_selection".into(),
-                status: if failed { "failed" } else { "completed" }.into(),
-                input: None,
-                output: None,
-                error: failed.then(|| "ranker timed out".to_string()),
-                metadata: None,
-                started_at: at,
-                ended_at: Some(at + 900_000),
-                duration_ms: Some(900.0),
-                correlation_id: None,
-                trace_id: None,
-                traceparent: None,
                 version: Some(version.into()),
-                replay_of: None,
+                ..finished_run(&run_id, "competitor_selection", at, failed)
             });
             let shapes = [
                 ("generate_keywords", "generate"),
@@ -143,32 +130,18 @@ fn load(store: &Store, runs: usize, rng: &mut Rng) {
                     }
                 }
                 set.steps.push(StepRow {
-                    step_key: None,
-                    ranking: None,
-                    rank_margin: None,
-                    step_id,
-                    run_id: run_id.clone(),
-                    pipeline: "competitor_selection".into(),
-                    position: p as i32,
-                    name: step.to_string(),
-                    step_type: step_type.to_string(),
-                    capture: "minimal".into(),
-                    input_count: Some(input),
-                    output_count: Some(input - rejected),
-                    rejected_count: rejected,
-                    accepted_count: input - rejected,
-                    rejection_rate: Some(rejected as f64 / input as f64),
-                    started_at: at + p as i64 * 50_000,
-                    ended_at: Some(at + p as i64 * 50_000 + 40_000),
                     duration_ms: Some(rng.below(10_000) as f64 / 7.0),
-                    input: None,
-                    output: None,
-                    decision: None,
-                    decision_selected: None,
                     decision_score: (*step_type == "select")
                         .then(|| rng.below(1000) as f64 / 1000.0),
                     error: (rng.below(50) == 0).then(|| "timeout".to_string()),
-                    attributes: None,
+                    ..counted_step(
+                        &run_id,
+                        "competitor_selection",
+                        p,
+                        (step, step_type),
+                        (input, rejected),
+                        at,
+                    )
                 });
             }
         }

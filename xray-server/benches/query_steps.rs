@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{percentile, Rng};
+use common::{counted_step, finished_run, percentile, Rng};
 use std::time::{Duration, Instant};
 use xray_server::store::rows::{ReasonRow, RunRow, StepRow, WriteSet, REJECTED};
 use xray_server::store::Store;
@@ -73,60 +73,34 @@ fn load(store: &Store, steps: usize) -> Duration {
             let pipeline = format!("pipeline_{}", r % 20);
             let at = base + r as i64 * 1_000_000;
             set.runs_complete.push(RunRow {
-                run_id: run_id.clone(),
-                pipeline: pipeline.clone(),
-                status: "completed".into(),
                 input: Some(r#"{"q":"iPhone 15 Case"}"#.into()),
                 output: Some(r#"{"selected":"item-1"}"#.into()),
-                error: None,
-                metadata: None,
-                started_at: at,
-                ended_at: Some(at + 900_000),
-                duration_ms: Some(900.0),
-                correlation_id: None,
-                trace_id: None,
-                traceparent: None,
-                version: None,
-                replay_of: None,
+                ..finished_run(&run_id, &pipeline, at, false)
             });
             for p in 0..10.min(steps - r * 10) {
                 let step_type = StepType::ALL[p % StepType::ALL.len()];
                 let input = 1000 + (rng.next() % 1000) as i64;
                 let rejected = (rng.next() % (input as u64 + 1)) as i64;
-                let step_id = format!("{run_id}:{p}");
                 set.reasons.push(ReasonRow {
-                    step_id: step_id.clone(),
+                    step_id: format!("{run_id}:{p}"),
                     outcome: REJECTED.into(),
                     reason: "price_too_high".into(),
                     count: rejected,
                 });
+                let name = format!("{}_step", step_type.as_str());
                 set.steps.push(StepRow {
-                    step_id,
-                    run_id: run_id.clone(),
-                    pipeline: pipeline.clone(),
-                    position: p as i32,
-                    name: format!("{}_step", step_type.as_str()),
-                    step_type: step_type.as_str().into(),
                     capture: "sample".into(),
-                    input_count: Some(input),
-                    output_count: Some(input - rejected),
-                    rejected_count: rejected,
-                    accepted_count: input - rejected,
-                    rejection_rate: Some(rejected as f64 / input as f64),
-                    started_at: at + p as i64 * 50_000,
-                    ended_at: Some(at + p as i64 * 50_000 + 40_000),
                     duration_ms: Some((rng.next() % 10_000) as f64),
-                    input: None,
-                    output: None,
-                    decision: None,
-                    decision_selected: None,
                     decision_score: (step_type == StepType::Select)
                         .then(|| (rng.next() % 1000) as f64 / 1000.0),
-                    error: None,
-                    attributes: None,
-                    step_key: None,
-                    ranking: None,
-                    rank_margin: None,
+                    ..counted_step(
+                        &run_id,
+                        &pipeline,
+                        p,
+                        (&name, step_type.as_str()),
+                        (input, rejected),
+                        at,
+                    )
                 });
             }
         }

@@ -15,7 +15,10 @@
 
 mod common;
 
-use common::{ingest_body, name, percentile, plan, plan_sql, send_all, time_gets, Args, Rng};
+use common::{
+    counted_step, finished_run, ingest_body, name, percentile, plan, plan_sql, send_all, time_gets,
+    Args, Rng,
+};
 use std::time::Instant;
 use xray_server::store::rows::{KeptSamples, ReasonRow, RunRow, StepRow, WriteSet, REJECTED};
 use xray_server::store::Store;
@@ -121,21 +124,9 @@ fn load(store: &Store, from: usize, to: usize, rng: &mut Rng) {
             let at = BASE + r as i64 * 1_000_000;
             let failed = rng.below(10) == 0;
             set.runs_complete.push(RunRow {
-                run_id: run_id.clone(),
-                pipeline: pipeline.clone(),
-                status: if failed { "failed" } else { "completed" }.into(),
                 input: Some(r#"{"q":"iPhone 15 Case"}"#.into()),
                 output: Some(r#"{"selected":"item-1"}"#.into()),
-                error: failed.then(|| "ranker timed out".to_string()),
-                metadata: None,
-                started_at: at,
-                ended_at: Some(at + 900_000),
-                duration_ms: Some(900.0),
-                correlation_id: None,
-                trace_id: None,
-                traceparent: None,
-                version: None,
-                replay_of: None,
+                ..finished_run(&run_id, &pipeline, at, failed)
             });
             for p in 0..10 {
                 let step_type = StepType::ALL[p % StepType::ALL.len()];
@@ -166,33 +157,21 @@ fn load(store: &Store, from: usize, to: usize, rng: &mut Rng) {
                         set.kept.push(kept);
                     }
                 }
+                let name = format!("{}_step", step_type.as_str());
                 set.steps.push(StepRow {
                     step_key: Some(xray_server::store::packed::key(&step_id)),
-                    ranking: None,
-                    rank_margin: None,
-                    step_id,
-                    run_id: run_id.clone(),
-                    pipeline: pipeline.clone(),
-                    position: p as i32,
-                    name: format!("{}_step", step_type.as_str()),
-                    step_type: step_type.as_str().into(),
                     capture: "sample".into(),
-                    input_count: Some(input),
-                    output_count: Some(input - rejected),
-                    rejected_count: rejected,
-                    accepted_count: input - rejected,
-                    rejection_rate: Some(rejected as f64 / input as f64),
-                    started_at: at + p as i64 * 50_000,
-                    ended_at: Some(at + p as i64 * 50_000 + 40_000),
                     duration_ms: Some(rng.below(10_000) as f64),
-                    input: None,
-                    output: None,
-                    decision: None,
-                    decision_selected: None,
                     decision_score: (step_type == StepType::Select)
                         .then(|| rng.below(1000) as f64 / 1000.0),
-                    error: None,
-                    attributes: None,
+                    ..counted_step(
+                        &run_id,
+                        &pipeline,
+                        p,
+                        (&name, step_type.as_str()),
+                        (input, rejected),
+                        at,
+                    )
                 });
             }
         }

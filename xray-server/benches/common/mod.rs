@@ -12,6 +12,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use std::time::Duration;
 use xray_server::db::DatabaseUrl;
+use xray_server::store::rows::{RunRow, StepRow};
 use xray_server::testing::Backend;
 
 /// The command line: `--flag value` pairs, `--backend sqlite|postgres|both`, and whether
@@ -502,4 +503,67 @@ pub fn plan_sql(run: &str, backend: Backend) -> Vec<(&'static str, String)> {
         ("stats: run rollups of a week", "SELECT * FROM run_rollups WHERE pipeline = 'pipeline_07' AND hour >= 1795000000000000 AND hour < 1795604800000000 ORDER BY hour".to_string()),
         ("stats: step rollups of a week", "SELECT * FROM step_rollups WHERE pipeline = 'pipeline_07' AND hour >= 1795000000000000 AND hour < 1795604800000000 ORDER BY hour".to_string()),
     ]
+}
+
+/// A finished run as the loading benches store it: started at `at` (µs), 900 ms long, failed ones
+/// with the ranker timed out; no input, output or links (callers set what they need).
+pub fn finished_run(run_id: &str, pipeline: &str, at: i64, failed: bool) -> RunRow {
+    RunRow {
+        run_id: run_id.into(),
+        pipeline: pipeline.into(),
+        status: if failed { "failed" } else { "completed" }.into(),
+        input: None,
+        output: None,
+        error: failed.then(|| "ranker timed out".to_string()),
+        metadata: None,
+        started_at: at,
+        ended_at: Some(at + 900_000),
+        duration_ms: Some(900.0),
+        correlation_id: None,
+        trace_id: None,
+        traceparent: None,
+        version: None,
+        replay_of: None,
+    }
+}
+
+/// Step `position` of a run started at `at` (µs), 50 ms after the one before it and 40 ms long,
+/// that let `input - rejected` of its `input` items through; `minimal` capture, nothing else set
+/// (callers set duration, score and what else they need).
+pub fn counted_step(
+    run_id: &str,
+    pipeline: &str,
+    position: usize,
+    (name, step_type): (&str, &str),
+    (input, rejected): (i64, i64),
+    at: i64,
+) -> StepRow {
+    let start = at + position as i64 * 50_000;
+    StepRow {
+        step_id: format!("{run_id}:{position}"),
+        run_id: run_id.into(),
+        pipeline: pipeline.into(),
+        position: position as i32,
+        name: name.into(),
+        step_type: step_type.into(),
+        capture: "minimal".into(),
+        input_count: Some(input),
+        output_count: Some(input - rejected),
+        rejected_count: rejected,
+        accepted_count: input - rejected,
+        rejection_rate: Some(rejected as f64 / input as f64),
+        started_at: start,
+        ended_at: Some(start + 40_000),
+        duration_ms: None,
+        input: None,
+        output: None,
+        decision: None,
+        decision_selected: None,
+        decision_score: None,
+        error: None,
+        attributes: None,
+        step_key: None,
+        ranking: None,
+        rank_margin: None,
+    }
 }
