@@ -87,12 +87,11 @@ pub async fn item_fate(w: Walk<'_>) {
     );
 }
 
-/// Filters that rejected over half their input, as `GET /steps` finds them.
+/// Step search: filters that rejected over half their input, as `GET /steps` finds them.
 pub async fn step_search(w: Walk<'_>) {
     let Walk {
         browser, api, base, ..
     } = w;
-    // Step search: filters that rejected over half their input, as `GET /steps` finds them.
     browser.open(&format!("{base}/#/steps")).await;
     browser
         .select("#steps-filter select[name=step_type]", "filter")

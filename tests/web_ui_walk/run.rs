@@ -2,7 +2,7 @@
 
 use super::{count, score, step, Walk};
 
-/// The laptop-stand run, step by step.
+/// Run view: the laptop-stand run, its five steps in order with their counts.
 pub async fn timeline(w: Walk<'_>) {
     let Walk {
         browser,
@@ -11,7 +11,6 @@ pub async fn timeline(w: Walk<'_>) {
         a_id,
         ..
     } = w;
-    // Run view: the laptop-stand run, its five steps in order with their counts.
     browser
         .open(&format!(
             "{base}/#/runs?pipeline=competitor_selection&status=completed"

@@ -3,7 +3,7 @@
 use super::{count, Walk};
 use serde_json::json;
 
-/// The list of runs, newest first, and filtering it.
+/// Runs: every run, newest first, failed ones with their error.
 pub async fn list(w: Walk<'_>) {
     let Walk {
         browser,
@@ -12,7 +12,6 @@ pub async fn list(w: Walk<'_>) {
         timeout,
         ..
     } = w;
-    // Runs: every run, newest first, failed ones with their error.
     browser.open(&format!("{base}/")).await;
     browser.wait_for("tr.run", "").await;
     assert_eq!(browser.all("tr.run").await.len(), 7);
@@ -54,7 +53,7 @@ pub async fn list(w: Walk<'_>) {
         .contains("Waterproof Pouch for iPhone 15"));
 }
 
-/// A failed run stands out with its error.
+/// A failed run stands out with its error, on the run and on the step that failed.
 pub async fn failed(w: Walk<'_>) {
     let Walk {
         browser,
@@ -63,7 +62,6 @@ pub async fn failed(w: Walk<'_>) {
         timeout,
         ..
     } = w;
-    // A failed run stands out with its error, on the run and on the step that failed.
     let failed = api.ok("/runs?pipeline=content_pipeline&status=failed");
     let failed_id = failed["runs"][0]["run_id"].as_str().unwrap();
     browser.open(&format!("{base}/#/runs/{failed_id}")).await;
@@ -75,12 +73,11 @@ pub async fn failed(w: Walk<'_>) {
         .contains("model timed out"));
 }
 
-/// The pipelines page, as `GET /pipelines` tells.
+/// Pipelines: each pipeline's runs and failures at a glance, as GET /pipelines tells.
 pub async fn pipelines(w: Walk<'_>) {
     let Walk {
         browser, api, base, ..
     } = w;
-    // Pipelines: each pipeline's runs and failures at a glance, as GET /pipelines tells.
     browser.open(&format!("{base}/#/pipelines")).await;
     browser.wait_for("#pipelines tr.pipeline", "").await;
     let pipelines = api.ok("/pipelines");
@@ -108,7 +105,7 @@ pub async fn pipelines(w: Walk<'_>) {
     browser.screenshot("pipelines").await;
 }
 
-/// A replay, marked in the list and linked to its original.
+/// A replay of the first run: marked in the list, linked to its original and the diff.
 pub async fn replay(w: Walk<'_>) {
     let Walk {
         browser,
@@ -117,7 +114,6 @@ pub async fn replay(w: Walk<'_>) {
         a_id,
         ..
     } = w;
-    // A replay of the first run: marked in the list, linked to its original and the diff.
     api.save(
         &json!({"run_id": "replay_1", "pipeline": "competitor_selection",
         "replay_of": a_id, "version": "fix-keywords"}),
