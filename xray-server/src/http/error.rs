@@ -44,9 +44,11 @@ pub enum ApiError {
     /// The server is shutting down and could not run the request.
     #[error("the server is shutting down")]
     ShuttingDown,
-    /// The server failed on this request (a bug): the message says where, never what was asked.
-    #[error("the server failed on this request: {0} (a bug; the server's log has the details)")]
-    Internal(String),
+    /// The request panicked inside the server (a bug): the message names nothing of the request.
+    #[error(
+        "the server failed on this request: it panicked (a bug; the server's log has the details)"
+    )]
+    Panicked,
 }
 
 impl From<actix_web::error::BlockingError> for ApiError {
@@ -69,11 +71,11 @@ where
     caught.map_err(|panic| {
         let what = panic
             .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic".to_string());
+            .copied()
+            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("a panic");
         tracing::error!(panic = %what, "a request panicked");
-        ApiError::Internal("it panicked".to_string())
+        ApiError::Panicked
     })
 }
 
@@ -112,7 +114,7 @@ impl ApiError {
                 | StoreError::CorruptRollup(_)
                 | StoreError::CorruptReasons(_),
             )
-            | ApiError::Internal(_) => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
+            | ApiError::Panicked => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
             ApiError::Store(StoreError::StepOfAnotherRun { .. }) => {
                 ("conflict", StatusCode::CONFLICT)
             }
