@@ -19,9 +19,9 @@
 //! --example competitor_selection` (with the fix) replays a recorded run on it.
 
 use std::time::Duration;
-use xray::replay::ReplayContext;
 use xray_examples::catalog;
 use xray_examples::competitor_selection::{select_competitor, use_keyword_fix};
+use xray_replay::ReplayContext;
 
 /// The share of a query's budget the price filter allows: 1.1 is the release that tightened it.
 fn price_cap(version: Option<&str>) -> f64 {
@@ -41,7 +41,7 @@ fn main() {
     // XRAY_EXAMPLE_FIX=1: the keyword table without the bug ("case" no longer means "stand").
     use_keyword_fix(std::env::var("XRAY_EXAMPLE_FIX").is_ok_and(|v| v == "1"));
     // XRAY_REPLAY=<run id> (set by `xray replay`): replay that run on today's code, then exit.
-    xray::replay::from_env_with(|| ReplayContext::new().provide("catalog", catalog.clone()));
+    xray_replay::from_env_with(|| ReplayContext::new().provide("catalog", catalog.clone()));
     println!(
         "catalog: {} products; X-Ray server: {endpoint}",
         catalog.len()

@@ -5,9 +5,9 @@
 use crate::support::{at, Api, Backend, TestServer};
 use serde_json::{json, Value};
 use std::time::Duration;
-use xray::replay::{ReplayContext, ReplayError};
 use xray_examples::catalog;
 use xray_examples::competitor_selection::{select_competitor, use_keyword_fix};
+use xray_replay::{ReplayContext, ReplayError};
 
 /// A replayable run whose input can be as large as a test wants.
 #[xray::run(pipeline = "replay_sizes", replay)]
@@ -44,7 +44,7 @@ pub fn record_then_replay_with_the_fix(backend: Backend) {
 
     // The whole run, with the fix.
     use_keyword_fix(true);
-    let report = xray::replay::run(&run_id, &catalog_context()).expect("replayed");
+    let report = xray_replay::run(&run_id, &catalog_context()).expect("replayed");
     assert_eq!(report.replay_of, run_id);
     let select = report.step("select_best").expect("select_best");
     let (before, after) = (select.original.as_ref(), select.replayed.as_ref());
@@ -81,7 +81,7 @@ pub fn record_then_replay_with_the_fix(backend: Backend) {
     let keywords = &original["steps"][0];
     assert_eq!(keywords["name"], "generate_keywords");
     for step in ["0", keywords["step_id"].as_str().expect("id")] {
-        let report = xray::replay::step(&run_id, step, &ReplayContext::new()).expect("replayed");
+        let report = xray_replay::step(&run_id, step, &ReplayContext::new()).expect("replayed");
         assert_eq!(report.replay_of, format!("{run_id}:0"));
         assert_eq!(report.steps.len(), 1, "{report}");
         let replayed = report.steps[0].replayed.as_ref().expect("replayed");
@@ -95,28 +95,28 @@ pub fn record_then_replay_with_the_fix(backend: Backend) {
     assert_eq!(replays_of(&api, &format!("{run_id}:0")), 2);
 
     // Refused, each before anything is stored.
-    let refused = |result: Result<xray::replay::ReplayReport, ReplayError>| {
+    let refused = |result: Result<xray_replay::ReplayReport, ReplayError>| {
         result.expect_err("refused").to_string()
     };
-    let e = refused(xray::replay::step(&run_id, "1", &ReplayContext::new()));
+    let e = refused(xray_replay::step(&run_id, "1", &ReplayContext::new()));
     assert!(
         e.contains("step `search_products` (position 1)")
             && e.contains("recorded without `replay`"),
         "{e}"
     );
-    let e = refused(xray::replay::step(&run_id, "9", &ReplayContext::new()));
+    let e = refused(xray_replay::step(&run_id, "9", &ReplayContext::new()));
     assert!(e.contains("has no step `9`"), "{e}");
-    let e = refused(xray::replay::run(&run_id, &ReplayContext::new()));
+    let e = refused(xray_replay::run(&run_id, &ReplayContext::new()));
     assert!(
         e.contains("argument `catalog`") && e.contains("provide(\"catalog\""),
         "{e}"
     );
-    let e = refused(xray::replay::run(
+    let e = refused(xray_replay::run(
         &run_id,
         &ReplayContext::new().provide("catalog", "not a catalog"),
     ));
     assert!(e.contains("was provided as a &str"), "{e}");
-    let e = refused(xray::replay::run("no-such-run", &catalog_context()));
+    let e = refused(xray_replay::run("no-such-run", &catalog_context()));
     assert!(
         e.contains("run `no-such-run` is not on the X-Ray server"),
         "{e}"
@@ -133,7 +133,7 @@ pub fn record_then_replay_with_the_fix(backend: Backend) {
         &json!({"run_id": "elsewhere", "pipeline": "not_in_this_program",
         "started_at": started, "metadata": {"xray_replay": true}}),
     );
-    let e = refused(xray::replay::run("elsewhere", &ReplayContext::new()));
+    let e = refused(xray_replay::run("elsewhere", &ReplayContext::new()));
     assert!(
         e.contains("no `replay` function for pipeline `not_in_this_program`"),
         "{e}"
@@ -142,7 +142,7 @@ pub fn record_then_replay_with_the_fix(backend: Backend) {
         &json!({"run_id": "number", "pipeline": "replay_sizes", "started_at": started,
         "input": {"text": 5}, "metadata": {"xray_replay": true}}),
     );
-    let e = refused(xray::replay::run("number", &ReplayContext::new()));
+    let e = refused(xray_replay::run("number", &ReplayContext::new()));
     assert!(
         e.contains("argument `text` of `") && e.contains("invalid type: integer `5`"),
         "{e}"
@@ -173,7 +173,7 @@ pub fn record_then_replay_with_the_fix(backend: Backend) {
         big["input"]["text"]["_xray_truncated"], true,
         "cut to a preview"
     );
-    let e = refused(xray::replay::run(
+    let e = refused(xray_replay::run(
         big["run_id"].as_str().expect("id"),
         &ReplayContext::new(),
     ));
@@ -182,13 +182,13 @@ pub fn record_then_replay_with_the_fix(backend: Backend) {
         "{e}"
     );
     let small_id = small["run_id"].as_str().expect("id");
-    let report = xray::replay::run(small_id, &ReplayContext::new()).expect("replayed");
+    let report = xray_replay::run(small_id, &ReplayContext::new()).expect("replayed");
     assert!(!report.changed(), "{report}");
     assert_eq!(outer("nested".into()), 6);
     xray::flush(Duration::from_secs(10)).expect("delivered");
     let nested = api.ok("/runs?pipeline=replay_nested")["runs"][0]["run_id"].clone();
     let nested = nested.as_str().expect("the outer run");
-    let report = xray::replay::run(nested, &ReplayContext::new()).expect("replayed");
+    let report = xray_replay::run(nested, &ReplayContext::new()).expect("replayed");
     let stored = api.ok(&format!("/runs/{}", report.replay_run_id));
     assert_eq!(
         (&stored["pipeline"], &stored["replay_of"]),
@@ -198,7 +198,7 @@ pub fn record_then_replay_with_the_fix(backend: Backend) {
     // The server goes away: a clear error, and nothing recorded for later.
     let before = xray::stats();
     drop(api);
-    match xray::replay::run(small_id, &ReplayContext::new()) {
+    match xray_replay::run(small_id, &ReplayContext::new()) {
         Err(ReplayError::Unreachable { endpoint, .. }) => assert!(endpoint.starts_with("http://")),
         other => panic!("expected the server to be unreachable: {other:?}"),
     }

@@ -130,7 +130,7 @@ enum Command {
         b: String,
     },
     /// Replay a run (or one step) on today's code: runs COMMAND, a program whose `main` calls
-    /// `xray::replay::from_env`, then prints what changed and the web UI's diff of the two runs.
+    /// `xray_replay::from_env`, then prints what changed and the web UI's diff of the two runs.
     Replay {
         /// The run to replay.
         run: String,

@@ -1,5 +1,5 @@
 //! `xray replay RUN_ID [--step STEP] -- COMMAND...`: runs a program that calls
-//! `xray::replay::from_env` with `XRAY_REPLAY` set, waits for it, then prints what the replay
+//! `xray_replay::from_env` with `XRAY_REPLAY` set, waits for it, then prints what the replay
 //! changed (the wire's `ReplayReport`, computed from the two runs the server holds) and the web
 //! UI's diff of the two runs.
 
@@ -63,7 +63,7 @@ pub fn replay(r: &Replay<'_>) -> Result<String, CliError> {
     let written = written.map_err(|e| CliError::Command {
         reason: format!(
             "`{program}` wrote no replay report ({e}): does its `main` call \
-             xray::replay::from_env?"
+             xray_replay::from_env?"
         ),
     })?;
     let replayed: ReplayReport = serde_json::from_str(&written).map_err(|e| CliError::Command {

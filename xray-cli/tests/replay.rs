@@ -1,13 +1,13 @@
 //! `xray replay RUN_ID [--step STEP] -- COMMAND` end to end, on SQLite and on PostgreSQL: this
 //! test binary is also the COMMAND (its own `main`: with `XRAY_REPLAY` set it is the
-//! competitor-selection program calling `xray::replay::from_env_with`; with
+//! competitor-selection program calling `xray_replay::from_env_with`; with
 //! `XRAY_TEST_RECORD_BUG` it records the seed's bad run and prints its id).
 
 use std::process::{Command, Output};
 use std::time::Duration;
-use xray::replay::ReplayContext;
 use xray_examples::catalog;
 use xray_examples::competitor_selection::{select_competitor, use_keyword_fix};
+use xray_replay::ReplayContext;
 use xray_server::testing::{Backend, TestServer};
 
 /// The program `xray replay` runs (and that records the original run).
@@ -15,7 +15,7 @@ fn as_the_program() {
     let _xray = xray::init(xray::Config::from_env()).expect("the X-Ray client");
     let catalog = catalog::shipped();
     use_keyword_fix(std::env::var("XRAY_EXAMPLE_FIX").is_ok_and(|v| v == "1"));
-    xray::replay::from_env_with(|| ReplayContext::new().provide("catalog", catalog.clone()));
+    xray_replay::from_env_with(|| ReplayContext::new().provide("catalog", catalog.clone()));
     let chosen = select_competitor("iPhone 15 Case", 100.0, &catalog).expect("a selection");
     xray::flush(Duration::from_secs(10)).expect("delivered");
     println!("{}", chosen.run_id.expect("recorded"));

@@ -40,7 +40,7 @@ pub(crate) struct Args {
     pub(crate) capture: Option<Capture>,
     pub(crate) skip: Vec<Ident>,
     pub(crate) skip_all: bool,
-    /// Arguments recorded whole and the function registered, for `xray::replay`.
+    /// Arguments recorded whole and the function registered, for `xray-replay`.
     pub(crate) replay: bool,
 }
 

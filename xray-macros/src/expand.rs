@@ -207,10 +207,10 @@ fn expand(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
     // A replayable function's arguments are recorded whole, up to the replay limit.
     let (limit, whole) = if args.replay {
         (
-            quote!(let __xray_limit = ::xray::__private::replay_limit();),
+            quote!(let __xray_limit = ::xray_replay::hooks::replay_limit();),
             quote! {
                 let (__xray_input, __xray_mark) =
-                    ::xray::__private::replay_input(__xray_input, __xray_cap, __xray_limit);
+                    ::xray_replay::hooks::replay_input(__xray_input, __xray_cap, __xray_limit);
             },
         )
     } else {
@@ -240,7 +240,7 @@ fn expand(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
             let capture = capture_tokens(args.capture);
             let counted = &names;
             let step_start = if args.replay {
-                quote!(::xray::__private::step_start_replayable(
+                quote!(::xray_replay::hooks::step_start_replayable(
                     #name, #step_type, #capture, __xray_input, __xray_mark,
                 ))
             } else {
@@ -283,7 +283,7 @@ fn expand(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
                 None => quote! { ::std::option::Option::None },
             };
             let run_start = if args.replay {
-                quote!(::xray::__private::run_start_replayable(
+                quote!(::xray_replay::hooks::run_start_replayable(
                     #pipeline, #version, __xray_input, __xray_mark,
                 ))
             } else {

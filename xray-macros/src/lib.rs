@@ -48,12 +48,13 @@
 //! `skip(arg, ...)` leaves arguments out of the input, `skip_all` leaves them all out; `self` is
 //! never recorded. An argument or return value is recorded as JSON when its type is `Serialize`,
 //! else as its `Debug` text, else as a note naming its type: no type stops the code compiling.
-//! `replay` makes the function replayable (`xray::replay`): its arguments are recorded whole
-//! (up to `Config::max_replay_input_bytes`, not cut at the usual preview), and it is registered
-//! under its pipeline (a run) or step name (a step) so that `xray::replay::run` /
-//! `xray::replay::step` can call it again on a recorded input. Its recorded arguments must be
+//! `replay` makes the function replayable with the `xray-replay` crate (a dependency of the
+//! program, beside `xray`): its arguments are recorded whole (up to
+//! `Config::max_replay_input_bytes`, not cut at the usual preview), and it is registered under
+//! its pipeline (a run) or step name (a step) so that `xray_replay::run` / `xray_replay::step`
+//! can call it again on a recorded input. Its recorded arguments must be
 //! `Serialize + DeserializeOwned` (a compile error points at one that is not); skipped ones are
-//! given at replay time (`xray::replay::ReplayContext::provide`). It works on synchronous free
+//! given at replay time (`xray_replay::ReplayContext::provide`). It works on synchronous free
 //! functions without type parameters (a compile error says so on a method, a generic or async
 //! function, an `impl Trait` or destructured argument); not on associated functions without
 //! `self`, which it cannot tell apart from free ones (the registration would not compile).

@@ -16,7 +16,7 @@ pub(crate) fn check(func: &ItemFn, push: &mut dyn FnMut(syn::Error)) {
         push(syn::Error::new(
             a.span(),
             "`replay` works on synchronous functions: a replay calls the function from \
-             `xray::replay`, outside any async runtime",
+             `xray_replay`, outside any async runtime",
         ));
     }
     for param in &sig.generics.params {
@@ -112,13 +112,13 @@ pub(crate) fn register(kind: Kind, args: &Args, func: &ItemFn) -> TokenStream {
     let ident = &func.sig.ident;
     let (kind_tokens, key) = match kind {
         Kind::Run => (
-            quote!(::xray::replay::ReplayKind::Run),
+            quote!(::xray_replay::ReplayKind::Run),
             args.pipeline
                 .as_ref()
                 .map_or_else(String::new, syn::LitStr::value),
         ),
         Kind::Step => (
-            quote!(::xray::replay::ReplayKind::Step),
+            quote!(::xray_replay::ReplayKind::Step),
             args.name
                 .as_ref()
                 .map_or_else(|| ident.to_string(), syn::LitStr::value),
@@ -156,25 +156,25 @@ pub(crate) fn register(kind: Kind, args: &Args, func: &ItemFn) -> TokenStream {
     }
     let function = format!("{ident}");
     quote! {
-        ::xray::__private::inventory::submit! {
-            ::xray::replay::Replayable {
+        ::xray_replay::hooks::inventory::submit! {
+            ::xray_replay::Replayable {
                 kind: #kind_tokens,
                 key: #key,
                 function: ::core::concat!(::core::module_path!(), "::", #function),
                 prepare: {
                     #[allow(clippy::needless_borrow, clippy::unnecessary_mut_passed)]
                     fn __xray_prepare<'a>(
-                        __xray_args: &'a ::xray::replay::ReplayArgs<'a>,
+                        __xray_args: &'a ::xray_replay::ReplayArgs<'a>,
                     ) -> ::core::result::Result<
                         ::std::boxed::Box<dyn ::core::ops::FnOnce() + 'a>,
-                        ::xray::replay::ReplayError,
+                        ::xray_replay::ReplayError,
                     > {
                         #(#reads)*
                         ::core::result::Result::Ok(::std::boxed::Box::new(move || {
                             let _ = #ident(#(#passes),*);
                         }))
                     }
-                    __xray_prepare as ::xray::__private::Prepare
+                    __xray_prepare as ::xray_replay::hooks::Prepare
                 },
             }
         }

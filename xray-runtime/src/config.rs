@@ -67,7 +67,7 @@ pub struct Config {
     /// replaced by a truncated preview, and serialising them stops at the limit.
     pub max_io_bytes: usize,
     /// Largest captured input of a `replay` function (`XRAY_MAX_REPLAY_INPUT_BYTES`; at most
-    /// the server's body limit): its arguments are kept whole up to it, for `xray::replay`.
+    /// the server's body limit): its arguments are kept whole up to it, for `xray-replay`.
     pub max_replay_input_bytes: usize,
     /// Pipeline of steps opened with no run around them (`XRAY_PIPELINE`).
     pub default_pipeline: String,

@@ -82,13 +82,13 @@ fn failed_json(buf: &mut Vec<u8>, start: usize, max: usize, over: bool, e: serde
 }
 
 /// The note that stands for a value whose JSON `text` is over `max` bytes.
-pub(crate) fn truncated(text: &str, max: usize) -> Value {
+pub fn truncated(text: &str, max: usize) -> Value {
     let preview = &text[..text.floor_char_boundary(max / 2)];
     serde_json::json!({"_xray_truncated": true, "limit_bytes": max, "preview": preview})
 }
 
 /// Whether capped JSON text is the note of a value over its cap.
-pub(crate) fn is_truncated(text: &str) -> bool {
+pub fn is_truncated(text: &str) -> bool {
     text.starts_with("{\"_xray_truncated\":true")
 }
 

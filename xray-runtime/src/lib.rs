@@ -58,8 +58,8 @@
 //! panic fails it); the step records its input and output, fills its counts from the `Vec`s, and
 //! has `step` in scope. Mistakes in the attributes are compile errors: see [`step`](macro@step).
 //!
-//! `#[xray::run(.., replay)]` / `#[xray::step(.., replay)]` make a function replayable: see
-//! [`replay`] to run a recorded run or step again on today's code and see what changed.
+//! `#[xray::run(.., replay)]` / `#[xray::step(.., replay)]` make a function replayable: the
+//! `xray-replay` crate runs a recorded run or step again on today's code and shows what changed.
 //!
 //! # What is kept
 //! Counts per reason are always exact. Item details are kept by capture level: `minimal` (counts
@@ -97,13 +97,12 @@ mod json;
 mod panics;
 #[doc(hidden)]
 pub mod __private {
-    //! Used by the attributes' expansion; not a public API.
+    //! Used by the attributes' expansion and by `xray-replay`; not a public API.
+    pub use crate::json::{is_truncated, truncated};
     pub use crate::private::*;
-    pub use crate::replay::hooks::*;
 }
 mod private;
 mod ranking;
-pub mod replay;
 mod run;
 mod sampling;
 mod step;

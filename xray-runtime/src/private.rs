@@ -1,5 +1,5 @@
-//! What the `#[xray::run]` and `#[xray::step]` attributes expand to. Not a public API: it may
-//! change in any release.
+//! What the `#[xray::run]` and `#[xray::step]` attributes expand to, and what `xray-replay`
+//! builds on. Not a public API: it may change in any release.
 //!
 //! Arguments and return values are recorded by the best means each type offers, chosen at the
 //! call site by autoref specialisation: as JSON if the type is `Serialize`, else as its `Debug`
@@ -56,16 +56,29 @@ pub fn run_start(pipeline: &'static str, version: Option<String>, input: Fields)
 }
 
 /// The run of a `#[xray::run]` function, about to start.
-pub(crate) fn run_builder(
-    client: &XRay,
-    version: Option<String>,
-    input: Fields,
-) -> crate::RunBuilder<'_> {
+pub fn run_builder(client: &XRay, version: Option<String>, input: Fields) -> crate::RunBuilder<'_> {
     let mut run = client.run_builder_text(object_text(input));
     if version.is_some() {
         run.version = version;
     }
     run
+}
+
+/// A run about to start whose input is already capped JSON text.
+pub fn run_builder_text(client: &XRay, input: Option<Box<str>>) -> crate::RunBuilder<'_> {
+    client.run_builder_text(input)
+}
+
+/// `f` of the default client's settings.
+pub fn with_default_config<R>(f: impl FnOnce(&crate::Config) -> R) -> R {
+    f(&Core::default_core().config)
+}
+
+/// `GET path` on the default client's server, with its API key and timeout: status and body.
+pub fn get(path: &str) -> Result<(u16, String), ureq::Error> {
+    let config = &Core::default_core().config;
+    let server = crate::transport::http::Sender::new(&config.endpoint, config.api_key.as_ref());
+    server.get(path, config.http_timeout)
 }
 
 /// Opens the step of a `#[xray::step]` function in the current run (or a run of its own).

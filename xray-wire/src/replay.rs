@@ -1,6 +1,6 @@
 //! What a replay changed: a recorded run (or one of its steps) run again on its captured input,
 //! compared step by step with the original. Computed from the two runs as the server answers
-//! them (`GET /runs/{id}`), so the SDK (`xray::replay`) and the CLI (`xray replay`) report the
+//! them (`GET /runs/{id}`), so the SDK (`xray_replay`) and the CLI (`xray replay`) report the
 //! same thing the same way.
 
 use crate::{JsonText, RunDetail, RunStatus, StepType, StepView};

@@ -26,7 +26,7 @@ pub(crate) enum Delivery {
     Refused(String),
 }
 
-/// Talks to one server: `POST /ingest` for the shipper, `GET` for replay.
+/// Talks to one server: `POST /ingest` for the shipper, `GET` for `xray-replay`.
 pub(crate) struct Sender {
     agent: ureq::Agent,
     endpoint: String,

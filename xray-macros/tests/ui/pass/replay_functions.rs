@@ -34,16 +34,16 @@ fn from_context(seed: u64, label: String) -> u64 {
 }
 
 fn main() {
-    let registered: Vec<(xray::replay::ReplayKind, &str)> =
-        xray::__private::inventory::iter::<xray::replay::Replayable>
+    let registered: Vec<(xray_replay::ReplayKind, &str)> =
+        xray_replay::hooks::inventory::iter::<xray_replay::Replayable>
             .into_iter()
             .map(|r| (r.kind, r.key))
             .collect();
     for expected in [
-        (xray::replay::ReplayKind::Run, "shop"),
-        (xray::replay::ReplayKind::Step, "keep_cheap"),
-        (xray::replay::ReplayKind::Step, "normalise"),
-        (xray::replay::ReplayKind::Step, "from_context"),
+        (xray_replay::ReplayKind::Run, "shop"),
+        (xray_replay::ReplayKind::Step, "keep_cheap"),
+        (xray_replay::ReplayKind::Step, "normalise"),
+        (xray_replay::ReplayKind::Step, "from_context"),
     ] {
         assert!(registered.contains(&expected), "{expected:?} in {registered:?}");
     }
@@ -61,9 +61,9 @@ fn main() {
     assert_eq!(from_context(1, "ab".into()), 3);
     let _ = xray::flush(std::time::Duration::from_secs(10));
     let before = xray::stats();
-    let context = xray::replay::ReplayContext::new().provide("catalog", catalog);
-    match xray::replay::run("some-run", &context) {
-        Err(xray::replay::ReplayError::Unreachable { .. }) => {}
+    let context = xray_replay::ReplayContext::new().provide("catalog", catalog);
+    match xray_replay::run("some-run", &context) {
+        Err(xray_replay::ReplayError::Unreachable { .. }) => {}
         other => panic!("expected the server to be unreachable: {other:?}"),
     }
     let _ = xray::flush(std::time::Duration::from_secs(10));

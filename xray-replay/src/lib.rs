@@ -1,8 +1,9 @@
-//! Replay: run a recorded run (or one of its steps) again on its captured input, against today's
-//! code, and see what changed.
+//! X-Ray replay: run a recorded run (or one of its steps) again on its captured input, against
+//! today's code, and see what changed. A crate of its own beside the `xray` SDK (package
+//! `xray-runtime`), which records; add both to use `replay`.
 //!
 //! Mark the functions `replay`: their arguments are then recorded whole (up to
-//! [`Config::max_replay_input_bytes`](crate::Config::max_replay_input_bytes), 8 MiB by default;
+//! [`Config::max_replay_input_bytes`](xray::Config::max_replay_input_bytes), 8 MiB by default;
 //! over it the call is recorded as usual, with a mark saying why it cannot be replayed) and
 //! they are registered under their pipeline (a run) or step name (a step). Their recorded
 //! arguments must be `Serialize + DeserializeOwned` (a compile error says so otherwise). Skipped
@@ -20,13 +21,13 @@
 //!     let catalog: Vec<Product> = Vec::new();
 //!     // XRAY_REPLAY=<run id> (and XRAY_REPLAY_STEP=<position or step id> for one step):
 //!     // replay it, print what changed, exit. Otherwise carry on.
-//!     xray::replay::from_env_with(|| {
-//!         xray::replay::ReplayContext::new().provide("catalog", catalog.clone())
+//!     xray_replay::from_env_with(|| {
+//!         xray_replay::ReplayContext::new().provide("catalog", catalog.clone())
 //!     });
 //!
 //!     // Or from code:
-//!     let context = xray::replay::ReplayContext::new().provide("catalog", catalog.clone());
-//!     let report = xray::replay::run("8f2c…", &context).expect("replayed");
+//!     let context = xray_replay::ReplayContext::new().provide("catalog", catalog.clone());
+//!     let report = xray_replay::run("8f2c…", &context).expect("replayed");
 //!     println!("{report}");
 //! }
 //! ```
@@ -50,15 +51,13 @@ pub mod hooks {
     pub use inventory;
 }
 
-use crate::client::Core;
-use crate::error::XRayError;
-use crate::transport::http::Sender;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use record::{registered, MARK};
 use std::any::Any;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
+use xray::XRayError;
 use xray_wire::{step_replay_of, ApiErrorBody, JsonText, RunDetail};
 
 /// How long a replay waits for its run to be delivered.
@@ -204,16 +203,11 @@ impl ReplayContext {
 
 /// `GET /runs/{id}` on the default client's server (`None`: no such run).
 fn fetch_run(run_id: &str) -> Result<Option<RunDetail>, ReplayError> {
-    let config = &Core::default_core().config;
-    let server = Sender::new(&config.endpoint, config.api_key.as_ref());
     let path = format!("/runs/{}", utf8_percent_encode(run_id, SEGMENT));
-    let (status, text) =
-        server
-            .get(&path, config.http_timeout)
-            .map_err(|e| ReplayError::Unreachable {
-                endpoint: config.endpoint.clone(),
-                reason: e.to_string(),
-            })?;
+    let (status, text) = xray::__private::get(&path).map_err(|e| ReplayError::Unreachable {
+        endpoint: xray::__private::with_default_config(|c| c.endpoint.clone()),
+        reason: e.to_string(),
+    })?;
     let message = match status {
         200 => match serde_json::from_str(&text) {
             Ok(run) => return Ok(Some(run)),
@@ -236,7 +230,7 @@ fn original(run_id: &str) -> Result<RunDetail, ReplayError> {
 
 /// Delivers the replay run, fetches it and compares it with the original.
 fn report(original: &RunDetail, replay_id: &str) -> Result<ReplayReport, ReplayError> {
-    crate::flush(DELIVERY)?;
+    xray::flush(DELIVERY)?;
     let replay =
         fetch_run(replay_id)?.ok_or_else(|| ReplayError::NotStored(replay_id.to_string()))?;
     Ok(ReplayReport::compare(original, &replay))
@@ -322,15 +316,14 @@ pub fn step(
     let function = registered(ReplayKind::Step, &found.name)?;
     let args = ReplayArgs::new(function.function, found.input.as_ref(), context)?;
     let call = (function.prepare)(&args)?;
-    let client = crate::XRay::new(original.pipeline.clone());
+    let client = xray::XRay::new(original.pipeline.clone());
     let input = found.input.as_ref().map(|j| j.get().into());
-    let run = client
-        .run_builder_text(input)
+    let run = xray::__private::run_builder_text(&client, input)
         .replay_of(step_replay_of(run_id, found.position))
         .start();
     let replay_id = run.id().unwrap_or_default().to_string();
     if let Err(panic) = run.in_scope(|| catch_unwind(AssertUnwindSafe(call))) {
-        run.set_error(crate::private::panic_message(&*panic));
+        run.set_error(xray::__private::panic_message(&*panic));
     }
     run.finish()?;
     report(&original, &replay_id)
@@ -348,7 +341,7 @@ pub fn from_env() {
 /// error). The report is printed, or written as JSON to the file `XRAY_REPLAY_REPORT` names.
 /// Without `XRAY_REPLAY` it returns at once and the program runs as usual.
 pub fn from_env_with(context: impl FnOnce() -> ReplayContext) {
-    let var = crate::config::env::<String>;
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
     let Some(run_id) = var("XRAY_REPLAY") else {
         return;
     };

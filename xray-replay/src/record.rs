@@ -1,18 +1,16 @@
 //! The recording half of replay, called by the expansion of `#[xray::run(.., replay)]` and
 //! `#[xray::step(.., replay)]`: arguments kept whole (up to
-//! [`Config::max_replay_input_bytes`](crate::Config::max_replay_input_bytes)), the mark that
+//! [`Config::max_replay_input_bytes`](xray::Config::max_replay_input_bytes)), the mark that
 //! says a run or step can be replayed, and the registry of replayable functions.
 
 use super::{ReplayContext, ReplayError};
-use crate::guard::StepGuard;
-use crate::json::{is_truncated, truncated};
-use crate::private::Fields;
-use crate::run::RunGuard;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::any::Any;
 use std::cell::RefCell;
+use xray::__private::{is_truncated, truncated, Fields};
+use xray::{RunGuard, StepGuard};
 use xray_wire::{Capture, StepType};
 
 /// The key of the mark, in a replayable step's attributes and a replayable run's metadata:
@@ -82,7 +80,7 @@ pub(crate) fn registered(kind: ReplayKind, key: &str) -> Result<&'static Replaya
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be an argument of a `replay` function: it must be `Serialize + DeserializeOwned`",
     label = "recorded whole and read back at replay, so it must be `Serialize + DeserializeOwned`",
-    note = "derive `serde::Serialize` and `serde::Deserialize` for it, or `skip` it and give it at replay time with `xray::replay::ReplayContext::provide`"
+    note = "derive `serde::Serialize` and `serde::Deserialize` for it, or `skip` it and give it at replay time with `xray_replay::ReplayContext::provide`"
 )]
 pub trait ReplayArg: Serialize + DeserializeOwned {}
 impl<T: Serialize + DeserializeOwned> ReplayArg for T {}
@@ -185,9 +183,7 @@ pub(crate) fn opened_run() -> Option<String> {
 
 /// The largest captured input of a replayable call, from the default client.
 pub fn replay_limit() -> usize {
-    crate::client::Core::default_core()
-        .config
-        .max_replay_input_bytes
+    xray::__private::with_default_config(|c| c.max_replay_input_bytes)
 }
 
 /// A replayable call's arguments (each recorded by the probes capped at `limit`) made ready to
@@ -231,15 +227,15 @@ pub fn replay_input(fields: Fields, io_cap: usize, limit: usize) -> (Fields, Val
 }
 
 /// Opens the run of a replayable `#[xray::run]` function: its mark in the metadata, and marked
-/// a replay when [`crate::replay::run`] called it.
+/// a replay when [`crate::run`] called it.
 pub fn run_start_replayable(
     pipeline: &'static str,
     version: Option<String>,
     input: Fields,
     mark: Value,
 ) -> RunGuard {
-    let client = crate::XRay::new(pipeline);
-    let run = crate::private::run_builder(&client, version, input).metadata(json!({ MARK: mark }));
+    let client = xray::XRay::new(pipeline);
+    let run = xray::__private::run_builder(&client, version, input).metadata(json!({ MARK: mark }));
     // Only the first run opened is the replay (not a replayable run it calls).
     let Some(of) = REPLAYING.with(|r| r.borrow_mut().0.take()) else {
         return run.start();
@@ -258,7 +254,7 @@ pub fn step_start_replayable(
     input: Fields,
     mark: Value,
 ) -> StepGuard {
-    let guard = crate::private::step_start(name, step_type, capture, input);
+    let guard = xray::__private::step_start(name, step_type, capture, input);
     guard.set_attribute(MARK, mark);
     guard
 }
