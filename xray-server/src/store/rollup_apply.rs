@@ -100,7 +100,7 @@ fn apply_steps<C: RollupSql>(
     for k in keys {
         let mut row = stored.remove(k).unwrap_or_default();
         row.merge(&steps[k], 1);
-        if row.steps <= 0 {
+        if row.counts.steps <= 0 {
             gone.push(k);
         } else {
             put.push(StepRollupRow::of(k, &row));

@@ -4,7 +4,7 @@
 use super::backend::ROWS_PER_STATEMENT;
 use super::histogram::Histogram;
 use super::reason_counts::ReasonCounts;
-use super::rollups::{RunKey, RunState, StepAgg, StepFacts, StepKey, HOUR_US};
+use super::rollups::{RunKey, RunState, StepAgg, StepCounts, StepFacts, StepKey, HOUR_US};
 use super::rows::REJECTED;
 use super::StoreError;
 use crate::schema::{run_rollups, runs, step_reasons, step_rollups, steps};
@@ -39,15 +39,8 @@ pub(super) struct StepRollupRow {
     pub step: String,
     pub version: String,
     pub step_type: String,
-    pub steps: i64,
-    pub runs: i64,
-    pub failed: i64,
-    pub input_count: i64,
-    pub output_count: i64,
-    pub rejected_in: i64,
-    pub position_sum: i64,
-    pub score_sum: f64,
-    pub score_count: i64,
+    #[diesel(embed)]
+    pub counts: StepCounts,
     pub durations: Vec<u8>,
     pub reasons: Vec<u8>,
 }
@@ -65,15 +58,7 @@ impl StepRollupRow {
     pub fn counts(&self) -> Result<StepAgg, StoreError> {
         Ok(StepAgg {
             step_type: Some(self.step_type.clone()),
-            steps: self.steps,
-            runs: self.runs,
-            failed: self.failed,
-            input_count: self.input_count,
-            output_count: self.output_count,
-            rejected_in: self.rejected_in,
-            position_sum: self.position_sum,
-            score_sum: self.score_sum,
-            score_count: self.score_count,
+            counts: self.counts,
             durations: Histogram::default(),
             reasons: ReasonCounts::decode(&self.reasons)?,
         })
@@ -87,15 +72,7 @@ impl StepRollupRow {
             step: key.2.clone(),
             version: key.3.clone(),
             step_type: a.step_type.clone().unwrap_or_default(),
-            steps: a.steps,
-            runs: a.runs,
-            failed: a.failed,
-            input_count: a.input_count,
-            output_count: a.output_count,
-            rejected_in: a.rejected_in,
-            position_sum: a.position_sum,
-            score_sum: a.score_sum,
-            score_count: a.score_count,
+            counts: a.counts,
             durations: a.durations.encode(),
             reasons: a.reasons.encode(),
         }

@@ -114,11 +114,12 @@ pub(super) struct RunAgg {
     pub removed: Vec<i64>,
 }
 
-/// A change to one row of `step_rollups` (or the row itself).
-#[derive(Debug, Default, Clone, PartialEq)]
-pub(super) struct StepAgg {
-    /// The type of the steps added (none when only taken back).
-    pub step_type: Option<String>,
+/// The counts of a `step_rollups` row, or of a change to one: what `merge` adds up.
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Queryable, QueryableByName, Selectable, Insertable,
+)]
+#[diesel(table_name = crate::schema::step_rollups, treat_none_as_default_value = false)]
+pub(super) struct StepCounts {
     pub steps: i64,
     pub runs: i64,
     pub failed: i64,
@@ -128,17 +129,11 @@ pub(super) struct StepAgg {
     pub position_sum: i64,
     pub score_sum: f64,
     pub score_count: i64,
-    pub durations: Histogram,
-    /// Rejections by reason.
-    pub reasons: ReasonCounts,
 }
 
-impl StepAgg {
-    /// Adds `other` times `sign`; the type is `other`'s when it has one.
-    pub fn merge(&mut self, other: &StepAgg, sign: i64) {
-        if other.step_type.is_some() {
-            self.step_type.clone_from(&other.step_type);
-        }
+impl StepCounts {
+    /// Adds `other` times `sign`.
+    fn merge(&mut self, other: &StepCounts, sign: i64) {
         // Wrapping: adding and taking back stay exact inverses whatever the sums (each step's
         // part is bounded by `MAX_COUNT`, so a real row never comes near the bound).
         let add = |a: &mut i64, b: i64| *a = a.wrapping_add(sign.wrapping_mul(b));
@@ -155,23 +150,34 @@ impl StepAgg {
             // Sums of floats taken back leave rounding dust: none left means none.
             self.score_sum = 0.0;
         }
+    }
+}
+
+/// A change to one row of `step_rollups` (or the row itself).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(super) struct StepAgg {
+    /// The type of the steps added (none when only taken back).
+    pub step_type: Option<String>,
+    pub counts: StepCounts,
+    pub durations: Histogram,
+    /// Rejections by reason.
+    pub reasons: ReasonCounts,
+}
+
+impl StepAgg {
+    /// Adds `other` times `sign`; the type is `other`'s when it has one.
+    pub fn merge(&mut self, other: &StepAgg, sign: i64) {
+        if other.step_type.is_some() {
+            self.step_type.clone_from(&other.step_type);
+        }
+        self.counts.merge(&other.counts, sign);
         self.durations.merge(&other.durations, sign);
         self.reasons.merge(&other.reasons, sign);
     }
 
     /// Whether it changes nothing (all counts zero).
     pub fn is_nothing(&self) -> bool {
-        self.steps == 0
-            && self.runs == 0
-            && self.failed == 0
-            && self.input_count == 0
-            && self.output_count == 0
-            && self.rejected_in == 0
-            && self.position_sum == 0
-            && self.score_count == 0
-            && self.score_sum == 0.0
-            && self.durations.is_empty()
-            && self.reasons.is_empty()
+        self.counts == StepCounts::default() && self.durations.is_empty() && self.reasons.is_empty()
     }
 }
 
@@ -210,8 +216,9 @@ impl Rollup {
         .push(run.started_at);
         let mut by_name: BTreeMap<&str, StepAgg> = BTreeMap::new();
         for s in steps {
-            let a = by_name.entry(s.name.as_str()).or_default();
-            a.step_type = Some(s.step_type.clone());
+            let agg = by_name.entry(s.name.as_str()).or_default();
+            agg.step_type = Some(s.step_type.clone());
+            let a = &mut agg.counts;
             a.steps += 1;
             a.runs = 1;
             a.failed = a.failed.max(i64::from(s.failed));
@@ -226,10 +233,10 @@ impl Rollup {
                 a.score_count += 1;
             }
             if let Some(d) = s.duration_ms {
-                a.durations.add(d);
+                agg.durations.add(d);
             }
             for (reason, n) in rejected.get(s.step_id.as_str()).into_iter().flatten() {
-                a.reasons.add(reason, bounded(*n));
+                agg.reasons.add(reason, bounded(*n));
             }
         }
         for (name, a) in by_name {

@@ -85,17 +85,18 @@ struct Summed {
 
 impl Summed {
     fn rejection_rate(&self) -> Option<f64> {
-        (self.agg.input_count > 0)
-            .then(|| self.agg.rejected_in as f64 / self.agg.input_count as f64)
+        (self.agg.counts.input_count > 0)
+            .then(|| self.agg.counts.rejected_in as f64 / self.agg.counts.input_count as f64)
     }
 
     fn score_mean(&self) -> Option<f64> {
-        (self.agg.score_count > 0).then(|| self.agg.score_sum / self.agg.score_count as f64)
+        (self.agg.counts.score_count > 0)
+            .then(|| self.agg.counts.score_sum / self.agg.counts.score_count as f64)
     }
 
     fn share(&self, reason: &str) -> Option<f64> {
         let n = self.agg.reasons.get(reason);
-        (self.agg.input_count > 0).then(|| n as f64 / self.agg.input_count as f64)
+        (self.agg.counts.input_count > 0).then(|| n as f64 / self.agg.counts.input_count as f64)
     }
 
     /// The median and 95th percentile duration.
@@ -106,9 +107,9 @@ impl Summed {
 
     fn figures(&self) -> Result<StepFigures, StoreError> {
         Ok(StepFigures {
-            runs: to_u64(self.agg.runs),
-            input_count: to_u64(self.agg.input_count),
-            output_count: to_u64(self.agg.output_count),
+            runs: to_u64(self.agg.counts.runs),
+            input_count: to_u64(self.agg.counts.input_count),
+            output_count: to_u64(self.agg.counts.output_count),
             rejection_rate: self.rejection_rate(),
             score_mean: self.score_mean(),
             duration_ms_p50: self.percentiles()?.0,
@@ -136,8 +137,8 @@ fn sum_steps(
     for r in steps {
         let agg = r.counts()?;
         let p = position.entry(r.step.clone()).or_default();
-        p.0 += agg.position_sum;
-        p.1 += agg.steps;
+        p.0 += agg.counts.position_sum;
+        p.1 += agg.counts.steps;
         let s = out.entry((r.step, bucket(r.hour))).or_default();
         s.agg.merge(&agg, 1);
         s.durations.push(r.durations);
@@ -201,10 +202,10 @@ impl Store {
             let (p50, p95) = s.percentiles()?;
             series.entry(name).or_default().push(StepBucket {
                 start: from_micros(*start),
-                runs: to_u64(s.agg.runs),
-                failed: to_u64(s.agg.failed),
-                input_count: to_u64(s.agg.input_count),
-                output_count: to_u64(s.agg.output_count),
+                runs: to_u64(s.agg.counts.runs),
+                failed: to_u64(s.agg.counts.failed),
+                input_count: to_u64(s.agg.counts.input_count),
+                output_count: to_u64(s.agg.counts.output_count),
                 rejection_rate: s.rejection_rate(),
                 rejections: s
                     .agg
