@@ -82,8 +82,8 @@
 //! passing handles around. Enter a context with [`Run::enter`], [`Step::enter`] or
 //! [`Context::in_scope`]; carry it into futures with [`Instrument::in_xray`] (re-entered on every
 //! poll, on whichever thread) and into threads with [`Context::current`]. Outside any context
-//! they return no-op handles. A step opened with [`step`] outside any run becomes a one-step run
-//! of its own in the default pipeline.
+//! they return no-op handles. A step opened with [`step()`](fn@step) outside any run becomes a
+//! one-step run of its own in the default pipeline.
 
 mod client;
 mod config;

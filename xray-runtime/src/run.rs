@@ -152,8 +152,8 @@ impl Run {
     }
 
     /// Opens a step of this run at the client's default capture level. On a no-op handle the
-    /// step becomes a run of its own (see [`crate::step`]). A bad name (empty, over 512 bytes,
-    /// NUL) is sent fitted ([`crate::wire::fit_name`]).
+    /// step becomes a run of its own (see [`crate::step()`](fn@crate::step)). A bad name (empty,
+    /// over 512 bytes, NUL) is sent fitted ([`crate::wire::fit_name`]).
     pub fn step(&self, name: impl Into<String>, step_type: StepType) -> StepGuard {
         self.open_step(name.into(), step_type, None)
     }
