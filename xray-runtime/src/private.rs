@@ -26,19 +26,26 @@ use xray_wire::{Capture, StepType};
 /// The arguments a function recorded, as `(name, capped JSON text)`.
 pub type Fields = Vec<(&'static str, Option<Box<str>>)>;
 
-/// The arguments as one JSON object text (`None` when there are none).
+/// The arguments as one JSON object text (`None` when there are none), written once: an
+/// argument's text can be the whole input preview. The names are Rust identifiers, which hold
+/// nothing JSON escapes.
 fn object_text(fields: Fields) -> Option<Box<str>> {
     if fields.is_empty() {
         return None;
     }
-    let members: Vec<String> = fields
-        .iter()
-        .map(|(name, value)| {
-            let name = serde_json::to_string(name).unwrap_or_default();
-            format!("{name}:{}", value.as_deref().unwrap_or("null"))
-        })
-        .collect();
-    Some(format!("{{{}}}", members.join(",")).into_boxed_str())
+    let size = |(name, value): &(&str, Option<Box<str>>)| {
+        name.len() + value.as_ref().map_or(4, |v| v.len()) + 4
+    };
+    let mut text = String::with_capacity(fields.iter().map(size).sum::<usize>() + 1);
+    for (name, value) in &fields {
+        text.push(if text.is_empty() { '{' } else { ',' });
+        text.push('"');
+        text.push_str(name);
+        text.push_str("\":");
+        text.push_str(value.as_deref().unwrap_or("null"));
+    }
+    text.push('}');
+    Some(text.into_boxed_str())
 }
 
 /// The size limit for recorded arguments and return values: the current run's client's, else
