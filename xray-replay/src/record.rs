@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::any::Any;
 use std::cell::RefCell;
-use xray::__private::{is_truncated, truncated, Fields};
+use xray::__private::{input_len, is_truncated, truncated, Fields};
 use xray::{RunGuard, StepGuard};
 use xray_wire::{Capture, StepType};
 
@@ -190,10 +190,7 @@ pub fn replay_limit() -> usize {
 /// send, with its mark. Over the limit (one argument, or all together), the arguments are cut
 /// to the usual previews (`io_cap`) and the mark says why it cannot be replayed.
 pub fn replay_input(fields: Fields, io_cap: usize, limit: usize) -> (Fields, Value) {
-    let total: usize = fields
-        .iter()
-        .map(|(name, v)| name.len() + v.as_deref().map_or(4, str::len) + 4)
-        .sum();
+    let total = input_len(&fields);
     let cut = fields
         .iter()
         .any(|(_, v)| v.as_deref().is_some_and(is_truncated));

@@ -33,10 +33,7 @@ fn object_text(fields: Fields) -> Option<Box<str>> {
     if fields.is_empty() {
         return None;
     }
-    let size = |(name, value): &(&str, Option<Box<str>>)| {
-        name.len() + value.as_ref().map_or(4, |v| v.len()) + 4
-    };
-    let mut text = String::with_capacity(fields.iter().map(size).sum::<usize>() + 1);
+    let mut text = String::with_capacity(input_len(&fields));
     for (name, value) in &fields {
         text.push(if text.is_empty() { '{' } else { ',' });
         text.push('"');
@@ -45,7 +42,17 @@ fn object_text(fields: Fields) -> Option<Box<str>> {
         text.push_str(value.as_deref().unwrap_or("null"));
     }
     text.push('}');
+    debug_assert_eq!(text.len(), input_len(&fields));
     Some(text.into_boxed_str())
+}
+
+/// The length of the arguments' JSON object text: `{"name":value,...}`, `null` for a value
+/// not recorded.
+pub fn input_len(fields: &Fields) -> usize {
+    let member = |(name, value): &(&str, Option<Box<str>>)| {
+        name.len() + value.as_deref().map_or(4, str::len) + 4 // two quotes, colon, comma or brace
+    };
+    fields.iter().map(member).sum::<usize>() + 1 // the closing brace
 }
 
 /// The size limit for recorded arguments and return values: the current run's client's, else
