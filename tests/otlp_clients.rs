@@ -1,7 +1,8 @@
 //! `POST /v1/traces` with clients nobody here wrote: OpenTelemetry's Python SDK with its
 //! OTLP/HTTP exporter (protobuf), and the Rust SDK's `opentelemetry-otlp` exporter (protobuf and
 //! JSON), each sending the same pipeline as the X-Ray Rust SDK; the step search, the run and the
-//! items' fates must answer alike. On SQLite and on PostgreSQL.
+//! items' fates must answer alike. On SQLite and on PostgreSQL. And the README's Python example,
+//! run as written.
 
 mod support;
 
@@ -61,8 +62,8 @@ fn send_with_xray_sdk(api: &Api) -> String {
     id
 }
 
-/// The comparison pipeline through OpenTelemetry's Python SDK; the run id (the trace id).
-fn send_with_python(api: &Api, mode: &str) -> String {
+/// Runs Python `code` with OpenTelemetry's SDK and OTLP/HTTP exporter installed; what it printed.
+fn run_otel_python(code: &str, args: &[&str]) -> String {
     let python = support::venv::python_with(
         "otel-python-1.45.2",
         &[
@@ -72,9 +73,8 @@ fn send_with_python(api: &Api, mode: &str) -> String {
     );
     let out = Command::new(python)
         .arg("-c")
-        .arg(include_str!("support/otel_export.py"))
-        .arg(api.server.at("/v1/traces"))
-        .arg(mode)
+        .arg(code)
+        .args(args)
         .output()
         .expect("run python");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -84,6 +84,12 @@ fn send_with_python(api: &Api, mode: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout.trim().to_string()
+}
+
+/// The comparison pipeline through OpenTelemetry's Python SDK; the run id (the trace id).
+fn send_with_python(api: &Api, mode: &str) -> String {
+    let code = include_str!("support/otel_export.py");
+    run_otel_python(code, &[&api.server.at("/v1/traces"), mode])
 }
 
 /// The comparison pipeline through the Rust SDK's OTLP/HTTP exporter; the run id.
@@ -264,6 +270,54 @@ fn past_the_python_event_limit_span_attributes_keep_counts_exact(backend: Backen
         .sum();
     assert!(kept > 0 && kept <= 128, "{kept} samples kept");
     assert_eq!(rejecting_filters(&api).len(), 1);
+}
+
+/// The README's OpenTelemetry example, run as written but for the address: it sends to the one
+/// `cargo run -p xray-server` listens on, and the server stores the run and rejection it shows.
+#[test]
+fn the_readme_example_is_stored_as_it_shows() {
+    let readme = include_str!("../README.md");
+    let section = readme
+        .split("\n## Send from OpenTelemetry\n")
+        .nth(1)
+        .expect("the README's OpenTelemetry section");
+    let code = section
+        .split("```python\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the section's Python example");
+    // The server's default `--bind` (xray-server's `Config::bind`).
+    let readme_url = "http://127.0.0.1:8000/v1/traces";
+    assert!(
+        code.contains(readme_url),
+        "the example exports to {readme_url}:\n{code}"
+    );
+    let api = Api::start(Backend::Sqlite);
+    run_otel_python(&code.replace(readme_url, &api.server.at("/v1/traces")), &[]);
+
+    let runs = api.ok("/runs?pipeline=competitor_selection");
+    let [run] = runs["runs"].as_array().expect("runs").as_slice() else {
+        panic!("one run of the example's pipeline: {runs}");
+    };
+    let run = api.ok(&format!(
+        "/runs/{}",
+        run["run_id"].as_str().expect("run id")
+    ));
+    assert_eq!(run["status"], "completed", "{run}");
+    let step = &run["steps"][0];
+    assert_eq!(
+        (&step["name"], &step["step_type"]),
+        (&json!("filter_candidates"), &json!("filter")),
+        "{run}"
+    );
+    let rejected = &step["rejections"]["price_too_high"];
+    assert_eq!(rejected["count"], 1, "{step}");
+    assert_eq!(rejected["samples"][0]["item_id"], "sku-42", "{step}");
+    assert_eq!(
+        rejected["samples"][0]["details"],
+        json!({"price": 150}),
+        "{step}"
+    );
 }
 
 fn the_rust_exporter_answers_as_the_rust_sdk_in_protobuf_and_json(backend: Backend) {
