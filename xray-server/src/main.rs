@@ -1,6 +1,7 @@
 //! `xray-server`: serve the X-Ray API (SQLite `xray.db` by default, PostgreSQL by `DATABASE_URL`).
 
 use clap::Parser;
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 #[actix_web::main]
@@ -9,6 +10,9 @@ async fn main() -> std::process::ExitCode {
         .with_env_filter(
             EnvFilter::try_from_env("XRAY_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
+        // Colours on a terminal only: a log file or a journal gets plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = xray_server::Config::parse();
     match xray_server::run(config).await {

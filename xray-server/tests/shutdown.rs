@@ -1,6 +1,6 @@
 //! The real `xray-server` binary stops gracefully: on SIGTERM (and on Ctrl-C's SIGINT) it stops
 //! accepting connections, finishes the request in flight (a large `POST /ingest` still being
-//! sent), stores it, and exits 0.
+//! sent), stores it, and exits 0. Its log goes to standard error, as plain text when not a terminal.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -39,12 +39,13 @@ fn stops_gracefully(backend: Backend, signal: libc::c_int) {
     let db = TestDb::create(backend);
     let addr = free_address();
     let log = tempfile::NamedTempFile::new().expect("a log file");
+    let stdout = tempfile::NamedTempFile::new().expect("a file for standard output");
     let mut server = Server(
         Command::new(env!("CARGO_BIN_EXE_xray-server"))
             .args(["--bind", &addr, "--database-url", &db.url_string()])
             .args(["--workers", "1"])
             .env("XRAY_LOG", "info")
-            .stdout(Stdio::null())
+            .stdout(stdout.reopen().expect("the standard output file"))
             .stderr(log.reopen().expect("the log file"))
             .spawn()
             .expect("start xray-server"),
@@ -111,6 +112,22 @@ fn stops_gracefully(backend: Backend, signal: libc::c_int) {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "exit status {status}: {}", read(&log));
+    // The log went to standard error, as plain text (no colour codes in a file), one line a
+    // request; standard output stayed empty.
+    let text = read(&log);
+    assert!(
+        text.contains(&format!("X-Ray server on http://{addr}")),
+        "{text}"
+    );
+    assert!(
+        text.contains("method=POST path=/ingest status=200 ms="),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\x1b'),
+        "colour codes in a log file: {text:?}"
+    );
+    assert_eq!(read(&stdout), "", "standard output");
     assert!(
         TcpStream::connect(&addr).is_err(),
         "nothing listens any more"

@@ -163,7 +163,7 @@ pub fn serve(
                         %method,
                         %path,
                         status = res.status().as_u16(),
-                        ms = started.elapsed().as_secs_f64() * 1000.0,
+                        ms = %format_args!("{:.3}", started.elapsed().as_secs_f64() * 1000.0),
                         "request"
                     );
                     Ok(res)
