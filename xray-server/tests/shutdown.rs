@@ -1,6 +1,7 @@
 //! The real `xray-server` binary stops gracefully: on SIGTERM (and on Ctrl-C's SIGINT) it stops
 //! accepting connections, finishes the request in flight (a large `POST /ingest` still being
-//! sent), stores it, and exits 0. Its log goes to standard error, as plain text when not a terminal.
+//! sent), stores it, and exits 0. Its log goes to standard error, as plain text when that is not
+//! a terminal.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
