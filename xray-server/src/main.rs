@@ -18,7 +18,7 @@ async fn main() -> std::process::ExitCode {
     match xray_server::run(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e}");
+            // Once, on standard error, where the log goes too.
             eprintln!("xray-server: {e}");
             std::process::ExitCode::FAILURE
         }

@@ -1,7 +1,7 @@
 //! The real `xray-server` binary stops gracefully: on SIGTERM (and on Ctrl-C's SIGINT) it stops
 //! accepting connections, finishes the request in flight (a large `POST /ingest` still being
 //! sent), stores it, and exits 0. Its log goes to standard error, as plain text when that is not
-//! a terminal.
+//! a terminal. A bad config file stops it at start, saying why once.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -22,6 +22,29 @@ fn sigterm_finishes_the_request_in_flight_on_postgres() {
 #[test]
 fn ctrl_c_finishes_the_request_in_flight_too() {
     stops_gracefully(Backend::Sqlite, libc::SIGINT);
+}
+
+#[test]
+fn a_misspelt_config_key_stops_it_at_start_naming_the_file_and_key_once() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = dir.path().join("xray.toml");
+    std::fs::write(&config, "[retention]\nmax_age_dayz = 3\n").expect("write the config");
+    let out = Command::new(env!("CARGO_BIN_EXE_xray-server"))
+        .arg("--config")
+        .arg(&config)
+        .args(["--bind", &free_address(), "--database-url"])
+        .arg(dir.path().join("xray.db"))
+        .output()
+        .expect("run xray-server");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err.matches("unknown field `max_age_dayz`").count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("xray.toml"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "", "standard output");
 }
 
 /// The child process, killed if the test fails before it exits.
