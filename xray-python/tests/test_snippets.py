@@ -1,6 +1,7 @@
 """The architecture note's Python snippets, run as written (only `from sdk import XRay` → `from
 xray import XRay`), and every field they store read back: the three of "5. Developer
-Experience", then the step-type convention (section 3) and the capture levels (section 4)."""
+Experience", then the step-type convention (section 3) and the capture levels (section 4). Last,
+the README's own Python example."""
 
 from __future__ import annotations
 
@@ -134,3 +135,40 @@ def test_the_capture_levels(api, pipeline):
         ("filter", "filter", "full"),
         ("filter", "filter", "minimal"),
     ]
+
+
+def test_the_readme_example_runs_as_written(api):
+    """The README's Python example (its "Python" section), given the candidates it filters and
+    the best one it selects."""
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    section = readme.read_text().split("\n## Python\n", 1)[1]
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    candidates = [
+        SimpleNamespace(id=f"case_{i}", price=float(40 + 7 * i)) for i in range(30)
+    ]  # prices 40..243: 9 at most 100
+    best = SimpleNamespace(id="case_3", score=0.87)
+    ns = {"candidates": candidates, "best": best}
+    exec(compile(code, str(readme), "exec"), ns)
+
+    run = api.run(ns["run"].id)
+    assert run["pipeline"] == "competitor_selection"
+    assert run["correlation_id"] == "req-7f3a"
+    assert run["input"] == {"product_title": "iPhone 15 Case"}
+    assert run["output"] == {"selected": "case_3"}
+    assert run["status"] == "completed"
+    filtered = step_named(run, "filter_candidates")
+    assert filtered["step_type"] == "filter"
+    assert filtered["input_count"] == 30
+    assert filtered["attributes"] == {"threshold": 100}
+    reason = filtered["rejections"]["price_too_high"]
+    assert reason["count"] == 21
+    for s in reason["samples"]:
+        price = float(40 + 7 * int(s["item_id"].removeprefix("case_")))
+        assert s["details"] == {"price": price, "threshold": 100}
+    assert filtered["acceptances"]["count"] == 9
+    selected = step_named(run, "select_best")
+    assert selected["decision"] == {
+        "selected": "case_3",
+        "score": 0.87,
+        "details": {"why": "highest relevance"},
+    }
