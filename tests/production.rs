@@ -332,6 +332,13 @@ fn retention_deletes_expired_runs_with_everything_they_own(backend: Backend) {
             ..Settings::default()
         },
     ));
+    // The server sweeps once as it starts (then hourly): wait for that sweep, over the empty
+    // database, so that it cannot take some of the runs below before the sweep asked for.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while api.ok("/admin/retention")["last_sweep"].is_null() {
+        assert!(std::time::Instant::now() < deadline, "no start-up sweep");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     // Default policy (7 days): 5 old runs go, 1 recent stays.
     for i in 0..5 {
         api.save(&aged_run(
