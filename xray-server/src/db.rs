@@ -108,6 +108,17 @@ pub enum DbError {
         #[source]
         source: diesel::ConnectionError,
     },
+    /// The PostgreSQL database does not exist and could not be created.
+    #[error(
+        "the PostgreSQL database `{name}` does not exist and could not be created ({why}); \
+         create it (`createdb {name}`) or connect as a role that may (CREATEDB)"
+    )]
+    Create {
+        /// The database's name.
+        name: String,
+        /// Why it could not be created.
+        why: String,
+    },
     /// Migrations failed.
     #[error("cannot apply migrations: {0}")]
     Migrate(String),
@@ -283,6 +294,7 @@ impl Db {
                 Ok(Db::Sqlite(pool))
             }
             DatabaseUrl::Postgres(pg) => {
+                create_if_missing(pg)?;
                 let pool = Gated::<PgConnection>::build(pg, pool_size, None);
                 let mut conn = pool.get_timeout(CHECKOUT_TIMEOUT).map_err(connect_err)?;
                 // Several servers may start at once against one database: one migrates at a time.
@@ -309,6 +321,88 @@ impl Db {
     }
 }
 
+/// How long the start-up probe below waits for the PostgreSQL server (libpq's `connect_timeout`).
+const PROBE_CONNECT_TIMEOUT_SECS: u32 = 10;
+
+/// Creates the database a PostgreSQL URL names when the server says there is none, so that
+/// `DATABASE_URL=postgres://…/xray` needs no `createdb` first (the role needs CREATEDB): as with
+/// the tables, which the migrations make. Any other failure (the server down, a wrong password)
+/// is left to the pool, which waits for the server and reports it.
+fn create_if_missing(url: &str) -> Result<(), DbError> {
+    let Some(target) = PgTarget::parse(url) else {
+        return Ok(()); // no database in the URL: libpq's default (the user's name)
+    };
+    let missing = format!("database \"{}\" does not exist", target.name);
+    match PgConnection::establish(&target.url_for(&target.name)) {
+        Err(diesel::ConnectionError::BadConnection(why)) if why.contains(&missing) => {}
+        _ => return Ok(()),
+    }
+    let failed = |why: String| DbError::Create {
+        name: target.name.clone(),
+        why,
+    };
+    let mut admin =
+        PgConnection::establish(&target.url_for("postgres")).map_err(|e| failed(e.to_string()))?;
+    let quoted = format!("\"{}\"", target.name.replace('"', "\"\""));
+    match diesel::sql_query(format!("CREATE DATABASE {quoted}")).execute(&mut admin) {
+        Ok(_) => {
+            tracing::info!("created the PostgreSQL database `{}`", target.name);
+            Ok(())
+        }
+        // Another server starting on the same URL made it first.
+        Err(diesel::result::Error::DatabaseError(_, info))
+            if info.message().contains("already exists") =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(failed(e.to_string())),
+    }
+}
+
+/// A PostgreSQL URL taken apart around its database name.
+#[derive(Debug, PartialEq)]
+struct PgTarget {
+    /// `postgres://user:password@host:port`.
+    server: String,
+    /// The database, percent-decoded.
+    name: String,
+    /// The parameters after `?`, if any.
+    params: Option<String>,
+}
+
+impl PgTarget {
+    /// `None` when the URL names no database.
+    fn parse(url: &str) -> Option<PgTarget> {
+        let (scheme, rest) = url.split_once("://")?;
+        let (rest, params) = match rest.split_once('?') {
+            Some((rest, params)) => (rest, Some(params.to_string())),
+            None => (rest, None),
+        };
+        let (authority, name) = rest.split_once('/')?;
+        let name = percent_encoding::percent_decode_str(name)
+            .decode_utf8()
+            .ok()?;
+        (!name.is_empty()).then(|| PgTarget {
+            server: format!("{scheme}://{authority}"),
+            name: name.into_owned(),
+            params,
+        })
+    }
+
+    /// The URL of database `name` on the same server, with the same parameters, waiting at most
+    /// [`PROBE_CONNECT_TIMEOUT_SECS`] for the server unless the URL says otherwise.
+    fn url_for(&self, name: &str) -> String {
+        let name = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+        let timeout = format!("connect_timeout={PROBE_CONNECT_TIMEOUT_SECS}");
+        let params = match &self.params {
+            Some(p) if p.contains("connect_timeout=") => p.clone(),
+            Some(p) => format!("{p}&{timeout}"),
+            None => timeout,
+        };
+        format!("{}/{name}?{params}", self.server)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,5 +420,24 @@ mod tests {
         let pg: DatabaseUrl = "postgres://u:secret@h:5432/db".parse().unwrap();
         assert!(matches!(pg, DatabaseUrl::Postgres(_)));
         assert_eq!(pg.to_string(), "postgres://***@h:5432/db");
+    }
+
+    #[test]
+    fn a_postgres_url_is_taken_apart_around_its_database() {
+        let t = PgTarget::parse("postgres://u:p@h:5432/x%20ray?sslmode=require").unwrap();
+        assert_eq!(t.server, "postgres://u:p@h:5432");
+        assert_eq!(t.name, "x ray");
+        assert_eq!(
+            t.url_for("postgres"),
+            "postgres://u:p@h:5432/postgres?sslmode=require&connect_timeout=10"
+        );
+        assert_eq!(
+            t.url_for(&t.name),
+            "postgres://u:p@h:5432/x%20ray?sslmode=require&connect_timeout=10"
+        );
+        let own = PgTarget::parse("postgresql://h/xray?connect_timeout=3").unwrap();
+        assert_eq!(own.url_for("xray"), "postgresql://h/xray?connect_timeout=3");
+        assert_eq!(PgTarget::parse("postgres://h:5432"), None);
+        assert_eq!(PgTarget::parse("postgres://h:5432/"), None);
     }
 }

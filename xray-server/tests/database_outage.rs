@@ -2,6 +2,7 @@
 //! answers 503 at once (a load balancer's 2 s probe sees an answer, not a hang), API requests
 //! fail fast with 503 and `Retry-After` instead of holding a worker for the pool's 30 s, and
 //! everything works again by itself once the database is back, with nothing stored before lost.
+//! And a database that is not there at all yet is created at start-up, or said to be missing.
 
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -195,4 +196,93 @@ fn an_unreachable_postgres_is_a_fast_503_and_the_server_recovers_by_itself() {
     }
     drop(server);
     drop(db);
+}
+
+/// A PostgreSQL URL naming a database the server does not have yet (the README's
+/// `DATABASE_URL=postgres://…/xray` on a fresh server): the database is created at start-up and
+/// the server serves, instead of waiting 30 s to fail with `database "xray" does not exist`.
+#[test]
+fn a_missing_postgres_database_is_created_at_start() {
+    /// Drops the database at the end, whatever happens.
+    struct Created(String);
+    impl Drop for Created {
+        fn drop(&mut self) {
+            let admin = DatabaseUrl::Postgres(xray_server::testing::postgres_admin_url());
+            let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.0);
+            xray_server::testing::exec(&admin, &sql);
+        }
+    }
+    let admin = xray_server::testing::postgres_admin_url();
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    // Upper case and a space: the name is quoted, not folded or split.
+    let name = format!("X-Ray missing {}", uuid::Uuid::new_v4().simple());
+    let created = Created(name.clone());
+    let encoded = name.replace(' ', "%20");
+    let url = DatabaseUrl::Postgres(format!("{base}/{encoded}"));
+
+    let started = Instant::now();
+    let server = TestServer::start_url(&url, 1024 * 1024);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let (status, _, body, _) = request("POST", &server.at("/runs"), Some(&run("made")));
+    assert_eq!(status, 201, "{body}");
+    let (status, _, body, _) = request("GET", &server.at("/runs/made"), None);
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &json!("completed")),
+        "{body}"
+    );
+
+    // A second server on the same URL finds it there and starts as usual.
+    let second = TestServer::start_url(&url, 1024 * 1024);
+    let (status, _, body, _) = request("GET", &second.at("/runs/made"), None);
+    assert_eq!(status, 200, "{body}");
+    drop((server, second));
+    drop(created);
+}
+
+/// The same with a role that may not create databases: the server stops at once, saying what to
+/// do, rather than waiting for a database that will not come.
+#[test]
+fn a_missing_database_that_cannot_be_created_stops_the_server_at_once_saying_why() {
+    /// Drops the role at the end, whatever happens.
+    struct Role(String);
+    impl Drop for Role {
+        fn drop(&mut self) {
+            let admin = DatabaseUrl::Postgres(xray_server::testing::postgres_admin_url());
+            xray_server::testing::exec(&admin, &format!("DROP ROLE IF EXISTS {}", self.0));
+        }
+    }
+    let admin = xray_server::testing::postgres_admin_url();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let role = Role(format!("xray_no_createdb_{id}"));
+    xray_server::testing::exec(
+        &DatabaseUrl::Postgres(admin.clone()),
+        &format!("CREATE ROLE {} LOGIN NOCREATEDB", role.0),
+    );
+    let (scheme, rest) = admin.split_once("://").expect("a URL");
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = host.split_once('/').map_or(host, |(h, _)| h);
+    let name = format!("xray_not_made_{id}");
+    let url = DatabaseUrl::Postgres(format!("{scheme}://{}@{host}/{name}", role.0));
+
+    let started = Instant::now();
+    let err = match xray_server::db::Db::connect(&url, 2) {
+        Ok(_) => panic!("connected to a database that does not exist"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        err.contains(&format!("`{name}` does not exist and could not be created"))
+            && err.contains("permission denied")
+            && err.contains(&format!("createdb {name}")),
+        "{err}"
+    );
 }
