@@ -198,25 +198,31 @@ fn an_unreachable_postgres_is_a_fast_503_and_the_server_recovers_by_itself() {
     drop(db);
 }
 
+/// A statement run on the PostgreSQL admin database when the test ends, however it ends (the
+/// `DROP` of what the test made).
+struct AtEnd(String);
+
+impl Drop for AtEnd {
+    fn drop(&mut self) {
+        use diesel::{Connection, RunQueryDsl};
+        // Quietly: a panic here, while a failed test unwinds, would abort the whole binary.
+        let admin = xray_server::testing::postgres_admin_url();
+        if let Ok(mut conn) = diesel::PgConnection::establish(&admin) {
+            let _ = diesel::sql_query(&self.0).execute(&mut conn);
+        }
+    }
+}
+
 /// A PostgreSQL URL naming a database the server does not have yet (the README's
 /// `DATABASE_URL=postgres://…/xray` on a fresh server): the database is created at start-up and
 /// the server serves, instead of waiting 30 s to fail with `database "xray" does not exist`.
 #[test]
 fn a_missing_postgres_database_is_created_at_start() {
-    /// Drops the database at the end, whatever happens.
-    struct Created(String);
-    impl Drop for Created {
-        fn drop(&mut self) {
-            let admin = DatabaseUrl::Postgres(xray_server::testing::postgres_admin_url());
-            let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.0);
-            xray_server::testing::exec(&admin, &sql);
-        }
-    }
     let admin = xray_server::testing::postgres_admin_url();
     let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
     // Upper case and a space: the name is quoted, not folded or split.
     let name = format!("X-Ray missing {}", uuid::Uuid::new_v4().simple());
-    let created = Created(name.clone());
+    let created = AtEnd(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
     let encoded = name.replace(' ', "%20");
     let url = DatabaseUrl::Postgres(format!("{base}/{encoded}"));
 
@@ -248,26 +254,19 @@ fn a_missing_postgres_database_is_created_at_start() {
 /// do, rather than waiting for a database that will not come.
 #[test]
 fn a_missing_database_that_cannot_be_created_stops_the_server_at_once_saying_why() {
-    /// Drops the role at the end, whatever happens.
-    struct Role(String);
-    impl Drop for Role {
-        fn drop(&mut self) {
-            let admin = DatabaseUrl::Postgres(xray_server::testing::postgres_admin_url());
-            xray_server::testing::exec(&admin, &format!("DROP ROLE IF EXISTS {}", self.0));
-        }
-    }
     let admin = xray_server::testing::postgres_admin_url();
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let role = Role(format!("xray_no_createdb_{id}"));
+    let role = format!("xray_no_createdb_{id}");
     xray_server::testing::exec(
         &DatabaseUrl::Postgres(admin.clone()),
-        &format!("CREATE ROLE {} LOGIN NOCREATEDB", role.0),
+        &format!("CREATE ROLE {role} LOGIN NOCREATEDB"),
     );
+    let _dropped = AtEnd(format!("DROP ROLE IF EXISTS {role}"));
     let (scheme, rest) = admin.split_once("://").expect("a URL");
     let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
     let host = host.split_once('/').map_or(host, |(h, _)| h);
     let name = format!("xray_not_made_{id}");
-    let url = DatabaseUrl::Postgres(format!("{scheme}://{}@{host}/{name}", role.0));
+    let url = DatabaseUrl::Postgres(format!("{scheme}://{role}@{host}/{name}"));
 
     let started = Instant::now();
     let err = match xray_server::db::Db::connect(&url, 2) {
