@@ -1,7 +1,8 @@
 //! The web UI in a real headless browser (chromium through chromedriver): the example pipelines
 //! run against a fresh server, then the tests click through runs → run → step → item fate, step
 //! search and diff, and check what is shown against the API's answers. Also: a run with 1,000
-//! steps and a database of 100,000 runs stay quick, and text from the data is never run as HTML.
+//! steps and a database of 100,000 runs stay quick, a running run is drawn anew as it moves, and
+//! text from the data is never run as HTML.
 //!
 //! Screenshots of each view land in `target/tmp/ui-screenshots/`; with
 //! `XRAY_UPDATE_SCREENSHOTS=1` also in `docs/screenshots/` (the README shows those).
@@ -180,6 +181,71 @@ fn a_run_with_1000_steps_and_100000_runs_stay_responsive() {
         assert_eq!(opened.attr("data-step-id").await.unwrap().as_deref(), Some("big-run-s800"));
         browser.wait_for(".step.open .stepdetail table.reasons", "too_small").await;
 
+        browser.assert_no_script_errors().await;
+        browser.close().await;
+    });
+}
+
+#[test]
+fn a_running_run_is_drawn_anew_as_it_moves_until_it_ends() {
+    let api = Api::on(TestServer::start(Backend::Sqlite));
+    let step = |i: u64, name: &str, step_type: &str| {
+        json!({"step_finished": {"run_id": "live-run", "pipeline": "live", "step": {
+            "step_id": format!("live-s{i}"), "position": i, "name": name, "step_type": step_type,
+            "started_at": format!("2026-12-01T00:00:0{i}Z"), "duration_ms": 500.0,
+            "input_count": 10, "output_count": 4,
+            "rejections": {"too_far": {"count": 6, "samples": [{"item_id": format!("item-{i}")}]}}}}})
+    };
+    let started = json!({"run_started": {"run_id": "live-run", "pipeline": "live",
+        "started_at": "2026-12-01T00:00:00Z"}});
+    api.ingest(vec![started, step(0, "search", "retrieve")]);
+    runtime().block_on(async {
+        let browser = Browser::start(1280, 900).await;
+        browser
+            .open(&format!("{}/#/runs/live-run", api.server.url))
+            .await;
+        browser.wait_for("#live", "live").await;
+        assert_eq!(browser.texts(".step .steprow .name").await, ["search"]);
+        // The reader opens the step and starts typing an item id...
+        browser.click(".step .steprow").await;
+        browser.wait_for(".step.open .stepdetail", "too_far").await;
+        browser.type_into("#trace-form input", "item-").await;
+        // ...when the next step finishes: it appears without a reload, and what the reader had
+        // open and typed stays.
+        api.ingest(vec![step(1, "filter", "filter")]);
+        browser
+            .wait_js(
+                "return document.querySelectorAll('.step .steprow').length === 2",
+                "the second step",
+            )
+            .await;
+        assert_eq!(
+            browser.texts(".step .steprow .name").await,
+            ["search", "filter"]
+        );
+        browser
+            .wait_for(".step.open[data-step-name=search] .stepdetail", "too_far")
+            .await;
+        assert_eq!(
+            browser
+                .js("return document.querySelector('#trace-form input').value")
+                .await,
+            json!("item-")
+        );
+        // The run ends: it is shown completed, and no longer watched.
+        api.ingest(vec![
+            json!({"run_finished": {"run_id": "live-run", "pipeline": "live",
+            "started_at": "2026-12-01T00:00:00Z", "ended_at": "2026-12-01T00:00:05Z",
+            "status": "completed", "output": {"done": true}}}),
+        ]);
+        browser
+            .wait_js(
+                "return document.querySelector('#live') === null \
+                 && document.querySelector('#run-header .status-completed') !== null",
+                "the run's end",
+            )
+            .await;
+        browser.wait_for("#run-header", "done").await;
         browser.assert_no_script_errors().await;
         browser.close().await;
     });

@@ -1,18 +1,27 @@
 // One run: its header (status, input, output, error), a funnel of item counts, and a timeline of
 // its steps (bars by start and duration, coloured by type). Steps arrive a page at a time; a
-// step's reasons, samples and decision are fetched only when it is expanded.
+// step's reasons, samples and decision are fetched only when it is expanded. A run still running
+// is read again every few seconds and drawn anew when it moved, until it ends.
 
 import { h, mount, href, count, ms, pct, score, short, status, stepType, time, json, errorBox, bar, loading, chunked } from './dom.js';
 import { runSteps, runStep } from './api.js';
 
 const PAGE = 500;
 const FUNNEL_MAX = 60;
+/** How often a running run is read again (milliseconds). */
+const LIVE_MS = 2000;
 
 /** Renders the run `runId`; `ctx.params.step` names a step to open. */
 export async function runView(view, ctx, runId) {
   mount(view, loading('Loading run…'));
   const first = await runSteps(runId, { limit: PAGE });
   if (!ctx.alive()) return;
+  await draw(view, ctx, runId, first, ctx.params.step ? [ctx.params.step] : [], true);
+}
+
+/** Draws the run from its first page of steps, opening the steps `open` names (scrolled to the
+ * first of them when `scroll`); then, while it runs, watches it. */
+async function draw(view, ctx, runId, first, open, scroll) {
   const run = first.run;
   const steps = [];
 
@@ -61,22 +70,59 @@ export async function runView(view, ctx, runId) {
   };
   addPage(first);
 
-  const wanted = ctx.params.step;
   // A link to a step further down the run: load pages until it is there.
   let cursor = first.next_cursor;
-  while (wanted && cursor && !steps.some((s) => s.step_id === wanted)) {
+  while (open.length && cursor && !open.every((id) => steps.some((s) => s.step_id === id))) {
     const next = await runSteps(runId, { limit: PAGE, cursor });
     if (!ctx.alive()) return;
     addPage(next);
     cursor = next.next_cursor;
   }
-  if (wanted) {
-    const row = [...timeline.querySelectorAll('.step')].find((r) => r.dataset.stepId === wanted);
-    if (row) {
-      row.querySelector('.steprow').click();
-      row.scrollIntoView({ block: 'start' });
-    }
+  const rows = [...timeline.querySelectorAll('.step')].filter((r) => open.includes(r.dataset.stepId));
+  for (const row of rows) row.querySelector('.steprow').click();
+  if (scroll && rows.length) rows[0].scrollIntoView({ block: 'start' });
+
+  // Only a run whose steps fit one page is redrawn: one with more keeps what was loaded.
+  if (run.status === 'running' && !first.next_cursor) {
+    const live = h('span', { class: 'pill status-running', id: 'live', title: 'this run has not ended yet' }, `live · read again every ${LIVE_MS / 1000} s`);
+    stepsHead.insertBefore(live, stepsHead.querySelector('.legend'));
+    watch(view, ctx, runId, JSON.stringify(first));
   }
+}
+
+/** Reads the running run again after LIVE_MS and, when anything changed, draws it anew with the
+ * same steps open, the page where it was, and the item box as it was being typed. */
+function watch(view, ctx, runId, shown) {
+  setTimeout(async () => {
+    if (!ctx.alive()) return;
+    if (document.hidden) {
+      watch(view, ctx, runId, shown); // a tab in the background asks nothing
+      return;
+    }
+    let page = null;
+    try {
+      page = await runSteps(runId, { limit: PAGE });
+    } catch {
+      // The server is away for a moment: try again at the next tick.
+    }
+    if (!ctx.alive()) return;
+    if (!page || JSON.stringify(page) === shown) {
+      watch(view, ctx, runId, shown);
+      return;
+    }
+    const open = [...view.querySelectorAll('.step.open')].map((el) => el.dataset.stepId);
+    const item = view.querySelector('#trace-form input');
+    const typed = item ? { value: item.value, focused: document.activeElement === item } : null;
+    const y = window.scrollY;
+    await draw(view, ctx, runId, page, open, false);
+    if (!ctx.alive()) return;
+    window.scrollTo(0, y);
+    const again = view.querySelector('#trace-form input');
+    if (typed && again) {
+      again.value = typed.value;
+      if (typed.focused) again.focus();
+    }
+  }, LIVE_MS);
 }
 
 function crumbs(run) {
